@@ -1,0 +1,123 @@
+"""Slack errors explained: what went wrong, in which connection, and how to fix it.
+
+Pure functions and one exception type, so every Slack error surfaces in the task log as a
+message a person can act on without looking anything up.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from airflow.providers.common.compat.sdk import AirflowException
+
+#: Slack error codes that mean the token in the connection is not usable.
+TOKEN_ERRORS = frozenset(
+    {"invalid_auth", "not_authed", "token_revoked", "token_expired", "account_inactive", "no_permission"}
+)
+
+#: Errors that retrying will not cure: the gate must end now rather than wait forever.
+PERMANENT_ERRORS = TOKEN_ERRORS | frozenset(
+    {
+        "channel_not_found",
+        "not_in_channel",
+        "missing_scope",
+        "is_archived",
+        "thread_not_found",
+        "message_not_found",
+        "cant_update_message",
+        "no_such_subteam",
+        "user_not_found",
+        "invalid_blocks",
+        "invalid_blocks_format",
+        "msg_too_long",
+        "no_text",
+        "too_many_attachments",
+        "restricted_action",
+        "invalid_arguments",
+    }
+)
+
+
+class SlackGateError(AirflowException):
+    """A Slack call failed; the message names the Slack error code, the connection and the fix."""
+
+    def __init__(self, message: str, *, error_code: str, conn_id: str) -> None:
+        super().__init__(message)
+        self.error_code = error_code
+        self.conn_id = conn_id
+
+    @property
+    def is_permanent(self) -> bool:
+        """True when retrying the same call cannot succeed (bad token, missing channel, ...)."""
+        return self.error_code in PERMANENT_ERRORS
+
+
+def fix_for(error_code: str, conn_id: str, response: Mapping[str, Any] | None = None) -> str:
+    """Return the advice for ``error_code``, naming the connection ``conn_id``."""
+    response = response or {}
+    if error_code in TOKEN_ERRORS:
+        return (
+            f"check the Bot User OAuth Token (xoxb-...) in Airflow connection {conn_id!r}: "
+            "it is missing, wrong, revoked or belongs to a deactivated app; reinstall the Slack app "
+            "and paste the new token into the connection's password field"
+        )
+    if error_code in {"channel_not_found", "not_in_channel"}:
+        return (
+            "invite the bot to the channel (type `/invite @<your app>` in the channel), or grant the app "
+            "the chat:write.public scope to post in public channels it has not joined; check the channel "
+            f"name or ID, and the connection's default_channel in {conn_id!r}"
+        )
+    if error_code == "missing_scope":
+        needed = response.get("needed") or "the scope named by Slack"
+        provided = response.get("provided")
+        have = f" (the token has: {provided})" if provided else ""
+        return (
+            f"add the OAuth scope {needed} to the Slack app{have}, reinstall it to the workspace and "
+            f"update the token in connection {conn_id!r}"
+        )
+    if error_code == "ratelimited":
+        return (
+            "Slack kept answering 429 (rate limited) after the client's retries; reduce how often gates "
+            "read Slack (raise poke_interval) or how many tasks post at once, then retry"
+        )
+    if error_code == "is_archived":
+        return "the channel is archived: unarchive it or point the task at another channel"
+    if error_code in {"message_not_found", "thread_not_found"}:
+        return (
+            "the Slack message was deleted or never existed in this channel; run the task again to ask anew"
+        )
+    if error_code == "cant_update_message":
+        return "only messages posted by this bot can be updated; check the channel and ts"
+    if error_code in {"no_such_subteam", "user_not_found"}:
+        return (
+            "check the user and user-group IDs in `approvers`/`requested_by` (copy them from the "
+            "profile or group's '...' menu in Slack)"
+        )
+    if error_code in {"no_text", "invalid_blocks", "invalid_blocks_format", "msg_too_long"}:
+        return "fix the message's text/blocks (Block Kit Builder validates blocks)"
+    if error_code.startswith("http_5"):
+        return "Slack answered with a server error after the client's retries; retry later"
+    if error_code == "connection_error":
+        return (
+            f"Slack could not be reached; check network access and the base_url/proxy in {conn_id!r}, "
+            "then retry"
+        )
+    return "see https://api.slack.com/methods for this error code"
+
+
+def explain(
+    error_code: str,
+    *,
+    conn_id: str,
+    method: str,
+    response: Mapping[str, Any] | None = None,
+    detail: str | None = None,
+) -> SlackGateError:
+    """Build the exception for a Slack error returned by ``method`` (``detail``: what the client saw)."""
+    seen = f" [{detail}]" if detail else ""
+    message = (
+        f"Slack {method} failed with error {error_code!r}{seen} (connection {conn_id!r}): "
+        f"{fix_for(error_code, conn_id, response)}."
+    )
+    return SlackGateError(message, error_code=error_code, conn_id=conn_id)

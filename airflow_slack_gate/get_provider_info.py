@@ -1,0 +1,42 @@
+"""Provider metadata Airflow reads through the ``apache_airflow_provider`` entry point."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from airflow_slack_gate import __version__
+from airflow_slack_gate.connection_form import conn_fields, ui_field_behaviour
+
+INTEGRATION = "Slack Approval Gate"
+
+
+def get_provider_info() -> dict[str, Any]:
+    """Return the provider info dict (validated against Airflow's provider_info.schema.json in tests)."""
+    return {
+        "package-name": "airflow-slack-gate",
+        "name": "Slack Approval Gate",
+        "description": "Human approval gates for Airflow DAGs, answered in Slack: post, ask, wait deferred, "
+        "branch on the answer.",
+        "versions": [__version__],
+        "integrations": [
+            {
+                "integration-name": INTEGRATION,
+                "external-doc-url": "https://api.slack.com/",
+                "tags": ["service"],
+            }
+        ],
+        "hooks": [{"integration-name": INTEGRATION, "python-modules": ["airflow_slack_gate.hooks.slack"]}],
+        "operators": [
+            {"integration-name": INTEGRATION, "python-modules": ["airflow_slack_gate.operators.slack"]}
+        ],
+        "connection-types": [
+            {
+                "hook-class-name": "airflow_slack_gate.hooks.slack.SlackGateHook",
+                "hook-name": "Slack Approval Gate",
+                "connection-type": "slack_gate",
+                "conn-fields": conn_fields(),
+                "ui-field-behaviour": ui_field_behaviour(),
+            }
+        ],
+        "extra-links": ["airflow_slack_gate.links.SlackMessageLink"],
+    }

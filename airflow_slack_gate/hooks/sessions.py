@@ -1,0 +1,38 @@
+"""One aiohttp session per event loop, shared by every Slack client in that loop.
+
+A triggerer runs thousands of triggers in one asyncio loop; a session per request (what slack_sdk's
+AsyncWebClient does when given none) costs a TCP and TLS handshake per call and a socket per gate.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import weakref
+
+import aiohttp
+
+_SESSIONS: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, dict[float, aiohttp.ClientSession]] = (
+    weakref.WeakKeyDictionary()
+)
+
+
+def shared_session(timeout: float) -> aiohttp.ClientSession:
+    """Return the running loop's session for ``timeout`` seconds, creating it on first use.
+
+    aiohttp applies a session's timeout to every request made through it (slack_sdk passes none per
+    request), so sessions are shared per (loop, timeout); in practice that is one per loop.
+    """
+    loop = asyncio.get_running_loop()
+    per_loop = _SESSIONS.setdefault(loop, {})
+    session = per_loop.get(timeout)
+    if session is None or session.closed:
+        session = aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=timeout))
+        per_loop[timeout] = session
+    return session
+
+
+async def close_shared_sessions() -> None:
+    """Close the running loop's shared sessions (call before the loop ends, e.g. in tests)."""
+    loop = asyncio.get_running_loop()
+    for session in _SESSIONS.pop(loop, {}).values():
+        await session.close()

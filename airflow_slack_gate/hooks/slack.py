@@ -1,0 +1,382 @@
+"""SlackGateHook: the Slack connection behind every approval gate, for workers (sync) and triggers (async)."""
+
+from __future__ import annotations
+
+import re
+import socket
+import urllib.error
+from collections.abc import AsyncIterator, Callable, Iterable
+from dataclasses import dataclass
+from functools import cached_property, partial
+from http.client import RemoteDisconnected
+from typing import TYPE_CHECKING, Any, TypeVar
+
+import aiohttp
+from airflow.providers.common.compat.connection import get_async_connection
+from airflow.providers.common.compat.sdk import AirflowNotFoundException
+from airflow.providers.slack.hooks.slack import SlackHook
+from airflow.providers.slack.utils import ConnectionExtraConfig
+from slack_sdk import WebClient
+from slack_sdk.errors import SlackApiError, SlackClientError
+from slack_sdk.http_retry import RetryHandler
+from slack_sdk.http_retry.async_handler import AsyncRetryHandler
+from slack_sdk.http_retry.builtin_async_handlers import (
+    AsyncConnectionErrorRetryHandler,
+    AsyncRateLimitErrorRetryHandler,
+    AsyncServerErrorRetryHandler,
+)
+from slack_sdk.http_retry.builtin_handlers import (
+    ConnectionErrorRetryHandler,
+    RateLimitErrorRetryHandler,
+    ServerErrorRetryHandler,
+)
+from slack_sdk.web.async_client import AsyncWebClient
+
+from airflow_slack_gate.errors import SlackGateError, explain
+from airflow_slack_gate.hooks.sessions import shared_session
+
+if TYPE_CHECKING:
+    from airflow.providers.common.compat.sdk import Connection
+
+CONN_TYPE = "slack_gate"
+DEFAULT_CONN_ID = "slack_gate_default"
+DEFAULT_TIMEOUT = 30
+#: How often one call is retried on 429 (honouring Retry-After), on 500/503 and on dropped connections.
+MAX_RATE_LIMIT_RETRIES = 3
+MAX_SERVER_ERROR_RETRIES = 2
+MAX_CONNECTION_RETRIES = 2
+PAGE_SIZE = 200
+
+_CHANNEL_ID = re.compile(r"^[CGD][A-Z0-9]{2,}$")
+T = TypeVar("T")
+
+
+def is_channel_id(channel: str) -> bool:
+    """Return True for a Slack conversation ID (C..., G..., D...) rather than a channel name."""
+    return bool(_CHANNEL_ID.match(channel))
+
+
+def normalize_channel_name(channel: str) -> str:
+    """Strip the leading ``#`` of a channel name (Slack accepts names without it)."""
+    return channel[1:] if channel.startswith("#") else channel
+
+
+@dataclass(frozen=True)
+class PostedMessage:
+    """Where a message landed: the channel ID and the message ts (Slack's message key)."""
+
+    channel: str
+    ts: str
+    message: dict[str, Any]
+
+
+@dataclass(frozen=True)
+class BotIdentity:
+    """Who the connection's token speaks as (from auth.test)."""
+
+    user_id: str
+    bot_id: str | None
+    team_id: str | None
+
+
+def sync_retry_handlers() -> list[RetryHandler]:
+    """Bounded retries for workers: 429 (Retry-After honoured), 500/503 and dropped connections."""
+    return [
+        RateLimitErrorRetryHandler(max_retry_count=MAX_RATE_LIMIT_RETRIES),
+        ServerErrorRetryHandler(max_retry_count=MAX_SERVER_ERROR_RETRIES),
+        ConnectionErrorRetryHandler(
+            max_retry_count=MAX_CONNECTION_RETRIES,
+            error_types=[urllib.error.URLError, ConnectionResetError, RemoteDisconnected, socket.timeout],
+        ),
+    ]
+
+
+def async_retry_handlers() -> list[AsyncRetryHandler]:
+    """The same bounded retries for triggers, sleeping without blocking the event loop."""
+    return [
+        AsyncRateLimitErrorRetryHandler(max_retry_count=MAX_RATE_LIMIT_RETRIES),
+        AsyncServerErrorRetryHandler(max_retry_count=MAX_SERVER_ERROR_RETRIES),
+        AsyncConnectionErrorRetryHandler(
+            max_retry_count=MAX_CONNECTION_RETRIES,
+            error_types=[
+                aiohttp.ServerConnectionError,
+                aiohttp.ServerDisconnectedError,
+                aiohttp.ClientOSError,
+                aiohttp.ClientPayloadError,
+            ],
+        ),
+    ]
+
+
+class SlackGateHook(SlackHook):
+    """
+    Slack Web API access for approval gates, from a ``slack_gate`` (or official ``slack``) connection.
+
+    The connection's password is the bot token (``xoxb-...``); extras: ``default_channel``,
+    ``app_token`` (``xapp-...``, Socket Mode), ``signing_secret``, ``base_url``, ``timeout``, ``proxy``.
+    Every Slack error is raised as :class:`~airflow_slack_gate.errors.SlackGateError` naming the error
+    code, the connection and the fix. Transient errors (429, 5xx, dropped connections) are retried a
+    bounded number of times first.
+
+    :param slack_conn_id: Airflow connection of type ``slack_gate`` or ``slack``.
+    """
+
+    conn_name_attr = "slack_conn_id"
+    default_conn_name = DEFAULT_CONN_ID
+    conn_type = CONN_TYPE
+    hook_name = "Slack Approval Gate"
+
+    def __init__(self, *, slack_conn_id: str = DEFAULT_CONN_ID, **kwargs: Any) -> None:
+        kwargs.setdefault("retry_handlers", sync_retry_handlers())
+        super().__init__(slack_conn_id=slack_conn_id, **kwargs)
+        self._bot_identity: BotIdentity | None = None
+        self._async_client: AsyncWebClient | None = None
+        self._async_extras: dict[str, Any] | None = None
+
+    # -- connection ---------------------------------------------------------------------------------
+
+    def _get_conn_params(self, conn: Connection) -> dict[str, Any]:
+        if not conn.password:
+            raise AirflowNotFoundException(
+                f"Airflow connection {self.slack_conn_id!r} has no bot token: put the Slack app's "
+                "Bot User OAuth Token (xoxb-...) into the connection's password field."
+            )
+        extras = self._extras(conn)
+        params: dict[str, Any] = {
+            "token": conn.password,
+            "retry_handlers": self.retry_handlers,
+            "timeout": self.timeout or _as_int(extras.get("timeout", default=None)) or DEFAULT_TIMEOUT,
+            "base_url": self.base_url or extras.get("base_url", default=None),
+            "proxy": self.proxy or extras.get("proxy", default=None),
+        }
+        params.update(self.extra_client_args)
+        return {key: value for key, value in params.items() if value is not None}
+
+    @staticmethod
+    def _extras(conn: Connection) -> ConnectionExtraConfig:
+        # Read extras under the connection's own type so official `slack` connections work too.
+        return ConnectionExtraConfig(
+            conn_type=conn.conn_type or CONN_TYPE, conn_id=conn.conn_id, extra=conn.extra_dejson
+        )
+
+    @cached_property
+    def default_channel(self) -> str | None:
+        """The connection's ``default_channel`` extra, or None."""
+        conn = self.get_connection(self.slack_conn_id)
+        return self._extras(conn).get("default_channel", default=None) or None
+
+    @cached_property
+    def client(self) -> WebClient:
+        """The sync slack_sdk WebClient (cached), with bounded retries."""
+        conn = self.get_connection(self.slack_conn_id)
+        return WebClient(**self._get_conn_params(conn))
+
+    async def get_async_client(self) -> AsyncWebClient:
+        """The async client for triggers: a non-blocking connection look-up, one shared aiohttp session.
+
+        The connection is read once per hook; the aiohttp session is shared by every client in the
+        running event loop (see :mod:`airflow_slack_gate.hooks.sessions`).
+        """
+        if self._async_client is None:
+            conn = await get_async_connection(self.slack_conn_id, hook=self)
+            params = self._get_conn_params(conn)
+            params["retry_handlers"] = async_retry_handlers()
+            self._async_client = AsyncWebClient(**params)
+        self._async_client.session = shared_session(self._async_client.timeout)
+        return self._async_client
+
+    def test_connection(self) -> tuple[bool, str]:
+        """Call auth.test, so ``airflow connections test`` and the UI's Test button work."""
+        try:
+            identity = self.bot_identity()
+        except (SlackGateError, AirflowNotFoundException) as error:
+            return False, str(error)
+        return True, f"Connected to Slack as user {identity.user_id} (bot {identity.bot_id})."
+
+    # -- error translation -------------------------------------------------------------------------
+
+    def _call(self, method: str, call: Callable[[], T]) -> T:
+        try:
+            return call()
+        except SlackApiError as error:
+            raise self._explain(method, error) from None
+        except (SlackClientError, OSError) as error:
+            raise self._unreachable(method, error) from None
+
+    async def _acall(self, method: str, call: Callable[[], Any]) -> Any:
+        try:
+            return await call()
+        except SlackApiError as error:
+            raise self._explain(method, error) from None
+        except (SlackClientError, aiohttp.ClientError, OSError, TimeoutError) as error:
+            raise self._unreachable(method, error) from None
+
+    def _explain(self, method: str, error: SlackApiError) -> SlackGateError:
+        response = error.response
+        data = response.data if isinstance(response.data, dict) else {}
+        code = data.get("error") or ("ratelimited" if response.status_code == 429 else "unknown_error")
+        if response.status_code >= 500:
+            code = f"http_{response.status_code}"
+        return explain(code, conn_id=self.slack_conn_id, method=method, response=data)
+
+    def _unreachable(self, method: str, error: BaseException) -> SlackGateError:
+        return explain(
+            "connection_error", conn_id=self.slack_conn_id, method=method, detail=type(error).__name__
+        )
+
+    # -- identity ----------------------------------------------------------------------------------
+
+    def bot_identity(self) -> BotIdentity:
+        """The bot's user id, bot id and team (auth.test, cached)."""
+        if self._bot_identity is None:
+            data = self._call("auth.test", lambda: self.client.auth_test()).data
+            self._bot_identity = _identity(data)
+        return self._bot_identity
+
+    async def abot_identity(self) -> BotIdentity:
+        """Async :meth:`bot_identity`."""
+        if self._bot_identity is None:
+            client = await self.get_async_client()
+            response = await self._acall("auth.test", client.auth_test)
+            self._bot_identity = _identity(response.data)
+        return self._bot_identity
+
+    # -- writing (workers only) --------------------------------------------------------------------
+
+    def post_message(
+        self,
+        *,
+        channel: str,
+        text: str,
+        blocks: list[dict[str, Any]] | None = None,
+        thread_ts: str | None = None,
+        metadata: dict[str, Any] | None = None,
+    ) -> PostedMessage:
+        """Post a message to a channel ID or name (``#name`` or ``name``); the name's ID is cached."""
+        target = self._channels_mapping.get(normalize_channel_name(channel), channel)
+        if not is_channel_id(target):
+            target = normalize_channel_name(target)
+        response = self._call(
+            "chat.postMessage",
+            lambda: self.client.chat_postMessage(
+                channel=target, text=text, blocks=blocks, thread_ts=thread_ts, metadata=metadata
+            ),
+        )
+        channel_id = response["channel"]
+        if not is_channel_id(channel):
+            self._channels_mapping[normalize_channel_name(channel)] = channel_id
+        return PostedMessage(channel=channel_id, ts=response["ts"], message=response.get("message") or {})
+
+    def update_message(
+        self, *, channel: str, ts: str, text: str, blocks: list[dict[str, Any]] | None = None
+    ) -> None:
+        """Replace the text and blocks of a message this bot posted."""
+        self._call(
+            "chat.update", lambda: self.client.chat_update(channel=channel, ts=ts, text=text, blocks=blocks)
+        )
+
+    def get_permalink(self, *, channel: str, ts: str) -> str:
+        """The message's permanent URL."""
+        response = self._call(
+            "chat.getPermalink", lambda: self.client.chat_getPermalink(channel=channel, message_ts=ts)
+        )
+        return str(response["permalink"])
+
+    # -- reading (workers and triggers) ------------------------------------------------------------
+
+    def read_thread(self, *, channel: str, ts: str) -> list[dict[str, Any]]:
+        """The thread's parent and all its replies, oldest first (every page)."""
+        return self._collect(
+            "conversations.replies",
+            "messages",
+            lambda: self.client.conversations_replies(channel=channel, ts=ts, limit=PAGE_SIZE),
+        )
+
+    def read_history(
+        self, *, channel: str, oldest: str | None = None, inclusive: bool = True
+    ) -> list[dict[str, Any]]:
+        """The channel's parent messages since ``oldest`` (every page), newest first as Slack returns them."""
+        return self._collect(
+            "conversations.history",
+            "messages",
+            lambda: self.client.conversations_history(
+                channel=channel, oldest=oldest, inclusive=inclusive, limit=PAGE_SIZE
+            ),
+        )
+
+    def expand_usergroups(self, group_ids: Iterable[str]) -> frozenset[str]:
+        """The user IDs of every member of the given user groups (S...)."""
+        users: set[str] = set()
+        for group_id in group_ids:
+            response = self._call(
+                "usergroups.users.list", partial(self.client.usergroups_users_list, usergroup=group_id)
+            )
+            users.update(response.get("users") or [])
+        return frozenset(users)
+
+    async def aread_thread(self, *, channel: str, ts: str) -> list[dict[str, Any]]:
+        """Async :meth:`read_thread`."""
+        client = await self.get_async_client()
+        return await self._acollect(
+            "conversations.replies",
+            "messages",
+            lambda: client.conversations_replies(channel=channel, ts=ts, limit=PAGE_SIZE),
+        )
+
+    async def aread_history(
+        self, *, channel: str, oldest: str | None = None, inclusive: bool = True
+    ) -> list[dict[str, Any]]:
+        """Async :meth:`read_history`."""
+        client = await self.get_async_client()
+        return await self._acollect(
+            "conversations.history",
+            "messages",
+            lambda: client.conversations_history(
+                channel=channel, oldest=oldest, inclusive=inclusive, limit=PAGE_SIZE
+            ),
+        )
+
+    async def aexpand_usergroups(self, group_ids: Iterable[str]) -> frozenset[str]:
+        """Async :meth:`expand_usergroups`."""
+        client = await self.get_async_client()
+        users: set[str] = set()
+        for group_id in group_ids:
+            response = await self._acall(
+                "usergroups.users.list", partial(client.usergroups_users_list, usergroup=group_id)
+            )
+            users.update(response.get("users") or [])
+        return frozenset(users)
+
+    def _collect(self, method: str, key: str, first_page: Callable[[], Any]) -> list[dict[str, Any]]:
+        return self._call(method, lambda: [item for page in first_page() for item in page.get(key) or []])
+
+    async def _acollect(self, method: str, key: str, first_page: Callable[[], Any]) -> list[dict[str, Any]]:
+        async def every_page() -> list[dict[str, Any]]:
+            pages: AsyncIterator[Any] = (await first_page()).__aiter__()
+            return [item async for page in pages for item in page.get(key) or []]
+
+        return await self._acall(method, every_page)
+
+    # -- connection form (Airflow < 3.2 reads these; newer versions read provider info) -------------
+
+    @classmethod
+    def get_connection_form_widgets(cls) -> dict[str, Any]:
+        """Extra fields of the connection form, for Airflow versions that read them from the hook."""
+        from airflow_slack_gate.connection_form import legacy_form_widgets
+
+        return legacy_form_widgets()
+
+    @classmethod
+    def get_ui_field_behaviour(cls) -> dict[str, Any]:
+        """Hidden fields, labels and placeholders of the connection form."""
+        from airflow_slack_gate.connection_form import legacy_ui_field_behaviour
+
+        return legacy_ui_field_behaviour()
+
+
+def _identity(data: Any) -> BotIdentity:
+    return BotIdentity(user_id=data["user_id"], bot_id=data.get("bot_id"), team_id=data.get("team_id"))
+
+
+def _as_int(value: Any) -> int | None:
+    return int(value) if value not in (None, "") else None

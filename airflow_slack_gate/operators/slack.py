@@ -1,0 +1,118 @@
+"""SlackPostOperator: post a message to Slack, return whether Slack accepted it."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from functools import cached_property
+from typing import TYPE_CHECKING, Any
+
+from airflow.sdk import BaseOperator
+
+from airflow_slack_gate.errors import SlackGateError
+from airflow_slack_gate.hooks.slack import DEFAULT_CONN_ID, PostedMessage, SlackGateHook
+from airflow_slack_gate.links import SLACK_MESSAGE_XCOM_KEY, SlackMessageLink
+
+if TYPE_CHECKING:
+    from airflow.sdk import Context
+
+
+class SlackPostOperator(BaseOperator):
+    """
+    Post a message to a Slack channel; the task's return value (XCom) is ``True`` if Slack accepted it.
+
+    A Slack error is logged at ERROR with its fix and the task returns ``False`` (after bounded retries
+    of transient errors), so a downstream branch can react; set ``fail_on_error=True`` to fail the task
+    instead and let Airflow's own retries apply. On success the XCom key ``slack_message`` holds
+    ``{"channel", "ts", "permalink"}`` and the task shows a "Slack message" link.
+
+    :param slack_conn_id: Airflow connection of type ``slack_gate`` (or the official ``slack``). (templated)
+    :param channel: Channel ID (``C0123ABCD``) or name (``#deploys``); defaults to the connection's
+        ``default_channel``. (templated)
+    :param text: Message text in Slack mrkdwn; the notification text when ``blocks`` are given. (templated)
+    :param blocks: Optional Block Kit blocks. (templated)
+    :param thread_ts: Post as a reply in this message's thread. (templated)
+    :param fail_on_error: Raise on a Slack error instead of returning ``False``.
+    """
+
+    template_fields: Sequence[str] = ("slack_conn_id", "channel", "text", "blocks", "thread_ts")
+    template_fields_renderers = {"blocks": "json", "text": "md"}
+    ui_color = "#ECB22E"
+    operator_extra_links = (SlackMessageLink(),)
+
+    def __init__(
+        self,
+        *,
+        slack_conn_id: str = DEFAULT_CONN_ID,
+        channel: str | None = None,
+        text: str,
+        blocks: list[dict[str, Any]] | None = None,
+        thread_ts: str | None = None,
+        fail_on_error: bool = False,
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(**kwargs)
+        self.slack_conn_id = slack_conn_id
+        self.channel = channel
+        self.text = text
+        self.blocks = blocks
+        self.thread_ts = thread_ts
+        self.fail_on_error = fail_on_error
+
+    @cached_property
+    def hook(self) -> SlackGateHook:
+        return SlackGateHook(slack_conn_id=self.slack_conn_id)
+
+    def execute(self, context: Context) -> bool:
+        channel = resolve_channel(self.channel, self.hook, task_id=self.task_id)
+        blocks = parse_blocks(self.blocks, task_id=self.task_id)
+        try:
+            posted = self.hook.post_message(
+                channel=channel, text=self.text, blocks=blocks, thread_ts=self.thread_ts
+            )
+        except SlackGateError as error:
+            if self.fail_on_error:
+                raise
+            self.log.error("%s", error)
+            return False
+        reference = message_reference(self.hook, posted, log=self.log)
+        context["ti"].xcom_push(key=SLACK_MESSAGE_XCOM_KEY, value=reference)
+        self.log.info("Posted to Slack: %s", reference["permalink"])
+        return True
+
+
+def resolve_channel(channel: str | None, hook: SlackGateHook, *, task_id: str) -> str:
+    """The task's channel, else the connection's default; a clear error (before any Slack call) if neither."""
+    resolved = channel or hook.default_channel
+    if not resolved:
+        raise ValueError(
+            f"Task {task_id!r} has no Slack channel: pass channel='#name' or a channel ID to the task, "
+            f"or set the extra 'default_channel' on Airflow connection {hook.slack_conn_id!r}."
+        )
+    return resolved
+
+
+def parse_blocks(blocks: list[dict[str, Any]] | str | None, *, task_id: str) -> list[dict[str, Any]] | None:
+    """Blocks as a list; a template that rendered to a JSON string is parsed."""
+    if blocks is None or isinstance(blocks, list):
+        return blocks
+    try:
+        parsed = json.loads(blocks)
+    except ValueError:
+        parsed = None
+    if not isinstance(parsed, list):
+        raise ValueError(
+            f"Task {task_id!r}: blocks must be a list of Block Kit blocks (or a template rendering to a "
+            "JSON list), e.g. blocks=[{'type': 'section', 'text': {'type': 'mrkdwn', 'text': 'Hi'}}]."
+        )
+    return parsed
+
+
+def message_reference(hook: SlackGateHook, posted: PostedMessage, *, log: Any) -> dict[str, str]:
+    """The ``slack_message`` XCom value; the message is posted even if its permalink cannot be read."""
+    try:
+        permalink = hook.get_permalink(channel=posted.channel, ts=posted.ts)
+    except SlackGateError as error:
+        log.warning("Posted, but could not read the message's permalink: %s", error)
+        permalink = ""
+    return {"channel": posted.channel, "ts": posted.ts, "permalink": permalink}
