@@ -1,0 +1,613 @@
+"""Pure rules of an approval gate: Slack messages and reactions + a policy -> a decision.
+
+Nothing here does I/O or imports Airflow or slack_sdk. The sensor validates its configuration with
+:func:`validate_gate_config`; the trigger reads the ask message and its thread from Slack and calls
+:func:`decide` until the outcome is final. Finality is the caller's job: once a decision is final the
+caller stops reading, so nothing here can turn a decided gate back into a pending one.
+
+How people answer (with the default policy):
+
+* reply in the ask message's thread with a reply whose first word is an approve word (``approve``,
+  ``approved``, ``lgtm``, ``ok``, ``yes``) or a reject word (``reject``, ``rejected``, ``decline``,
+  ``disapprove``, ``no``); the rest of the reply is the reason, e.g. ``reject: metrics regressed``;
+* or react to the ask message with :white_check_mark: / :+1: (approve) or :x: / :-1: (reject).
+
+One valid reject rejects the gate; ``required_approvals`` distinct valid approvers approve it.
+"""
+
+from __future__ import annotations
+
+import re
+import string
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from decimal import Decimal
+from typing import Any, Literal, cast
+
+__all__ = [
+    "DEFAULT_APPROVE_REACTIONS",
+    "DEFAULT_APPROVE_WORDS",
+    "DEFAULT_REJECT_REACTIONS",
+    "DEFAULT_REJECT_WORDS",
+    "ON_TIMEOUT_CHOICES",
+    "ApprovalPolicy",
+    "Decision",
+    "Vote",
+    "collect_votes",
+    "decide",
+    "parse_reply_vote",
+    "split_approvers",
+    "validate_gate_config",
+    "validate_on_timeout",
+]
+
+#: Reply words that approve (matched case-insensitively on the reply's first word).
+DEFAULT_APPROVE_WORDS: tuple[str, ...] = ("approve", "approved", "lgtm", "ok", "yes")
+#: Reply words that reject (matched case-insensitively on the reply's first word).
+DEFAULT_REJECT_WORDS: tuple[str, ...] = ("reject", "rejected", "decline", "disapprove", "no")
+#: Reactions on the ask message that approve: :white_check_mark: and :+1: (any skin tone).
+DEFAULT_APPROVE_REACTIONS: tuple[str, ...] = ("white_check_mark", "+1")
+#: Reactions on the ask message that reject: :x: and :-1: (any skin tone).
+DEFAULT_REJECT_REACTIONS: tuple[str, ...] = ("x", "-1")
+#: What a gate may do when nobody decided before the deadline.
+ON_TIMEOUT_CHOICES: tuple[str, ...] = ("reject", "approve", "skip", "fail")
+
+VoteKind = Literal["approve", "reject"]
+VoteVia = Literal["reply", "reaction", "button"]
+Outcome = Literal["pending", "approved", "rejected"]
+
+_USER_ID = re.compile(r"[UW][A-Z0-9]+")
+_GROUP_ID = re.compile(r"S[A-Z0-9]+")
+_SLACK_TS = re.compile(r"[0-9]+(\.[0-9]+)?")
+_VOTE_KINDS = ("approve", "reject")
+_VOTE_VIAS = ("reply", "reaction", "button")
+_OUTCOMES = ("pending", "approved", "rejected")
+# Subtypes of messages a person typed in the thread: a plain reply has no subtype; "also send to
+# channel" gives thread_broadcast; a reply with an attachment may be file_share. Everything else
+# (joins, tombstones of deleted replies, bot messages, channel events...) is never a vote.
+_HUMAN_SUBTYPES = frozenset({None, "thread_broadcast", "file_share"})
+# Separators people put between the vote word and the reason: "reject: x", "reject - x".
+_REASON_SEPARATORS = string.whitespace + ":;,.-\u2013\u2014"
+_ID_HELP = "use the Slack member ID (profile > More > Copy member ID), e.g. 'U012AB3CD'"
+
+
+@dataclass(frozen=True)
+class ApprovalPolicy:
+    """Who may answer a gate, how, and how many approvals it needs.
+
+    ``approvers`` holds Slack user IDs (``U...``/``W...``) after user groups were expanded to their
+    members; ``None`` lets any human who can see the message answer. Word and reaction lists may be
+    given as any iterable; they are stored as tuples (and approvers as a frozenset) so the policy is
+    hashable. The policy validates itself on construction (see :func:`validate_gate_config`).
+    """
+
+    approvers: frozenset[str] | None = None
+    required_approvals: int = 1
+    approve_words: tuple[str, ...] = DEFAULT_APPROVE_WORDS
+    reject_words: tuple[str, ...] = DEFAULT_REJECT_WORDS
+    approve_reactions: tuple[str, ...] = DEFAULT_APPROVE_REACTIONS
+    reject_reactions: tuple[str, ...] = DEFAULT_REJECT_REACTIONS
+    requested_by: str | None = None
+    allow_self_approval: bool = False
+
+    def __post_init__(self) -> None:
+        for name in ("approve_words", "reject_words", "approve_reactions", "reject_reactions"):
+            value = getattr(self, name)
+            if not isinstance(value, str):
+                object.__setattr__(self, name, tuple(value))
+        if self.approvers is not None and not isinstance(self.approvers, str):
+            object.__setattr__(self, "approvers", frozenset(self.approvers))
+        validate_gate_config(
+            approvers=self.approvers,
+            required_approvals=self.required_approvals,
+            approve_words=self.approve_words,
+            reject_words=self.reject_words,
+            approve_reactions=self.approve_reactions,
+            reject_reactions=self.reject_reactions,
+            requested_by=self.requested_by,
+            allow_self_approval=self.allow_self_approval,
+        )
+        groups = sorted(a for a in self.approvers or () if _is_group_id(a))
+        if groups:
+            raise ValueError(
+                f"ApprovalPolicy.approvers must hold user IDs only, got user group(s) {', '.join(groups)}: "
+                "expand groups to their members (usergroups.users.list) before building the policy"
+            )
+
+    def to_dict(self) -> dict[str, Any]:
+        """Return the policy as JSON-serializable data (lists, sorted approvers) for trigger kwargs."""
+        return {
+            "approvers": None if self.approvers is None else sorted(self.approvers),
+            "required_approvals": self.required_approvals,
+            "approve_words": list(self.approve_words),
+            "reject_words": list(self.reject_words),
+            "approve_reactions": list(self.approve_reactions),
+            "reject_reactions": list(self.reject_reactions),
+            "requested_by": self.requested_by,
+            "allow_self_approval": self.allow_self_approval,
+        }
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> ApprovalPolicy:
+        """Rebuild a policy from :meth:`to_dict` output; missing keys take their defaults.
+
+        Unknown keys raise ``ValueError`` rather than being dropped, so a policy written by a newer
+        version of this provider is never silently weakened by an older one.
+        """
+        known = {f for f in cls.__dataclass_fields__}
+        unknown = sorted(set(data) - known)
+        if unknown:
+            raise ValueError(
+                f"Unknown ApprovalPolicy field(s) {unknown}; known fields are {sorted(known)}. "
+                "Was the policy serialized by a newer airflow-slack-gate? Upgrade the triggerer too."
+            )
+        kwargs = dict(data)
+        if kwargs.get("approvers") is not None:
+            kwargs["approvers"] = frozenset(kwargs["approvers"])
+        return cls(**kwargs)
+
+
+@dataclass(frozen=True)
+class Vote:
+    """One person's vote: ``approve`` or ``reject``, cast by a thread reply, a reaction or a button.
+
+    ``reason`` is the text after the vote word of a reply (``None`` for reactions and bare words);
+    ``ts`` is the Slack timestamp of the reply or button click (``None`` for reactions, which Slack
+    does not timestamp).
+    """
+
+    user: str
+    vote: VoteKind
+    via: VoteVia
+    reason: str | None = None
+    ts: str | None = None
+
+    def __post_init__(self) -> None:
+        if self.vote not in _VOTE_KINDS:
+            raise ValueError(f"Vote.vote must be one of {_VOTE_KINDS}, got {self.vote!r}")
+        if self.via not in _VOTE_VIAS:
+            raise ValueError(f"Vote.via must be one of {_VOTE_VIAS}, got {self.via!r}")
+        if self.ts is not None and not (isinstance(self.ts, str) and _SLACK_TS.fullmatch(self.ts)):
+            raise ValueError(
+                f"Vote.ts must be a Slack timestamp such as '1700000000.000100' or None, got {self.ts!r}"
+            )
+
+    def to_dict(self) -> dict[str, Any]:
+        """Return the vote as JSON-serializable data with keys user, vote, via, reason, ts."""
+        return {"user": self.user, "vote": self.vote, "via": self.via, "reason": self.reason, "ts": self.ts}
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> Vote:
+        """Rebuild a vote from :meth:`to_dict` output."""
+        return cls(
+            user=data["user"],
+            vote=data["vote"],
+            via=data["via"],
+            reason=data.get("reason"),
+            ts=data.get("ts"),
+        )
+
+
+@dataclass(frozen=True)
+class Decision:
+    """Where a gate stands: ``pending``, ``approved`` or ``rejected``.
+
+    ``votes`` holds each valid voter's effective vote, ordered by time (timed votes by ``ts``, then
+    reactions, which carry no time, by user ID). ``decided_by`` names the rejecting user(s) or the
+    approvers that made the quorum (empty while pending); ``reason`` is the reject reason, or the
+    approvers' reasons joined with ``"; "``, or ``None``.
+    """
+
+    outcome: Outcome
+    votes: tuple[Vote, ...] = ()
+    decided_by: tuple[str, ...] = ()
+    reason: str | None = None
+
+    def __post_init__(self) -> None:
+        if self.outcome not in _OUTCOMES:
+            raise ValueError(f"Decision.outcome must be one of {_OUTCOMES}, got {self.outcome!r}")
+        object.__setattr__(self, "votes", tuple(self.votes))
+        object.__setattr__(self, "decided_by", tuple(self.decided_by))
+
+    @property
+    def is_final(self) -> bool:
+        """True once the gate is approved or rejected; the caller stops reading Slack then."""
+        return self.outcome != "pending"
+
+    def to_dict(self) -> dict[str, Any]:
+        """Return the decision as JSON-serializable data (for trigger events and XCom)."""
+        return {
+            "outcome": self.outcome,
+            "votes": [v.to_dict() for v in self.votes],
+            "decided_by": list(self.decided_by),
+            "reason": self.reason,
+        }
+
+    @classmethod
+    def from_dict(cls, d: Mapping[str, Any]) -> Decision:
+        """Rebuild a decision from :meth:`to_dict` output."""
+        return cls(
+            outcome=d["outcome"],
+            votes=tuple(Vote.from_dict(v) for v in d.get("votes", ())),
+            decided_by=tuple(d.get("decided_by", ())),
+            reason=d.get("reason"),
+        )
+
+
+def parse_reply_vote(text: str, policy: ApprovalPolicy) -> tuple[VoteKind, str | None] | None:
+    """Read a thread reply's text as a vote: ``("approve"|"reject", reason)``, or ``None`` if no vote.
+
+    The first word decides: the reply's first whitespace-separated word with surrounding ASCII
+    punctuation removed (so ``LGTM!``, ``*approve*`` and ``Reject:`` count), and also split at a colon
+    (so ``reject:too risky`` counts). It must then equal an approve or reject word after lower-casing,
+    and must be plain ASCII *before* lower-casing: look-alikes such as a Cyrillic ``\u0430``, zero-width
+    characters, fullwidth letters or the Kelvin sign (which lower-cases to ``k``) never make a vote.
+
+    The rest of the reply, without a leading separator such as ``:`` or ``-``, is the reason
+    (``None`` if empty). ``text`` is Slack's message text, so the reason has Slack's ``&amp;``,
+    ``&lt;`` and ``&gt;`` escapes undone.
+    """
+    parts = text.split(None, 1)
+    if not parts:
+        return None
+    rest = parts[1] if len(parts) == 2 else ""
+    word, colon, glued = parts[0].strip(string.punctuation).partition(":")
+    if colon:
+        rest = f"{glued} {rest}"
+    if not word.isascii():
+        return None
+    word = word.lower()
+    kind: VoteKind
+    if word in {w.lower() for w in policy.reject_words}:
+        kind = "reject"
+    elif word in {w.lower() for w in policy.approve_words}:
+        kind = "approve"
+    else:
+        return None
+    reason = _slack_unescape(rest.lstrip(_REASON_SEPARATORS).rstrip())
+    return kind, reason or None
+
+
+def collect_votes(
+    ask_message: Mapping[str, Any],
+    replies: Sequence[Mapping[str, Any]],
+    policy: ApprovalPolicy,
+    *,
+    extra_votes: Sequence[Vote] = (),
+    bot_users: Iterable[str] = (),
+) -> list[Vote]:
+    """Return each valid voter's effective vote, ordered by time (reactions last, by user ID).
+
+    ``ask_message`` is the gate's message as Slack returns it (its ``ts`` and ``reactions`` are read);
+    ``replies`` is the conversations.replies result (the parent, if included, is skipped);
+    ``extra_votes`` are votes from elsewhere (buttons); ``bot_users`` are user IDs known to be bots.
+
+    What counts:
+
+    * a reply in the ask message's thread (``thread_ts`` equal to the ask's ``ts``) typed by a person,
+      whose text :func:`parse_reply_vote` reads as a vote; replies from bots (``bot_id`` or a bot
+      subtype), other subtypes (joins, deleted-message tombstones...) and messages elsewhere never do;
+    * a configured reaction on the ask message (skin tones ignored: ``+1::skin-tone-2`` is ``+1``);
+    * extra votes.
+
+    Then, whatever their source, votes never count from: bots (users who posted a bot message here,
+    the bot that posted the ask, Slackbot, ``bot_users``), users outside ``policy.approvers`` (when
+    set), and approvals (not rejects) by ``policy.requested_by`` unless ``allow_self_approval``.
+
+    A user's effective vote is their latest timed vote (reply or button, by ``ts``) together with the
+    reactions they currently have on the ask message (removing a reaction retracts it). When these
+    disagree, reject wins. Slack gives reactions no timestamps, so we cannot tell whether ":x:" came
+    before or after an "approve" reply; but a reject is terminal (the first observation of any valid
+    reject decides the gate), and in either order there was a moment when the user's latest vote was
+    that reject. So "reject wins" is what "latest vote" gives in every order an observer could see.
+    """
+    ask_ts = ask_message.get("ts")
+    if not isinstance(ask_ts, str) or not _SLACK_TS.fullmatch(ask_ts):
+        raise ValueError(
+            f"ask_message has no valid 'ts' (got {ask_ts!r}): pass the message as chat.postMessage "
+            "or conversations.history returned it"
+        )
+    bots = {"USLACKBOT", *bot_users}
+    for message in (ask_message, *replies):
+        if _is_bot_message(message) and isinstance(message.get("user"), str):
+            bots.add(message["user"])
+
+    signals: list[Vote] = []
+    for reply in replies:
+        user, text, ts = reply.get("user"), reply.get("text"), reply.get("ts")
+        if not (
+            isinstance(user, str)
+            and isinstance(text, str)
+            and isinstance(ts, str)
+            and _SLACK_TS.fullmatch(ts)
+            and ts != ask_ts
+            and reply.get("thread_ts") == ask_ts
+            and not _is_bot_message(reply)
+            and reply.get("subtype") in _HUMAN_SUBTYPES
+        ):
+            continue
+        parsed = parse_reply_vote(text, policy)
+        if parsed is not None:
+            signals.append(Vote(user=user, vote=parsed[0], via="reply", reason=parsed[1], ts=ts))
+    signals.extend(_reaction_votes(ask_message, policy))
+    signals.extend(extra_votes)
+
+    by_user: dict[str, list[Vote]] = {}
+    for vote in signals:
+        if _counts(vote, policy, bots):
+            by_user.setdefault(vote.user, []).append(vote)
+    effective = [_effective_vote(votes) for votes in by_user.values()]
+    return sorted(effective, key=_vote_order)
+
+
+def decide(
+    ask_message: Mapping[str, Any],
+    replies: Sequence[Mapping[str, Any]],
+    policy: ApprovalPolicy,
+    *,
+    extra_votes: Sequence[Vote] = (),
+    bot_users: Iterable[str] = (),
+) -> Decision:
+    """Decide a gate from its ask message and thread: one valid reject rejects it,
+    ``policy.required_approvals`` distinct valid approvers approve it, otherwise it is pending.
+
+    Arguments are those of :func:`collect_votes`, which says what counts as a valid vote. When
+    rejected, ``decided_by`` names every rejecting user and ``reason`` joins their reasons; when
+    approved, it names every approving user and joins their reasons.
+    """
+    votes = tuple(collect_votes(ask_message, replies, policy, extra_votes=extra_votes, bot_users=bot_users))
+    rejects = [v for v in votes if v.vote == "reject"]
+    approvals = [v for v in votes if v.vote == "approve"]
+    if rejects:
+        return Decision("rejected", votes, tuple(v.user for v in rejects), _join_reasons(rejects))
+    if len(approvals) >= policy.required_approvals:
+        return Decision("approved", votes, tuple(v.user for v in approvals), _join_reasons(approvals))
+    return Decision("pending", votes)
+
+
+def split_approvers(approvers: Iterable[str]) -> tuple[frozenset[str], frozenset[str]]:
+    """Split configured approvers into ``(user IDs, user group IDs)``.
+
+    Raises ``ValueError`` naming the fix for anything that is neither a user ID (``U``/``W`` + upper
+    case letters and digits) nor a user group ID (``S`` + upper case letters and digits).
+    """
+    if isinstance(approvers, str):
+        raise ValueError(f"approvers must be a list of IDs, not a string: use [{approvers!r}]")
+    users: set[str] = set()
+    groups: set[str] = set()
+    for item in approvers:
+        if _is_user_id(item):
+            users.add(item)
+        elif _is_group_id(item):
+            groups.add(item)
+        else:
+            raise ValueError(_bad_id("approvers", item))
+    return frozenset(users), frozenset(groups)
+
+
+def validate_gate_config(
+    *,
+    approvers: Iterable[str] | None,
+    required_approvals: int,
+    approve_words: Iterable[str],
+    reject_words: Iterable[str],
+    approve_reactions: Iterable[str],
+    reject_reactions: Iterable[str],
+    requested_by: str | None,
+    allow_self_approval: bool = False,
+) -> None:
+    """Check a gate's configuration when the DAG is parsed; raise ``ValueError`` naming every fix.
+
+    Checks: approvers are user IDs (``U...``/``W...``) or user group IDs (``S...``) and not an empty
+    list; ``required_approvals`` is a whole number of at least 1 and, when approvers are a fixed list
+    of users (no groups), no more than they can give (the requester cannot approve their own request
+    unless ``allow_self_approval``); approve and reject word lists are non-empty lists of single plain
+    words; reaction names carry no colons; no word or reaction is in both the approve and reject
+    lists; ``requested_by`` is a user ID or ``None``.
+    """
+    problems: list[str] = []
+    users: set[str] = set()
+    fixed_users = approvers is not None
+    if approvers is not None:
+        if isinstance(approvers, str):
+            problems.append(f"approvers must be a list of IDs, not a string: use [{approvers!r}]")
+            fixed_users = False
+        else:
+            listed = (
+                sorted(approvers, key=str) if isinstance(approvers, (set, frozenset)) else list(approvers)
+            )
+            if not listed:
+                problems.append(
+                    "approvers is empty, so nobody could answer: list user IDs (U...) or user group IDs "
+                    "(S...), or pass approvers=None to let anyone in the channel answer"
+                )
+            for item in listed:
+                if _is_user_id(item):
+                    users.add(item)
+                else:
+                    fixed_users = False
+                    if not _is_group_id(item):
+                        problems.append(_bad_id("approvers", item))
+
+    if requested_by is not None and not _is_user_id(requested_by):
+        if _is_group_id(requested_by):
+            problems.append(f"requested_by must be one user's ID, not the user group {requested_by!r}")
+        else:
+            problems.append(_bad_id("requested_by", requested_by) + "; or pass None when nobody requested")
+
+    if isinstance(required_approvals, bool) or not isinstance(required_approvals, int):
+        problems.append(
+            f"required_approvals must be a whole number of at least 1, got {required_approvals!r}"
+        )
+    elif required_approvals < 1:
+        problems.append(
+            f"required_approvals must be at least 1, got {required_approvals}: use 1 for one approval"
+        )
+    elif fixed_users and users:
+        problems.extend(_quorum_problems(users, required_approvals, requested_by, allow_self_approval))
+
+    approve = _check_words("approve_words", approve_words, problems)
+    reject = _check_words("reject_words", reject_words, problems)
+    for word in sorted(approve & reject):
+        problems.append(f"the word {word!r} is in both approve_words and reject_words: remove it from one")
+    approve = _check_reactions("approve_reactions", approve_reactions, problems)
+    reject = _check_reactions("reject_reactions", reject_reactions, problems)
+    for name in sorted(approve & reject):
+        problems.append(
+            f"the reaction {name!r} is in both approve_reactions and reject_reactions: remove it from one"
+        )
+
+    if problems:
+        raise ValueError("Invalid Slack approval gate: " + "; ".join(problems))
+
+
+def validate_on_timeout(value: str) -> None:
+    """Check ``on_timeout``: ``"reject"``, ``"approve"``, ``"skip"`` or ``"fail"``; else ``ValueError``."""
+    if value not in ON_TIMEOUT_CHOICES:
+        choices = ", ".join(repr(c) for c in ON_TIMEOUT_CHOICES)
+        raise ValueError(f"on_timeout must be one of {choices}, got {value!r}")
+
+
+def _quorum_problems(
+    users: set[str], required: int, requested_by: str | None, allow_self_approval: bool
+) -> list[str]:
+    self_excluded = requested_by in users and not allow_self_approval
+    able = len(users) - (1 if self_excluded else 0)
+    if required <= able:
+        return []
+    fixes = ["add approvers"]
+    if able:
+        fixes.append(f"lower required_approvals to {able}")
+    why = ""
+    if self_excluded:
+        why = f" ({requested_by} is requested_by and cannot approve their own request)"
+        fixes.append("set allow_self_approval=True")
+    return [
+        f"required_approvals={required} but the approvers can give at most {able}{why}: {' or '.join(fixes)}"
+    ]
+
+
+def _check_words(name: str, words: Iterable[str], problems: list[str]) -> set[str]:
+    if isinstance(words, str):
+        problems.append(f"{name} must be a list of words, not a string: use [{words!r}]")
+        return set()
+    listed = list(words)
+    if not listed:
+        problems.append(f"{name} is empty, so nobody could answer that way: list at least one word")
+    valid: set[str] = set()
+    for word in listed:
+        if not isinstance(word, str) or not word.strip():
+            problems.append(f"{name} holds {word!r}: each entry must be a non-empty word")
+        elif not word.isascii():
+            problems.append(f"{name} holds {word!r}: only plain ASCII words are matched, use an ASCII word")
+        elif len(word.split()) > 1 or word != word.strip():
+            problems.append(
+                f"{name} holds {word!r}: replies are matched on their first word, use a single word"
+            )
+        elif word.strip(string.punctuation) != word or ":" in word:
+            problems.append(
+                f"{name} holds {word!r}: punctuation around a word and colons are ignored when matching, "
+                f"use {word.strip(string.punctuation).partition(':')[0]!r}"
+            )
+        else:
+            valid.add(word.lower())
+    return valid
+
+
+def _check_reactions(name: str, reactions: Iterable[str], problems: list[str]) -> set[str]:
+    if isinstance(reactions, str):
+        problems.append(f"{name} must be a list of reaction names, not a string: use [{reactions!r}]")
+        return set()
+    valid: set[str] = set()
+    for reaction in reactions:
+        if not isinstance(reaction, str) or not reaction.strip() or reaction.strip(":") == "":
+            problems.append(f"{name} holds {reaction!r}: each entry must be a reaction name such as 'x'")
+        elif ":" in reaction:
+            base = reaction.strip(":").split("::")[0]
+            problems.append(
+                f"{name} holds {reaction!r}: write the name without colons or skin tone, e.g. {base!r} "
+                "(every skin tone counts)"
+            )
+        elif reaction != reaction.lower() or len(reaction.split()) > 1 or reaction != reaction.strip():
+            problems.append(
+                f"{name} holds {reaction!r}: Slack reaction names are lower case without spaces, "
+                f"e.g. {reaction.strip().lower().replace(' ', '_')!r}"
+            )
+        else:
+            valid.add(reaction)
+    return valid
+
+
+def _bad_id(name: str, value: object) -> str:
+    text = value if isinstance(value, str) else ""
+    mention = re.fullmatch(r"<[@!](?:subteam\^)?([A-Za-z0-9]+)(?:\|[^>]*)?>", text)
+    if mention and (_is_user_id(mention.group(1)) or _is_group_id(mention.group(1))):
+        return f"{name} holds the mention {value!r}: write the bare ID {mention.group(1)!r}"
+    if text and (_is_user_id(text.upper()) or _is_group_id(text.upper())):
+        return f"{name} holds {value!r}: Slack IDs are upper case, use {text.upper()!r}"
+    return f"{name} holds {value!r}, which is not a Slack user ID (U...) or user group ID (S...): {_ID_HELP}"
+
+
+def _is_user_id(value: object) -> bool:
+    return isinstance(value, str) and _USER_ID.fullmatch(value) is not None
+
+
+def _is_group_id(value: object) -> bool:
+    return isinstance(value, str) and _GROUP_ID.fullmatch(value) is not None
+
+
+def _is_bot_message(message: Mapping[str, Any]) -> bool:
+    return bool(message.get("bot_id")) or message.get("subtype") == "bot_message"
+
+
+def _reaction_votes(ask_message: Mapping[str, Any], policy: ApprovalPolicy) -> list[Vote]:
+    votes: list[Vote] = []
+    for reaction in ask_message.get("reactions") or ():
+        name = reaction.get("name")
+        if not isinstance(name, str):
+            continue
+        base = name.split("::", 1)[0]
+        kind: VoteKind
+        if base in policy.reject_reactions:
+            kind = "reject"
+        elif base in policy.approve_reactions:
+            kind = "approve"
+        else:
+            continue
+        votes.extend(
+            Vote(user=user, vote=kind, via="reaction")
+            for user in reaction.get("users") or ()
+            if isinstance(user, str)
+        )
+    return votes
+
+
+def _counts(vote: Vote, policy: ApprovalPolicy, bots: set[str]) -> bool:
+    if vote.user in bots:
+        return False
+    if policy.approvers is not None and vote.user not in policy.approvers:
+        return False
+    return not (
+        vote.vote == "approve" and vote.user == policy.requested_by and not policy.allow_self_approval
+    )
+
+
+def _effective_vote(votes: list[Vote]) -> Vote:
+    current = [v for v in votes if v.ts is None]
+    timed = [v for v in votes if v.ts is not None]
+    if timed:
+        current.append(max(timed, key=lambda v: Decimal(cast(str, v.ts))))
+    pool = [v for v in current if v.vote == "reject"] or current
+    return next((v for v in pool if v.ts is not None), pool[0])
+
+
+def _vote_order(vote: Vote) -> tuple[bool, Decimal, str]:
+    return (vote.ts is None, Decimal(vote.ts or 0), vote.user)
+
+
+def _join_reasons(votes: Iterable[Vote]) -> str | None:
+    return "; ".join(v.reason for v in votes if v.reason) or None
+
+
+def _slack_unescape(text: str) -> str:
+    return text.replace("&lt;", "<").replace("&gt;", ">").replace("&amp;", "&")
