@@ -76,9 +76,13 @@ class ApprovalPolicy:
     """Who may answer a gate, how, and how many approvals it needs.
 
     ``approvers`` holds Slack user IDs (``U...``/``W...``) after user groups were expanded to their
-    members; ``None`` lets any human who can see the message answer. Word and reaction lists may be
-    given as any iterable; they are stored as tuples (and approvers as a frozenset) so the policy is
-    hashable. The policy validates itself on construction (see :func:`validate_gate_config`).
+    members; ``None`` lets any human who can see the message answer, an empty set lets nobody (the
+    votes of group members count only once they are added). Word and reaction lists may be given as
+    any iterable; they are stored as tuples (and approvers as a frozenset) so the policy is hashable.
+
+    Construction raises ``ValueError`` for a malformed policy (IDs, words, reactions,
+    ``required_approvals``). Whether the approvers can reach the quorum is checked for the DAG's
+    configuration by :func:`validate_gate_config`, not here.
     """
 
     approvers: frozenset[str] | None = None
@@ -97,22 +101,24 @@ class ApprovalPolicy:
                 object.__setattr__(self, name, tuple(value))
         if self.approvers is not None and not isinstance(self.approvers, str):
             object.__setattr__(self, "approvers", frozenset(self.approvers))
-        validate_gate_config(
-            approvers=self.approvers,
-            required_approvals=self.required_approvals,
-            approve_words=self.approve_words,
-            reject_words=self.reject_words,
-            approve_reactions=self.approve_reactions,
-            reject_reactions=self.reject_reactions,
-            requested_by=self.requested_by,
-            allow_self_approval=self.allow_self_approval,
+        problems = _required_problems(self.required_approvals)
+        problems += _requested_by_problems(self.requested_by)
+        problems += _answer_problems(
+            self.approve_words, self.reject_words, self.approve_reactions, self.reject_reactions
         )
-        groups = sorted(a for a in self.approvers or () if _is_group_id(a))
-        if groups:
-            raise ValueError(
-                f"ApprovalPolicy.approvers must hold user IDs only, got user group(s) {', '.join(groups)}: "
-                "expand groups to their members (usergroups.users.list) before building the policy"
-            )
+        if isinstance(self.approvers, str):
+            problems.append(f"approvers must be a set of user IDs, not a string: use {{{self.approvers!r}}}")
+        else:
+            for item in sorted(self.approvers or (), key=str):
+                if _is_group_id(item):
+                    problems.append(
+                        f"approvers holds the user group {item!r}: expand groups to their members "
+                        "(usergroups.users.list) before building the policy"
+                    )
+                elif not _is_user_id(item):
+                    problems.append(_bad_id("approvers", item))
+        if problems:
+            raise ValueError("Invalid ApprovalPolicy: " + "; ".join(problems))
 
     def to_dict(self) -> dict[str, Any]:
         """Return the policy as JSON-serializable data (lists, sorted approvers) for trigger kwargs."""
@@ -408,44 +414,63 @@ def validate_gate_config(
     problems: list[str] = []
     users: set[str] = set()
     fixed_users = approvers is not None
-    if approvers is not None:
-        if isinstance(approvers, str):
-            problems.append(f"approvers must be a list of IDs, not a string: use [{approvers!r}]")
-            fixed_users = False
-        else:
-            listed = (
-                sorted(approvers, key=str) if isinstance(approvers, (set, frozenset)) else list(approvers)
+    if isinstance(approvers, str):
+        problems.append(f"approvers must be a list of IDs, not a string: use [{approvers!r}]")
+        fixed_users = False
+    elif approvers is not None:
+        listed = list(approvers)
+        if not listed:
+            problems.append(
+                "approvers is empty, so nobody could answer: list user IDs (U...) or user group IDs "
+                "(S...), or pass approvers=None to let anyone in the channel answer"
             )
-            if not listed:
-                problems.append(
-                    "approvers is empty, so nobody could answer: list user IDs (U...) or user group IDs "
-                    "(S...), or pass approvers=None to let anyone in the channel answer"
-                )
-            for item in listed:
-                if _is_user_id(item):
-                    users.add(item)
-                else:
-                    fixed_users = False
-                    if not _is_group_id(item):
-                        problems.append(_bad_id("approvers", item))
+        for item in listed:
+            if _is_user_id(item):
+                users.add(item)
+            else:
+                fixed_users = False
+                if not _is_group_id(item):
+                    problems.append(_bad_id("approvers", item))
+    problems += _requested_by_problems(requested_by)
+    required = _required_problems(required_approvals)
+    problems += required
+    if not required and fixed_users and users:
+        problems += _quorum_problems(users, required_approvals, requested_by, allow_self_approval)
+    problems += _answer_problems(approve_words, reject_words, approve_reactions, reject_reactions)
+    if problems:
+        raise ValueError("Invalid Slack approval gate: " + "; ".join(problems))
 
-    if requested_by is not None and not _is_user_id(requested_by):
-        if _is_group_id(requested_by):
-            problems.append(f"requested_by must be one user's ID, not the user group {requested_by!r}")
-        else:
-            problems.append(_bad_id("requested_by", requested_by) + "; or pass None when nobody requested")
 
+def validate_on_timeout(value: str) -> None:
+    """Check ``on_timeout``: ``"reject"``, ``"approve"``, ``"skip"`` or ``"fail"``; else ``ValueError``."""
+    if value not in ON_TIMEOUT_CHOICES:
+        choices = ", ".join(repr(c) for c in ON_TIMEOUT_CHOICES)
+        raise ValueError(f"on_timeout must be one of {choices}, got {value!r}")
+
+
+def _required_problems(required_approvals: object) -> list[str]:
     if isinstance(required_approvals, bool) or not isinstance(required_approvals, int):
-        problems.append(
-            f"required_approvals must be a whole number of at least 1, got {required_approvals!r}"
-        )
-    elif required_approvals < 1:
-        problems.append(
-            f"required_approvals must be at least 1, got {required_approvals}: use 1 for one approval"
-        )
-    elif fixed_users and users:
-        problems.extend(_quorum_problems(users, required_approvals, requested_by, allow_self_approval))
+        return [f"required_approvals must be a whole number of at least 1, got {required_approvals!r}"]
+    if required_approvals < 1:
+        return [f"required_approvals must be at least 1, got {required_approvals}: use 1 for one approval"]
+    return []
 
+
+def _requested_by_problems(requested_by: object) -> list[str]:
+    if requested_by is None or _is_user_id(requested_by):
+        return []
+    if _is_group_id(requested_by):
+        return [f"requested_by must be one user's ID, not the user group {requested_by!r}"]
+    return [_bad_id("requested_by", requested_by) + "; or pass None when nobody requested"]
+
+
+def _answer_problems(
+    approve_words: Iterable[str],
+    reject_words: Iterable[str],
+    approve_reactions: Iterable[str],
+    reject_reactions: Iterable[str],
+) -> list[str]:
+    problems: list[str] = []
     approve = _check_words("approve_words", approve_words, problems)
     reject = _check_words("reject_words", reject_words, problems)
     for word in sorted(approve & reject):
@@ -456,16 +481,7 @@ def validate_gate_config(
         problems.append(
             f"the reaction {name!r} is in both approve_reactions and reject_reactions: remove it from one"
         )
-
-    if problems:
-        raise ValueError("Invalid Slack approval gate: " + "; ".join(problems))
-
-
-def validate_on_timeout(value: str) -> None:
-    """Check ``on_timeout``: ``"reject"``, ``"approve"``, ``"skip"`` or ``"fail"``; else ``ValueError``."""
-    if value not in ON_TIMEOUT_CHOICES:
-        choices = ", ".join(repr(c) for c in ON_TIMEOUT_CHOICES)
-        raise ValueError(f"on_timeout must be one of {choices}, got {value!r}")
+    return problems
 
 
 def _quorum_problems(

@@ -31,7 +31,13 @@ DEFAULT = ApprovalPolicy()
 
 def ask(*reactions: dict[str, Any], **fields: Any) -> dict[str, Any]:
     """The gate's message as our bot posted it, with the given reactions."""
-    message = {"type": "message", "user": BOT, "bot_id": "B0BOT", "text": "Deploy model v7?", "ts": ASK_TS}
+    message: dict[str, Any] = {
+        "type": "message",
+        "user": BOT,
+        "bot_id": "B0BOT",
+        "text": "Deploy model v7?",
+        "ts": ASK_TS,
+    }
     if reactions:
         message["reactions"] = list(reactions)
     return {**message, **fields}
@@ -260,14 +266,14 @@ def test_reactions_on_replies_are_not_votes():
 
 
 def test_configured_reactions_replace_the_defaults():
-    policy = {"approve_reactions": ("rocket",), "reject_reactions": ("no_entry",)}
+    policy: dict[str, Any] = {"approve_reactions": ("rocket",), "reject_reactions": ("no_entry",)}
     assert outcome(ask_message=ask(reaction("rocket", "U1")), **policy) == "approved"
     assert outcome(ask_message=ask(reaction("no_entry", "U1")), **policy) == "rejected"
     assert outcome(ask_message=ask(reaction("+1", "U1"), reaction("x", "U2")), **policy) == "pending"
 
 
 def test_reactions_can_be_turned_off():
-    policy = {"approve_reactions": (), "reject_reactions": ()}
+    policy: dict[str, Any] = {"approve_reactions": (), "reject_reactions": ()}
     assert outcome(ask_message=ask(reaction("+1", "U1"), reaction("x", "U2")), **policy) == "pending"
 
 
@@ -290,7 +296,7 @@ def test_anyone_human_may_vote_when_approvers_is_none():
 
 
 def test_the_requester_cannot_approve_their_own_request():
-    policy = {"requested_by": "U1"}
+    policy: dict[str, Any] = {"requested_by": "U1"}
     assert outcome(reply("U1", "approve"), **policy) == "pending"
     assert outcome(ask_message=ask(reaction("+1", "U1")), **policy) == "pending"
     button = Vote("U1", "approve", "button", ts=ts(1))
@@ -393,7 +399,7 @@ def test_one_valid_reject_rejects_even_against_approvals():
 
 
 def test_required_approvals_counts_distinct_users():
-    policy = {"required_approvals": 2}
+    policy: dict[str, Any] = {"required_approvals": 2}
     assert outcome(reply("U1", "approve", ts(1)), **policy) == "pending"
     assert outcome(reply("U1", "approve", ts(1)), reply("U1", "lgtm", ts(2)), **policy) == "pending"
     assert (
@@ -507,8 +513,32 @@ def test_policy_accepts_lists_and_stays_hashable():
 
 
 def test_policy_refuses_unexpanded_user_groups():
-    with pytest.raises(ValueError, match="expand groups to their members"):
+    with pytest.raises(ValueError, match="user group 'S1': expand groups to their members"):
         ApprovalPolicy(approvers=frozenset({"U1", "S1"}))
+
+
+@pytest.mark.parametrize(
+    ("changes", "message"),
+    [
+        ({"approvers": frozenset({"alice"})}, "approvers holds 'alice'"),
+        ({"approvers": "U1"}, "not a string: use {'U1'}"),
+        ({"required_approvals": 0}, "required_approvals must be at least 1"),
+        ({"requested_by": "bob"}, "requested_by holds 'bob'"),
+        ({"approve_words": ()}, "approve_words is empty"),
+        ({"reject_reactions": ("+1",)}, "the reaction '+1' is in both"),
+    ],
+)
+def test_policy_refuses_a_malformed_shape(changes, message):
+    with pytest.raises(ValueError, match=r"^Invalid ApprovalPolicy: .*" + re.escape(message)):
+        ApprovalPolicy(**changes)
+
+
+def test_policy_does_not_check_the_quorum_as_group_members_may_still_be_added():
+    # The sensor builds the policy from the named users first and adds group members at run time.
+    policy = ApprovalPolicy(approvers=frozenset(), required_approvals=3)
+    assert decide(ask(reaction("+1", "U1")), [], policy).outcome == "pending"
+    grown = ApprovalPolicy(approvers=frozenset({"U1", "U2", "U3"}), required_approvals=3)
+    assert decide(ask(reaction("+1", "U1", "U2", "U3")), [], grown).outcome == "approved"
 
 
 def test_vote_round_trip():
@@ -562,7 +592,7 @@ def test_decision_refuses_an_unknown_outcome():
 
 # --- configuration checks -----------------------------------------------------------------------
 
-VALID = {
+VALID: dict[str, Any] = {
     "approvers": None,
     "required_approvals": 1,
     "approve_words": DEFAULT_APPROVE_WORDS,
