@@ -1,0 +1,131 @@
+"""The admin HTTP API under ``/_emulator/``: the people's side and fault injection, for other processes.
+
+Every route takes and returns JSON (GET routes take query parameters). Failures answer HTTP 400
+``{"ok": false, "error": "<what is wrong>"}``. :class:`~airflow_slack_gate.emulator.EmulatorClient`
+is the Python client of these routes.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections.abc import Awaitable, Callable
+from dataclasses import asdict
+from typing import Any
+
+from aiohttp import web
+
+from airflow_slack_gate.emulator.api import EmulatorApi
+from airflow_slack_gate.emulator.state import EmulatorError
+
+Handler = Callable[[EmulatorApi, dict[str, Any]], Any]
+
+PREFIX = "/_emulator"
+
+
+def _post_message(api: EmulatorApi, a: dict[str, Any]) -> Any:
+    ts = api.post_as_user(
+        a["channel"], a["user"], a["text"], thread_ts=a.get("thread_ts"), blocks=a.get("blocks")
+    )
+    return {"ts": ts}
+
+
+def _reply(api: EmulatorApi, a: dict[str, Any]) -> Any:
+    return {"ts": api.reply(a["channel"], a["thread_ts"], a["user"], a["text"])}
+
+
+def _inject_fault(api: EmulatorApi, a: dict[str, Any]) -> Any:
+    api.inject_fault(
+        a["method"],
+        status=int(a.get("status", 429)),
+        count=int(a.get("count", 1)),
+        retry_after=int(a.get("retry_after", 1)),
+        error=a.get("error"),
+    )
+
+
+def _calls(api: EmulatorApi, a: dict[str, Any]) -> Any:
+    method = a.get("method")
+    calls = [asdict(call) for call in api.calls if method is None or call.method == method]
+    return {"calls": calls, "count": len(calls)}
+
+
+#: (HTTP method, path under /_emulator) -> handler(api, arguments) returning a JSON-able value.
+ROUTES: dict[tuple[str, str], Handler] = {
+    ("GET", "/health"): lambda api, a: {},
+    ("GET", "/workspace"): lambda api, a: {"workspace": api.workspace.to_dict()},
+    ("GET", "/messages"): lambda api, a: {"messages": api.messages(a["channel"])},
+    ("POST", "/messages"): _post_message,
+    ("PATCH", "/messages"): lambda api, a: api.edit_message(a["channel"], a["ts"], a["text"]),
+    ("DELETE", "/messages"): lambda api, a: api.delete_message(a["channel"], a["ts"]),
+    ("GET", "/message"): lambda api, a: {"message": api.get_message(a["channel"], a["ts"])},
+    ("GET", "/replies"): lambda api, a: {"messages": api.replies(a["channel"], a["ts"])},
+    ("POST", "/replies"): _reply,
+    ("POST", "/reactions"): lambda api, a: api.add_reaction(a["channel"], a["ts"], a["user"], a["name"]),
+    ("DELETE", "/reactions"): lambda api, a: api.remove_reaction(a["channel"], a["ts"], a["user"], a["name"]),
+    ("POST", "/faults"): _inject_fault,
+    ("DELETE", "/faults"): lambda api, a: api.clear_faults(),
+    ("POST", "/latency"): lambda api, a: api.set_latency(a["method"], float(a["seconds"])),
+    ("POST", "/drops"): lambda api, a: api.drop_connections(a["method"], int(a.get("count", 1))),
+    ("POST", "/rate_limits"): lambda api, a: api.enable_rate_limits(
+        bool(a.get("enabled", True)), overrides=a.get("overrides")
+    ),
+    ("GET", "/calls"): _calls,
+    ("DELETE", "/calls"): lambda api, a: api.reset_counters(),
+}
+
+#: Routes that block until something happens; they run off the event loop.
+WAIT_ROUTE = ("GET", "/wait")
+
+
+def _wait(api: EmulatorApi, a: dict[str, Any]) -> Any:
+    message = api.wait_for_message(
+        a["channel"],
+        user=a.get("user"),
+        text_contains=a.get("text_contains"),
+        thread_ts=a.get("thread_ts"),
+        timeout=float(a.get("timeout", 10.0)),
+    )
+    return {"message": message}
+
+
+def add_admin_routes(app: web.Application, api: EmulatorApi) -> None:
+    """Register every admin route on ``app``."""
+    for (verb, path), handler in ROUTES.items():
+        app.router.add_route(verb, PREFIX + path, _endpoint(api, handler, blocking=False))
+    app.router.add_route(WAIT_ROUTE[0], PREFIX + WAIT_ROUTE[1], _endpoint(api, _wait, blocking=True))
+
+
+def _endpoint(
+    api: EmulatorApi, handler: Handler, *, blocking: bool
+) -> Callable[[web.Request], Awaitable[web.Response]]:
+    async def endpoint(request: web.Request) -> web.Response:
+        try:
+            arguments = await _arguments(request)
+            if blocking:
+                result = await asyncio.get_running_loop().run_in_executor(None, handler, api, arguments)
+            else:
+                result = handler(api, arguments)
+        except KeyError as exc:
+            return _error(f"missing argument {exc.args[0]!r}")
+        except (EmulatorError, TimeoutError, ValueError, TypeError) as exc:
+            return _error(str(exc) or type(exc).__name__)
+        return web.json_response({"ok": True, **(result or {})})
+
+    return endpoint
+
+
+async def _arguments(request: web.Request) -> dict[str, Any]:
+    arguments: dict[str, Any] = dict(request.query)
+    if request.can_read_body:
+        body = await request.json()
+        if not isinstance(body, dict):
+            raise ValueError("the request body must be a JSON object")
+        arguments.update(body)
+    return arguments
+
+
+def _error(message: str) -> web.Response:
+    return web.Response(
+        text=json.dumps({"ok": False, "error": message}), status=400, content_type="application/json"
+    )

@@ -1,0 +1,247 @@
+"""The in-process test API of the emulator: the people's side of Slack plus fault injection.
+
+:class:`~airflow_slack_gate.emulator.SlackEmulator` extends this with the HTTP server; the admin HTTP
+routes and :class:`~airflow_slack_gate.emulator.EmulatorClient` expose the same operations remotely.
+Channels and users may be given by id or by name (``"approvals"``, ``"#approvals"``, ``"alice"``).
+Messages come back as the JSON dicts Slack's Web API would show (with ``metadata`` when present).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Mapping
+from typing import Any
+
+from airflow_slack_gate.emulator import render
+from airflow_slack_gate.emulator.controls import CallRecord, Controls, Fault
+from airflow_slack_gate.emulator.seed import DemoWorkspace, seed_demo_workspace
+from airflow_slack_gate.emulator.state import DEFAULT_BOT_SCOPES, Bot, EmulatorError, Workspace
+
+MessageDict = dict[str, Any]
+
+
+class EmulatorApi:
+    """Everything a test can do to the emulated workspace, without HTTP."""
+
+    def __init__(self, workspace: Workspace | None = None, controls: Controls | None = None) -> None:
+        self.state = workspace or Workspace()
+        self.controls = controls or Controls()
+        self._demo: DemoWorkspace | None = None
+
+    # -- workspace setup -----------------------------------------------------------------------
+
+    def seed_demo_workspace(self) -> DemoWorkspace:
+        """Create the standard workspace (see :class:`DemoWorkspace`); return its ids."""
+        self._demo = seed_demo_workspace(self.state)
+        return self._demo
+
+    @property
+    def workspace(self) -> DemoWorkspace:
+        """Ids of the seeded workspace (after :meth:`seed_demo_workspace`)."""
+        if self._demo is None:
+            raise EmulatorError("the demo workspace is not seeded; call seed_demo_workspace() first")
+        return self._demo
+
+    def create_user(self, name: str, *, real_name: str | None = None, deleted: bool = False) -> str:
+        """Add a person; return their user id (``U...``)."""
+        return self.state.create_user(name, real_name=real_name, deleted=deleted)
+
+    def create_bot(
+        self, name: str, scopes: Iterable[str] = DEFAULT_BOT_SCOPES, *, token: str | None = None
+    ) -> Bot:
+        """Install an app with a bot user; return its :class:`Bot` (token, user_id, bot_id, app_id)."""
+        return self.state.create_bot(name, scopes, token=token)
+
+    def revoke_token(self, token: str) -> None:
+        """Revoke a token: calls with it fail with ``token_revoked``."""
+        self.state.revoke_token(token)
+
+    def deactivate_user(self, user: str) -> None:
+        """Deactivate a person or a bot's user (a bot's calls then fail with ``account_inactive``)."""
+        self.state.deactivate_user(user)
+
+    def create_channel(
+        self,
+        name: str,
+        *,
+        members: Iterable[str] = (),
+        is_private: bool = False,
+        is_archived: bool = False,
+    ) -> str:
+        """Add a channel with these members (ids or names, bots by their user); return its id (``C...``)."""
+        return self.state.create_channel(
+            name, members=members, is_private=is_private, is_archived=is_archived
+        )
+
+    def add_member(self, channel: str, user: str) -> None:
+        """Add a user (or a bot's user) to a channel."""
+        self.state.add_member(channel, user)
+
+    def archive_channel(self, channel: str) -> None:
+        """Archive a channel."""
+        self.state.archive_channel(channel)
+
+    def create_usergroup(self, handle: str, users: Iterable[str]) -> str:
+        """Add a user group; return its id (``S...``)."""
+        return self.state.create_usergroup(handle, users)
+
+    # -- people's side -------------------------------------------------------------------------
+
+    def post_as_user(
+        self,
+        channel: str,
+        user: str,
+        text: str,
+        *,
+        thread_ts: str | None = None,
+        blocks: list[Any] | None = None,
+    ) -> str:
+        """Post as a person (into a thread when ``thread_ts`` is given); return the new ts."""
+        return self.state.post(channel, user, text, thread_ts=thread_ts, blocks=blocks).ts
+
+    def reply(self, channel: str, thread_ts: str, user: str, text: str) -> str:
+        """A person replies in the thread of ``thread_ts``; return the reply's ts."""
+        return self.post_as_user(channel, user, text, thread_ts=thread_ts)
+
+    def post_as_bot(
+        self,
+        channel: str,
+        bot: Bot | str,
+        text: str,
+        *,
+        thread_ts: str | None = None,
+        blocks: list[Any] | None = None,
+        metadata: dict[str, Any] | None = None,
+    ) -> str:
+        """Post as a bot (a :class:`Bot`, or its user id or name) without going through HTTP."""
+        user = bot.user_id if isinstance(bot, Bot) else bot
+        if not self.state.user(user).is_bot:
+            raise EmulatorError(f"{user!r} is not a bot")
+        return self.state.post(channel, user, text, thread_ts=thread_ts, blocks=blocks, metadata=metadata).ts
+
+    def add_reaction(self, channel: str, ts: str, user: str, name: str) -> None:
+        """A person reacts to a message with emoji ``name`` (``"white_check_mark"``, colons optional)."""
+        self.state.add_reaction(channel, ts, user, name)
+
+    def remove_reaction(self, channel: str, ts: str, user: str, name: str) -> None:
+        """A person takes back a reaction."""
+        self.state.remove_reaction(channel, ts, user, name)
+
+    def edit_message(self, channel: str, ts: str, text: str) -> None:
+        """Edit a message's text, as its author would; it then carries ``edited``."""
+        self.state.edit(channel, ts, text)
+
+    def delete_message(self, channel: str, ts: str) -> None:
+        """Delete a message (a parent takes its replies with it)."""
+        self.state.delete(channel, ts)
+
+    # -- reading -------------------------------------------------------------------------------
+
+    def messages(self, channel: str) -> list[MessageDict]:
+        """The channel's parent messages, oldest first, as Slack shows them."""
+        with self.state.lock:
+            target = self.state.channel(channel)
+            return [
+                render.message(self.state, target, msg, include_metadata=True)
+                for msg in target.messages.values()
+                if not msg.thread_ts or msg.thread_ts == msg.ts
+            ]
+
+    def replies(self, channel: str, ts: str) -> list[MessageDict]:
+        """A thread: the parent first, then the replies oldest first."""
+        with self.state.lock:
+            target = self.state.channel(channel)
+            parent = self.state.message(target.id, ts)
+            return [
+                render.message(self.state, target, msg, include_metadata=True)
+                for msg in self.state.thread(target, parent)
+            ]
+
+    def get_message(self, channel: str, ts: str) -> MessageDict:
+        """One message, as Slack shows it."""
+        with self.state.lock:
+            target = self.state.channel(channel)
+            return render.message(
+                self.state, target, self.state.message(target.id, ts), include_metadata=True
+            )
+
+    def wait_for(self, condition: Callable[[], Any], timeout: float = 10.0) -> Any:
+        """Block until ``condition()`` returns something truthy, re-checking on every workspace change.
+
+        Returns that value; raises ``TimeoutError`` after ``timeout`` seconds.
+        """
+        return self.state.wait_for(condition, timeout)
+
+    def wait_for_message(
+        self,
+        channel: str,
+        *,
+        user: str | None = None,
+        text_contains: str | None = None,
+        thread_ts: str | None = None,
+        timeout: float = 10.0,
+    ) -> MessageDict:
+        """Wait for the first message matching all filters (in thread ``thread_ts``, else at top level)."""
+        user_id = self.state.user(user).id if user else None
+
+        def match() -> MessageDict | None:
+            candidates = self.replies(channel, thread_ts)[1:] if thread_ts else self.messages(channel)
+            return next(
+                (
+                    m
+                    for m in candidates
+                    if (user_id is None or m["user"] == user_id)
+                    and (text_contains is None or text_contains in m["text"])
+                ),
+                None,
+            )
+
+        return self.wait_for(match, timeout)
+
+    # -- faults and counters -------------------------------------------------------------------
+
+    def inject_fault(
+        self,
+        method: str,
+        *,
+        status: int = 429,
+        count: int = 1,
+        retry_after: int = 1,
+        error: str | None = None,
+    ) -> None:
+        """Fail the next ``count`` calls of ``method`` (``"*"``: any method).
+
+        ``status=429`` answers with ``Retry-After: retry_after`` and ``{"ok": false, "error":
+        "ratelimited"}``; 500/503 answer with that HTTP status; ``error="..."`` answers HTTP 200
+        ``{"ok": false, "error": ...}``.
+        """
+        self.controls.inject_fault(method, Fault(status=status, retry_after=retry_after, error=error), count)
+
+    def set_latency(self, method: str, seconds: float) -> None:
+        """Delay every answer of ``method`` (``"*"``: any) by ``seconds``; 0 removes the delay."""
+        self.controls.set_latency(method, seconds)
+
+    def drop_connections(self, method: str, count: int = 1) -> None:
+        """Close the connection without any answer for the next ``count`` calls of ``method``."""
+        self.controls.drop_connections(method, count)
+
+    def clear_faults(self) -> None:
+        """Forget queued faults, dropped connections and latency."""
+        self.controls.clear_faults()
+
+    def enable_rate_limits(self, enabled: bool = True, *, overrides: Mapping[str, int] | None = None) -> None:
+        """Enforce Slack's rate limits (tiers per token and method per minute; chat.postMessage about
+        1/s per channel). ``overrides`` sets calls per minute for named methods, e.g. to test fast."""
+        self.controls.enable_rate_limits(enabled, overrides)
+
+    def call_count(self, method: str) -> int:
+        """How many calls of a Slack method arrived (including failed and dropped ones)."""
+        return self.controls.call_count(method)
+
+    @property
+    def calls(self) -> list[CallRecord]:
+        """Every Web API call so far, oldest first."""
+        return self.controls.calls
+
+    def reset_counters(self) -> None:
+        """Forget recorded calls."""
+        self.controls.reset_counters()

@@ -1,0 +1,133 @@
+"""The aiohttp application: Slack's Web API under ``/api/<method>`` and the admin API under ``/_emulator/``.
+
+Per call: parse arguments (query string, then urlencoded/multipart form or JSON body), record the call,
+apply injected latency, drops and faults, authenticate the token, enforce rate limits when enabled,
+then run the method's handler under the workspace lock.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from typing import Any
+
+from aiohttp import web
+
+from airflow_slack_gate.emulator.admin import add_admin_routes
+from airflow_slack_gate.emulator.api import EmulatorApi
+from airflow_slack_gate.emulator.controls import CallRecord, Fault
+from airflow_slack_gate.emulator.methods import METHODS, Call
+from airflow_slack_gate.emulator.params import Params
+from airflow_slack_gate.emulator.state import SlackError
+
+_JSON = "application/json"
+
+
+def build_app(api: EmulatorApi) -> web.Application:
+    """The emulator's aiohttp application for ``api``'s workspace and controls."""
+    app = web.Application()
+    app.router.add_route("*", "/api/{method}", _WebApi(api).handle)
+    add_admin_routes(app, api)
+    return app
+
+
+def slack_json(
+    body: dict[str, Any], status: int = 200, headers: dict[str, str] | None = None
+) -> web.Response:
+    """A JSON response the way Slack sends it."""
+    return web.Response(
+        text=json.dumps(body), status=status, headers=headers, content_type=_JSON, charset="utf-8"
+    )
+
+
+class _WebApi:
+    """Serves Slack Web API methods."""
+
+    def __init__(self, api: EmulatorApi) -> None:
+        self.api = api
+
+    async def handle(self, request: web.Request) -> web.StreamResponse:
+        name = request.match_info["method"]
+        method = METHODS.get(name)
+        if method is None:
+            return slack_json({"ok": False, "error": "unknown_method"}, status=404)
+        try:
+            values = await _read_arguments(request)
+        except SlackError as exc:
+            return self._answer(name, {}, _error_body(exc))
+        token = _token(request, values)
+        params = {k: v for k, v in values.items() if k != "token"}
+        controls = self.api.controls
+        if delay := controls.latency(name):
+            await asyncio.sleep(delay)
+        if controls.take_drop(name):
+            controls.record(CallRecord(name, params, 0, "connection_dropped"))
+            return _drop(request)
+        fault = controls.take_fault(name)
+        if fault is not None:
+            return self._fault(name, params, fault)
+        try:
+            bot = self.api.state.authenticate(token)
+            retry_after = controls.check_rate_limit(token or "", name, method.tier, params.get("channel"))
+            if retry_after is not None:
+                return self._rate_limited(name, params, retry_after)
+            with self.api.state.lock:
+                body = method.handler(Call(self.api.state, bot, Params(params)))
+        except SlackError as exc:
+            body = _error_body(exc)
+        return self._answer(name, params, body)
+
+    def _answer(self, name: str, params: dict[str, Any], body: dict[str, Any]) -> web.Response:
+        self.api.controls.record(CallRecord(name, params, 200, body.get("error")))
+        return slack_json(body)
+
+    def _rate_limited(self, name: str, params: dict[str, Any], retry_after: int) -> web.Response:
+        self.api.controls.record(CallRecord(name, params, 429, "ratelimited"))
+        return slack_json(
+            {"ok": False, "error": "ratelimited"}, status=429, headers={"Retry-After": str(retry_after)}
+        )
+
+    def _fault(self, name: str, params: dict[str, Any], fault: Fault) -> web.Response:
+        if fault.error is not None:
+            return self._answer(name, params, {"ok": False, "error": fault.error})
+        if fault.status == 429:
+            return self._rate_limited(name, params, fault.retry_after)
+        self.api.controls.record(CallRecord(name, params, fault.status, "fatal_error"))
+        return slack_json({"ok": False, "error": "fatal_error"}, status=fault.status)
+
+
+def _error_body(exc: SlackError) -> dict[str, Any]:
+    return {"ok": False, "error": exc.code, **exc.fields}
+
+
+async def _read_arguments(request: web.Request) -> dict[str, Any]:
+    values: dict[str, Any] = dict(request.query)
+    if request.method != "POST" or not request.can_read_body:
+        return values
+    if request.content_type == _JSON:
+        try:
+            body = await request.json()
+        except ValueError:
+            raise SlackError("invalid_json") from None
+        if not isinstance(body, dict):
+            raise SlackError("json_not_object")
+        values.update(body)
+    else:
+        form = await request.post()
+        values.update({key: value for key, value in form.items() if isinstance(value, str)})
+    return values
+
+
+def _token(request: web.Request, values: dict[str, Any]) -> str | None:
+    header = request.headers.get("Authorization", "")
+    if header.startswith("Bearer "):
+        return header.removeprefix("Bearer ").strip() or None
+    token = values.get("token")
+    return token if isinstance(token, str) and token else None
+
+
+def _drop(request: web.Request) -> web.StreamResponse:
+    """Close the connection without writing a response."""
+    if request.transport is not None:
+        request.transport.abort()
+    return web.Response()
