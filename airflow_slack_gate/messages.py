@@ -1,0 +1,249 @@
+"""Block Kit for a gate's Slack messages: the ask, its outcome, and a superseded ask.
+
+Pure builders: each returns what ``chat.postMessage`` / ``chat.update`` take (``text``, the fallback
+shown in notifications, and ``blocks``). Values that come from data or from people (reasons, names,
+the Airflow context line) are escaped, so they cannot ping a channel, mention someone or disguise a
+link; the DAG author's own question is mrkdwn and is passed through as written.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable, Sequence
+from datetime import datetime, timezone
+from typing import Any, Literal
+
+from airflow_slack_gate.decisions import ApprovalPolicy
+
+__all__ = [
+    "SECTION_TEXT_LIMIT",
+    "ask_message",
+    "escape_mrkdwn",
+    "outcome_message",
+    "outcome_thread_reply",
+    "superseded_message",
+]
+
+#: Slack's limit on a section block's text.
+SECTION_TEXT_LIMIT = 3000
+_MAX_BLOCKS = 50  # Slack's limit on blocks in one message
+_MAX_NAMED_APPROVERS = 20  # the ask names this many approvers, then says how many more
+_REASON_LIMIT = 1000  # a reason longer than this is shortened in Slack (the decision keeps it whole)
+
+GateOutcome = Literal["approved", "rejected", "timed_out"]
+
+_TIMEOUT_RESULTS = {
+    "reject": "treated as rejected",
+    "approve": "treated as approved",
+    "skip": "the task was skipped",
+    "fail": "the task failed",
+}
+_ENTITY_START = re.compile(r"&[#A-Za-z0-9]*$")
+
+
+def escape_mrkdwn(value: str) -> str:
+    """Escape ``&``, ``<`` and ``>`` as Slack requires, so ``value`` shows as typed.
+
+    Without this a data value such as ``<!channel>`` would notify the whole channel, ``<@U123>``
+    would mention someone, and ``<http://evil.example|docs>`` would show a link labelled "docs".
+    """
+    return value.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+
+
+def ask_message(
+    *,
+    text: str,
+    blocks: Sequence[dict[str, Any]] | None,
+    policy: ApprovalPolicy,
+    approver_groups: Iterable[str],
+    deadline: datetime | None,
+    requested_by: str | None,
+    context_line: str | None,
+    approver_users: Iterable[str] | None = None,
+) -> dict[str, Any]:
+    """Build the question people answer: the author's blocks, their question, and how to answer.
+
+    ``text`` is the author's question in mrkdwn (shortened to fit a section if longer than 3000
+    characters); ``blocks`` are the author's own Block Kit blocks, shown first. The "how to answer"
+    part names the reply words and reactions of ``policy``, who may answer, how many approvals are
+    needed, that ``requested_by`` cannot approve their own request (unless the policy allows it) and
+    the ``deadline`` (a naive datetime is taken as UTC). ``context_line`` (plain text) says where the
+    question comes from.
+
+    Approvers are named as ``approver_users`` (default: ``policy.approvers``) and ``approver_groups``
+    (as ``@group`` mentions); pass the users named in the DAG as ``approver_users`` when the policy's
+    approvers already include group members, so members are not each mentioned.
+    """
+    author_blocks = list(blocks or ())
+    if len(author_blocks) > _MAX_BLOCKS - 3:
+        raise ValueError(
+            f"blocks has {len(author_blocks)} blocks; Slack allows {_MAX_BLOCKS} per message and the gate "
+            f"adds up to 3: pass at most {_MAX_BLOCKS - 3}"
+        )
+    question = _fit(text)
+    users = policy.approvers if approver_users is None else frozenset(approver_users)
+    groups = sorted(set(approver_groups))
+    who = [
+        _who_answers(None if users is None and not groups else sorted(users or ()), groups),
+        _quorum(policy.required_approvals),
+    ]
+    if requested_by:
+        if policy.allow_self_approval:
+            who.append(f"Requested by {_mention(requested_by)}.")
+        else:
+            who.append(f"Requested by {_mention(requested_by)}, who cannot approve their own request.")
+    how = [_how_to_answer(policy), " ".join(who)]
+    if deadline is not None:
+        how.append(f"Answer by {_date(deadline)}.")
+    footer: list[dict[str, Any]] = [_context(_mrkdwn(_fit("\n".join(how))))]
+    if context_line:
+        footer.append(_context({"type": "plain_text", "text": context_line[:SECTION_TEXT_LIMIT]}))
+    approve, reject = escape_mrkdwn(policy.approve_words[0]), escape_mrkdwn(policy.reject_words[0])
+    hint = f"\n(Reply {approve} or {reject} in the thread.)"
+    return {
+        "text": _fit(text, SECTION_TEXT_LIMIT - len(hint)) + hint,
+        "blocks": [*author_blocks, _section(question), *footer],
+    }
+
+
+def outcome_message(
+    *,
+    original_text: str,
+    outcome: GateOutcome,
+    decided_by: Sequence[str],
+    reason: str | None,
+    decided_at: datetime,
+    on_timeout: str | None,
+) -> dict[str, Any]:
+    """Build the ``chat.update`` of a decided gate: the question stays, the how-to-answer part goes,
+    and a line says the outcome, who decided and when, and why (the reason, escaped).
+
+    For ``timed_out``, ``on_timeout`` (``reject``/``approve``/``skip``/``fail``) says what happened.
+    """
+    lines = [f"{_outcome_line(outcome, decided_by, on_timeout)} · {_date(decided_at)}"]
+    if reason:
+        lines.append(f"Reason: {_fit(escape_mrkdwn(reason), _REASON_LIMIT)}")
+    return {
+        "text": _fit(f"{_plain_outcome(outcome, on_timeout)}: {original_text}"),
+        "blocks": [_section(_fit(original_text)), _section("\n".join(lines))],
+    }
+
+
+def superseded_message(*, original_text: str, new_try: int) -> dict[str, Any]:
+    """Build the ``chat.update`` of an earlier try's question once a new try asked again."""
+    note = f"Superseded by try {new_try}; answer the new message."
+    return {
+        "text": _fit(f"{note} {original_text}"),
+        "blocks": [_section(_fit(original_text)), _context(_mrkdwn(f":arrows_counterclockwise: {note}"))],
+    }
+
+
+def outcome_thread_reply(
+    *,
+    outcome: GateOutcome,
+    decided_by: Sequence[str],
+    reason: str | None,
+    on_timeout: str | None = None,
+) -> str:
+    """Build the one short thread reply that announces the outcome, e.g. "Approved by @ana: ship it"."""
+    line = _outcome_line(outcome, decided_by, on_timeout)
+    return f"{line}: {_fit(escape_mrkdwn(reason), _REASON_LIMIT)}" if reason else f"{line}."
+
+
+def _how_to_answer(policy: ApprovalPolicy) -> str:
+    approve = escape_mrkdwn(policy.approve_words[0])
+    reject = escape_mrkdwn(policy.reject_words[0])
+    how = f"*To answer,* reply in this thread with `{approve}` or `{reject}: &lt;reason&gt;`"
+    reactions = []
+    if policy.approve_reactions:
+        reactions.append(f"{_emoji(policy.approve_reactions)} to approve")
+    if policy.reject_reactions:
+        reactions.append(f"{_emoji(policy.reject_reactions)} to reject")
+    if reactions:
+        how += f", or react {', '.join(reactions)}"
+    return how + "."
+
+
+def _who_answers(users: list[str] | None, groups: list[str]) -> str:
+    if users is None:
+        return "Anyone in this channel can answer."
+    names = [_mention(user) for user in users] + [f"<!subteam^{escape_mrkdwn(group)}>" for group in groups]
+    if not names:
+        return "Nobody is allowed to answer."
+    if len(names) > _MAX_NAMED_APPROVERS:
+        rest = len(names) - _MAX_NAMED_APPROVERS
+        names = [*names[:_MAX_NAMED_APPROVERS], f"{rest} more"]
+    return f"Who can answer: {_and(names, 'or')}."
+
+
+def _quorum(required: int) -> str:
+    if required == 1:
+        return "The first approval or rejection decides."
+    return f"Needs {required} approvals from different people; one rejection decides."
+
+
+def _outcome_line(outcome: GateOutcome, decided_by: Sequence[str], on_timeout: str | None) -> str:
+    if outcome == "timed_out":
+        result = _TIMEOUT_RESULTS.get(on_timeout or "")
+        return f":hourglass: *No decision* in time{f', so {result}' if result else ''}"
+    by = f" by {_and([_mention(user) for user in decided_by], 'and')}" if decided_by else ""
+    if outcome == "approved":
+        return f":white_check_mark: *Approved*{by}"
+    return f":x: *Rejected*{by}"
+
+
+def _plain_outcome(outcome: GateOutcome, on_timeout: str | None) -> str:
+    if outcome == "timed_out":
+        result = _TIMEOUT_RESULTS.get(on_timeout or "")
+        return f"No decision in time{f', so {result}' if result else ''}"
+    return outcome.capitalize()
+
+
+def _emoji(names: Sequence[str]) -> str:
+    return " / ".join(f":{name}:" for name in names)
+
+
+def _mention(user: str) -> str:
+    return f"<@{escape_mrkdwn(user)}>"
+
+
+def _and(items: Sequence[str], word: str) -> str:
+    if len(items) == 1:
+        return items[0]
+    return f"{', '.join(items[:-1])} {word} {items[-1]}"
+
+
+def _date(moment: datetime) -> str:
+    """A Slack date token: each reader sees the time in their own time zone; UTC as the fallback."""
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=timezone.utc)
+    fallback = moment.astimezone(timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
+    return f"<!date^{int(moment.timestamp())}^{{date_short_pretty}} at {{time}}|{fallback}>"
+
+
+def _fit(text: str, limit: int = SECTION_TEXT_LIMIT) -> str:
+    """Shorten mrkdwn to ``limit`` characters without cutting a ``<...>`` token or ``&...;`` entity,
+    at a word break when one is near, closing an open code block, and marking the cut with "…"."""
+    if len(text) <= limit:
+        return text
+    cut = text[: limit - len(" …\n```")]
+    if cut.rfind("<") > cut.rfind(">"):
+        cut = cut[: cut.rfind("<")]
+    cut = _ENTITY_START.sub("", cut)
+    space = max(cut.rfind(" "), cut.rfind("\n"))
+    if space >= len(cut) - 100:
+        cut = cut[:space]
+    cut = cut.rstrip()
+    return f"{cut} …" + ("\n```" if cut.count("```") % 2 else "")
+
+
+def _section(text: str) -> dict[str, Any]:
+    return {"type": "section", "text": _mrkdwn(text)}
+
+
+def _context(*elements: dict[str, Any]) -> dict[str, Any]:
+    return {"type": "context", "elements": list(elements)}
+
+
+def _mrkdwn(text: str) -> dict[str, Any]:
+    return {"type": "mrkdwn", "text": text}
