@@ -11,11 +11,12 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable, Sequence
 from datetime import datetime, timezone
-from typing import Any, Literal
+from typing import Any
 
 from airflow_slack_gate.decisions import ApprovalPolicy
 
 __all__ = [
+    "OUTCOMES",
     "SECTION_TEXT_LIMIT",
     "ask_message",
     "escape_mrkdwn",
@@ -30,7 +31,8 @@ _MAX_BLOCKS = 50  # Slack's limit on blocks in one message
 _MAX_NAMED_APPROVERS = 20  # the ask names this many approvers, then says how many more
 _REASON_LIMIT = 1000  # a reason longer than this is shortened in Slack (the decision keeps it whole)
 
-GateOutcome = Literal["approved", "rejected", "timed_out"]
+#: The outcomes a finished gate shows.
+OUTCOMES = ("approved", "rejected", "timed_out")
 
 _TIMEOUT_RESULTS = {
     "reject": "treated as rejected",
@@ -109,7 +111,7 @@ def ask_message(
 def outcome_message(
     *,
     original_text: str,
-    outcome: GateOutcome,
+    outcome: str,
     decided_by: Sequence[str],
     reason: str | None,
     decided_at: datetime,
@@ -118,7 +120,8 @@ def outcome_message(
     """Build the ``chat.update`` of a decided gate: the question stays, the how-to-answer part goes,
     and a line says the outcome, who decided and when, and why (the reason, escaped).
 
-    For ``timed_out``, ``on_timeout`` (``reject``/``approve``/``skip``/``fail``) says what happened.
+    ``outcome`` is ``approved``, ``rejected`` or ``timed_out`` (anything else raises ``ValueError``);
+    for ``timed_out``, ``on_timeout`` (``reject``/``approve``/``skip``/``fail``) says what happened.
     """
     lines = [f"{_outcome_line(outcome, decided_by, on_timeout)} · {_date(decided_at)}"]
     if reason:
@@ -140,12 +143,15 @@ def superseded_message(*, original_text: str, new_try: int) -> dict[str, Any]:
 
 def outcome_thread_reply(
     *,
-    outcome: GateOutcome,
+    outcome: str,
     decided_by: Sequence[str],
     reason: str | None,
     on_timeout: str | None = None,
 ) -> str:
-    """Build the one short thread reply that announces the outcome, e.g. "Approved by @ana: ship it"."""
+    """Build the one short thread reply that announces the outcome, e.g. "Approved by @ana: ship it".
+
+    Arguments are those of :func:`outcome_message`.
+    """
     line = _outcome_line(outcome, decided_by, on_timeout)
     return f"{line}: {_fit(escape_mrkdwn(reason), _REASON_LIMIT)}" if reason else f"{line}."
 
@@ -182,7 +188,9 @@ def _quorum(required: int) -> str:
     return f"Needs {required} approvals from different people; one rejection decides."
 
 
-def _outcome_line(outcome: GateOutcome, decided_by: Sequence[str], on_timeout: str | None) -> str:
+def _outcome_line(outcome: str, decided_by: Sequence[str], on_timeout: str | None) -> str:
+    if outcome not in OUTCOMES:
+        raise ValueError(f"outcome must be one of {', '.join(OUTCOMES)}, got {outcome!r}")
     if outcome == "timed_out":
         result = _TIMEOUT_RESULTS.get(on_timeout or "")
         return f":hourglass: *No decision* in time{f', so {result}' if result else ''}"
@@ -192,7 +200,7 @@ def _outcome_line(outcome: GateOutcome, decided_by: Sequence[str], on_timeout: s
     return f":x: *Rejected*{by}"
 
 
-def _plain_outcome(outcome: GateOutcome, on_timeout: str | None) -> str:
+def _plain_outcome(outcome: str, on_timeout: str | None) -> str:
     if outcome == "timed_out":
         result = _TIMEOUT_RESULTS.get(on_timeout or "")
         return f"No decision in time{f', so {result}' if result else ''}"

@@ -407,6 +407,15 @@ def test_outcome_thread_reply_is_one_short_line(kwargs, expected):
     assert outcome_thread_reply(**kwargs) == expected
 
 
+def test_an_unknown_outcome_is_a_caller_error():
+    with pytest.raises(
+        ValueError, match="outcome must be one of approved, rejected, timed_out, got 'pending'"
+    ):
+        outcome(outcome="pending")
+    with pytest.raises(ValueError, match="outcome must be one of"):
+        outcome_thread_reply(outcome="pending", decided_by=(), reason=None)
+
+
 def test_superseded_keeps_the_question_and_points_to_the_new_try():
     message = superseded_message(original_text="Deploy *model v7* to prod?", new_try=3)
     assert_valid_block_kit(message)
