@@ -72,9 +72,10 @@ def ask_message(
     the ``deadline`` (a naive datetime is taken as UTC). ``context_line`` (plain text) says where the
     question comes from.
 
-    Approvers are named as ``approver_users`` (default: ``policy.approvers``) and ``approver_groups``
-    (as ``@group`` mentions); pass the users named in the DAG as ``approver_users`` when the policy's
-    approvers already include group members, so members are not each mentioned.
+    When ``policy.approvers`` is ``None`` anyone in the channel may answer; otherwise the ask names
+    ``approver_users`` (default: ``policy.approvers``) and ``approver_groups`` (as ``@group``
+    mentions). Pass the users named in the DAG as ``approver_users`` when the policy's approvers
+    already include group members, so members are not each mentioned.
     """
     author_blocks = list(blocks or ())
     if len(author_blocks) > _MAX_BLOCKS - 3:
@@ -83,12 +84,12 @@ def ask_message(
             f"adds up to 3: pass at most {_MAX_BLOCKS - 3}"
         )
     question = _fit(text)
-    users = policy.approvers if approver_users is None else frozenset(approver_users)
-    groups = sorted(set(approver_groups))
-    who = [
-        _who_answers(None if users is None and not groups else sorted(users or ()), groups),
-        _quorum(policy.required_approvals),
-    ]
+    if policy.approvers is None:
+        who = ["Anyone in this channel can answer."]
+    else:
+        named = policy.approvers if approver_users is None else approver_users
+        who = [_who_answers(sorted(set(named)), sorted(set(approver_groups)))]
+    who.append(_quorum(policy.required_approvals))
     if requested_by:
         if policy.allow_self_approval:
             who.append(f"Requested by {_mention(requested_by)}.")
@@ -170,9 +171,7 @@ def _how_to_answer(policy: ApprovalPolicy) -> str:
     return how + "."
 
 
-def _who_answers(users: list[str] | None, groups: list[str]) -> str:
-    if users is None:
-        return "Anyone in this channel can answer."
+def _who_answers(users: list[str], groups: list[str]) -> str:
     names = [_mention(user) for user in users] + [f"<!subteam^{escape_mrkdwn(group)}>" for group in groups]
     if not names:
         return "Nobody is allowed to answer."

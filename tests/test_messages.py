@@ -139,6 +139,10 @@ def test_ask_names_the_users_given_rather_than_expanded_group_members():
     assert "UMEMBER" not in text
 
 
+def test_ask_lets_anyone_answer_when_the_policy_does_whatever_users_are_named():
+    assert "Anyone in this channel can answer." in how_to_answer(ask(approver_users=[]))
+
+
 def test_ask_summarises_a_long_list_of_approvers():
     policy = ApprovalPolicy(approvers=frozenset(f"U{i:03d}" for i in range(25)))
     text = how_to_answer(ask(policy))
