@@ -207,7 +207,7 @@ def _plain_outcome(outcome: str, on_timeout: str | None) -> str:
 
 
 def _emoji(names: Sequence[str]) -> str:
-    return " / ".join(f":{name}:" for name in names)
+    return " / ".join(f":{escape_mrkdwn(name)}:" for name in names)
 
 
 def _mention(user: str) -> str:
