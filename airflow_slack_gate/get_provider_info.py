@@ -29,6 +29,12 @@ def get_provider_info() -> dict[str, Any]:
         "operators": [
             {"integration-name": INTEGRATION, "python-modules": ["airflow_slack_gate.operators.slack"]}
         ],
+        "sensors": [
+            {"integration-name": INTEGRATION, "python-modules": ["airflow_slack_gate.sensors.slack"]}
+        ],
+        "triggers": [
+            {"integration-name": INTEGRATION, "python-modules": ["airflow_slack_gate.triggers.slack"]}
+        ],
         "connection-types": [
             {
                 "hook-class-name": "airflow_slack_gate.hooks.slack.SlackGateHook",

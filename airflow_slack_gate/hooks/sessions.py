@@ -8,9 +8,12 @@ from __future__ import annotations
 
 import asyncio
 import weakref
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 
 import aiohttp
 
+_HOLDERS: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, int] = weakref.WeakKeyDictionary()
 _SESSIONS: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, dict[float, aiohttp.ClientSession]] = (
     weakref.WeakKeyDictionary()
 )
@@ -36,3 +39,21 @@ async def close_shared_sessions() -> None:
     loop = asyncio.get_running_loop()
     for session in _SESSIONS.pop(loop, {}).values():
         await session.close()
+
+
+@asynccontextmanager
+async def holding_shared_sessions() -> AsyncIterator[None]:
+    """Keep the running loop's sessions open while any holder runs; the last one out closes them.
+
+    Triggers hold them for their whole run, so sessions live exactly as long as some gate is open and
+    an event loop that ends (``dag.test()``, a stopped triggerer) leaves no unclosed session behind.
+    """
+    loop = asyncio.get_running_loop()
+    _HOLDERS[loop] = _HOLDERS.get(loop, 0) + 1
+    try:
+        yield
+    finally:
+        _HOLDERS[loop] -= 1
+        if _HOLDERS[loop] == 0:
+            del _HOLDERS[loop]
+            await close_shared_sessions()

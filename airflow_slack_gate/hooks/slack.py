@@ -268,12 +268,33 @@ class SlackGateHook(SlackHook):
         return PostedMessage(channel=channel_id, ts=response["ts"], message=response.get("message") or {})
 
     def update_message(
-        self, *, channel: str, ts: str, text: str, blocks: list[dict[str, Any]] | None = None
+        self,
+        *,
+        channel: str,
+        ts: str,
+        text: str,
+        blocks: list[dict[str, Any]] | None = None,
+        metadata: dict[str, Any] | None = None,
     ) -> None:
-        """Replace the text and blocks of a message this bot posted."""
+        """Replace the text, blocks (and metadata) of a message this bot posted."""
         self._call(
-            "chat.update", lambda: self.client.chat_update(channel=channel, ts=ts, text=text, blocks=blocks)
+            "chat.update",
+            lambda: self.client.chat_update(
+                channel=channel, ts=ts, text=text, blocks=blocks, metadata=metadata
+            ),
         )
+
+    def channel_id(self, channel: str) -> str:
+        """The ID of a channel given by ID or name (names are looked up once with conversations.list)."""
+        if is_channel_id(channel):
+            return channel
+        name = normalize_channel_name(channel)
+        try:
+            return self._call("conversations.list", lambda: self.get_channel_id(name))
+        except LookupError:
+            raise explain(
+                "channel_not_found", conn_id=self.slack_conn_id, method="conversations.list", detail=name
+            ) from None
 
     def get_permalink(self, *, channel: str, ts: str) -> str:
         """The message's permanent URL."""
@@ -293,14 +314,23 @@ class SlackGateHook(SlackHook):
         )
 
     def read_history(
-        self, *, channel: str, oldest: str | None = None, inclusive: bool = True
+        self,
+        *,
+        channel: str,
+        oldest: str | None = None,
+        inclusive: bool = True,
+        include_all_metadata: bool = False,
     ) -> list[dict[str, Any]]:
         """The channel's parent messages since ``oldest`` (every page), newest first as Slack returns them."""
         return self._collect(
             "conversations.history",
             "messages",
             lambda: self.client.conversations_history(
-                channel=channel, oldest=oldest, inclusive=inclusive, limit=PAGE_SIZE
+                channel=channel,
+                oldest=oldest,
+                inclusive=inclusive,
+                limit=PAGE_SIZE,
+                include_all_metadata=include_all_metadata,
             ),
         )
 

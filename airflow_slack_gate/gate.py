@@ -1,0 +1,95 @@
+"""What one read of a gate's Slack thread means: a pure step shared by the trigger and poke modes.
+
+The trigger (deferrable), the sensor's poke and reschedule modes, and the worker's last look after a
+deferral timeout all read the same thread and must reach the same answer, so the step from "what Slack
+shows" to "the event that ends the wait" lives here, free of I/O.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, replace
+from typing import Any, Literal
+
+from airflow_slack_gate.decisions import ApprovalPolicy, Decision, decide
+
+#: Slack message metadata event type that marks an ask message posted by this package.
+ASK_EVENT_TYPE = "airflow_slack_gate_ask"
+
+GateStatus = Literal["decided", "timed_out", "error"]
+
+
+@dataclass(frozen=True)
+class GateRef:
+    """The ask message of one gate: where it is and how to link to it."""
+
+    channel: str
+    ts: str
+    permalink: str = ""
+
+    def to_dict(self) -> dict[str, str]:
+        return {"channel": self.channel, "ts": self.ts, "permalink": self.permalink}
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> GateRef:
+        return cls(channel=data["channel"], ts=data["ts"], permalink=data.get("permalink") or "")
+
+
+def with_group_members(policy: ApprovalPolicy, members: frozenset[str]) -> ApprovalPolicy:
+    """The policy with user-group members (expanded at run time) added to its approvers."""
+    return replace(policy, approvers=(policy.approvers or frozenset()) | members)
+
+
+def split_thread(thread: Sequence[Mapping[str, Any]], ts: str) -> tuple[Mapping[str, Any], list[Any]]:
+    """The ask message and its replies from a conversations.replies result."""
+    parent = next((message for message in thread if message.get("ts") == ts), {"ts": ts})
+    return parent, [message for message in thread if message.get("ts") != ts]
+
+
+def read_step(
+    thread: Sequence[Mapping[str, Any]], gate: GateRef, policy: ApprovalPolicy, *, expired: bool
+) -> dict[str, Any] | None:
+    """The event payload that ends the wait after this read, or None to keep waiting.
+
+    A decision found in the read wins over expiry: a vote that is in Slack when the deadline passes
+    is honoured, never reported as a timeout as well.
+    """
+    parent, replies = split_thread(thread, gate.ts)
+    decision = decide(parent, replies, policy)
+    if decision.is_final:
+        return event_payload("decided", gate, decision)
+    if expired:
+        return event_payload("timed_out", gate, decision)
+    return None
+
+
+def event_payload(status: GateStatus, gate: GateRef, decision: Decision | None = None, **extra: Any) -> dict:
+    """The JSON payload of the trigger event (it carries all the resume step needs)."""
+    payload: dict[str, Any] = {"status": status, "gate": gate.to_dict(), **extra}
+    if decision is not None:
+        payload["decision"] = decision.to_dict()
+    return payload
+
+
+def error_payload(gate: GateRef, *, error: str, error_code: str) -> dict[str, Any]:
+    """A payload for a Slack error that ends the gate (bad token, channel gone, message deleted...)."""
+    return event_payload("error", gate, error=error, error_code=error_code)
+
+
+def ask_metadata(identity: Mapping[str, Any], state: str) -> dict[str, Any]:
+    """Slack message metadata that lets any later run of the task find this gate's message."""
+    return {"event_type": ASK_EVENT_TYPE, "event_payload": {**identity, "state": state}}
+
+
+def gate_metadata(message: Mapping[str, Any]) -> dict[str, Any] | None:
+    """The metadata payload of an ask message posted by this package, else None."""
+    metadata = message.get("metadata") or {}
+    if metadata.get("event_type") != ASK_EVENT_TYPE:
+        return None
+    payload = metadata.get("event_payload")
+    return payload if isinstance(payload, dict) else None
+
+
+def same_task(payload: Mapping[str, Any], identity: Mapping[str, Any]) -> bool:
+    """True when an ask message belongs to the same task instance (any try)."""
+    return all(payload.get(key) == identity.get(key) for key in ("dag_id", "run_id", "task_id", "map_index"))

@@ -1,0 +1,428 @@
+"""SlackApprovalSensor: ask people in Slack, wait without holding a worker, return their yes/no."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Sequence
+from datetime import datetime, timedelta, timezone
+from functools import cached_property
+from typing import TYPE_CHECKING, Any
+
+from airflow.sdk import BaseSensorOperator
+from airflow.sdk.exceptions import (
+    AirflowFailException,
+    AirflowRescheduleException,
+    AirflowSensorTimeout,
+    AirflowSkipException,
+)
+
+from airflow_slack_gate.decisions import (
+    DEFAULT_APPROVE_REACTIONS,
+    DEFAULT_APPROVE_WORDS,
+    DEFAULT_REJECT_REACTIONS,
+    DEFAULT_REJECT_WORDS,
+    ApprovalPolicy,
+    Decision,
+    split_approvers,
+    validate_gate_config,
+    validate_on_timeout,
+)
+from airflow_slack_gate.errors import SlackGateError
+from airflow_slack_gate.gate import (
+    GateRef,
+    ask_metadata,
+    error_payload,
+    event_payload,
+    gate_metadata,
+    read_step,
+    same_task,
+    with_group_members,
+)
+from airflow_slack_gate.hooks.slack import DEFAULT_CONN_ID, SlackGateHook
+from airflow_slack_gate.links import SLACK_MESSAGE_XCOM_KEY, SlackMessageLink
+from airflow_slack_gate.messages import ask_message, outcome_message, outcome_thread_reply, superseded_message
+from airflow_slack_gate.operators.slack import parse_blocks, resolve_channel
+from airflow_slack_gate.triggers.slack import SlackApprovalTrigger
+
+if TYPE_CHECKING:
+    from airflow.sdk import Context
+
+#: XCom key of the decision record (see the docs' XCom contract).
+SLACK_DECISION_XCOM_KEY = "slack_decision"
+#: How long after the gate's own deadline Airflow's deferral timeout fires, if the trigger never did.
+DEFERRAL_GRACE = timedelta(minutes=5)
+NO_DECISION = Decision(outcome="pending")
+
+
+class SlackApprovalSensor(BaseSensorOperator):
+    """
+    Ask a question in Slack and wait for people to approve or reject it; return ``True`` only if approved.
+
+    The task posts the question, then (``deferrable=True``, the default) frees its worker slot while a
+    trigger reads the message's thread and reactions. Approvers answer in Slack: a thread reply whose
+    first word is an approve or reject word (``reject: <reason>``), or a reaction. The return value
+    (XCom) is ``True`` if the question was posted and approved, else ``False``, so ``@task.branch``,
+    ``BranchPythonOperator`` or ``ShortCircuitOperator`` can act on it. XCom ``slack_decision`` holds
+    the full record (outcome, votes, who decided, reason, when, and the message).
+
+    :param slack_conn_id: Airflow connection of type ``slack_gate`` (or the official ``slack``). (templated)
+    :param channel: Channel ID or ``#name``; defaults to the connection's ``default_channel``. (templated)
+    :param text: The question, in Slack mrkdwn. (templated)
+    :param blocks: Optional Block Kit blocks shown above the answering instructions. (templated)
+    :param approvers: Slack user IDs (``U...``/``W...``) and user-group IDs (``S...``) who may vote;
+        groups are expanded when the gate runs. ``None``: any person who can see the message. (templated)
+    :param required_approvals: Distinct approvals needed; one valid reject always rejects.
+    :param approve_words: First words of a thread reply that approve (case-insensitive).
+    :param reject_words: First words of a thread reply that reject; the rest of the reply is the reason.
+    :param approve_reactions: Reaction names on the question that approve.
+    :param reject_reactions: Reaction names on the question that reject.
+    :param requested_by: Slack user ID of the requester; they cannot approve their own request unless
+        ``allow_self_approval``. (templated)
+    :param allow_self_approval: Let ``requested_by`` approve.
+    :param poke_interval: Seconds between reads of Slack (30 by default).
+    :param timeout: Seconds (or timedelta) to wait for a decision before ``on_timeout`` applies.
+    :param on_timeout: ``"reject"`` (return False), ``"approve"`` (return True), ``"skip"`` (skip the
+        task) or ``"fail"`` (fail the task).
+    :param deferrable: Wait in the triggerer (True) or in the worker, in ``mode="poke"``/``"reschedule"``.
+    :param fail_on_error: Raise on Slack errors instead of returning ``False``.
+    """
+
+    template_fields: Sequence[str] = (
+        "slack_conn_id",
+        "channel",
+        "text",
+        "blocks",
+        "approvers",
+        "requested_by",
+    )
+    template_fields_renderers = {"blocks": "json", "text": "md"}
+    ui_color = "#ECB22E"
+    operator_extra_links = (SlackMessageLink(),)
+
+    def __init__(
+        self,
+        *,
+        slack_conn_id: str = DEFAULT_CONN_ID,
+        channel: str | None = None,
+        text: str,
+        blocks: list[dict[str, Any]] | str | None = None,
+        approvers: Sequence[str] | str | None = None,
+        required_approvals: int = 1,
+        approve_words: Sequence[str] = DEFAULT_APPROVE_WORDS,
+        reject_words: Sequence[str] = DEFAULT_REJECT_WORDS,
+        approve_reactions: Sequence[str] = DEFAULT_APPROVE_REACTIONS,
+        reject_reactions: Sequence[str] = DEFAULT_REJECT_REACTIONS,
+        requested_by: str | None = None,
+        allow_self_approval: bool = False,
+        poke_interval: float = 30,
+        timeout: float | timedelta = timedelta(days=1),
+        on_timeout: str = "reject",
+        deferrable: bool = True,
+        fail_on_error: bool = False,
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(poke_interval=poke_interval, timeout=timeout, **kwargs)
+        if not isinstance(text, str) or not text.strip():
+            raise ValueError(f"Task {self.task_id!r}: text must be a non-empty question to ask in Slack.")
+        validate_on_timeout(on_timeout)
+        self.slack_conn_id = slack_conn_id
+        self.channel = channel
+        self.text = text
+        self.blocks = blocks
+        self.approvers = approvers
+        self.required_approvals = required_approvals
+        self.approve_words = tuple(approve_words)
+        self.reject_words = tuple(reject_words)
+        self.approve_reactions = tuple(approve_reactions)
+        self.reject_reactions = tuple(reject_reactions)
+        self.requested_by = requested_by
+        self.allow_self_approval = allow_self_approval
+        self.on_timeout = on_timeout
+        self.deferrable = deferrable
+        self.fail_on_error = fail_on_error
+        if not _is_template(approvers) and not _is_template(requested_by):
+            self._validate()
+
+    def _validate(self) -> None:
+        try:
+            validate_gate_config(
+                approvers=_as_id_list(self.approvers),
+                required_approvals=self.required_approvals,
+                approve_words=self.approve_words,
+                reject_words=self.reject_words,
+                approve_reactions=self.approve_reactions,
+                reject_reactions=self.reject_reactions,
+                requested_by=self.requested_by or None,
+                allow_self_approval=self.allow_self_approval,
+            )
+        except ValueError as error:
+            raise ValueError(f"Task {self.task_id!r}: {error}") from None
+
+    @cached_property
+    def hook(self) -> SlackGateHook:
+        return SlackGateHook(slack_conn_id=self.slack_conn_id)
+
+    # -- policy --------------------------------------------------------------------------------------
+
+    def _base_policy(self) -> tuple[ApprovalPolicy, list[str]]:
+        """The rules with user approvers only, and the user groups still to expand."""
+        approvers = _as_id_list(self.approvers)
+        users, groups = split_approvers(approvers or ())
+        policy = ApprovalPolicy(
+            approvers=None if approvers is None else users,
+            required_approvals=self.required_approvals,
+            approve_words=self.approve_words,
+            reject_words=self.reject_words,
+            approve_reactions=self.approve_reactions,
+            reject_reactions=self.reject_reactions,
+            requested_by=self.requested_by or None,
+            allow_self_approval=self.allow_self_approval,
+        )
+        return policy, sorted(groups)
+
+    def _policy(self) -> ApprovalPolicy:
+        policy, groups = self._base_policy()
+        return with_group_members(policy, self.hook.expand_usergroups(groups)) if groups else policy
+
+    # -- asking --------------------------------------------------------------------------------------
+
+    def execute(self, context: Context) -> bool:
+        self._validate()  # templated approvers/requested_by are only known now
+        try:
+            gate = self._ask(context)
+        except SlackGateError as error:
+            return self._fail_or_false(error)
+        deadline = float(gate.ts) + self.timeout
+        if not self.deferrable:
+            return self._wait_in_worker(context, gate, deadline)
+        policy, groups = self._base_policy()
+        self.defer(
+            trigger=SlackApprovalTrigger(
+                slack_conn_id=self.slack_conn_id,
+                channel=gate.channel,
+                ts=gate.ts,
+                policy=policy.to_dict(),
+                approver_groups=groups,
+                deadline=deadline,
+                poke_interval=self.poke_interval,
+                permalink=gate.permalink,
+            ),
+            method_name="execute_complete",
+            timeout=timedelta(seconds=max(0.0, deadline - time.time())) + DEFERRAL_GRACE,
+        )
+
+    def _ask(self, context: Context) -> GateRef:
+        """Post the question once per try (a rerun of the same try finds its message in Slack)."""
+        channel = self.hook.channel_id(resolve_channel(self.channel, self.hook, task_id=self.task_id))
+        identity = _task_identity(context)
+        earlier = self._find_asks(channel, identity, context)
+        for ts, payload in earlier:
+            if payload.get("try_number") == identity["try_number"] and payload.get("state") == "open":
+                self.log.info("This try already asked in Slack (message %s); waiting on it.", ts)
+                return self._remember(context, GateRef(channel=channel, ts=ts))
+        policy, groups = self._base_policy()
+        ask = ask_message(
+            text=self.text,
+            blocks=parse_blocks(self.blocks, task_id=self.task_id),
+            policy=policy,
+            approver_groups=groups,
+            deadline=datetime.now(tz=timezone.utc) + timedelta(seconds=self.timeout),
+            requested_by=self.requested_by or None,
+            context_line=_context_line(identity),
+        )
+        posted = self.hook.post_message(
+            channel=channel, text=ask["text"], blocks=ask["blocks"], metadata=ask_metadata(identity, "open")
+        )
+        gate = GateRef(channel=posted.channel, ts=posted.ts)
+        self._supersede_earlier_tries(earlier, identity, gate)
+        return self._remember(context, gate)
+
+    def _find_asks(
+        self, channel: str, identity: dict[str, Any], context: Context
+    ) -> list[tuple[str, dict[str, Any]]]:
+        """(ts, metadata) of this task instance's ask messages (any try) since the DAG run started.
+
+        Only messages of this connection's own bot count: metadata is readable by anyone, but only
+        the bot can post as itself.
+        """
+        run_start = context["dag_run"].start_date or datetime.now(tz=timezone.utc)
+        bot_id = self.hook.bot_identity().bot_id
+        history = self.hook.read_history(
+            channel=channel, oldest=f"{run_start.timestamp() - 60:.6f}", include_all_metadata=True
+        )
+        found = []
+        for message in history:
+            payload = gate_metadata(message)
+            if payload and message.get("bot_id") == bot_id and same_task(payload, identity):
+                found.append((message["ts"], payload))
+        return found
+
+    def _supersede_earlier_tries(
+        self, earlier: list[tuple[str, dict[str, Any]]], identity: dict[str, Any], new: GateRef
+    ) -> None:
+        for ts, payload in earlier:
+            if payload.get("state") != "open" or payload.get("try_number") == identity["try_number"]:
+                continue
+            update = superseded_message(original_text=self.text, new_try=identity["try_number"])
+            try:
+                self.hook.update_message(
+                    channel=new.channel,
+                    ts=ts,
+                    text=update["text"],
+                    blocks=update["blocks"],
+                    metadata=ask_metadata(payload, "superseded"),
+                )
+            except SlackGateError as error:
+                self.log.warning("Could not mark the previous try's message as superseded: %s", error)
+
+    def _remember(self, context: Context, gate: GateRef) -> GateRef:
+        permalink = gate.permalink
+        if not permalink:
+            try:
+                permalink = self.hook.get_permalink(channel=gate.channel, ts=gate.ts)
+            except SlackGateError as error:
+                self.log.warning("Could not read the question's permalink: %s", error)
+        gate = GateRef(channel=gate.channel, ts=gate.ts, permalink=permalink)
+        context["ti"].xcom_push(key=SLACK_MESSAGE_XCOM_KEY, value=gate.to_dict())
+        self.log.info("Asked in Slack: %s", gate.permalink or gate.ts)
+        return gate
+
+    # -- waiting -------------------------------------------------------------------------------------
+
+    def _wait_in_worker(self, context: Context, gate: GateRef, deadline: float) -> bool:
+        """Poke and reschedule modes: the trigger's read step, run from the worker."""
+        while True:
+            payload = self._read_once(gate, expired=time.time() >= deadline)
+            if payload is not None:
+                return self.execute_complete(context, payload)
+            wait = max(1.0, min(self.poke_interval, deadline - time.time()))
+            if self.reschedule:
+                raise AirflowRescheduleException(datetime.now(tz=timezone.utc) + timedelta(seconds=wait))
+            time.sleep(wait)
+
+    def resume_execution(self, next_method: str, next_kwargs: dict[str, Any] | None, context: Context) -> Any:
+        """If Airflow's deferral timeout fired before the trigger answered, look at Slack one last time."""
+        try:
+            return super().resume_execution(next_method, next_kwargs, context)
+        except AirflowSensorTimeout:
+            reference = context["ti"].xcom_pull(task_ids=self.task_id, key=SLACK_MESSAGE_XCOM_KEY)
+            if not reference:
+                raise
+            gate = GateRef.from_dict(reference)
+            self.log.warning("The trigger did not answer by the deadline; reading Slack once more.")
+            payload = self._read_once(gate, expired=True) or event_payload("timed_out", gate, NO_DECISION)
+            return self.execute_complete(context, payload)
+
+    def _read_once(self, gate: GateRef, *, expired: bool) -> dict[str, Any] | None:
+        try:
+            thread = self.hook.read_thread(channel=gate.channel, ts=gate.ts)
+            return read_step(thread, gate, self._policy(), expired=expired)
+        except SlackGateError as error:
+            if error.is_permanent:
+                return error_payload(gate, error=str(error), error_code=error.error_code)
+            self.log.warning("Slack read failed, will retry: %s", error)
+            return None
+
+    def _next_wait(self, deadline: float) -> float:
+        return max(1.0, min(self.poke_interval, deadline - time.time()))
+
+    # -- finishing -----------------------------------------------------------------------------------
+
+    def execute_complete(self, context: Context, event: dict[str, Any]) -> bool:
+        """Record the outcome in Slack and XCom, and turn it into the task's result."""
+        gate = GateRef.from_dict(event["gate"])
+        if event["status"] == "error":
+            error = SlackGateError(event["error"], error_code=event["error_code"], conn_id=self.slack_conn_id)
+            return self._fail_or_false(error)
+        decision = Decision.from_dict(event["decision"])
+        outcome = decision.outcome if event["status"] == "decided" else "timed_out"
+        decided_at = datetime.now(tz=timezone.utc)
+        self._show_outcome(gate, outcome, decision, decided_at, _task_identity(context))
+        approved = outcome == "approved" or (outcome == "timed_out" and self.on_timeout == "approve")
+        record = {
+            "approved": approved,
+            "outcome": outcome,
+            "votes": [vote.to_dict() for vote in decision.votes],
+            "decided_by": list(decision.decided_by),
+            "reason": decision.reason,
+            "decided_at": decided_at.isoformat(),
+            **gate.to_dict(),
+        }
+        context["ti"].xcom_push(key=SLACK_DECISION_XCOM_KEY, value=record)
+        self.log.info("Slack gate %s: %s", outcome, record)
+        if outcome == "timed_out" and self.on_timeout == "skip":
+            raise AirflowSkipException(f"Nobody decided within {self.timeout:.0f}s; on_timeout='skip'.")
+        if outcome == "timed_out" and self.on_timeout == "fail":
+            raise AirflowFailException(f"Nobody decided within {self.timeout:.0f}s; on_timeout='fail'.")
+        return approved
+
+    def _show_outcome(
+        self, gate: GateRef, outcome: str, decision: Decision, decided_at: datetime, identity: dict[str, Any]
+    ) -> None:
+        """Update the question and post one thread reply; a failure here never loses the decision."""
+        update = outcome_message(
+            original_text=self.text,
+            outcome=outcome,
+            decided_by=decision.decided_by,
+            reason=decision.reason,
+            decided_at=decided_at,
+            on_timeout=self.on_timeout if outcome == "timed_out" else None,
+        )
+        try:
+            self.hook.update_message(
+                channel=gate.channel,
+                ts=gate.ts,
+                text=update["text"],
+                blocks=update["blocks"],
+                metadata=ask_metadata(identity, outcome),
+            )
+            self.hook.post_message(
+                channel=gate.channel,
+                thread_ts=gate.ts,
+                text=outcome_thread_reply(
+                    outcome=outcome,
+                    decided_by=decision.decided_by,
+                    reason=decision.reason,
+                    on_timeout=self.on_timeout if outcome == "timed_out" else None,
+                ),
+            )
+        except SlackGateError as error:
+            self.log.warning("The decision stands, but Slack could not show it: %s", error)
+
+    def _fail_or_false(self, error: SlackGateError) -> bool:
+        if self.fail_on_error:
+            raise error
+        self.log.error("%s", error)
+        return False
+
+
+def _task_identity(context: Context) -> dict[str, Any]:
+    ti = context["ti"]
+    return {
+        "dag_id": ti.dag_id,
+        "run_id": ti.run_id,
+        "task_id": ti.task_id,
+        "map_index": ti.map_index,
+        "try_number": ti.try_number,
+    }
+
+
+def _context_line(identity: dict[str, Any]) -> str:
+    return f"Airflow: {identity['dag_id']}.{identity['task_id']} (try {identity['try_number']})"
+
+
+def _as_id_list(value: Sequence[str] | str | None) -> list[str] | None:
+    """Approvers as a list; a string (e.g. a rendered template) may separate IDs by commas or spaces."""
+    if value is None:
+        return None
+    if isinstance(value, str):
+        return [part for part in value.replace(",", " ").split() if part]
+    return [str(part) for part in value]
+
+
+def _is_template(value: Any) -> bool:
+    if isinstance(value, str):
+        return "{{" in value or "{%" in value
+    if isinstance(value, (list, tuple)):
+        return any(_is_template(item) for item in value)
+    return False

@@ -1,0 +1,115 @@
+"""SlackApprovalTrigger: waits in the triggerer until people decide in Slack, or the deadline passes."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import AsyncIterator
+from typing import Any
+
+from airflow.triggers.base import BaseTrigger, TriggerEvent
+
+from airflow_slack_gate.decisions import ApprovalPolicy
+from airflow_slack_gate.errors import SlackGateError
+from airflow_slack_gate.gate import GateRef, error_payload, read_step, with_group_members
+from airflow_slack_gate.hooks.sessions import holding_shared_sessions
+from airflow_slack_gate.hooks.slack import SlackGateHook
+
+#: Longest pause between reads while Slack is failing (transient errors back off up to this).
+MAX_ERROR_BACKOFF = 300.0
+
+
+class SlackApprovalTrigger(BaseTrigger):
+    """
+    Read one ask message's thread and reactions until the gate's rules decide or the deadline passes.
+
+    The trigger only reads Slack, never writes, so a triggerer restart that re-creates it from
+    :meth:`serialize` is harmless; votes cast while no trigger ran are still found, because every read
+    covers the whole thread. Its kwargs hold no secret: the token stays in the Airflow connection.
+
+    :param slack_conn_id: Airflow connection of type ``slack_gate`` or ``slack``.
+    :param channel: Channel ID of the ask message.
+    :param ts: The ask message's ts.
+    :param policy: :meth:`ApprovalPolicy.to_dict` of the gate's rules (user approvers only).
+    :param approver_groups: User-group IDs whose members may also vote, expanded when the trigger starts.
+    :param deadline: Unix time after which the gate times out; None waits forever.
+    :param poke_interval: Seconds between reads.
+    :param permalink: The ask message's URL, echoed back in the event.
+    """
+
+    def __init__(
+        self,
+        *,
+        slack_conn_id: str,
+        channel: str,
+        ts: str,
+        policy: dict[str, Any],
+        approver_groups: list[str] | None = None,
+        deadline: float | None = None,
+        poke_interval: float = 30.0,
+        permalink: str = "",
+    ) -> None:
+        super().__init__()
+        self.slack_conn_id = slack_conn_id
+        self.gate = GateRef(channel=channel, ts=ts, permalink=permalink)
+        self.policy = policy
+        self.approver_groups = list(approver_groups or [])
+        self.deadline = deadline
+        self.poke_interval = poke_interval
+
+    def serialize(self) -> tuple[str, dict[str, Any]]:
+        return (
+            f"{type(self).__module__}.{type(self).__qualname__}",
+            {
+                "slack_conn_id": self.slack_conn_id,
+                "channel": self.gate.channel,
+                "ts": self.gate.ts,
+                "policy": self.policy,
+                "approver_groups": self.approver_groups,
+                "deadline": self.deadline,
+                "poke_interval": self.poke_interval,
+                "permalink": self.gate.permalink,
+            },
+        )
+
+    async def run(self) -> AsyncIterator[TriggerEvent]:
+        async with holding_shared_sessions():
+            event = await self._wait_for_decision(SlackGateHook(slack_conn_id=self.slack_conn_id))
+        yield event
+
+    async def _wait_for_decision(self, hook: SlackGateHook) -> TriggerEvent:
+        failures = 0
+        policy: ApprovalPolicy | None = None
+        while True:
+            expired = self.deadline is not None and time.time() >= self.deadline
+            try:
+                policy = policy or await self._resolve_policy(hook)
+                thread = await hook.aread_thread(channel=self.gate.channel, ts=self.gate.ts)
+            except SlackGateError as error:
+                if error.is_permanent:
+                    self.log.error("%s", error)
+                    return TriggerEvent(
+                        error_payload(self.gate, error=str(error), error_code=error.error_code)
+                    )
+                failures += 1
+                self.log.warning("Slack read failed (%d in a row), will retry: %s", failures, error)
+                await asyncio.sleep(self._pause(min(self.poke_interval * 2**failures, MAX_ERROR_BACKOFF)))
+                continue
+            failures = 0
+            payload = read_step(thread, self.gate, policy, expired=expired)
+            if payload is not None:
+                self.log.info("Gate %s: %s", self.gate.ts, payload["status"])
+                return TriggerEvent(payload)
+            await asyncio.sleep(self._pause(self.poke_interval))
+
+    async def _resolve_policy(self, hook: SlackGateHook) -> ApprovalPolicy:
+        policy = ApprovalPolicy.from_dict(self.policy)
+        if not self.approver_groups:
+            return policy
+        return with_group_members(policy, await hook.aexpand_usergroups(self.approver_groups))
+
+    def _pause(self, seconds: float) -> float:
+        """Sleep no longer than until the deadline, so the timeout is reported on time."""
+        if self.deadline is None:
+            return seconds
+        return max(0.0, min(seconds, self.deadline - time.time()))

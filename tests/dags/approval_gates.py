@@ -1,0 +1,63 @@
+"""DAGs for the sensor tests (run with dag.test(); dag.test() needs them inside the DAGs folder).
+
+Approver IDs come from the emulator at test time, so restricted gates take them as templated params.
+"""
+
+from __future__ import annotations
+
+from airflow.sdk import DAG, task
+
+from airflow_slack_gate.operators.slack import SlackPostOperator
+from airflow_slack_gate.sensors.slack import SlackApprovalSensor
+
+FAST = {"poke_interval": 0.2, "timeout": 60}
+
+
+def branch_dag(dag_id: str, **sensor_kwargs):
+    """ask >> @task.branch >> (deploy | skip_deploy), the seed's flow."""
+    with DAG(dag_id, schedule=None, params={"approvers": "", "requested_by": ""}) as dag:
+        ask = SlackApprovalSensor(
+            task_id="ask", text="Deploy model {{ dag_run.run_id }}?", **{**FAST, **sensor_kwargs}
+        )
+
+        @task.branch
+        def choose(approved: bool) -> str:
+            return "deploy" if approved else "skip_deploy"
+
+        @task
+        def deploy() -> str:
+            return "deployed"
+
+        @task
+        def skip_deploy() -> str:
+            return "not deployed"
+
+        choose(ask.output) >> [deploy(), skip_deploy()]
+    return dag
+
+
+anyone = branch_dag("gate_anyone")
+restricted = branch_dag(
+    "gate_restricted", approvers="{{ params.approvers }}", requested_by="{{ params.requested_by }}"
+)
+quorum = branch_dag(
+    "gate_quorum",
+    approvers="{{ params.approvers }}",
+    required_approvals=2,
+)
+timeouts = {
+    on_timeout: branch_dag(f"gate_timeout_{on_timeout}", timeout=1, on_timeout=on_timeout)
+    for on_timeout in ("reject", "approve", "skip", "fail")
+}
+poke_mode = branch_dag("gate_poke_mode", deferrable=False, mode="poke")
+reschedule_mode = branch_dag("gate_reschedule_mode", deferrable=False, mode="reschedule")
+no_channel = branch_dag("gate_bad_channel", channel="#no-such-channel")
+no_channel_strict = branch_dag("gate_bad_channel_strict", channel="#no-such-channel", fail_on_error=True)
+
+with DAG("post_message", schedule=None, params={"channel": "approvals"}) as post_dag:
+    SlackPostOperator(
+        task_id="post", channel="{{ params.channel }}", text="Model {{ dag_run.run_id }}: AUC 0.91"
+    )
+
+with DAG("post_message_strict", schedule=None, params={"channel": "approvals"}) as post_strict_dag:
+    SlackPostOperator(task_id="post", channel="{{ params.channel }}", text="hello", fail_on_error=True)

@@ -1,0 +1,65 @@
+"""Helpers for tests that play the people in Slack while Airflow runs a DAG."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from typing import Any
+
+from airflow.models.dagbag import DagBag
+from airflow.sdk import DagRunState
+
+from airflow_slack_gate.emulator import SlackEmulator
+
+ASK_TIMEOUT = 30.0
+
+
+def load_dag(dag_id: str) -> Any:
+    """A DAG from the tests' DAGs folder (dag.test() needs its file there)."""
+    bag = DagBag()
+    assert not bag.import_errors, bag.import_errors
+    return bag.get_dag(dag_id)
+
+
+def wait_for_ask(slack: SlackEmulator, *, after: str | None = None, timeout: float = ASK_TIMEOUT) -> dict:
+    """The newest ask message of the bot in #approvals (newer than ``after``), once it is posted."""
+
+    def newest_ask() -> dict | None:
+        bot_id = slack.workspace.bot_id
+        newer = [m for m in slack.messages("approvals") if m["ts"] > (after or "")]
+        asks = [m for m in newer if m.get("bot_id") == bot_id]
+        return max(asks, key=lambda m: m["ts"]) if asks else None
+
+    return slack.wait_for(newest_ask, timeout)
+
+
+@contextmanager
+def people(action: Callable[[dict], None], slack: SlackEmulator) -> Iterator[threading.Thread]:
+    """Run ``action(ask_message)`` in a thread as soon as the gate asks; re-raise its errors after."""
+    errors: list[BaseException] = []
+
+    def act() -> None:
+        try:
+            action(wait_for_ask(slack))
+        except BaseException as error:  # surfaced in the test's thread below
+            errors.append(error)
+
+    thread = threading.Thread(target=act, daemon=True)
+    thread.start()
+    yield thread
+    thread.join(timeout=ASK_TIMEOUT)
+    if errors:
+        raise errors[0]
+
+
+def task_states(dag_run: Any) -> dict[str, str]:
+    return {ti.task_id: ti.state for ti in dag_run.get_task_instances()}
+
+
+def xcom(dag_run: Any, task_id: str, key: str = "return_value") -> Any:
+    ti = next(ti for ti in dag_run.get_task_instances() if ti.task_id == task_id)
+    return ti.xcom_pull(task_ids=task_id, key=key)
+
+
+SUCCESS = DagRunState.SUCCESS
