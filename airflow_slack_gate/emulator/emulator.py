@@ -14,6 +14,7 @@ from airflow_slack_gate.emulator.server import build_app
 
 LOCAL_HOSTS = ("127.0.0.1", "localhost")
 _START_TIMEOUT = 10.0
+_SHUTDOWN_TIMEOUT = 0.5  # in-flight calls (e.g. under injected latency) get this long on stop()
 
 
 class SlackEmulator(EmulatorApi):
@@ -96,6 +97,7 @@ class SlackEmulator(EmulatorApi):
 
     def _serve(self) -> None:
         loop = asyncio.new_event_loop()
+        asyncio.set_event_loop(loop)
         self._loop = loop
         try:
             loop.run_until_complete(self._bind())
@@ -109,11 +111,23 @@ class SlackEmulator(EmulatorApi):
             if self._runner is not None:
                 loop.run_until_complete(self._runner.cleanup())
                 self._runner = None
-            loop.close()
+            _close(loop)
 
     async def _bind(self) -> None:
-        self._runner = web.AppRunner(build_app(self), access_log=None, handle_signals=False)
+        self._runner = web.AppRunner(
+            build_app(self), access_log=None, handle_signals=False, shutdown_timeout=_SHUTDOWN_TIMEOUT
+        )
         await self._runner.setup()
         site = web.TCPSite(self._runner, self.host, self.port, reuse_address=True)
         await site.start()
         self.port = self._runner.addresses[0][1]
+
+
+def _close(loop: asyncio.AbstractEventLoop) -> None:
+    """Cancel what still runs (calls held by injected latency), then close the loop."""
+    pending = asyncio.all_tasks(loop)
+    for task in pending:
+        task.cancel()
+    if pending:
+        loop.run_until_complete(asyncio.gather(*pending, return_exceptions=True))
+    loop.close()

@@ -16,7 +16,7 @@ from aiohttp import web
 from airflow_slack_gate.emulator.admin import add_admin_routes
 from airflow_slack_gate.emulator.api import EmulatorApi
 from airflow_slack_gate.emulator.controls import CallRecord, Fault
-from airflow_slack_gate.emulator.methods import METHODS, Call
+from airflow_slack_gate.emulator.methods import METHODS, Call, Method
 from airflow_slack_gate.emulator.params import Params
 from airflow_slack_gate.emulator.state import SlackError
 
@@ -66,9 +66,14 @@ class _WebApi:
         fault = controls.take_fault(name)
         if fault is not None:
             return self._fault(name, params, fault)
+        return self._call(name, method, token, params)
+
+    def _call(self, name: str, method: Method, token: str | None, params: dict[str, Any]) -> web.Response:
+        """Authenticate, enforce rate limits, run the handler: Slack's answer as a response."""
         try:
             bot = self.api.state.authenticate(token)
-            retry_after = controls.check_rate_limit(token or "", name, method.tier, params.get("channel"))
+            channel = self._channel_id(params.get("channel"))
+            retry_after = self.api.controls.check_rate_limit(bot.token, name, method.tier, channel)
             if retry_after is not None:
                 return self._rate_limited(name, params, retry_after)
             with self.api.state.lock:
@@ -76,6 +81,13 @@ class _WebApi:
         except SlackError as exc:
             body = _error_body(exc)
         return self._answer(name, params, body)
+
+    def _channel_id(self, ref: Any) -> str | None:
+        """The channel a call names, as an id when known (``#approvals`` and its id share a limit)."""
+        if not isinstance(ref, str) or not ref:
+            return None
+        found = self.api.state.find_channel(ref)
+        return found.id if found else ref
 
     def _answer(self, name: str, params: dict[str, Any], body: dict[str, Any]) -> web.Response:
         self.api.controls.record(CallRecord(name, params, 200, body.get("error")))
