@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import threading
+import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Any
@@ -51,6 +52,22 @@ def people(action: Callable[[dict], None], slack: SlackEmulator) -> Iterator[thr
     thread.join(timeout=ASK_TIMEOUT)
     if errors:
         raise errors[0]
+
+
+def wait_until(condition: Callable[[], Any], timeout: float = ASK_TIMEOUT, what: str = "condition") -> Any:
+    """Poll ``condition`` until it is truthy; fail after ``timeout`` seconds."""
+    deadline = time.monotonic() + timeout
+    while not (result := condition()):
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"{what} not met within {timeout}s")
+        time.sleep(0.01)
+    return result
+
+
+def wait_for_reads(slack: SlackEmulator, count: int = 2, method: str = "conversations.replies") -> None:
+    """Wait until the gate has read Slack ``count`` more times (so it saw what is there and still waits)."""
+    start = slack.call_count(method)
+    wait_until(lambda: slack.call_count(method) >= start + count, what=f"{count} more {method} calls")
 
 
 def task_states(dag_run: Any) -> dict[str, str]:
