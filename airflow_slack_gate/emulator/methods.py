@@ -11,7 +11,14 @@ from dataclasses import dataclass
 from typing import Any
 
 from airflow_slack_gate.emulator import render
-from airflow_slack_gate.emulator.pagination import Window, decode_cursor, encode_cursor, paginate, parse_ts
+from airflow_slack_gate.emulator.pagination import (
+    Page,
+    Window,
+    decode_cursor,
+    encode_cursor,
+    paginate,
+    parse_ts,
+)
 from airflow_slack_gate.emulator.params import Params
 from airflow_slack_gate.emulator.state import Bot, Channel, Message, SlackError, Workspace
 
@@ -61,7 +68,7 @@ class Call:
 
     def content(self) -> tuple[str, list[Any] | None]:
         """``text`` and ``blocks``; ``no_text`` when both are missing."""
-        text, blocks = self.params.get_str("text"), self.params.get_json("blocks")
+        text, blocks = self.params.get_str("text"), self.params.get_json("blocks", "invalid_blocks")
         if blocks is not None and not isinstance(blocks, list):
             raise SlackError("invalid_blocks")
         if not text and not blocks:
@@ -122,7 +129,7 @@ def chat_post_message(call: Call) -> Response:
 
 
 def _metadata(params: Params) -> dict[str, Any] | None:
-    metadata = params.get_json("metadata")
+    metadata = params.get_json("metadata", "invalid_metadata_format")
     if metadata is None:
         return None
     if not isinstance(metadata, dict) or not isinstance(metadata.get("event_type"), str):
@@ -198,7 +205,7 @@ def conversations_replies(call: Call) -> Response:
     )
 
 
-def _page(call: Call, messages: list[Message], default_limit: int) -> Any:
+def _page(call: Call, messages: list[Message], default_limit: int) -> Page:
     cursor = call.params.get_str("cursor")
     start = decode_cursor("next_ts", cursor) if cursor else None
     return paginate(messages, [m.ts for m in messages], start, call.params.get_int("limit", default_limit))

@@ -47,8 +47,9 @@ class Params:
         except (TypeError, ValueError):
             raise SlackError("invalid_arguments") from None
 
-    def get_json(self, name: str) -> Any:
-        """A structured argument (``blocks``, ``metadata``) given as JSON text or as JSON itself."""
+    def get_json(self, name: str, error: str) -> Any:
+        """A structured argument (``blocks``, ``metadata``) given as JSON text or as JSON itself;
+        Slack's ``error`` when the text is no JSON."""
         value = self.values.get(name)
         if not isinstance(value, str):
             return value
@@ -57,4 +58,4 @@ class Params:
         try:
             return json.loads(value)
         except ValueError:
-            raise SlackError(f"invalid_{name}") from None
+            raise SlackError(error) from None

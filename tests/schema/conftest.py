@@ -40,7 +40,7 @@ AUTH_ERRORS = {"token_revoked", "account_inactive", "invalid_auth", "not_authed"
 SCOPE_ERRORS = {"missing_scope"}
 ERRORS_ADDED: dict[str, set[str]] = {
     "chat.postMessage": AUTH_ERRORS | SCOPE_ERRORS | {"thread_not_found", "invalid_blocks"},
-    "chat.update": SCOPE_ERRORS | {"is_archived", "invalid_blocks"},
+    "chat.update": SCOPE_ERRORS | {"invalid_blocks"},
     "chat.getPermalink": set(),
     "conversations.history": AUTH_ERRORS | {"not_in_channel", "invalid_cursor"},
     "conversations.replies": AUTH_ERRORS | {"not_in_channel", "invalid_cursor"},
