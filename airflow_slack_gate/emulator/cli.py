@@ -87,8 +87,8 @@ def run_emulator(args: argparse.Namespace) -> int:
             f"usergroup: deployers={ids.deployers}",
             f"AIRFLOW_CONN_SLACK_GATE_DEFAULT={shlex.quote(emulator.airflow_connection())}",
         ]
-        print("\n".join(lines), flush=True)
         try:
+            print("\n".join(lines), flush=True)
             threading.Event().wait()
         except KeyboardInterrupt:
             print("stopped", flush=True)
