@@ -24,7 +24,7 @@ from typing import Any
 
 from airflow_slack_gate.emulator.client import EmulatorClient
 from airflow_slack_gate.emulator.emulator import LOCAL_HOSTS, SlackEmulator
-from airflow_slack_gate.emulator.seed import DEMO_CHANNEL
+from airflow_slack_gate.emulator.seed import DEMO_CHANNEL, DEMO_CONN_ID
 from airflow_slack_gate.emulator.state import EmulatorError
 
 URL_ENV = "SLACK_EMULATOR_URL"
@@ -85,7 +85,7 @@ def run_emulator(args: argparse.Namespace) -> int:
                 f"{name}={getattr(ids, name)}" for name in ("alice", "bob", "carol", "dave", "mallory")
             ),
             f"usergroup: deployers={ids.deployers}",
-            f"AIRFLOW_CONN_SLACK_GATE_DEFAULT={shlex.quote(emulator.airflow_connection())}",
+            f"AIRFLOW_CONN_{DEMO_CONN_ID.upper()}={shlex.quote(emulator.airflow_connection())}",
         ]
         try:
             print("\n".join(lines), flush=True)
