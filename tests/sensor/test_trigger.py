@@ -1,0 +1,128 @@
+"""The trigger only reads Slack, keeps no secret, and survives being re-created (a triggerer restart)."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import time
+
+import pytest
+
+from airflow_slack_gate.decisions import ApprovalPolicy
+from airflow_slack_gate.triggers.slack import SlackApprovalTrigger
+from tests.gate_helpers import wait_until
+
+WRITES = ("chat.postMessage", "chat.update", "reactions.add")
+
+
+@pytest.fixture
+def ask_ts(slack_emulator):
+    ws = slack_emulator.workspace
+    return slack_emulator.post_as_bot(ws.approvals, ws.bot_user_id, "Deploy?")
+
+
+def make_trigger(slack_emulator, ts, **overrides):
+    ws = slack_emulator.workspace
+    kwargs = {
+        "slack_conn_id": "slack_gate_default",
+        "channel": ws.approvals,
+        "ts": ts,
+        "policy": ApprovalPolicy(approvers=frozenset({ws.alice, ws.bob}), required_approvals=2).to_dict(),
+        "deadline": None,
+        "poke_interval": 0.05,
+        **overrides,
+    }
+    return SlackApprovalTrigger(**kwargs)
+
+
+async def first_event(trigger, timeout=20.0):
+    async def first():
+        async for event in trigger.run():
+            return event.payload
+        return None
+
+    return await asyncio.wait_for(first(), timeout)
+
+
+def test_serialize_round_trips_and_holds_no_token(slack_emulator, ask_ts):
+    trigger = make_trigger(
+        slack_emulator, ask_ts, approver_groups=[slack_emulator.workspace.deployers], deadline=1e10
+    )
+    classpath, kwargs = trigger.serialize()
+    assert classpath == "airflow_slack_gate.triggers.slack.SlackApprovalTrigger"
+    assert slack_emulator.workspace.bot_token not in json.dumps(kwargs)
+    again = SlackApprovalTrigger(**json.loads(json.dumps(kwargs)))
+    assert again.serialize() == (classpath, kwargs)
+
+
+async def test_a_recreated_trigger_finds_votes_cast_while_none_ran_and_posts_nothing(slack_emulator, ask_ts):
+    ws = slack_emulator.workspace
+    first = make_trigger(slack_emulator, ask_ts)
+    slack_emulator.reply(ws.approvals, ask_ts, ws.alice, "approve")
+    running = asyncio.ensure_future(first_event(first))
+    await asyncio.to_thread(wait_until, lambda: slack_emulator.call_count("conversations.replies") >= 2)
+    running.cancel()  # the triggerer dies; its trigger row stays in the database
+    with pytest.raises(asyncio.CancelledError):
+        await running
+
+    slack_emulator.reply(ws.approvals, ask_ts, ws.bob, "lgtm")  # cast while no trigger runs
+    classpath, kwargs = first.serialize()
+    recreated = SlackApprovalTrigger(**kwargs)
+    payload = await first_event(recreated)
+
+    assert payload["status"] == "decided"
+    assert payload["decision"]["outcome"] == "approved"
+    assert sorted(payload["decision"]["decided_by"]) == sorted([ws.alice, ws.bob])
+    assert all(slack_emulator.call_count(method) == 0 for method in WRITES)
+
+
+async def test_user_groups_are_expanded_when_the_trigger_runs(slack_emulator, ask_ts):
+    ws = slack_emulator.workspace
+    trigger = make_trigger(
+        slack_emulator,
+        ask_ts,
+        policy=ApprovalPolicy(approvers=frozenset()).to_dict(),
+        approver_groups=[ws.deployers],
+    )
+    slack_emulator.reply(ws.approvals, ask_ts, ws.dave, "approve")  # not a deployer
+    slack_emulator.reply(ws.approvals, ask_ts, ws.carol, "approve")  # a deployer
+    payload = await first_event(trigger)
+    assert payload["decision"]["decided_by"] == [ws.carol]
+
+
+async def test_the_deadline_ends_the_wait_with_what_was_seen(slack_emulator, ask_ts):
+    ws = slack_emulator.workspace
+    slack_emulator.reply(ws.approvals, ask_ts, ws.alice, "approve")  # 1 of 2
+    loop_time = asyncio.get_running_loop().time()
+    payload = await first_event(
+        make_trigger(slack_emulator, ask_ts, deadline=time.time() + 0.5, poke_interval=30)
+    )
+    assert payload["status"] == "timed_out"
+    assert [v["user"] for v in payload["decision"]["votes"]] == [ws.alice]
+    assert asyncio.get_running_loop().time() - loop_time < 5  # did not sleep a whole poke_interval
+
+
+@pytest.mark.parametrize(
+    ("break_it", "code"),
+    [
+        (lambda slack, ts: slack.delete_message("approvals", ts), "thread_not_found"),
+        (lambda slack, ts: slack.revoke_token(slack.workspace.bot_token), "token_revoked"),
+    ],
+    ids=["message-deleted", "token-revoked"],
+)
+async def test_permanent_slack_errors_end_the_gate_at_once(slack_emulator, ask_ts, break_it, code):
+    break_it(slack_emulator, ask_ts)
+    payload = await first_event(make_trigger(slack_emulator, ask_ts, poke_interval=30))
+    assert payload["status"] == "error"
+    assert payload["error_code"] == code
+    assert "slack_gate_default" in payload["error"]
+
+
+async def test_transient_errors_keep_the_gate_waiting_until_slack_answers(slack_emulator, ask_ts):
+    ws = slack_emulator.workspace
+    slack_emulator.inject_fault("conversations.replies", status=503, count=4)
+    slack_emulator.reply(ws.approvals, ask_ts, ws.alice, "approve")
+    slack_emulator.reply(ws.approvals, ask_ts, ws.bob, "approve")
+    payload = await first_event(make_trigger(slack_emulator, ask_ts, poke_interval=0.01))
+    assert payload["decision"]["outcome"] == "approved"
+    assert slack_emulator.call_count("conversations.replies") >= 5
