@@ -66,7 +66,7 @@ async def test_a_recreated_trigger_finds_votes_cast_while_none_ran_and_posts_not
         await running
 
     slack_emulator.reply(ws.approvals, ask_ts, ws.bob, "lgtm")  # cast while no trigger runs
-    classpath, kwargs = first.serialize()
+    _, kwargs = first.serialize()
     recreated = SlackApprovalTrigger(**kwargs)
     payload = await first_event(recreated)
 
