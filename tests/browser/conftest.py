@@ -1,0 +1,160 @@
+"""Browser tests: Debian's Chromium driven by Playwright, a real Airflow API server, the Slack emulator.
+
+Everything binds 127.0.0.1 on free ports; every process started here is stopped, also when a test
+fails, and then its log is printed. Without Chromium or Playwright the tests skip and say why.
+Screenshots go to ``test-artifacts/browser/``.
+"""
+
+from __future__ import annotations
+
+import json
+import secrets
+import subprocess
+import sys
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from browser_support import (
+    ARTIFACTS,
+    CHROMIUM,
+    CHROMIUM_ARGS,
+    LOG_TAIL_LINES,
+    USERNAME,
+    AirflowApiServer,
+    airflow_env,
+    free_port,
+    stop,
+    wait_until_healthy,
+)
+
+from airflow_slack_gate import manifest
+from airflow_slack_gate.emulator import Bot, SlackEmulator
+
+# -- skipping visibly, and remembering failures for the fixtures' teardown --------------------------------
+
+
+def pytest_terminal_summary(terminalreporter: Any) -> None:
+    reasons = {
+        str(report.longrepr[2]) if isinstance(report.longrepr, tuple) else str(report.longrepr)
+        for report in terminalreporter.stats.get("skipped", [])
+        if report.nodeid.startswith("tests/browser/")
+    }
+    for reason in sorted(reasons):
+        terminalreporter.write_line(f"BROWSER TESTS SKIPPED: {reason}", yellow=True, bold=True)
+
+
+@pytest.hookimpl(wrapper=True, tryfirst=True)
+def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> Any:
+    report = yield
+    setattr(item, f"report_{report.when}", report)
+    return report
+
+
+def failed(request: pytest.FixtureRequest) -> bool:
+    return any(
+        getattr(getattr(request.node, f"report_{when}", None), "failed", False) for when in ("setup", "call")
+    )
+
+
+@pytest.fixture(scope="module")
+def sync_playwright() -> Callable[[], Any]:
+    """Playwright's ``sync_playwright``, or a skip naming what is missing."""
+    if not CHROMIUM.exists():
+        pytest.skip(f"Chromium not found at {CHROMIUM}: install it with `apt-get install -y chromium`")
+    try:
+        from playwright.sync_api import sync_playwright
+    except ImportError:
+        pytest.skip("Playwright for Python is not installed: `pip install 'playwright>=1.40'`")
+    return sync_playwright
+
+
+@pytest.fixture(scope="module")
+def browser(sync_playwright: Callable[[], Any]) -> Iterator[Any]:
+    """Debian's Chromium, headless (Playwright's own browser downloads are never used)."""
+    for stale in ARTIFACTS.glob("FAILED-*.png"):
+        stale.unlink()
+    with sync_playwright() as playwright:
+        chromium = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
+        try:
+            yield chromium
+        finally:
+            chromium.close()
+
+
+# -- the Slack emulator -----------------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def slack() -> Iterator[SlackEmulator]:
+    with SlackEmulator() as emulator:
+        emulator.seed_demo_workspace()
+        yield emulator
+
+
+@pytest.fixture
+def slack_app(slack: SlackEmulator, request: pytest.FixtureRequest) -> Bot:
+    """A Slack app installed with exactly the scopes of the package's manifest."""
+    return slack.create_bot(f"airflow-{request.node.name[:40]}", scopes=manifest.bot_scopes())
+
+
+@pytest.fixture(scope="module")
+def airflow_ui(tmp_path_factory: pytest.TempPathFactory, sync_playwright: Any) -> Iterator[AirflowApiServer]:
+    """``airflow api-server`` on 127.0.0.1 and a free port, with a migrated private SQLite database."""
+    home = tmp_path_factory.mktemp("airflow-ui-home")
+    (home / "dags").mkdir()
+    password = secrets.token_urlsafe(12)
+    password_file = home / "passwords.json"
+    password_file.write_text(json.dumps({USERNAME: password}))
+    port = free_port()
+    env = airflow_env(home, port, password_file)
+    airflow = str(Path(sys.executable).with_name("airflow"))
+    migrated = subprocess.run(
+        [airflow, "db", "migrate"], env=env, capture_output=True, text=True, timeout=300, check=False
+    )
+    if migrated.returncode:
+        raise RuntimeError(f"airflow db migrate failed:\n{migrated.stdout}\n{migrated.stderr}")
+
+    log = home / "api-server.log"
+    server = AirflowApiServer(url=f"http://127.0.0.1:{port}/", password=password, log=log, env=env)
+    with log.open("wb") as output:
+        process = subprocess.Popen(
+            [airflow, "api-server", "--host", "127.0.0.1", "--port", str(port), "--workers", "1"],
+            env=env,
+            stdout=output,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+    try:
+        wait_until_healthy(server, process)
+        yield server
+    finally:
+        stop(process)
+
+
+@pytest.fixture
+def page(
+    browser: Any, airflow_ui: AirflowApiServer, slack: SlackEmulator, request: pytest.FixtureRequest
+) -> Iterator[Any]:
+    """A fresh browser page; on failure: a screenshot, the API server's log and the Slack calls."""
+    context = browser.new_context(viewport={"width": 1280, "height": 1100})
+    context.set_default_timeout(20_000)
+    page = context.new_page()
+    try:
+        yield page
+    finally:
+        if failed(request):
+            ARTIFACTS.mkdir(parents=True, exist_ok=True)
+            screenshot = ARTIFACTS / f"FAILED-{request.node.name}.png"
+            try:
+                page.screenshot(path=str(screenshot), full_page=True, animations="disabled")
+            except Exception as error:  # the page may be gone; the logs below matter more
+                screenshot = Path(f"(no screenshot: {error})")
+            print(f"\n--- screenshot: {screenshot}")
+            print(f"--- airflow api-server log (last {LOG_TAIL_LINES} lines, {airflow_ui.log}):")
+            print(airflow_ui.log_tail())
+            print("--- Slack calls the emulator received:")
+            for call in slack.calls:
+                print(f"{call.method} -> {call.status} {call.error or 'ok'}")
+        context.close()
