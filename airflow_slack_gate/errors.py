@@ -69,7 +69,7 @@ def fix_for(error_code: str, conn_id: str, response: Mapping[str, Any] | None = 
             f"name or ID, and the connection's default_channel in {conn_id!r}"
         )
     if error_code == "missing_scope":
-        needed = response.get("needed") or "the scope named by Slack"
+        needed = response.get("needed") or "that Slack names in the error's 'needed' field"
         provided = response.get("provided")
         have = f" (the token has: {provided})" if provided else ""
         return (

@@ -61,3 +61,4 @@ with DAG("post_message", schedule=None, params={"channel": "approvals"}) as post
 
 with DAG("post_message_strict", schedule=None, params={"channel": "approvals"}) as post_strict_dag:
     SlackPostOperator(task_id="post", channel="{{ params.channel }}", text="hello", fail_on_error=True)
+retrying = branch_dag("gate_retry", fail_on_error=True, retries=1, retry_delay=0)

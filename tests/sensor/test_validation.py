@@ -1,0 +1,71 @@
+"""Bad gate configuration fails when the DAG is parsed, with a message that names the fix."""
+
+from __future__ import annotations
+
+import textwrap
+
+import pytest
+from airflow.models.dagbag import DagBag
+
+from airflow_slack_gate.sensors.slack import SlackApprovalSensor
+
+GOOD = {"task_id": "ask", "text": "Deploy?"}
+
+
+@pytest.mark.parametrize(
+    ("bad", "message"),
+    [
+        ({"text": "   "}, "text must be a non-empty question"),
+        ({"required_approvals": 0}, "required_approvals"),
+        ({"approvers": ["U0AAAA1", "U0AAAA2"], "required_approvals": 3}, "required_approvals"),
+        ({"approve_words": ("ok", "no")}, "'no'"),
+        ({"approve_reactions": ("x",)}, "'x'"),
+        ({"on_timeout": "maybe"}, "on_timeout"),
+        ({"approvers": ["alice"]}, "member ID"),
+        ({"approvers": ["U0AAAA1", "s-team"]}, "s-team"),
+        ({"requested_by": "@alice"}, "requested_by"),
+    ],
+    ids=[
+        "empty-text",
+        "zero-approvals",
+        "more-approvals-than-approvers",
+        "word-in-both-lists",
+        "reaction-in-both-lists",
+        "unknown-on-timeout",
+        "malformed-user-id",
+        "malformed-group-id",
+        "malformed-requester",
+    ],
+)
+def test_bad_configuration_is_refused_with_a_fix(bad, message):
+    with pytest.raises(ValueError) as raised:
+        SlackApprovalSensor(**{**GOOD, **bad})
+    assert message in str(raised.value)
+
+
+def test_a_quorum_that_groups_may_reach_is_accepted():
+    sensor = SlackApprovalSensor(**GOOD, approvers=["U0AAAA1", "S0GROUP1"], required_approvals=5)
+    assert sensor.required_approvals == 5
+
+
+def test_templated_approvers_are_checked_when_the_task_runs_not_when_parsed():
+    sensor = SlackApprovalSensor(**GOOD, approvers="{{ params.approvers }}", required_approvals=2)
+    assert sensor.approvers == "{{ params.approvers }}"
+
+
+def test_the_error_shows_as_a_dag_import_error(tmp_path):
+    (tmp_path / "bad_gate.py").write_text(
+        textwrap.dedent(
+            """
+            from airflow.sdk import DAG
+            from airflow_slack_gate.sensors.slack import SlackApprovalSensor
+
+            with DAG("bad_gate", schedule=None):
+                SlackApprovalSensor(task_id="ask", text="Deploy?", on_timeout="later")
+            """
+        )
+    )
+    bag = DagBag(dag_folder=str(tmp_path))
+    (error,) = bag.import_errors.values()
+    assert "on_timeout" in error
+    assert "'reject'" in error
