@@ -64,7 +64,9 @@ SOCKET_MODE_EVENTS: dict[str, str] = {
     "reaction_added": "reactions:read",
 }
 
-APP_NAME = "Airflow Approvals"
+APP_NAME = "Airflow Gate"
+#: The bot's handle in Slack: people invite it with ``/invite @airflow-gate``.
+BOT_DISPLAY_NAME = "airflow-gate"
 APP_DESCRIPTION = "Approval gates for Apache Airflow, answered in Slack."
 APP_COLOR = "#017cee"
 
@@ -97,7 +99,7 @@ def render_manifest(socket_mode: bool = False) -> str:
         "# 1. https://api.slack.com/apps > Create New App > From an app manifest > paste this file.",
         "# 2. Install to Workspace, then copy the Bot User OAuth Token (xoxb-...) into the password",
         "#    field of an Airflow connection of type 'Slack Approval Gate'.",
-        f"# 3. Invite the bot to every approval channel: /invite @{APP_NAME}",
+        f"# 3. Invite the bot to every approval channel: /invite @{BOT_DISPLAY_NAME}",
     ]
     if socket_mode:
         lines += [
@@ -111,7 +113,7 @@ def render_manifest(socket_mode: bool = False) -> str:
         f'  background_color: "{APP_COLOR}"',
         "features:",
         "  bot_user:",
-        f"    display_name: {APP_NAME}",
+        f"    display_name: {BOT_DISPLAY_NAME}",
         "    always_online: true",
         "oauth_config:",
         "  scopes:",
