@@ -64,7 +64,7 @@ def wait_until(condition: Callable[[], Any], timeout: float = ASK_TIMEOUT, what:
     return result
 
 
-def wait_for_reads(slack: SlackEmulator, count: int = 2, method: str = "conversations.replies") -> None:
+def wait_for_reads(slack: SlackEmulator, count: int = 2, method: str = "conversations.history") -> None:
     """Wait until the gate has read Slack ``count`` more times (so it saw what is there and still waits)."""
     start = slack.call_count(method)
     wait_until(lambda: slack.call_count(method) >= start + count, what=f"{count} more {method} calls")

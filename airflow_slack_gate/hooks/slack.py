@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 import socket
 import urllib.error
-from collections.abc import AsyncIterator, Callable, Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from functools import cached_property, partial
 from http.client import RemoteDisconnected
@@ -22,7 +22,6 @@ from slack_sdk.http_retry import RetryHandler
 from slack_sdk.http_retry.async_handler import AsyncRetryHandler
 from slack_sdk.http_retry.builtin_async_handlers import (
     AsyncConnectionErrorRetryHandler,
-    AsyncRateLimitErrorRetryHandler,
     AsyncServerErrorRetryHandler,
 )
 from slack_sdk.http_retry.builtin_handlers import (
@@ -34,6 +33,7 @@ from slack_sdk.web.async_client import AsyncWebClient
 
 from airflow_slack_gate.errors import SlackGateError, explain
 from airflow_slack_gate.hooks.sessions import shared_session
+from airflow_slack_gate.ratelimit import AsyncSharedRateLimitRetryHandler, loop_rate_limiter, token_key
 
 if TYPE_CHECKING:
     from airflow.providers.common.compat.sdk import Connection
@@ -91,10 +91,11 @@ def sync_retry_handlers() -> list[RetryHandler]:
     ]
 
 
-def async_retry_handlers() -> list[AsyncRetryHandler]:
-    """The same bounded retries for triggers, sleeping without blocking the event loop."""
+def async_retry_handlers(limiter_key: str) -> list[AsyncRetryHandler]:
+    """The same bounded retries for triggers, without blocking the event loop; a 429 holds back
+    every caller of that method in the loop (see :mod:`airflow_slack_gate.ratelimit`)."""
     return [
-        AsyncRateLimitErrorRetryHandler(max_retry_count=MAX_RATE_LIMIT_RETRIES),
+        AsyncSharedRateLimitRetryHandler(limiter_key, max_retry_count=MAX_RATE_LIMIT_RETRIES),
         AsyncServerErrorRetryHandler(max_retry_count=MAX_SERVER_ERROR_RETRIES),
         AsyncConnectionErrorRetryHandler(
             max_retry_count=MAX_CONNECTION_RETRIES,
@@ -131,7 +132,7 @@ class SlackGateHook(SlackHook):
         super().__init__(slack_conn_id=slack_conn_id, **kwargs)
         self._bot_identity: BotIdentity | None = None
         self._async_client: AsyncWebClient | None = None
-        self._async_extras: dict[str, Any] | None = None
+        self._limiter_key = ""
 
     # -- connection ---------------------------------------------------------------------------------
 
@@ -180,7 +181,8 @@ class SlackGateHook(SlackHook):
         if self._async_client is None:
             conn = await get_async_connection(self.slack_conn_id, hook=self)
             params = self._get_conn_params(conn)
-            params["retry_handlers"] = async_retry_handlers()
+            self._limiter_key = token_key(params["token"])
+            params["retry_handlers"] = async_retry_handlers(self._limiter_key)
             self._async_client = AsyncWebClient(**params)
         self._async_client.session = shared_session(self._async_client.timeout)
         return self._async_client
@@ -237,7 +239,7 @@ class SlackGateHook(SlackHook):
         """Async :meth:`bot_identity`."""
         if self._bot_identity is None:
             client = await self.get_async_client()
-            response = await self._acall("auth.test", client.auth_test)
+            response = await self._alimited("auth.test", client.auth_test)
             self._bot_identity = _identity(response.data)
         return self._bot_identity
 
@@ -345,24 +347,26 @@ class SlackGateHook(SlackHook):
         return frozenset(users)
 
     async def aread_thread(self, *, channel: str, ts: str) -> list[dict[str, Any]]:
-        """Async :meth:`read_thread`."""
+        """Async :meth:`read_thread`, paced by the loop's shared rate limiter."""
         client = await self.get_async_client()
-        return await self._acollect(
+        return await self._apages(
             "conversations.replies",
             "messages",
-            lambda: client.conversations_replies(channel=channel, ts=ts, limit=PAGE_SIZE),
+            lambda cursor: client.conversations_replies(
+                channel=channel, ts=ts, limit=PAGE_SIZE, cursor=cursor
+            ),
         )
 
     async def aread_history(
         self, *, channel: str, oldest: str | None = None, inclusive: bool = True
     ) -> list[dict[str, Any]]:
-        """Async :meth:`read_history`."""
+        """Async :meth:`read_history`, paced by the loop's shared rate limiter."""
         client = await self.get_async_client()
-        return await self._acollect(
+        return await self._apages(
             "conversations.history",
             "messages",
-            lambda: client.conversations_history(
-                channel=channel, oldest=oldest, inclusive=inclusive, limit=PAGE_SIZE
+            lambda cursor: client.conversations_history(
+                channel=channel, oldest=oldest, inclusive=inclusive, limit=PAGE_SIZE, cursor=cursor
             ),
         )
 
@@ -371,21 +375,28 @@ class SlackGateHook(SlackHook):
         client = await self.get_async_client()
         users: set[str] = set()
         for group_id in group_ids:
-            response = await self._acall(
+            response = await self._alimited(
                 "usergroups.users.list", partial(client.usergroups_users_list, usergroup=group_id)
             )
             users.update(response.get("users") or [])
         return frozenset(users)
 
+    async def _alimited(self, method: str, call: Callable[[], Any]) -> Any:
+        await loop_rate_limiter().acquire(self._limiter_key, method)
+        return await self._acall(method, call)
+
+    async def _apages(self, method: str, key: str, page: Callable[[str | None], Any]) -> list[dict[str, Any]]:
+        items: list[dict[str, Any]] = []
+        cursor: str | None = None
+        while True:
+            response = await self._alimited(method, partial(page, cursor))
+            items.extend(response.get(key) or [])
+            cursor = (response.get("response_metadata") or {}).get("next_cursor") or None
+            if not cursor:
+                return items
+
     def _collect(self, method: str, key: str, first_page: Callable[[], Any]) -> list[dict[str, Any]]:
         return self._call(method, lambda: [item for page in first_page() for item in page.get(key) or []])
-
-    async def _acollect(self, method: str, key: str, first_page: Callable[[], Any]) -> list[dict[str, Any]]:
-        async def every_page() -> list[dict[str, Any]]:
-            pages: AsyncIterator[Any] = (await first_page()).__aiter__()
-            return [item async for page in pages for item in page.get(key) or []]
-
-        return await self._acall(method, every_page)
 
     # -- connection form (Airflow < 3.2 reads these; newer versions read provider info) -------------
 

@@ -14,6 +14,7 @@ from airflow_slack_gate.errors import SlackGateError
 from airflow_slack_gate.gate import GateRef, error_payload, read_step, with_group_members
 from airflow_slack_gate.hooks.sessions import holding_shared_sessions
 from airflow_slack_gate.hooks.slack import SlackGateHook
+from airflow_slack_gate.watcher import group_members, watching
 
 #: Longest pause between reads while Slack is failing (transient errors back off up to this).
 MAX_ERROR_BACKOFF = 300.0
@@ -35,6 +36,8 @@ class SlackApprovalTrigger(BaseTrigger):
     :param deadline: Unix time after which the gate times out; None waits forever.
     :param poke_interval: Seconds between reads.
     :param permalink: The ask message's URL, echoed back in the event.
+    :param share_reads: Read Slack through the loop's shared channel watcher (one history read per
+        channel per round for all gates); False polls this gate's thread alone.
     """
 
     def __init__(
@@ -48,6 +51,7 @@ class SlackApprovalTrigger(BaseTrigger):
         deadline: float | None = None,
         poke_interval: float = 30.0,
         permalink: str = "",
+        share_reads: bool = True,
     ) -> None:
         super().__init__()
         self.slack_conn_id = slack_conn_id
@@ -56,6 +60,7 @@ class SlackApprovalTrigger(BaseTrigger):
         self.approver_groups = list(approver_groups or [])
         self.deadline = deadline
         self.poke_interval = poke_interval
+        self.share_reads = share_reads
 
     def serialize(self) -> tuple[str, dict[str, Any]]:
         return (
@@ -69,28 +74,58 @@ class SlackApprovalTrigger(BaseTrigger):
                 "deadline": self.deadline,
                 "poke_interval": self.poke_interval,
                 "permalink": self.gate.permalink,
+                "share_reads": self.share_reads,
             },
         )
 
     async def run(self) -> AsyncIterator[TriggerEvent]:
         async with holding_shared_sessions():
-            event = await self._wait_for_decision(SlackGateHook(slack_conn_id=self.slack_conn_id))
+            hook = SlackGateHook(slack_conn_id=self.slack_conn_id)
+            if self.share_reads:
+                event = await self._wait_with_watcher(hook)
+            else:
+                event = await self._wait_polling_alone(hook)
         yield event
 
-    async def _wait_for_decision(self, hook: SlackGateHook) -> TriggerEvent:
+    async def _wait_with_watcher(self, hook: SlackGateHook) -> TriggerEvent:
+        """Let the loop's channel watcher read Slack for this gate and every other in the channel."""
+        async with watching(self.slack_conn_id, self.gate.channel, self.gate.ts, self.poke_interval) as watch:
+            while True:
+                try:
+                    policy = await self._resolve_policy(hook)
+                    thread = await watch.next_thread(self._time_left())
+                    expired = self._expired()
+                    if thread is None and expired:
+                        thread = await self._last_look(hook, watch.latest())
+                except SlackGateError as error:
+                    if not error.is_permanent:
+                        await asyncio.sleep(self._pause(self.poke_interval))
+                        continue
+                    return self._error_event(error)
+                if thread is not None and (payload := read_step(thread, self.gate, policy, expired=expired)):
+                    return self._event(payload)
+
+    async def _last_look(self, hook: SlackGateHook, latest: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        """At the deadline, read the thread once more: a vote already in Slack wins over the timeout."""
+        try:
+            return await hook.aread_thread(channel=self.gate.channel, ts=self.gate.ts)
+        except SlackGateError as error:
+            if error.is_permanent:
+                raise
+            self.log.warning("Last read at the deadline failed, deciding on the last one seen: %s", error)
+            return latest
+
+    async def _wait_polling_alone(self, hook: SlackGateHook) -> TriggerEvent:
+        """Read this gate's own thread every poke_interval (what every peer does; kept for comparison)."""
         failures = 0
-        policy: ApprovalPolicy | None = None
         while True:
-            expired = self.deadline is not None and time.time() >= self.deadline
+            expired = self._expired()
             try:
-                policy = policy or await self._resolve_policy(hook)
+                policy = await self._resolve_policy(hook)
                 thread = await hook.aread_thread(channel=self.gate.channel, ts=self.gate.ts)
             except SlackGateError as error:
                 if error.is_permanent:
-                    self.log.error("%s", error)
-                    return TriggerEvent(
-                        error_payload(self.gate, error=str(error), error_code=error.error_code)
-                    )
+                    return self._error_event(error)
                 failures += 1
                 self.log.warning("Slack read failed (%d in a row), will retry: %s", failures, error)
                 await asyncio.sleep(self._pause(min(self.poke_interval * 2**failures, MAX_ERROR_BACKOFF)))
@@ -98,15 +133,28 @@ class SlackApprovalTrigger(BaseTrigger):
             failures = 0
             payload = read_step(thread, self.gate, policy, expired=expired)
             if payload is not None:
-                self.log.info("Gate %s: %s", self.gate.ts, payload["status"])
-                return TriggerEvent(payload)
+                return self._event(payload)
             await asyncio.sleep(self._pause(self.poke_interval))
+
+    def _event(self, payload: dict[str, Any]) -> TriggerEvent:
+        self.log.info("Gate %s: %s", self.gate.ts, payload["status"])
+        return TriggerEvent(payload)
+
+    def _error_event(self, error: SlackGateError) -> TriggerEvent:
+        self.log.error("%s", error)
+        return TriggerEvent(error_payload(self.gate, error=str(error), error_code=error.error_code))
 
     async def _resolve_policy(self, hook: SlackGateHook) -> ApprovalPolicy:
         policy = ApprovalPolicy.from_dict(self.policy)
         if not self.approver_groups:
             return policy
-        return with_group_members(policy, await hook.aexpand_usergroups(self.approver_groups))
+        return with_group_members(policy, await group_members(hook, self.approver_groups))
+
+    def _expired(self) -> bool:
+        return self.deadline is not None and time.time() >= self.deadline
+
+    def _time_left(self) -> float | None:
+        return None if self.deadline is None else max(0.0, self.deadline - time.time())
 
     def _pause(self, seconds: float) -> float:
         """Sleep no longer than until the deadline, so the timeout is reported on time."""

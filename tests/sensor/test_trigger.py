@@ -10,6 +10,7 @@ import pytest
 
 from airflow_slack_gate.decisions import ApprovalPolicy
 from airflow_slack_gate.triggers.slack import SlackApprovalTrigger
+from airflow_slack_gate.watcher import open_gates
 from tests.gate_helpers import wait_until
 
 WRITES = ("chat.postMessage", "chat.update", "reactions.add")
@@ -60,10 +61,11 @@ async def test_a_recreated_trigger_finds_votes_cast_while_none_ran_and_posts_not
     first = make_trigger(slack_emulator, ask_ts)
     slack_emulator.reply(ws.approvals, ask_ts, ws.alice, "approve")
     running = asyncio.ensure_future(first_event(first))
-    await asyncio.to_thread(wait_until, lambda: slack_emulator.call_count("conversations.replies") >= 2)
+    await asyncio.to_thread(wait_until, lambda: slack_emulator.call_count("conversations.history") >= 2)
     running.cancel()  # the triggerer dies; its trigger row stays in the database
     with pytest.raises(asyncio.CancelledError):
         await running
+    assert open_gates() == []  # the cancelled trigger left no work behind in the watcher
 
     slack_emulator.reply(ws.approvals, ask_ts, ws.bob, "lgtm")  # cast while no trigger runs
     _, kwargs = first.serialize()

@@ -1,0 +1,250 @@
+"""One Slack watcher per (connection, channel) per event loop, shared by every open gate in it.
+
+A triggerer runs all its triggers in one asyncio loop. Instead of each gate polling its own thread
+(one ``conversations.replies`` call per gate per interval, which breaks Slack's ~50 calls a minute at
+a few dozen gates), gates register here. Each round makes ONE ``conversations.history`` read of the
+channel since the oldest open gate; it shows every gate's reactions and its thread's ``reply_count`` /
+``latest_reply``. Only threads whose parent changed are read with ``conversations.replies``, and only
+gates whose snapshot changed are woken. Gates older than :data:`HISTORY_HORIZON` would make that read
+expensive, so they read their own thread instead, rarely (their interval grows while they are quiet).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import time
+import weakref
+from collections.abc import AsyncIterator, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from airflow_slack_gate.errors import SlackGateError, explain
+from airflow_slack_gate.hooks.slack import SlackGateHook
+from airflow_slack_gate.intervals import THREAD_REFRESH, gate_interval, replies_fingerprint
+
+#: Gates whose message is older than this read their own thread instead of widening the history read.
+HISTORY_HORIZON = 6 * 3600.0
+#: Pause after a failed round (Slack unreachable, 5xx after retries), doubling up to the maximum.
+ERROR_BACKOFF = (5.0, 120.0)
+
+Thread = list[dict[str, Any]]
+
+
+@dataclass
+class _Gate:
+    """What the watcher knows of one open gate."""
+
+    ts: str
+    poke_interval: float
+    registered: float = field(default_factory=time.monotonic)
+    last_change: float = field(default_factory=time.monotonic)
+    next_due: float = 0.0
+    replies_seen: tuple | None = None
+    replies_read: float = 0.0
+    thread: Thread = field(default_factory=list)
+    error: SlackGateError | None = None
+    changed: asyncio.Event = field(default_factory=asyncio.Event)
+    holders: int = 0
+
+    def interval(self, now: float) -> float:
+        return gate_interval(
+            self.poke_interval, age=now - self.registered, since_change=now - self.last_change
+        )
+
+    def publish(self, thread: Thread, now: float) -> None:
+        """Store a fresh snapshot and wake the trigger, unless nothing changed since the last one."""
+        if thread == self.thread:
+            return
+        if self.thread:
+            self.last_change = now
+        self.thread = thread
+        self.changed.set()
+
+    def fail(self, error: SlackGateError) -> None:
+        self.error = error
+        self.changed.set()
+
+
+class GateWatch:
+    """A trigger's handle on its gate: wait for the next snapshot of the thread."""
+
+    def __init__(self, gate: _Gate) -> None:
+        self._gate = gate
+
+    async def next_thread(self, timeout: float | None) -> Thread | None:
+        """The thread (ask message first, then replies) once it changed; None if ``timeout`` passed.
+
+        Raises the :class:`SlackGateError` that ended the gate (token revoked, message deleted...).
+        """
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self._gate.changed.wait(), timeout)
+        if self._gate.error is not None:
+            raise self._gate.error
+        if not self._gate.changed.is_set():
+            return None
+        self._gate.changed.clear()
+        return self.latest()
+
+    def latest(self) -> Thread:
+        """The last snapshot read (empty before the first read)."""
+        return list(self._gate.thread)
+
+
+class ChannelWatcher:
+    """Reads one channel for every gate of one connection in this event loop."""
+
+    def __init__(self, hook: SlackGateHook, channel: str) -> None:
+        self.hook = hook
+        self.channel = channel
+        self.gates: dict[str, _Gate] = {}
+        self._new_gate = asyncio.Event()
+        self._task: asyncio.Task[None] | None = None
+
+    def join(self, ts: str, poke_interval: float) -> GateWatch:
+        gate = self.gates.get(ts)
+        if gate is None:
+            gate = self.gates[ts] = _Gate(ts=ts, poke_interval=poke_interval)
+        gate.poke_interval = min(gate.poke_interval, poke_interval)
+        gate.holders += 1
+        self._new_gate.set()
+        if self._task is None or self._task.done():
+            self._task = asyncio.get_running_loop().create_task(
+                self._run(), name=f"slack-gate {self.channel}"
+            )
+        return GateWatch(gate)
+
+    def leave(self, ts: str) -> bool:
+        """Forget a gate when its last holder leaves; True when the watcher has no gate left."""
+        gate = self.gates.get(ts)
+        if gate is not None:
+            gate.holders -= 1
+            if gate.holders <= 0:
+                del self.gates[ts]
+        if not self.gates and self._task is not None:
+            self._task.cancel()
+            self._task = None
+        return not self.gates
+
+    async def _run(self) -> None:
+        failures = 0
+        while self.gates:
+            pause = await self._wait_until_due()
+            if pause:
+                continue
+            try:
+                await self.read_round(time.monotonic())
+                failures = 0
+            except SlackGateError as error:
+                if error.is_permanent:
+                    for gate in list(self.gates.values()):
+                        gate.fail(error)
+                    return
+                failures += 1
+                self.hook.log.warning("Slack watcher of %s: %s (will retry)", self.channel, error)
+                low, high = ERROR_BACKOFF
+                await asyncio.sleep(min(high, low * 2 ** (failures - 1)))
+
+    async def _wait_until_due(self) -> bool:
+        """Sleep until some gate is due or a new gate joins; True if woken early by a new gate."""
+        now = time.monotonic()
+        due_in = min(gate.next_due for gate in self.gates.values()) - now
+        self._new_gate.clear()
+        if due_in <= 0:
+            return False
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self._new_gate.wait(), due_in)
+            return True
+        return False
+
+    async def read_round(self, now: float) -> None:
+        """One round: a shared history read for recent gates, own-thread reads for old due gates."""
+        wall = time.time()
+        recent = [gate for gate in self.gates.values() if wall - float(gate.ts) <= HISTORY_HORIZON]
+        old_due = [gate for gate in self.gates.values() if gate not in recent and gate.next_due <= now]
+        if recent:
+            oldest = min(gate.ts for gate in recent)
+            history = await self.hook.aread_history(channel=self.channel, oldest=oldest, inclusive=True)
+            parents = {message["ts"]: message for message in history}
+            for gate in recent:
+                await self._refresh(gate, parents.get(gate.ts), now)
+        for gate in old_due:
+            await self._refresh(gate, None, now)
+        for gate in self.gates.values():
+            gate.next_due = now + gate.interval(now)
+
+    async def _refresh(self, gate: _Gate, parent: dict[str, Any] | None, now: float) -> None:
+        """Bring one gate's snapshot up to date, reading its replies only when they may have changed."""
+        try:
+            if parent is None or self._replies_may_have_changed(gate, parent, now):
+                thread = await self.hook.aread_thread(channel=self.channel, ts=gate.ts)
+                if not thread:
+                    raise explain(
+                        "thread_not_found", conn_id=self.hook.slack_conn_id, method="conversations.replies"
+                    )
+                gate.replies_seen = replies_fingerprint(thread[0])
+                gate.replies_read = now
+            else:
+                thread = [parent, *gate.thread[1:]]
+        except SlackGateError as error:
+            if not error.is_permanent:
+                raise
+            gate.fail(error)
+            return
+        gate.publish(thread, now)
+
+    @staticmethod
+    def _replies_may_have_changed(gate: _Gate, parent: dict[str, Any], now: float) -> bool:
+        if gate.replies_seen is None or now - gate.replies_read >= THREAD_REFRESH:
+            return True
+        return replies_fingerprint(parent) != gate.replies_seen
+
+
+_WATCHERS: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, dict[tuple[str, str], ChannelWatcher]] = (
+    weakref.WeakKeyDictionary()
+)
+
+
+@contextlib.asynccontextmanager
+async def watching(conn_id: str, channel: str, ts: str, poke_interval: float) -> AsyncIterator[GateWatch]:
+    """Register a gate with the loop's watcher of (``conn_id``, ``channel``) for the block's duration.
+
+    Leaving the block (decision, timeout, cancellation, triggerer shutdown) leaves no work behind.
+    """
+    watchers = _WATCHERS.setdefault(asyncio.get_running_loop(), {})
+    key = (conn_id, channel)
+    watcher = watchers.get(key)
+    if watcher is None:
+        watcher = watchers[key] = ChannelWatcher(SlackGateHook(slack_conn_id=conn_id), channel)
+    watch = watcher.join(ts, poke_interval)
+    try:
+        yield watch
+    finally:
+        if watcher.leave(ts) and watchers.get(key) is watcher:
+            del watchers[key]
+
+
+def open_gates() -> Sequence[tuple[str, str, str]]:
+    """(connection, channel, ts) of every gate the running loop's watchers hold (for tests and metrics)."""
+    watchers = _WATCHERS.get(asyncio.get_running_loop(), {})
+    return [(conn, channel, ts) for (conn, channel), watcher in watchers.items() for ts in watcher.gates]
+
+
+_GROUPS: weakref.WeakKeyDictionary[
+    asyncio.AbstractEventLoop, dict[tuple[str, str], tuple[float, frozenset[str]]]
+] = weakref.WeakKeyDictionary()
+#: How long user-group members read from Slack are reused by every gate in the loop.
+GROUP_TTL = 300.0
+
+
+async def group_members(hook: SlackGateHook, groups: Sequence[str]) -> frozenset[str]:
+    """Members of the user groups, read once per :data:`GROUP_TTL` per loop for all gates."""
+    cache = _GROUPS.setdefault(asyncio.get_running_loop(), {})
+    members: set[str] = set()
+    for group in groups:
+        key = (hook.slack_conn_id, group)
+        cached = cache.get(key)
+        if cached is None or time.monotonic() - cached[0] > GROUP_TTL:
+            cached = cache[key] = (time.monotonic(), await hook.aexpand_usergroups([group]))
+        members |= cached[1]
+    return frozenset(members)
