@@ -12,6 +12,7 @@ import pytest
 from airflow.providers.common.compat.sdk import AirflowNotFoundException
 
 from airflow_slack_gate.emulator import DemoWorkspace, SlackEmulator
+from airflow_slack_gate.errors import SlackGateError
 from airflow_slack_gate.hooks.slack import SlackGateHook
 
 Connect = Callable[..., str]
@@ -98,6 +99,34 @@ async def test_async_client_uses_the_connection_extras(
     assert client.base_url == slack_emulator.base_url
     assert client.session.timeout.total == 4
     assert (await hook.abot_identity()).user_id == ws.bot_user_id
+
+
+@pytest.mark.usefixtures("close_sessions")
+async def test_timeout_extra_bounds_a_slow_answer(connect: Connect, slack_emulator: SlackEmulator) -> None:
+    conn_id = connect(extra={"base_url": slack_emulator.base_url, "timeout": 1})
+    slack_emulator.set_latency("auth.test", 2)
+
+    with pytest.raises(SlackGateError) as raised:
+        await SlackGateHook(slack_conn_id=conn_id).abot_identity()
+
+    assert raised.value.error_code == "connection_error"
+    assert "TimeoutError" in str(raised.value)
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="a non-integer 'timeout' extra raises a bare ValueError (invalid literal for int()) that names "
+    "neither the connection nor the extra",
+)
+def test_timeout_extra_that_is_not_a_number_names_the_connection_and_the_extra(
+    connect: Connect, slack_emulator: SlackEmulator
+) -> None:
+    conn_id = connect(extra={"base_url": slack_emulator.base_url, "timeout": "30s"})
+
+    with pytest.raises(ValueError, match="timeout") as raised:
+        SlackGateHook(slack_conn_id=conn_id).bot_identity()
+
+    assert repr(conn_id) in str(raised.value)
 
 
 @pytest.mark.parametrize("conn_type", ["slack_gate", "slack"])
