@@ -107,7 +107,7 @@ def logs(caplog: pytest.LogCaptureFixture, capfd: pytest.CaptureFixture[str]) ->
 def debug_hook(logs: Logs) -> Callable[..., SlackGateHook]:
     """Make hooks whose slack_sdk client logs every request and response to :data:`SDK_LOGGER` at DEBUG."""
 
-    def make(conn_id: str = CONN_ID) -> SlackGateHook:
+    def make(conn_id: str) -> SlackGateHook:
         return SlackGateHook(slack_conn_id=conn_id, logger=logging.getLogger(SDK_LOGGER))
 
     return make

