@@ -1,5 +1,6 @@
-"""End-to-end set-up: one real Airflow (API server, scheduler, triggerer, DAG processor) on 127.0.0.1
-for the whole session, with the DAGs of example_dags/ and the Slack emulator as its Slack."""
+"""End-to-end set-up: a real Airflow (API server, scheduler, triggerer, DAG processor) on 127.0.0.1
+with the DAGs of example_dags/ and the Slack emulator as its Slack, shared by a test module and
+stopped after it (so it does not hold memory while the rest of the suite runs)."""
 
 from __future__ import annotations
 
@@ -32,7 +33,7 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
             item.add_marker(pytest.mark.e2e)
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def e2e_slack() -> Iterator[SlackEmulator]:
     """The seeded Slack emulator every e2e test shares (each test finds its own messages by ts)."""
     with SlackEmulator() as emulator:
@@ -40,7 +41,7 @@ def e2e_slack() -> Iterator[SlackEmulator]:
         yield emulator
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def airflow(e2e_slack: SlackEmulator) -> Iterator[AirflowRunner]:
     """A real Airflow on 127.0.0.1 whose connection ``slack_gate_default`` points at the emulator."""
     global _runner

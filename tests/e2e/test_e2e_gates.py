@@ -9,14 +9,21 @@ from airflow_slack_gate.airflow_runner import AirflowApi, AirflowRunner, wait_un
 from airflow_slack_gate.emulator import SlackEmulator
 
 RUN_TIMEOUT = 120.0
+SLACK_READS = frozenset({"conversations.history", "conversations.replies", "reactions.get"})
 
 
 def ask_and_wait_deferred(
-    api: AirflowApi, dag_id: str, gate: str, conf: dict | None = None
+    airflow: AirflowRunner, dag_id: str, gate: str, conf: dict | None = None
 ) -> tuple[str, dict]:
-    """Trigger ``dag_id``; return its run id and the gate's Slack message once the gate is deferred."""
+    """Trigger ``dag_id``; return its run id and the gate's Slack message once the gate is deferred.
+
+    Also waits until the scheduler has seen the deferring worker exit, so that a quick answer cannot
+    hit Airflow's stale-executor-event race (see AirflowRunner.wait_until_deferral_settled).
+    """
+    api = airflow.api
     run_id = api.trigger(dag_id, conf)
     api.wait_for_task_state(dag_id, run_id, gate, ["deferred"], timeout=RUN_TIMEOUT)
+    airflow.wait_until_deferral_settled(dag_id, run_id, gate)
     return run_id, api.xcom(dag_id, run_id, gate, "slack_message")
 
 
@@ -28,13 +35,18 @@ def assert_waits_without_a_worker_slot(api: AirflowApi, dag_id: str, run_id: str
     assert pool["deferred_slots"] >= 1
 
 
+def slack_reads(slack: SlackEmulator) -> int:
+    """How many times anything read messages or reactions from the emulator so far."""
+    return sum(1 for call in slack.calls if call.method in SLACK_READS)
+
+
 def votes(decision: dict[str, Any]) -> list[tuple[str, str, str]]:
     return [(vote["user"], vote["vote"], vote["via"]) for vote in decision["votes"]]
 
 
 def test_approve_in_a_thread_runs_the_deploy_branch(airflow: AirflowRunner, e2e_slack: SlackEmulator):
     api, alice, dag_id = airflow.api, e2e_slack.workspace.alice, "slack_gate_approve_deploy"
-    run_id, ask = ask_and_wait_deferred(api, dag_id, "ask_for_approval")
+    run_id, ask = ask_and_wait_deferred(airflow, dag_id, "ask_for_approval")
     question = e2e_slack.get_message(ask["channel"], ask["ts"])
     assert "Deploy *churn-classifier*" in question["text"]
     assert ask["channel"] == e2e_slack.workspace.approvals  # the connection's default channel
@@ -64,7 +76,7 @@ def test_approve_in_a_thread_runs_the_deploy_branch(airflow: AirflowRunner, e2e_
 
 def test_reject_with_a_reason_runs_the_skipped_branch(airflow: AirflowRunner, e2e_slack: SlackEmulator):
     api, bob, dag_id = airflow.api, e2e_slack.workspace.bob, "slack_gate_approve_deploy"
-    run_id, ask = ask_and_wait_deferred(api, dag_id, "ask_for_approval")
+    run_id, ask = ask_and_wait_deferred(airflow, dag_id, "ask_for_approval")
     assert_waits_without_a_worker_slot(api, dag_id, run_id, "ask_for_approval")
 
     e2e_slack.reply("approvals", ask["ts"], bob, "reject: AUC regressed on the holdout set")
@@ -87,14 +99,14 @@ def test_two_of_three_group_members_approve_by_reaction_and_reply(
     airflow: AirflowRunner, e2e_slack: SlackEmulator
 ):
     api, ids, dag_id = airflow.api, e2e_slack.workspace, "slack_gate_two_of_three"
-    run_id, ask = ask_and_wait_deferred(api, dag_id, "ask_owners", {"approver_group": ids.deployers})
+    run_id, ask = ask_and_wait_deferred(airflow, dag_id, "ask_owners", {"approver_group": ids.deployers})
     assert_waits_without_a_worker_slot(api, dag_id, run_id, "ask_owners")
 
     e2e_slack.add_reaction("approvals", ask["ts"], ids.dave, "white_check_mark")  # not in @deployers
     e2e_slack.add_reaction("approvals", ask["ts"], ids.alice, "white_check_mark")
-    reads = e2e_slack.call_count("conversations.replies")
-    wait_until(  # the trigger has read the thread twice since: it saw both reactions
-        lambda: e2e_slack.call_count("conversations.replies") >= reads + 2, timeout=30, what="two reads"
+    reads = slack_reads(e2e_slack)
+    wait_until(  # the gate has read Slack twice since, so it has seen both reactions
+        lambda: slack_reads(e2e_slack) >= reads + 2, timeout=30, what="two more reads of Slack"
     )
     assert api.task_state(dag_id, run_id, "ask_owners") == "deferred"  # one valid approval of two
 
@@ -115,7 +127,7 @@ def test_two_of_three_group_members_approve_by_reaction_and_reply(
 def test_short_circuit_skips_everything_after_a_rejection(airflow: AirflowRunner, e2e_slack: SlackEmulator):
     api, ids, dag_id = airflow.api, e2e_slack.workspace, "slack_gate_short_circuit"
     conf = {"approvers": f"{ids.alice}, {ids.carol}"}
-    run_id, ask = ask_and_wait_deferred(api, dag_id, "ask_data_stewards", conf)
+    run_id, ask = ask_and_wait_deferred(airflow, dag_id, "ask_data_stewards", conf)
     assert_waits_without_a_worker_slot(api, dag_id, run_id, "ask_data_stewards")
 
     e2e_slack.add_reaction("approvals", ask["ts"], ids.carol, "x")
