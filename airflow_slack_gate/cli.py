@@ -7,6 +7,7 @@ from collections.abc import Sequence
 
 
 def build_parser() -> argparse.ArgumentParser:
+    from airflow_slack_gate.demo import add_demo_parser
     from airflow_slack_gate.emulator.cli import add_emulator_parser
 
     parser = argparse.ArgumentParser(
@@ -14,6 +15,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     subparsers = parser.add_subparsers(dest="command", required=True)
     add_emulator_parser(subparsers)
+    add_demo_parser(subparsers)
     return parser
 
 

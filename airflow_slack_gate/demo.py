@@ -1,0 +1,253 @@
+"""``airflow-slack-gate demo``: the approval example in a real Airflow, answered in an emulated Slack.
+
+Starts the Slack emulator (seeded: ``#approvals``, alice, bob, carol, dave, mallory) and a real Airflow
+on 127.0.0.1 in a temporary home (:class:`~airflow_slack_gate.airflow_runner.AirflowRunner`), triggers
+``slack_gate_approve_deploy`` from ``example_dags/``, prints where to look and how to answer, waits for
+the decision (from a simulated approver with ``--auto-approve``, or from a person through
+``airflow-slack-gate emulator reply``), prints the outcome and the branch that ran, and stops
+everything, also on Ctrl-C.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import shlex
+import signal
+import sys
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from types import FrameType
+from typing import IO, Any
+
+from airflow_slack_gate.airflow_runner import AirflowApi, AirflowRunner, AirflowRunnerError
+from airflow_slack_gate.emulator import SlackEmulator
+from airflow_slack_gate.emulator.cli import URL_ENV
+
+DAG_ID = "slack_gate_approve_deploy"
+DAG_FILE = "slack_approve_deploy.py"
+GATE_TASK = "ask_for_approval"
+BRANCHES = ("deploy_model", "notify_skipped")
+AUTO_APPROVER = "alice"
+#: Where the example DAGs are in a source checkout (they are not part of the installed package).
+DEFAULT_DAGS_FOLDER = Path(__file__).resolve().parents[1] / "example_dags"
+DAGS_FOLDER_ENV = "SLACK_GATE_EXAMPLE_DAGS"
+#: How often the demo's gate reads Slack (a cluster policy sets it; the DAG file is unchanged).
+POKE_INTERVAL = 1.0
+PEOPLE = ("alice", "bob", "carol", "dave", "mallory")
+
+
+def add_demo_parser(subparsers: Any) -> argparse.ArgumentParser:
+    """Register the ``demo`` command on an argparse subparsers object."""
+    parser: argparse.ArgumentParser = subparsers.add_parser(
+        "demo",
+        help="run the approval example in a real Airflow, answered in an emulated Slack",
+        description=(
+            "Start the Slack emulator and a real Airflow (API server, scheduler, triggerer, DAG "
+            f"processor) on 127.0.0.1 in a temporary home, run {DAG_ID}, wait for someone to answer "
+            "in Slack, print the outcome and stop everything."
+        ),
+    )
+    parser.add_argument(
+        "--auto-approve",
+        action="store_true",
+        help=f"let a simulated approver ({AUTO_APPROVER}) approve a few seconds after the question is asked",
+    )
+    parser.add_argument(
+        "--approve-after",
+        type=float,
+        default=3.0,
+        metavar="SECONDS",
+        help="with --auto-approve: how long the simulated approver takes (default: 3)",
+    )
+    parser.add_argument(
+        "--decision-timeout",
+        type=float,
+        default=900.0,
+        metavar="SECONDS",
+        help="stop waiting for an answer after this long (default: 900)",
+    )
+    parser.add_argument(
+        "--dags-folder",
+        type=Path,
+        default=Path(os.environ.get(DAGS_FOLDER_ENV) or DEFAULT_DAGS_FOLDER),
+        help=f"the example DAGs (default: ${DAGS_FOLDER_ENV}, else example_dags/ of this checkout)",
+    )
+    parser.set_defaults(func=run_demo)
+    return parser
+
+
+def run_demo(args: argparse.Namespace, out: IO[str] | None = None) -> int:
+    """Run the demo; 0 when the run finished successfully, 1 when it did not, 130 on Ctrl-C."""
+    out = out or sys.stdout
+    began = time.monotonic()
+    if not (args.dags_folder / DAG_FILE).exists():
+        say(
+            out,
+            f"error: {DAG_ID} not found in {args.dags_folder}; pass --dags-folder or set {DAGS_FOLDER_ENV}",
+        )
+        return 2
+    try:
+        with _stop_signals_interrupt():
+            code = _demo(args, out)
+    except KeyboardInterrupt:
+        say(out, "\nInterrupted: Airflow and the Slack emulator are stopped.")
+        return 130
+    say(out, f"Done in {time.monotonic() - began:.0f}s; Airflow and the Slack emulator are stopped.")
+    return code
+
+
+def say(out: IO[str], text: str = "") -> None:
+    print(text, file=out, flush=True)
+
+
+def _demo(args: argparse.Namespace, out: IO[str]) -> int:
+    with SlackEmulator() as slack:
+        ids = slack.seed_demo_workspace()
+        names = {getattr(ids, name): name for name in PEOPLE}
+        say(out, f"Slack emulator at {slack.url} (#{ids.channel_name}: {', '.join(PEOPLE)})")
+        runner = AirflowRunner(
+            args.dags_folder,
+            env={"AIRFLOW_CONN_SLACK_GATE_DEFAULT": slack.airflow_connection()},
+            gate_poke_interval=POKE_INTERVAL,
+            wait_for_dags=[DAG_ID],
+            stream=out,
+        )
+        with runner:
+            api = runner.api
+            run_id = api.trigger(DAG_ID)
+            say(out, f"Triggered {DAG_ID} (run {run_id}); waiting for it to ask in Slack...")
+            try:
+                state = api.wait_for_task_state(DAG_ID, run_id, GATE_TASK, ["deferred"], timeout=120)
+                runner.wait_until_deferral_settled(DAG_ID, run_id, GATE_TASK)
+                ask = api.xcom(DAG_ID, run_id, GATE_TASK, "slack_message")
+            except AirflowRunnerError as error:
+                return _failed(out, runner, f"the gate did not ask: {error}")
+            question = slack.get_message(ask["channel"], ask["ts"])
+            _print_where_to_look(out, runner, slack, run_id, ask, question["text"], state)
+            answer_at = time.monotonic() + args.approve_after if args.auto_approve else None
+            if answer_at is None:
+                say(out, "Waiting for an answer (Ctrl-C stops the demo)...")
+            else:
+                say(out, f"--auto-approve: {AUTO_APPROVER} approves in {args.approve_after:.0f}s...")
+            try:
+                _wait_for_decision(api, run_id, slack, ask, answer_at, args.decision_timeout, out)
+                final = api.wait_for_run(DAG_ID, run_id, timeout=120)
+            except AirflowRunnerError as error:
+                return _failed(out, runner, str(error))
+            expected = "approved" if args.auto_approve else None
+            return _print_outcome(out, runner, run_id, final, names, expected)
+
+
+def _print_where_to_look(
+    out: IO[str],
+    runner: AirflowRunner,
+    slack: SlackEmulator,
+    run_id: str,
+    ask: dict[str, str],
+    text: str,
+    state: str,
+) -> None:
+    reply = f"airflow-slack-gate emulator reply --url {slack.url} --ts {ask['ts']}"
+    react = f"airflow-slack-gate emulator react --url {slack.url} --ts {ask['ts']}"
+    lines = [
+        "",
+        f"The gate asked in Slack; {GATE_TASK} is {state} (it holds no worker slot while it waits).",
+        "",
+        f"  Airflow UI    {runner.url}/dags/{DAG_ID}/runs/{run_id}",
+        f"                log in as {runner.username} / {runner.password}",
+        f"  Slack         #{slack.workspace.channel_name} ({ask['channel']}) in the emulator at {slack.url}",
+        f"  The question  {' / '.join(line for line in text.splitlines() if line.strip())}",
+        "",
+        "  Answer from another shell, as one of the people in the channel:",
+        f"    {reply} --user alice approve",
+        f"    {reply} --user bob {shlex.quote('reject: not this week')}",
+        f"    {react} --user carol white_check_mark",
+        f"  Read the thread:  airflow-slack-gate emulator messages --url {slack.url} --ts {ask['ts']}",
+        f"  (or export {URL_ENV}={slack.url} and leave out --url)",
+        "",
+    ]
+    say(out, "\n".join(lines))
+
+
+def _wait_for_decision(
+    api: AirflowApi,
+    run_id: str,
+    slack: SlackEmulator,
+    ask: dict[str, str],
+    answer_at: float | None,
+    timeout: float,
+    out: IO[str],
+) -> None:
+    """Poll the gate until it is no longer deferred; answer as the simulated approver when it is time."""
+    deadline = time.monotonic() + timeout
+    while api.task_state(DAG_ID, run_id, GATE_TASK) == "deferred":
+        now = time.monotonic()
+        if answer_at is not None and now >= answer_at:
+            slack.reply(ask["channel"], ask["ts"], AUTO_APPROVER, "approve")
+            say(out, f"{AUTO_APPROVER} replied in the thread: approve")
+            answer_at = None
+        if now >= deadline:
+            raise AirflowRunnerError(f"nobody answered within {timeout:.0f}s")
+        time.sleep(0.5)
+    say(out, "The gate has its answer; waiting for the run to finish...")
+
+
+def _print_outcome(
+    out: IO[str], runner: AirflowRunner, run_id: str, final: str, names: dict[str, str], expected: str | None
+) -> int:
+    """Print the decision and the branch that ran; 0 if the run succeeded (with the expected outcome)."""
+    api = runner.api
+    states = api.task_states(DAG_ID, run_id)
+    try:
+        decision = api.xcom(DAG_ID, run_id, GATE_TASK, "slack_decision")
+    except AirflowRunnerError:  # the gate pushes no decision when Slack failed
+        decision = None
+    ran = [task for task in BRANCHES if states.get(task) == "success"]
+    skipped = [task for task in BRANCHES if states.get(task) == "skipped"]
+    say(out, "")
+    if decision is None:
+        say(out, f"Outcome: none recorded; the gate's log says why:\n{_task_log(runner, GATE_TASK)}")
+        outcome = None
+    else:
+        outcome = decision["outcome"]
+        who = ", ".join(names.get(user, user) for user in decision["decided_by"]) or "nobody"
+        reason = f": {decision['reason']}" if decision.get("reason") else ""
+        say(out, f"Outcome: {outcome} by {who}{reason}")
+    if "deploy_model" in ran:
+        say(out, f"Branch:  deploy_model ran (deployed {api.xcom(DAG_ID, run_id, 'deploy_model')})")
+    if "notify_skipped" in ran:
+        say(out, "Branch:  notify_skipped ran (the channel was told the deploy was skipped)")
+    for task in skipped:
+        say(out, f"Skipped: {task}")
+    say(out, f"Run {run_id}: {final}")
+    say(out, "")
+    ok = final == "success" and len(ran) == 1 and expected in (None, outcome)
+    return 0 if ok else 1
+
+
+def _task_log(runner: AirflowRunner, task_id: str) -> str:
+    logs = sorted((runner.home / "logs").glob(f"dag_id={DAG_ID}/**/task_id={task_id}/**/*.log"))
+    return "\n".join(path.read_text(errors="replace")[-4000:] for path in logs) or "(no log found)"
+
+
+def _failed(out: IO[str], runner: AirflowRunner, why: str) -> int:
+    say(out, f"The demo failed: {why}\n{runner.logs(tail=40)}")
+    return 1
+
+
+@contextmanager
+def _stop_signals_interrupt() -> Iterator[None]:
+    """SIGTERM and SIGHUP stop the demo like Ctrl-C does, so everything is cleaned up."""
+
+    def interrupt(signum: int, frame: FrameType | None) -> None:
+        raise KeyboardInterrupt
+
+    previous = {sig: signal.signal(sig, interrupt) for sig in (signal.SIGTERM, signal.SIGHUP)}
+    try:
+        yield
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)

@@ -1,0 +1,161 @@
+"""``airflow-slack-gate demo``: the README's "run the main job" command, run as a person would run it."""
+
+from __future__ import annotations
+
+import os
+import queue
+import secrets
+import shlex
+import signal
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pytest
+
+from airflow_slack_gate.airflow_runner import tagged_pids, wait_until
+
+BIN = Path(sys.executable).parent
+CLI = str(BIN / "airflow-slack-gate")
+#: The demo must finish in under 3 minutes on a 2-core machine.
+DEMO_LIMIT = 180.0
+MARKER = "SLACK_GATE_DEMO_TEST"
+linux_only = pytest.mark.skipif(not Path("/proc/self/environ").exists(), reason="finds processes via /proc")
+
+
+@dataclass
+class Demo:
+    """A running ``airflow-slack-gate demo``, its output read line by line in a thread."""
+
+    process: subprocess.Popen[str]
+    marker: str
+    lines: list[str] = field(default_factory=list)
+    _queue: queue.Queue[str | None] = field(default_factory=queue.Queue)
+
+    @property
+    def output(self) -> str:
+        self._drain()
+        return "\n".join(self.lines)
+
+    def _drain(self) -> None:
+        while True:
+            try:
+                line = self._queue.get_nowait()
+            except queue.Empty:
+                return
+            if line is not None:
+                self.lines.append(line.rstrip("\n"))
+
+    def wait_for_line(self, containing: str, timeout: float) -> str:
+        """The first output line containing ``containing`` (stripped), once the demo printed it."""
+
+        def found() -> str | None:
+            self._drain()
+            return next((line.strip() for line in self.lines if containing in line), None)
+
+        return wait_until(found, timeout=timeout, what=f"a line with {containing!r} in:\n{self.output}")
+
+    def wait(self, timeout: float) -> int:
+        code = self.process.wait(timeout=timeout)
+        self._drain()
+        return code
+
+    def leftovers(self) -> list[int]:
+        """Processes still running that the demo started (they inherit the marker in their environment)."""
+        return tagged_pids(MARKER, self.marker)
+
+
+def start_demo(*args: str) -> Demo:
+    marker = secrets.token_hex(8)
+    env = {**os.environ, MARKER: marker, "PATH": f"{BIN}{os.pathsep}{os.environ.get('PATH', '')}"}
+    process = subprocess.Popen(
+        [CLI, "demo", *args],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        start_new_session=True,  # like a shell job: Ctrl-C goes to this group only
+    )
+    demo = Demo(process, marker)
+
+    def read() -> None:
+        assert process.stdout is not None
+        for line in process.stdout:
+            demo._queue.put(line)
+        demo._queue.put(None)
+
+    threading.Thread(target=read, daemon=True).start()
+    return demo
+
+
+@pytest.fixture
+def demos() -> Iterator[list[Demo]]:
+    """Demos started by a test; killed (with all they started) if the test leaves one running."""
+    started: list[Demo] = []
+    yield started
+    for demo in started:
+        if demo.process.poll() is None:
+            os.killpg(demo.process.pid, signal.SIGKILL)
+            print(demo.output)
+        for pid in demo.leftovers():
+            os.kill(pid, signal.SIGKILL)
+
+
+@linux_only
+def test_demo_auto_approve_deploys_and_leaves_nothing_running(demos):
+    began = time.monotonic()
+    demos.append(demo := start_demo("--auto-approve"))
+
+    code = demo.wait(timeout=DEMO_LIMIT)
+    took = time.monotonic() - began
+
+    print(f"demo --auto-approve took {took:.1f}s\n{demo.output}")
+    assert code == 0, demo.output
+    assert took < DEMO_LIMIT
+    assert "Outcome: approved by alice" in demo.output
+    assert "Branch:  deploy_model ran (deployed churn-classifier " in demo.output
+    assert "Skipped: notify_skipped" in demo.output
+    assert demo.leftovers() == []
+
+
+@linux_only
+def test_a_person_answers_with_the_printed_command(demos):
+    demos.append(demo := start_demo())
+    reject = demo.wait_for_line("--user bob 'reject: not this week'", timeout=150)
+    assert reject.startswith("airflow-slack-gate emulator reply --url http://127.0.0.1:")
+    assert demo.wait_for_line("Airflow UI    http://127.0.0.1:", timeout=1)
+    login = demo.wait_for_line("log in as admin / ", timeout=1)
+    assert len(login.split(" / ")[1]) >= 12  # a generated password
+
+    answered = subprocess.run(
+        shlex.split(reject),
+        env={**os.environ, "PATH": f"{BIN}{os.pathsep}{os.environ.get('PATH', '')}"},
+        capture_output=True,
+        text=True,
+        timeout=30,
+        check=False,
+    )
+
+    assert answered.returncode == 0, answered.stderr
+    assert demo.wait(timeout=120) == 0, demo.output
+    assert "Outcome: rejected by bob: not this week" in demo.output
+    assert "Branch:  notify_skipped ran" in demo.output
+    assert "Skipped: deploy_model" in demo.output
+    assert demo.leftovers() == []
+
+
+@linux_only
+def test_ctrl_c_while_waiting_stops_airflow_and_the_emulator(demos):
+    demos.append(demo := start_demo())
+    demo.wait_for_line("Waiting for an answer", timeout=150)
+    assert len(demo.leftovers()) > 1  # the demo and the Airflow processes it started
+
+    os.killpg(demo.process.pid, signal.SIGINT)  # what Ctrl-C in the demo's terminal sends
+
+    assert demo.wait(timeout=60) == 130, demo.output
+    assert "Interrupted: Airflow and the Slack emulator are stopped." in demo.output
+    assert demo.leftovers() == []
