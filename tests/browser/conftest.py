@@ -7,29 +7,15 @@ Screenshots go to ``test-artifacts/browser/``.
 
 from __future__ import annotations
 
-import json
-import secrets
-import subprocess
-import sys
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
-from browser_support import (
-    ARTIFACTS,
-    CHROMIUM,
-    CHROMIUM_ARGS,
-    LOG_TAIL_LINES,
-    USERNAME,
-    AirflowApiServer,
-    airflow_env,
-    free_port,
-    stop,
-    wait_until_healthy,
-)
+from browser_support import ARTIFACTS, CHROMIUM, CHROMIUM_ARGS, LOG_TAIL_LINES
 
 from airflow_slack_gate import manifest
+from airflow_slack_gate.airflow_runner import AirflowRunner
 from airflow_slack_gate.emulator import Bot, SlackEmulator
 
 # -- skipping visibly, and remembering failures for the fixtures' teardown --------------------------------
@@ -100,42 +86,21 @@ def slack_app(slack: SlackEmulator, request: pytest.FixtureRequest) -> Bot:
 
 
 @pytest.fixture(scope="module")
-def airflow_ui(tmp_path_factory: pytest.TempPathFactory, sync_playwright: Any) -> Iterator[AirflowApiServer]:
-    """``airflow api-server`` on 127.0.0.1 and a free port, with a migrated private SQLite database."""
-    home = tmp_path_factory.mktemp("airflow-ui-home")
-    (home / "dags").mkdir()
-    password = secrets.token_urlsafe(12)
-    password_file = home / "passwords.json"
-    password_file.write_text(json.dumps({USERNAME: password}))
-    port = free_port()
-    env = airflow_env(home, port, password_file)
-    airflow = str(Path(sys.executable).with_name("airflow"))
-    migrated = subprocess.run(
-        [airflow, "db", "migrate"], env=env, capture_output=True, text=True, timeout=300, check=False
+def airflow_ui(tmp_path_factory: pytest.TempPathFactory, sync_playwright: Any) -> Iterator[AirflowRunner]:
+    """``airflow api-server`` alone on 127.0.0.1 and a free port, in a private home with a migrated
+    SQLite database, SimpleAuthManager (an admin with a known password) and connection testing on."""
+    runner = AirflowRunner(
+        tmp_path_factory.mktemp("dags"),
+        components=("api-server",),
+        env={"AIRFLOW__CORE__TEST_CONNECTION": "Enabled", "AIRFLOW__API__WORKERS": "1"},
     )
-    if migrated.returncode:
-        raise RuntimeError(f"airflow db migrate failed:\n{migrated.stdout}\n{migrated.stderr}")
-
-    log = home / "api-server.log"
-    server = AirflowApiServer(url=f"http://127.0.0.1:{port}/", password=password, log=log, env=env)
-    with log.open("wb") as output:
-        process = subprocess.Popen(
-            [airflow, "api-server", "--host", "127.0.0.1", "--port", str(port), "--workers", "1"],
-            env=env,
-            stdout=output,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-        )
-    try:
-        wait_until_healthy(server, process)
-        yield server
-    finally:
-        stop(process)
+    with runner:
+        yield runner
 
 
 @pytest.fixture
 def page(
-    browser: Any, airflow_ui: AirflowApiServer, slack: SlackEmulator, request: pytest.FixtureRequest
+    browser: Any, airflow_ui: AirflowRunner, slack: SlackEmulator, request: pytest.FixtureRequest
 ) -> Iterator[Any]:
     """A fresh browser page; on failure: a screenshot, the API server's log and the Slack calls."""
     context = browser.new_context(viewport={"width": 1280, "height": 1100})
@@ -152,8 +117,8 @@ def page(
             except Exception as error:  # the page may be gone; the logs below matter more
                 screenshot = Path(f"(no screenshot: {error})")
             print(f"\n--- screenshot: {screenshot}")
-            print(f"--- airflow api-server log (last {LOG_TAIL_LINES} lines, {airflow_ui.log}):")
-            print(airflow_ui.log_tail())
+            print(f"--- airflow api-server log (last {LOG_TAIL_LINES} lines):")
+            print(airflow_ui.logs(tail=LOG_TAIL_LINES, task_logs=False))
             print("--- Slack calls the emulator received:")
             for call in slack.calls:
                 print(f"{call.method} -> {call.status} {call.error or 'ok'}")

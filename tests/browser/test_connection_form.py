@@ -12,8 +12,9 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from browser_support import ARTIFACTS, USERNAME, AirflowApiServer
+from browser_support import ARTIFACTS
 
+from airflow_slack_gate.airflow_runner import AirflowRunner
 from airflow_slack_gate.connection_form import EXTRA_FIELDS
 from airflow_slack_gate.emulator import Bot, SlackEmulator
 
@@ -42,9 +43,9 @@ def screenshot(page: Any, name: str) -> Path:
     return path
 
 
-def log_in(page: Any, airflow: AirflowApiServer) -> None:
-    page.goto(airflow.url + "connections")
-    page.get_by_label("Username").fill(USERNAME)
+def log_in(page: Any, airflow: AirflowRunner) -> None:
+    page.goto(f"{airflow.url}/connections")
+    page.get_by_label("Username").fill(airflow.username)
     page.get_by_label("Password").fill(airflow.password)
     page.get_by_role("button", name="Sign in").click()
     page.wait_for_url("**/connections")
@@ -69,10 +70,10 @@ def apply_upstream_port_fix(page: Any) -> None:
     page.route("**/api/v2/connections/test", without_port_zero)
 
 
-def create_connection(airflow: AirflowApiServer, conn_id: str, token: str, slack: SlackEmulator) -> None:
-    airflow.api(
+def create_connection(airflow: AirflowRunner, conn_id: str, token: str, slack: SlackEmulator) -> None:
+    airflow.api.request(
         "POST",
-        "api/v2/connections",
+        "/connections",
         {
             "connection_id": conn_id,
             "conn_type": "slack_gate",
@@ -95,7 +96,7 @@ def toast(page: Any, title: str) -> Any:
 
 
 def test_add_slack_gate_connection_in_the_ui_then_test_it(
-    page: Any, airflow_ui: AirflowApiServer, slack: SlackEmulator, slack_app: Bot
+    page: Any, airflow_ui: AirflowRunner, slack: SlackEmulator, slack_app: Bot
 ) -> None:
     log_in(page, airflow_ui)
     page.get_by_role("button", name="Add Connection").click()
@@ -147,7 +148,7 @@ def test_add_slack_gate_connection_in_the_ui_then_test_it(
     screenshot(page, "03-saved")
 
     # Stored as typed; Airflow's API shows neither the bot token nor the app token.
-    stored = airflow_ui.api("GET", "api/v2/connections/slack_gate_ui")
+    stored = airflow_ui.api.get("/connections/slack_gate_ui")
     assert stored["conn_type"] == "slack_gate"
     assert stored["password"] != slack_app.token
     extra = json.loads(stored["extra"])
@@ -174,7 +175,7 @@ def test_add_slack_gate_connection_in_the_ui_then_test_it(
 
 
 def test_test_button_as_airflow_ships_it(
-    page: Any, airflow_ui: AirflowApiServer, slack: SlackEmulator, slack_app: Bot
+    page: Any, airflow_ui: AirflowRunner, slack: SlackEmulator, slack_app: Bot
 ) -> None:
     create_connection(airflow_ui, "slack_gate_as_shipped", slack_app.token, slack)
     log_in(page, airflow_ui)
@@ -189,7 +190,7 @@ def test_test_button_as_airflow_ships_it(
 
 
 def test_test_button_shows_the_slack_error_and_its_fix(
-    page: Any, airflow_ui: AirflowApiServer, slack: SlackEmulator, slack_app: Bot
+    page: Any, airflow_ui: AirflowRunner, slack: SlackEmulator, slack_app: Bot
 ) -> None:
     create_connection(airflow_ui, "slack_gate_revoked", slack_app.token, slack)
     slack.revoke_token(slack_app.token)
