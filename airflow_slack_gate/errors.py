@@ -98,6 +98,11 @@ def fix_for(error_code: str, conn_id: str, response: Mapping[str, Any] | None = 
         return "fix the message's text/blocks (Block Kit Builder validates blocks)"
     if error_code.startswith("http_5"):
         return "Slack answered with a server error after the client's retries; retry later"
+    if error_code == "timeout":
+        return (
+            f"Slack did not answer within the timeout of connection {conn_id!r} (extra 'timeout', "
+            "default 30 s) even after retries; raise it or retry later"
+        )
     if error_code == "connection_error":
         return (
             f"Slack could not be reached; check network access and the base_url/proxy in {conn_id!r}, "

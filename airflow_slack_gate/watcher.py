@@ -174,15 +174,18 @@ class ChannelWatcher:
             gate.next_due = now + gate.interval(now)
 
     async def _refresh(self, gate: _Gate, parent: dict[str, Any] | None, now: float) -> None:
-        """Bring one gate's snapshot up to date, reading its replies only when they may have changed."""
+        """Bring one gate's snapshot up to date, reading its replies only when they may have changed.
+
+        The ask message in the snapshot is always the history's copy when there is one, so a snapshot
+        changes only when Slack's data did, never because two methods render a message differently.
+        """
         try:
-            if parent is None or self._replies_may_have_changed(gate, parent, now):
-                thread = await self.hook.aread_thread(channel=self.channel, ts=gate.ts)
-                if not thread:
-                    raise explain(
-                        "thread_not_found", conn_id=self.hook.slack_conn_id, method="conversations.replies"
-                    )
-                gate.replies_seen = replies_fingerprint(thread[0])
+            if parent is None:
+                thread = await self._read_thread(gate)
+            elif not parent.get("reply_count"):
+                thread = [parent]
+            elif self._replies_may_have_changed(gate, parent, now):
+                thread = [parent, *(await self._read_thread(gate))[1:]]
                 gate.replies_read = now
             else:
                 thread = [parent, *gate.thread[1:]]
@@ -191,7 +194,14 @@ class ChannelWatcher:
                 raise
             gate.fail(error)
             return
+        gate.replies_seen = replies_fingerprint(thread[0])
         gate.publish(thread, now)
+
+    async def _read_thread(self, gate: _Gate) -> Thread:
+        thread = await self.hook.aread_thread(channel=self.channel, ts=gate.ts)
+        if not thread:
+            raise explain("thread_not_found", conn_id=self.hook.slack_conn_id, method="conversations.replies")
+        return thread
 
     @staticmethod
     def _replies_may_have_changed(gate: _Gate, parent: dict[str, Any], now: float) -> bool:

@@ -12,7 +12,7 @@ from http.client import RemoteDisconnected
 from typing import TYPE_CHECKING, Any, TypeVar
 
 import aiohttp
-from airflow.providers.common.compat.connection import get_async_connection
+from airflow.providers.common.compat.connection import get_async_connection, get_async_extra_dejson
 from airflow.providers.common.compat.sdk import AirflowNotFoundException
 from airflow.providers.slack.hooks.slack import SlackHook
 from airflow.providers.slack.utils import ConnectionExtraConfig
@@ -104,6 +104,7 @@ def async_retry_handlers(limiter_key: str) -> list[AsyncRetryHandler]:
                 aiohttp.ServerDisconnectedError,
                 aiohttp.ClientOSError,
                 aiohttp.ClientPayloadError,
+                TimeoutError,  # asyncio.TimeoutError: Slack slower than the connection's timeout
             ],
         ),
     ]
@@ -137,34 +138,48 @@ class SlackGateHook(SlackHook):
     # -- connection ---------------------------------------------------------------------------------
 
     def _get_conn_params(self, conn: Connection) -> dict[str, Any]:
+        return self._params_from(conn, conn.extra_dejson)
+
+    def _params_from(self, conn: Connection, extra: dict[str, Any]) -> dict[str, Any]:
+        """Client arguments from the connection and its extras (read by the caller, sync or async)."""
         if not conn.password:
             raise AirflowNotFoundException(
                 f"Airflow connection {self.slack_conn_id!r} has no bot token: put the Slack app's "
                 "Bot User OAuth Token (xoxb-...) into the connection's password field."
             )
-        extras = self._extras(conn)
+        extras = self._extras(conn, extra)
         params: dict[str, Any] = {
             "token": conn.password,
             "retry_handlers": self.retry_handlers,
-            "timeout": self.timeout or _as_int(extras.get("timeout", default=None)) or DEFAULT_TIMEOUT,
+            "timeout": self.timeout or self._timeout_extra(extras) or DEFAULT_TIMEOUT,
             "base_url": self.base_url or extras.get("base_url", default=None),
             "proxy": self.proxy or extras.get("proxy", default=None),
         }
         params.update(self.extra_client_args)
         return {key: value for key, value in params.items() if value is not None}
 
+    def _timeout_extra(self, extras: ConnectionExtraConfig) -> int | None:
+        value = extras.get("timeout", default=None)
+        if value in (None, ""):
+            return None
+        try:
+            return int(value)
+        except (TypeError, ValueError):
+            raise ValueError(
+                f"Airflow connection {self.slack_conn_id!r}: the extra 'timeout' must be a whole number of "
+                f"seconds (e.g. 30), not {value!r}."
+            ) from None
+
     @staticmethod
-    def _extras(conn: Connection) -> ConnectionExtraConfig:
+    def _extras(conn: Connection, extra: dict[str, Any]) -> ConnectionExtraConfig:
         # Read extras under the connection's own type so official `slack` connections work too.
-        return ConnectionExtraConfig(
-            conn_type=conn.conn_type or CONN_TYPE, conn_id=conn.conn_id, extra=conn.extra_dejson
-        )
+        return ConnectionExtraConfig(conn_type=conn.conn_type or CONN_TYPE, conn_id=conn.conn_id, extra=extra)
 
     @cached_property
     def default_channel(self) -> str | None:
         """The connection's ``default_channel`` extra, or None."""
         conn = self.get_connection(self.slack_conn_id)
-        return self._extras(conn).get("default_channel", default=None) or None
+        return self._extras(conn, conn.extra_dejson).get("default_channel", default=None) or None
 
     @cached_property
     def client(self) -> WebClient:
@@ -180,7 +195,8 @@ class SlackGateHook(SlackHook):
         """
         if self._async_client is None:
             conn = await get_async_connection(self.slack_conn_id, hook=self)
-            params = self._get_conn_params(conn)
+            # extra_dejson would mask secrets with a blocking call: deadly in a triggerer's loop
+            params = self._params_from(conn, await get_async_extra_dejson(conn))
             self._limiter_key = token_key(params["token"])
             params["retry_handlers"] = async_retry_handlers(self._limiter_key)
             self._async_client = AsyncWebClient(**params)
@@ -222,9 +238,8 @@ class SlackGateHook(SlackHook):
         return explain(code, conn_id=self.slack_conn_id, method=method, response=data)
 
     def _unreachable(self, method: str, error: BaseException) -> SlackGateError:
-        return explain(
-            "connection_error", conn_id=self.slack_conn_id, method=method, detail=type(error).__name__
-        )
+        code = "timeout" if isinstance(error, (TimeoutError, socket.timeout)) else "connection_error"
+        return explain(code, conn_id=self.slack_conn_id, method=method, detail=type(error).__name__)
 
     # -- identity ----------------------------------------------------------------------------------
 
@@ -291,12 +306,20 @@ class SlackGateHook(SlackHook):
         if is_channel_id(channel):
             return channel
         name = normalize_channel_name(channel)
-        try:
-            return self._call("conversations.list", lambda: self.get_channel_id(name))
-        except LookupError:
+        if name not in self._channels_mapping:
+            channels = self._collect(
+                "conversations.list",
+                "channels",
+                lambda: self.client.conversations_list(
+                    types="public_channel,private_channel", exclude_archived=True, limit=PAGE_SIZE
+                ),
+            )
+            self._channels_mapping.update({item["name"]: item["id"] for item in channels})
+        if name not in self._channels_mapping:
             raise explain(
                 "channel_not_found", conn_id=self.slack_conn_id, method="conversations.list", detail=name
-            ) from None
+            )
+        return self._channels_mapping[name]
 
     def get_permalink(self, *, channel: str, ts: str) -> str:
         """The message's permanent URL."""
@@ -417,7 +440,3 @@ class SlackGateHook(SlackHook):
 
 def _identity(data: Any) -> BotIdentity:
     return BotIdentity(user_id=data["user_id"], bot_id=data.get("bot_id"), team_id=data.get("team_id"))
-
-
-def _as_int(value: Any) -> int | None:
-    return int(value) if value not in (None, "") else None

@@ -109,15 +109,11 @@ async def test_timeout_extra_bounds_a_slow_answer(connect: Connect, slack_emulat
     with pytest.raises(SlackGateError) as raised:
         await SlackGateHook(slack_conn_id=conn_id).abot_identity()
 
-    assert raised.value.error_code == "connection_error"
+    assert raised.value.error_code == "timeout"
     assert "TimeoutError" in str(raised.value)
+    assert "extra 'timeout'" in str(raised.value)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="a non-integer 'timeout' extra raises a bare ValueError (invalid literal for int()) that names "
-    "neither the connection nor the extra",
-)
 def test_timeout_extra_that_is_not_a_number_names_the_connection_and_the_extra(
     connect: Connect, slack_emulator: SlackEmulator
 ) -> None:

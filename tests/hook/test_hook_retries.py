@@ -101,11 +101,6 @@ async def test_dropped_connection_once_is_retried_async(
     assert slack_emulator.call_count("conversations.replies") == 2
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="channel_id() goes through SlackHook._call_conversations_list, which retries 429 itself on top "
-    "of the client's retries (5 x 4 calls) and then raises a bare AirflowException, not SlackGateError",
-)
 def test_channel_lookup_gives_up_on_429_like_every_other_call(
     hook: SlackGateHook, slack_emulator: SlackEmulator
 ) -> None:

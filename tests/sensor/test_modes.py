@@ -29,12 +29,13 @@ def test_waiting_in_the_worker_decides_by_the_same_rules(slack_emulator, dag_id)
 
 def test_a_new_try_asks_again_and_marks_the_old_question_superseded(slack_emulator):
     ws = slack_emulator.workspace
-    slack_emulator.inject_fault("conversations.replies", error="missing_scope", count=1)  # try 1 fails
 
     def questions():
         return [m for m in slack_emulator.messages("approvals") if m.get("bot_id") == ws.bot_id]
 
     def approve_the_second_question(_first_ask):
+        # try 1's next read of Slack fails for good, so the task fails and Airflow retries it
+        slack_emulator.inject_fault("conversations.history", error="missing_scope", count=1)
         second = slack_emulator.wait_for(lambda: len(questions()) == 2 and questions()[-1], timeout=30)
         slack_emulator.reply("approvals", second["ts"], ws.alice, "approve")
 

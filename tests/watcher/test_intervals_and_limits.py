@@ -1,0 +1,73 @@
+"""Pure pacing rules and the shared rate limiter."""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+import time
+
+import pytest
+
+from airflow_slack_gate.hooks.sessions import close_shared_sessions
+from airflow_slack_gate.hooks.slack import SlackGateHook
+from airflow_slack_gate.intervals import ACTIVE_WINDOW, MAX_INTERVAL, gate_interval, replies_fingerprint
+from airflow_slack_gate.ratelimit import RateLimiter, loop_rate_limiter
+
+
+@pytest.mark.parametrize(
+    ("age", "since_change", "expected"),
+    [
+        (0, 0, 10),  # a new gate: its poke_interval
+        (ACTIVE_WINDOW * 3, 5, 10),  # old but its thread just changed
+        (ACTIVE_WINDOW * 3, ACTIVE_WINDOW * 3, 30),  # quiet for 30 min: 3x slower
+        (ACTIVE_WINDOW * 100, ACTIVE_WINDOW * 100, 60),  # never more than 6x slower
+    ],
+)
+def test_quiet_old_gates_are_read_less_often(age, since_change, expected):
+    assert gate_interval(10, age=age, since_change=since_change) == expected
+
+
+def test_the_interval_never_drops_below_poke_interval_nor_exceeds_the_cap():
+    assert gate_interval(600, age=10**6, since_change=10**6) == 600
+    assert gate_interval(100, age=10**6, since_change=10**6) == MAX_INTERVAL
+
+
+def test_replies_fingerprint_changes_when_a_reply_arrives_but_not_with_reactions():
+    parent = {"reply_count": 1, "latest_reply": "1.1", "reactions": []}
+    assert replies_fingerprint(parent) != replies_fingerprint(
+        {**parent, "reply_count": 2, "latest_reply": "1.2"}
+    )
+    assert replies_fingerprint(parent) == replies_fingerprint({**parent, "reactions": [{"name": "x"}]})
+
+
+async def test_calls_of_one_method_are_spaced_to_its_budget_for_every_caller():
+    limiter = RateLimiter({"conversations.history": 600})  # one call every 0.1 s
+    started: list[float] = []
+
+    async def call():
+        await limiter.acquire("token", "conversations.history")
+        started.append(time.monotonic())
+
+    await asyncio.gather(*(call() for _ in range(5)))
+    gaps = [later - earlier for earlier, later in itertools.pairwise(started)]
+    assert min(gaps) >= 0.09
+    # another method (or token) has its own budget and does not wait
+    before = time.monotonic()
+    await limiter.acquire("token", "conversations.replies")
+    await limiter.acquire("other-token", "conversations.history")
+    assert time.monotonic() - before < 0.05
+
+
+async def test_a_429_holds_back_every_caller_of_that_method(slack_emulator):
+    hook = SlackGateHook(slack_conn_id="slack_gate_default")
+    ws = slack_emulator.workspace
+    await hook.aread_history(channel=ws.approvals)
+    loop_rate_limiter().set_budget(hook._limiter_key, "conversations.history", 6000)
+    slack_emulator.inject_fault("conversations.history", status=429, retry_after=1, count=1)
+    started = time.monotonic()
+    await asyncio.gather(*(hook.aread_history(channel=ws.approvals) for _ in range(3)))
+    elapsed = time.monotonic() - started
+    # one 429 seen by one caller made all three wait about Retry-After, not just the refused one
+    assert elapsed >= 1.0
+    assert slack_emulator.call_count("conversations.history") == 1 + 1 + 3
+    await close_shared_sessions()

@@ -1,0 +1,148 @@
+"""Many gates, one reader: the channel watcher's Slack calls do not grow with the number of gates."""
+
+from __future__ import annotations
+
+import asyncio
+
+import pytest
+
+from airflow_slack_gate import watcher as watcher_module
+from airflow_slack_gate.decisions import ApprovalPolicy
+from airflow_slack_gate.hooks.sessions import close_shared_sessions
+from airflow_slack_gate.triggers.slack import SlackApprovalTrigger
+from airflow_slack_gate.watcher import open_gates, watching
+
+
+@pytest.fixture
+async def loop_cleanup():
+    yield
+    await close_shared_sessions()
+
+
+def ask(slack, text="Deploy?"):
+    ws = slack.workspace
+    return slack.post_as_bot(ws.approvals, ws.bot_user_id, text)
+
+
+def trigger_for(slack, ts, **overrides):
+    ws = slack.workspace
+    return SlackApprovalTrigger(
+        slack_conn_id="slack_gate_default",
+        channel=ws.approvals,
+        ts=ts,
+        policy=ApprovalPolicy().to_dict(),
+        poke_interval=0.05,
+        **overrides,
+    )
+
+
+async def first_event(trigger):
+    async for event in trigger.run():
+        return event.payload
+    return None
+
+
+@pytest.mark.usefixtures("loop_cleanup")
+async def test_many_gates_in_a_channel_share_one_history_read_per_round(slack_emulator):
+    ws = slack_emulator.workspace
+    asks = [ask(slack_emulator, f"Deploy {i}?") for i in range(30)]
+    async with contextlib_stack(slack_emulator, asks) as watches:
+        for watch in watches:  # every gate gets its first snapshot
+            assert (await watch.next_thread(timeout=10))[0]["ts"]
+        rounds = slack_emulator.call_count("conversations.history")
+        slack_emulator.reply(ws.approvals, asks[7], ws.alice, "approve")
+        thread = await watches[7].next_thread(timeout=10)
+        assert [m["text"] for m in thread[1:]] == ["approve"]
+        other = await watches[3].next_thread(timeout=0.3)
+        assert other is None, "a gate whose thread did not change is not woken"
+    history_calls = slack_emulator.call_count("conversations.history")
+    assert history_calls - rounds <= 3
+    # threads without replies need no read at all; the one thread that got a reply is read once
+    assert slack_emulator.call_count("conversations.replies") == 1
+    assert open_gates() == []
+
+
+@pytest.mark.usefixtures("loop_cleanup")
+async def test_reactions_need_no_thread_read(slack_emulator):
+    ws = slack_emulator.workspace
+    ts = ask(slack_emulator)
+    async with watching("slack_gate_default", ws.approvals, ts, 0.05) as watch:
+        await watch.next_thread(timeout=10)
+        replies_before = slack_emulator.call_count("conversations.replies")
+        slack_emulator.add_reaction(ws.approvals, ts, ws.bob, "+1")
+        thread = await watch.next_thread(timeout=10)
+    assert thread[0]["reactions"][0]["users"] == [ws.bob]
+    assert slack_emulator.call_count("conversations.replies") == replies_before
+
+
+@pytest.mark.usefixtures("loop_cleanup")
+async def test_gates_decide_independently_through_the_shared_watcher(slack_emulator):
+    ws = slack_emulator.workspace
+    approve_ts, reject_ts = ask(slack_emulator, "A?"), ask(slack_emulator, "B?")
+    slack_emulator.reply(ws.approvals, approve_ts, ws.alice, "approve")
+    slack_emulator.add_reaction(ws.approvals, reject_ts, ws.bob, "x")
+    approved, rejected = await asyncio.wait_for(
+        asyncio.gather(
+            first_event(trigger_for(slack_emulator, approve_ts)),
+            first_event(trigger_for(slack_emulator, reject_ts)),
+        ),
+        timeout=20,
+    )
+    assert approved["decision"]["outcome"] == "approved"
+    assert rejected["decision"]["outcome"] == "rejected"
+    assert open_gates() == []
+
+
+@pytest.mark.usefixtures("loop_cleanup")
+async def test_a_deleted_question_ends_only_its_own_gate(slack_emulator):
+    ws = slack_emulator.workspace
+    kept, deleted = ask(slack_emulator, "kept"), ask(slack_emulator, "deleted")
+    slack_emulator.delete_message(ws.approvals, deleted)
+    slack_emulator.reply(ws.approvals, kept, ws.carol, "lgtm")
+    gone, decided = await asyncio.wait_for(
+        asyncio.gather(
+            first_event(trigger_for(slack_emulator, deleted)), first_event(trigger_for(slack_emulator, kept))
+        ),
+        timeout=20,
+    )
+    assert (gone["status"], gone["error_code"]) == ("error", "thread_not_found")
+    assert decided["decision"]["outcome"] == "approved"
+
+
+@pytest.mark.usefixtures("loop_cleanup")
+async def test_old_gates_read_their_own_thread_instead_of_a_long_history(slack_emulator, monkeypatch):
+    monkeypatch.setattr(watcher_module, "HISTORY_HORIZON", -1.0)  # every gate counts as old
+    ws = slack_emulator.workspace
+    ts = ask(slack_emulator)
+    slack_emulator.reply(ws.approvals, ts, ws.dave, "approve")
+    payload = await asyncio.wait_for(first_event(trigger_for(slack_emulator, ts)), timeout=20)
+    assert payload["decision"]["outcome"] == "approved"
+    assert slack_emulator.call_count("conversations.history") == 0
+
+
+@pytest.mark.usefixtures("loop_cleanup")
+async def test_a_revoked_token_ends_every_gate_of_the_channel(slack_emulator):
+    ws = slack_emulator.workspace
+    first, second = ask(slack_emulator, "1"), ask(slack_emulator, "2")
+    slack_emulator.revoke_token(ws.bot_token)
+    payloads = await asyncio.wait_for(
+        asyncio.gather(
+            first_event(trigger_for(slack_emulator, first)), first_event(trigger_for(slack_emulator, second))
+        ),
+        timeout=20,
+    )
+    assert [p["error_code"] for p in payloads] == ["token_revoked", "token_revoked"]
+
+
+class contextlib_stack:
+    """Register many gates with the watcher at once (an async context manager)."""
+
+    def __init__(self, slack, asks):
+        self.contexts = [watching("slack_gate_default", slack.workspace.approvals, ts, 0.05) for ts in asks]
+
+    async def __aenter__(self):
+        return [await context.__aenter__() for context in self.contexts]
+
+    async def __aexit__(self, *exc):
+        for context in self.contexts:
+            await context.__aexit__(*exc)
