@@ -41,9 +41,6 @@ COMPONENTS: dict[str, tuple[str, ...]] = {
     "triggerer": ("triggerer", "--skip-serve-logs"),
     "dag-processor": ("dag-processor",),
 }
-#: Environment variable set on every process the runner starts (and so on their children), so that
-#: :meth:`AirflowRunner.stop` and tests can find any of them that outlived its process group.
-TAG_ENV = "AIRFLOW_SLACK_GATE_RUNNER_TAG"
 #: A module installed as ``airflow_local_settings`` when ``gate_poke_interval`` is set: an Airflow
 #: cluster policy that shortens SlackApprovalSensor's poke interval (and changes nothing else).
 POKE_POLICY = '''"""Written by airflow_slack_gate.airflow_runner: read Slack often, so runs finish fast."""
@@ -270,7 +267,6 @@ class AirflowRunner:
         self.port = 0
         self.username = "admin"
         self.password = secrets.token_urlsafe(12)
-        self.tag = secrets.token_hex(8)
         self.processes: dict[str, subprocess.Popen[bytes]] = {}
         self.timings: dict[str, float] = {}
         self._logs: dict[str, IO[bytes]] = {}
@@ -317,7 +313,7 @@ class AirflowRunner:
         with _stop_signals_ignored():
             self._terminate(self.processes.values())
             if sys.platform.startswith("linux"):
-                self._terminate_tagged()
+                self._terminate_leftovers()
             for log in self._logs.values():
                 log.close()
             if self._own_home:
@@ -373,8 +369,14 @@ class AirflowRunner:
             wait_until(reported, timeout=timeout, what=f"the scheduler to see {task_id} defer")
 
     def leftover_pids(self) -> list[int]:
-        """Processes still running that this runner started (found by their environment; Linux only)."""
-        return tagged_pids(TAG_ENV, self.tag)
+        """Processes still running that this runner started, or that they started (Linux ``/proc``).
+
+        Found by session (each component leads its own; Airflow's task runners change only their
+        process group) and by working directory (every process starts in :attr:`home`), because
+        process titles overwrite what ``/proc`` shows of their environment.
+        """
+        sessions = {process.pid for process in self.processes.values()}
+        return sorted(set(pids_in_sessions(sessions)) | set(pids_with_cwd_in(self.home)))
 
     # -- starting ----------------------------------------------------------------------------------------
 
@@ -450,7 +452,6 @@ class AirflowRunner:
                 # A worker notices its task process exited within 1s, not 5s (it waits that long to
                 # heartbeat), so its slot frees and its report reaches the scheduler sooner.
                 "AIRFLOW__WORKERS__MIN_HEARTBEAT_INTERVAL": "1",
-                TAG_ENV: self.tag,
             }
         )
         env.update(self.extra_env)
@@ -500,10 +501,9 @@ class AirflowRunner:
             with suppress(subprocess.TimeoutExpired):
                 process.wait(timeout=5)
 
-    def _terminate_tagged(self) -> None:
+    def _terminate_leftovers(self) -> None:
         """Kill what escaped the process groups (task runners get groups of their own)."""
-        pids = self.leftover_pids()
-        for pid in pids:
+        for pid in self.leftover_pids():
             _signal_pid(pid, signal.SIGTERM)
         with suppress(AirflowRunnerError):
             wait_until(lambda: not self.leftover_pids(), timeout=5, what="task processes to exit")
@@ -511,20 +511,34 @@ class AirflowRunner:
             _signal_pid(pid, signal.SIGKILL)
 
 
-def tagged_pids(name: str, value: str) -> list[int]:
-    """Running processes of this user whose environment has ``name=value`` (Linux ``/proc``)."""
-    needle = f"{name}={value}".encode()
-    found = []
-    for entry in Path("/proc").iterdir() if Path("/proc").is_dir() else ():
+def _live_processes() -> Iterator[tuple[int, str]]:
+    """(pid, the part of ``/proc/<pid>/stat`` after the command) of every process but this one and zombies."""
+    proc = Path("/proc")
+    for entry in proc.iterdir() if proc.is_dir() else ():
         if not entry.name.isdigit() or int(entry.name) == os.getpid():
             continue
-        try:
-            environ = (entry / "environ").read_bytes()
-            status = (entry / "stat").read_text()
-        except OSError:
-            continue
-        if needle in environ.split(b"\0") and status.split(") ")[-1][:1] != "Z":
-            found.append(int(entry.name))
+        with suppress(OSError):
+            fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
+            if fields[0] != "Z":
+                yield int(entry.name), " ".join(fields)
+
+
+def pids_in_sessions(sessions: Iterable[int]) -> list[int]:
+    """Running processes whose session id is one of ``sessions`` (Linux ``/proc``)."""
+    wanted = set(sessions)
+    return [pid for pid, fields in _live_processes() if int(fields.split()[3]) in wanted]
+
+
+def pids_with_cwd_in(directory: str | os.PathLike[str]) -> list[int]:
+    """Running processes (of this user) whose working directory is ``directory`` or below it, even
+    if it was deleted since (Linux ``/proc``)."""
+    root = os.path.realpath(directory)
+    found = []
+    for pid, _ in _live_processes():
+        with suppress(OSError):
+            cwd = os.readlink(f"/proc/{pid}/cwd").removesuffix(" (deleted)")
+            if cwd == root or cwd.startswith(root + os.sep):
+                found.append(pid)
     return found
 
 

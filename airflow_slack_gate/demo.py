@@ -240,12 +240,14 @@ def _failed(out: IO[str], runner: AirflowRunner, why: str) -> int:
 
 @contextmanager
 def _stop_signals_interrupt() -> Iterator[None]:
-    """SIGTERM and SIGHUP stop the demo like Ctrl-C does, so everything is cleaned up."""
+    """Ctrl-C, SIGTERM and SIGHUP stop the demo, and everything it started is cleaned up."""
 
     def interrupt(signum: int, frame: FrameType | None) -> None:
         raise KeyboardInterrupt
 
     previous = {sig: signal.signal(sig, interrupt) for sig in (signal.SIGTERM, signal.SIGHUP)}
+    # Ctrl-C too, even if this process was started with SIGINT ignored (e.g. as a background job).
+    previous[signal.SIGINT] = signal.signal(signal.SIGINT, signal.default_int_handler)
     try:
         yield
     finally:
