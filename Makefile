@@ -3,7 +3,7 @@ PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
 
-.PHONY: venv demo test lint typecheck unit e2e clean
+.PHONY: venv demo test lint typecheck unit e2e bench clean
 
 $(BIN)/.installed: setup.cfg pyproject.toml constraints.txt
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -31,6 +31,10 @@ e2e: venv
 
 test: lint typecheck
 	$(BIN)/python -m pytest
+
+bench: venv
+	$(BIN)/python -m pip install --quiet -c constraints.txt -e '.[dev,bench]'
+	$(BIN)/python bench/watcher_bench.py
 
 clean:
 	rm -rf $(VENV) build dist *.egg-info

@@ -74,6 +74,7 @@ class SlackPostOperator(BaseOperator):
             if self.fail_on_error:
                 raise
             self.log.error("%s", error)
+            context["ti"].xcom_push(key=SLACK_MESSAGE_XCOM_KEY, value=None)  # nothing to link to
             return False
         reference = message_reference(self.hook, posted, log=self.log)
         context["ti"].xcom_push(key=SLACK_MESSAGE_XCOM_KEY, value=reference)

@@ -191,6 +191,7 @@ class SlackApprovalSensor(BaseSensorOperator):
         try:
             gate = self._ask(context)
         except SlackGateError as error:
+            context["ti"].xcom_push(key=SLACK_MESSAGE_XCOM_KEY, value=None)  # nothing to link to
             return self._fail_or_false(error)
         deadline = float(gate.ts) + self.timeout
         if not self.deferrable:

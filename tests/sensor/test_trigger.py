@@ -128,3 +128,14 @@ async def test_transient_errors_keep_the_gate_waiting_until_slack_answers(slack_
     payload = await first_event(make_trigger(slack_emulator, ask_ts, poke_interval=0.01))
     assert payload["decision"]["outcome"] == "approved"
     assert slack_emulator.call_count("conversations.replies") >= 5
+
+
+async def test_polling_alone_decides_by_the_same_rules(slack_emulator, ask_ts):
+    """share_reads=False (the peers' way, kept for the benchmark) reads only this gate's thread."""
+    ws = slack_emulator.workspace
+    slack_emulator.reply(ws.approvals, ask_ts, ws.alice, "approve")
+    slack_emulator.reply(ws.approvals, ask_ts, ws.mallory, "approve")  # not an approver
+    slack_emulator.reply(ws.approvals, ask_ts, ws.bob, "approve")
+    payload = await first_event(make_trigger(slack_emulator, ask_ts, share_reads=False))
+    assert sorted(payload["decision"]["decided_by"]) == sorted([ws.alice, ws.bob])
+    assert slack_emulator.call_count("conversations.history") == 0
