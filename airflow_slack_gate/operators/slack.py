@@ -12,12 +12,13 @@ from airflow.sdk import BaseOperator
 from airflow_slack_gate.errors import SlackGateError
 from airflow_slack_gate.hooks.slack import DEFAULT_CONN_ID, PostedMessage, SlackGateHook
 from airflow_slack_gate.links import SLACK_MESSAGE_XCOM_KEY, SlackMessageLink
+from airflow_slack_gate.templating import SlackTextTemplating
 
 if TYPE_CHECKING:
     from airflow.sdk import Context
 
 
-class SlackPostOperator(BaseOperator):
+class SlackPostOperator(SlackTextTemplating, BaseOperator):
     """
     Post a message to a Slack channel; the task's return value (XCom) is ``True`` if Slack accepted it.
 
@@ -30,6 +31,8 @@ class SlackPostOperator(BaseOperator):
     :param channel: Channel ID (``C0123ABCD``) or name (``#deploys``); defaults to the connection's
         ``default_channel``. (templated)
     :param text: Message text in Slack mrkdwn; the notification text when ``blocks`` are given. (templated)
+        Values that templates insert into ``text`` and ``blocks`` are escaped, so data cannot ping a
+        channel or disguise a link; ``<!here>`` or ``<@U...>`` written literally are sent as written.
     :param blocks: Optional Block Kit blocks. (templated)
     :param thread_ts: Post as a reply in this message's thread. (templated)
     :param fail_on_error: Raise on a Slack error instead of returning ``False``.

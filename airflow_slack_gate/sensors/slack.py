@@ -42,6 +42,7 @@ from airflow_slack_gate.hooks.slack import DEFAULT_CONN_ID, SlackGateHook
 from airflow_slack_gate.links import SLACK_MESSAGE_XCOM_KEY, SlackMessageLink
 from airflow_slack_gate.messages import ask_message, outcome_message, outcome_thread_reply, superseded_message
 from airflow_slack_gate.operators.slack import parse_blocks, resolve_channel
+from airflow_slack_gate.templating import SlackTextTemplating
 from airflow_slack_gate.triggers.slack import SlackApprovalTrigger
 
 if TYPE_CHECKING:
@@ -54,7 +55,7 @@ DEFERRAL_GRACE = timedelta(minutes=5)
 NO_DECISION = Decision(outcome="pending")
 
 
-class SlackApprovalSensor(BaseSensorOperator):
+class SlackApprovalSensor(SlackTextTemplating, BaseSensorOperator):
     """
     Ask a question in Slack and wait for people to approve or reject it; return ``True`` only if approved.
 
@@ -68,6 +69,8 @@ class SlackApprovalSensor(BaseSensorOperator):
     :param slack_conn_id: Airflow connection of type ``slack_gate`` (or the official ``slack``). (templated)
     :param channel: Channel ID or ``#name``; defaults to the connection's ``default_channel``. (templated)
     :param text: The question, in Slack mrkdwn. (templated)
+        Values that templates insert into ``text`` and ``blocks`` are escaped, so data cannot ping a
+        channel or disguise a link; ``<!here>`` or ``<@U...>`` written literally are sent as written.
     :param blocks: Optional Block Kit blocks shown above the answering instructions. (templated)
     :param approvers: Slack user IDs (``U...``/``W...``) and user-group IDs (``S...``) who may vote;
         groups are expanded when the gate runs. ``None``: any person who can see the message. (templated)

@@ -13,11 +13,11 @@ from airflow_slack_gate.sensors.slack import SlackApprovalSensor
 FAST = {"poke_interval": 0.2, "timeout": 60}
 
 
-def branch_dag(dag_id: str, **sensor_kwargs):
+def branch_dag(dag_id: str, params: dict | None = None, **sensor_kwargs):
     """ask >> @task.branch >> (deploy | skip_deploy), the seed's flow."""
-    with DAG(dag_id, schedule=None, params={"approvers": "", "requested_by": ""}) as dag:
+    with DAG(dag_id, schedule=None, params={"approvers": "", "requested_by": "", **(params or {})}) as dag:
         ask = SlackApprovalSensor(
-            task_id="ask", text="Deploy model {{ dag_run.run_id }}?", **{**FAST, **sensor_kwargs}
+            task_id="ask", **{"text": "Deploy model {{ dag_run.run_id }}?", **FAST, **sensor_kwargs}
         )
 
         @task.branch
@@ -62,3 +62,12 @@ with DAG("post_message", schedule=None, params={"channel": "approvals"}) as post
 with DAG("post_message_strict", schedule=None, params={"channel": "approvals"}) as post_strict_dag:
     SlackPostOperator(task_id="post", channel="{{ params.channel }}", text="hello", fail_on_error=True)
 retrying = branch_dag("gate_retry", fail_on_error=True, retries=1, retry_delay=0)
+
+with DAG("post_escaped", schedule=None, params={"model": "churn"}) as post_escaped_dag:
+    SlackPostOperator(
+        task_id="post",
+        text="<!here> model {{ params.model }} is ready",
+        blocks='[{"type": "section", "text": {"type": "mrkdwn", "text": "{{ params.model }}"}}]',
+    )
+
+escaped_gate = branch_dag("gate_escaped", text="Deploy {{ params.model }}?", params={"model": "churn"})
