@@ -114,6 +114,14 @@ class ChannelWatcher:
             )
         return GateWatch(gate)
 
+    def wake(self) -> None:
+        """Read Slack now (e.g. a Socket Mode event said something happened in this channel)."""
+        now = time.monotonic()
+        for gate in self.gates.values():
+            gate.next_due = min(gate.next_due, now)
+            gate.replies_read = min(gate.replies_read, now - THREAD_REFRESH)
+        self._new_gate.set()
+
     def leave(self, ts: str) -> bool:
         """Forget a gate when its last holder leaves; True when the watcher has no gate left."""
         gate = self.gates.get(ts)
@@ -232,6 +240,22 @@ async def watching(conn_id: str, channel: str, ts: str, poke_interval: float) ->
     finally:
         if watcher.leave(ts) and watchers.get(key) is watcher:
             del watchers[key]
+
+
+def wake_channel(channel: str, conn_id: str | None = None) -> bool:
+    """Make the running loop's watchers of ``channel`` read Slack now, not at their next round.
+
+    For event sources (Socket Mode, the HTTP interactions endpoint): an event only says *that*
+    something changed; the watcher still reads Slack, so nothing depends on receiving the event.
+    Returns True when some watcher holds gates in that channel.
+    """
+    watchers = _WATCHERS.get(asyncio.get_running_loop(), {})
+    woken = False
+    for (watcher_conn, watcher_channel), watcher in watchers.items():
+        if watcher_channel == channel and conn_id in (None, watcher_conn):
+            watcher.wake()
+            woken = True
+    return woken
 
 
 def open_gates() -> Sequence[tuple[str, str, str]]:

@@ -146,3 +146,16 @@ class contextlib_stack:
     async def __aexit__(self, *exc):
         for context in self.contexts:
             await context.__aexit__(*exc)
+
+
+@pytest.mark.usefixtures("loop_cleanup")
+async def test_an_event_wakes_the_watcher_before_its_next_round(slack_emulator):
+    ws = slack_emulator.workspace
+    ts = ask(slack_emulator)
+    async with watching("slack_gate_default", ws.approvals, ts, 600) as watch:
+        await watch.next_thread(timeout=10)
+        slack_emulator.reply(ws.approvals, ts, ws.alice, "approve")
+        assert await watch.next_thread(timeout=1) is None  # the next round is 10 minutes away
+        assert watcher_module.wake_channel(ws.approvals)
+        thread = await watch.next_thread(timeout=10)
+    assert [m["text"] for m in thread[1:]] == ["approve"]
