@@ -9,6 +9,7 @@ from collections.abc import Sequence
 def build_parser() -> argparse.ArgumentParser:
     from airflow_slack_gate.demo import add_demo_parser
     from airflow_slack_gate.emulator.cli import add_emulator_parser
+    from airflow_slack_gate.manifest import add_manifest_parser
 
     parser = argparse.ArgumentParser(
         prog="airflow-slack-gate", description="Human approval gates for Apache Airflow, answered in Slack."
@@ -16,6 +17,7 @@ def build_parser() -> argparse.ArgumentParser:
     subparsers = parser.add_subparsers(dest="command", required=True)
     add_emulator_parser(subparsers)
     add_demo_parser(subparsers)
+    add_manifest_parser(subparsers)
     return parser
 
 
