@@ -8,8 +8,12 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Any
 
-from airflow.models.dagbag import DagBag
 from airflow.sdk import DagRunState
+
+try:
+    from airflow.dag_processing.dagbag import DagBag
+except ImportError:  # Airflow < 3.2
+    from airflow.models.dagbag import DagBag  # type: ignore[no-redef]
 
 from airflow_slack_gate.emulator import SlackEmulator
 

@@ -6,9 +6,9 @@ import re
 import textwrap
 
 import pytest
-from airflow.models.dagbag import DagBag
 
 from airflow_slack_gate.sensors.slack import SlackApprovalSensor
+from tests.gate_helpers import DagBag
 
 GOOD = {"task_id": "ask", "text": "Deploy?"}
 
