@@ -27,9 +27,11 @@ _runner: AirflowRunner | None = None
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Mark the tests that start a real Airflow (test_e2e_*.py) ``e2e``."""
     here = Path(__file__).parent
     for item in items:
-        if here in Path(item.path).parents:
+        path = Path(item.path)
+        if path.parent == here and path.name.startswith("test_e2e_"):
             item.add_marker(pytest.mark.e2e)
 
 
