@@ -95,6 +95,9 @@ def run_demo(args: argparse.Namespace, out: IO[str] | None = None) -> int:
     except KeyboardInterrupt:
         say(out, "\nInterrupted: Airflow and the Slack emulator are stopped.")
         return 130
+    except AirflowRunnerError as error:  # Airflow did not start; the error carries its logs
+        say(out, f"The demo failed: {error}")
+        return 1
     say(out, f"Done in {time.monotonic() - began:.0f}s; Airflow and the Slack emulator are stopped.")
     return code
 
