@@ -45,7 +45,8 @@ EXTRA_FIELDS: tuple[ExtraField, ...] = (
     ExtraField(
         "base_url",
         "Base URL",
-        "Optional. Slack Web API base URL; point it at the emulator in tests.",
+        "Optional. Slack Web API base URL (default https://slack.com/api/); point it at the emulator "
+        "in tests.",
         "https://slack.com/api/",
     ),
     ExtraField(
@@ -55,7 +56,12 @@ EXTRA_FIELDS: tuple[ExtraField, ...] = (
         "30",
         kind="integer",
     ),
-    ExtraField("proxy", "Proxy", "Optional. Proxy URL for Slack API calls.", "http://proxy.internal:3128"),
+    ExtraField(
+        "proxy",
+        "Proxy",
+        "Optional. Proxy URL for Slack API calls, e.g. http://proxy.internal:3128.",
+        "http://proxy.internal:3128",
+    ),
 )
 
 HIDDEN_FIELDS = ["login", "host", "port", "schema", "extra"]

@@ -64,8 +64,9 @@ def fix_for(error_code: str, conn_id: str, response: Mapping[str, Any] | None = 
         )
     if error_code in {"channel_not_found", "not_in_channel"}:
         return (
-            "invite the bot to the channel (type `/invite @<your app>` in the channel), or grant the app "
-            "the chat:write.public scope to post in public channels it has not joined; check the channel "
+            "invite the bot to the channel (type `/invite @<your app>` in the channel; approval gates "
+            "always need this, as they read the thread), or for SlackPostOperator alone grant the app the "
+            "chat:write.public scope to post in public channels it has not joined; check the channel "
             f"name or ID, and the connection's default_channel in {conn_id!r}"
         )
     if error_code == "missing_scope":

@@ -18,6 +18,7 @@ import argparse
 import json
 import os
 import shlex
+import signal
 import sys
 import threading
 from typing import Any
@@ -72,6 +73,8 @@ def _add_action(
 
 def run_emulator(args: argparse.Namespace) -> int:
     """Run a seeded emulator in the foreground, print how to reach it, and serve until Ctrl-C."""
+    # Ctrl-C must stop it even when it was started with SIGINT ignored (e.g. as a background job).
+    signal.signal(signal.SIGINT, signal.default_int_handler)
     with SlackEmulator(host=args.host, port=args.port, rate_limits=args.rate_limits) as emulator:
         ids = emulator.seed_demo_workspace()
         lines = [
