@@ -46,6 +46,8 @@ MAX_RATE_LIMIT_RETRIES = 3
 MAX_SERVER_ERROR_RETRIES = 2
 MAX_CONNECTION_RETRIES = 2
 PAGE_SIZE = 200
+#: Slack's largest page for conversations.history (it may return fewer).
+HISTORY_PAGE_SIZE = 999
 
 _CHANNEL_ID = re.compile(r"^[CGD][A-Z0-9]{2,}$")
 T = TypeVar("T")
@@ -330,12 +332,20 @@ class SlackGateHook(SlackHook):
 
     # -- reading (workers and triggers) ------------------------------------------------------------
 
-    def read_thread(self, *, channel: str, ts: str) -> list[dict[str, Any]]:
-        """The thread's parent and all its replies, oldest first (every page)."""
+    def read_thread(
+        self, *, channel: str, ts: str, include_all_metadata: bool = True
+    ) -> list[dict[str, Any]]:
+        """The thread's parent and all its replies, oldest first (every page).
+
+        Messages carry their Slack message metadata (``include_all_metadata``), where button clicks are
+        recorded.
+        """
         return self._collect(
             "conversations.replies",
             "messages",
-            lambda: self.client.conversations_replies(channel=channel, ts=ts, limit=PAGE_SIZE),
+            lambda: self.client.conversations_replies(
+                channel=channel, ts=ts, limit=PAGE_SIZE, include_all_metadata=include_all_metadata
+            ),
         )
 
     def read_history(
@@ -369,27 +379,37 @@ class SlackGateHook(SlackHook):
             users.update(response.get("users") or [])
         return frozenset(users)
 
-    async def aread_thread(self, *, channel: str, ts: str) -> list[dict[str, Any]]:
+    async def aread_thread(
+        self, *, channel: str, ts: str, include_all_metadata: bool = True
+    ) -> list[dict[str, Any]]:
         """Async :meth:`read_thread`, paced by the loop's shared rate limiter."""
         client = await self.get_async_client()
         return await self._apages(
             "conversations.replies",
             "messages",
             lambda cursor: client.conversations_replies(
-                channel=channel, ts=ts, limit=PAGE_SIZE, cursor=cursor
+                channel=channel,
+                ts=ts,
+                limit=PAGE_SIZE,
+                cursor=cursor,
+                include_all_metadata=include_all_metadata,
             ),
         )
 
     async def aread_history(
         self, *, channel: str, oldest: str | None = None, inclusive: bool = True
     ) -> list[dict[str, Any]]:
-        """Async :meth:`read_history`, paced by the loop's shared rate limiter."""
+        """Async :meth:`read_history`, paced by the loop's shared rate limiter.
+
+        Pages are as large as Slack allows: the shared watcher reads a whole channel each round, and
+        every page costs one call of the ~50 a minute Slack grants.
+        """
         client = await self.get_async_client()
         return await self._apages(
             "conversations.history",
             "messages",
             lambda cursor: client.conversations_history(
-                channel=channel, oldest=oldest, inclusive=inclusive, limit=PAGE_SIZE, cursor=cursor
+                channel=channel, oldest=oldest, inclusive=inclusive, limit=HISTORY_PAGE_SIZE, cursor=cursor
             ),
         )
 
