@@ -30,7 +30,7 @@ from airflow_slack_gate.sensors.slack import SlackApprovalSensor
 
 REPO = Path(airflow_slack_gate.__file__).parent.parent
 DOCS = REPO / "docs"
-PAGES = sorted(DOCS.glob("*.md"))
+PAGES = [*sorted(DOCS.glob("*.md")), REPO / "README.md"]
 FILE_HEADER = "# file: "
 REQUIRED_PAGES = {
     "index.md",
