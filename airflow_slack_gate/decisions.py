@@ -30,15 +30,19 @@ __all__ = [
     "DEFAULT_REJECT_REACTIONS",
     "DEFAULT_REJECT_WORDS",
     "ON_TIMEOUT_CHOICES",
+    "VOTE_EVENT_TYPE",
     "ApprovalPolicy",
     "Decision",
     "Vote",
     "collect_votes",
     "decide",
     "parse_reply_vote",
+    "recorded_votes",
     "split_approvers",
     "validate_gate_config",
     "validate_on_timeout",
+    "vote_record_metadata",
+    "why_not_voter",
 ]
 
 #: Reply words that approve (matched case-insensitively on the reply's first word).
@@ -49,12 +53,16 @@ DEFAULT_REJECT_WORDS: tuple[str, ...] = ("reject", "rejected", "decline", "disap
 DEFAULT_APPROVE_REACTIONS: tuple[str, ...] = ("white_check_mark", "+1")
 #: Reactions on the ask message that reject: :x: and :-1: (any skin tone).
 DEFAULT_REJECT_REACTIONS: tuple[str, ...] = ("x", "-1")
+#: Slack message metadata event type of a button click recorded in the gate's thread by the gate's bot.
+VOTE_EVENT_TYPE = "airflow_slack_gate_vote"
 #: What a gate may do when nobody decided before the deadline.
 ON_TIMEOUT_CHOICES: tuple[str, ...] = ("reject", "approve", "skip", "fail")
 
 VoteKind = Literal["approve", "reject"]
 VoteVia = Literal["reply", "reaction", "button"]
 Outcome = Literal["pending", "approved", "rejected"]
+#: Why a person's vote does not count: a bot, not among the approvers, or approving their own request.
+NotVoter = Literal["bot", "not_approver", "self_approval"]
 
 _USER_ID = re.compile(r"[UW][A-Z0-9]+")
 _GROUP_ID = re.compile(r"S[A-Z0-9]+")
@@ -286,7 +294,8 @@ def collect_votes(
 
     ``ask_message`` is the gate's message as Slack returns it (its ``ts`` and ``reactions`` are read);
     ``replies`` is the conversations.replies result (the parent, if included, is skipped);
-    ``extra_votes`` are votes from elsewhere (buttons); ``bot_users`` are user IDs known to be bots.
+    ``extra_votes`` are votes from elsewhere (button clicks, see :func:`recorded_votes`); ``bot_users``
+    are user IDs known to be bots.
 
     What counts:
 
@@ -369,6 +378,85 @@ def decide(
     if len(approvals) >= policy.required_approvals:
         return Decision("approved", votes, tuple(v.user for v in approvals), _join_reasons(approvals))
     return Decision("pending", votes)
+
+
+def vote_record_metadata(
+    *, voter: str, vote: VoteKind, reason: str | None, gate_ts: str, click_id: str
+) -> dict[str, Any]:
+    """Slack message metadata of a button click, posted by the gate's bot as a reply in the gate's thread.
+
+    Slack delivers a click to ONE of the app's connections, so the receiver writes it into Slack, where
+    every reader of the thread (any triggerer, the worker) finds it: :func:`recorded_votes` reads it
+    back. ``click_id`` identifies the click, so a redelivered click is recorded once.
+    """
+    if vote not in _VOTE_KINDS:
+        raise ValueError(f"vote must be one of {_VOTE_KINDS}, got {vote!r}")
+    return {
+        "event_type": VOTE_EVENT_TYPE,
+        "event_payload": {
+            "voter": voter,
+            "vote": vote,
+            "reason": reason or "",
+            "gate_ts": gate_ts,
+            "click_id": click_id,
+        },
+    }
+
+
+def recorded_votes(replies: Sequence[Mapping[str, Any]], *, ask_ts: str, bot_id: str | None) -> list[Vote]:
+    """The button votes recorded in a gate's thread (``via="button"``, timed by the record's ``ts``).
+
+    Only the gate's own bot can record a click: a record counts when it is a reply in the ask's thread
+    posted by ``bot_id`` (the bot that posted the ask; ``None`` trusts nothing) carrying
+    :data:`VOTE_EVENT_TYPE` metadata for this gate (``gate_ts`` equal to ``ask_ts``). A person's copy of
+    the record's text or look, another app's message with the same metadata, or a record naming another
+    gate is never a vote. Conversations.replies returns metadata only with ``include_all_metadata``.
+    Whether the voter may vote is decided afterwards, by the same rules as every vote
+    (pass these as ``extra_votes`` to :func:`decide`).
+    """
+    if not bot_id:
+        return []
+    votes: list[Vote] = []
+    for reply in replies:
+        ts = reply.get("ts")
+        metadata = reply.get("metadata")
+        if not (
+            reply.get("bot_id") == bot_id
+            and reply.get("thread_ts") == ask_ts
+            and isinstance(ts, str)
+            and _SLACK_TS.fullmatch(ts)
+            and ts != ask_ts
+            and isinstance(metadata, Mapping)
+            and metadata.get("event_type") == VOTE_EVENT_TYPE
+        ):
+            continue
+        payload = metadata.get("event_payload")
+        if not isinstance(payload, Mapping) or payload.get("gate_ts") != ask_ts:
+            continue
+        voter, kind, reason = payload.get("voter"), payload.get("vote"), payload.get("reason")
+        if not isinstance(voter, str) or not _is_user_id(voter) or kind not in _VOTE_KINDS:
+            continue
+        text = reason.strip() if isinstance(reason, str) else ""
+        votes.append(Vote(user=voter, vote=kind, via="button", reason=text or None, ts=ts))
+    return votes
+
+
+def why_not_voter(
+    policy: ApprovalPolicy, user: str, vote: VoteKind, *, bots: Iterable[str] = ()
+) -> NotVoter | None:
+    """Why ``user``'s ``vote`` would not count under ``policy`` (``None``: it counts).
+
+    The one rule for every way of voting: bots never vote (Slackbot and ``bots``), only
+    ``policy.approvers`` vote when set, and ``policy.requested_by`` cannot approve (rejecting is fine)
+    unless ``allow_self_approval``.
+    """
+    if user == "USLACKBOT" or user in set(bots):
+        return "bot"
+    if policy.approvers is not None and user not in policy.approvers:
+        return "not_approver"
+    if vote == "approve" and user == policy.requested_by and not policy.allow_self_approval:
+        return "self_approval"
+    return None
 
 
 def split_approvers(approvers: Iterable[str]) -> tuple[frozenset[str], frozenset[str]]:
@@ -599,13 +687,7 @@ def _reaction_votes(ask_message: Mapping[str, Any], policy: ApprovalPolicy) -> l
 
 
 def _counts(vote: Vote, policy: ApprovalPolicy, bots: set[str]) -> bool:
-    if vote.user in bots:
-        return False
-    if policy.approvers is not None and vote.user not in policy.approvers:
-        return False
-    return not (
-        vote.vote == "approve" and vote.user == policy.requested_by and not policy.allow_self_approval
-    )
+    return why_not_voter(policy, vote.user, vote.vote, bots=bots) is None
 
 
 def _effective_vote(votes: list[Vote]) -> Vote:

@@ -11,7 +11,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
 from typing import Any, Literal
 
-from airflow_slack_gate.decisions import ApprovalPolicy, Decision, decide
+from airflow_slack_gate.decisions import ApprovalPolicy, Decision, decide, recorded_votes
 
 #: Slack message metadata event type that marks an ask message posted by this package.
 ASK_EVENT_TYPE = "airflow_slack_gate_ask"
@@ -53,9 +53,13 @@ def read_step(
 
     A decision found in the read wins over expiry: a vote that is in Slack when the deadline passes
     is honoured, never reported as a timeout as well.
+
+    Button clicks count as recorded in the thread by the bot that posted the ask (the thread must be
+    read with its message metadata; see :func:`~airflow_slack_gate.decisions.recorded_votes`).
     """
     parent, replies = split_thread(thread, gate.ts)
-    decision = decide(parent, replies, policy)
+    clicks = recorded_votes(replies, ask_ts=gate.ts, bot_id=parent.get("bot_id"))
+    decision = decide(parent, replies, policy, extra_votes=clicks)
     if decision.is_final:
         return event_payload("decided", gate, decision)
     if expired:

@@ -1,29 +1,69 @@
-"""Block Kit for a gate's Slack messages: the ask, its outcome, and a superseded ask.
+"""Block Kit for a gate's Slack messages: the ask (with its Approve / Reject buttons), its outcome, a
+superseded ask, and what a button click shows (the reject-reason modal, the recorded vote, notices).
 
-Pure builders: each returns what ``chat.postMessage`` / ``chat.update`` take (``text``, the fallback
-shown in notifications, and ``blocks``). Values that come from data or from people (reasons, names,
-the Airflow context line) are escaped, so they cannot ping a channel, mention someone or disguise a
-link; the DAG author's own question is mrkdwn and is passed through as written.
+Pure builders: each returns what ``chat.postMessage`` / ``chat.update`` / ``views.open`` take
+(``text``, the fallback shown in notifications, and ``blocks``). Values that come from data or from
+people (reasons, names, the Airflow context line) are escaped, so they cannot ping a channel, mention
+someone or disguise a link; the DAG author's own question is mrkdwn and is passed through as written.
 """
 
 from __future__ import annotations
 
+import json
 import re
 from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
 from datetime import datetime, timezone
 from typing import Any
 
-from airflow_slack_gate.decisions import ApprovalPolicy
+from airflow_slack_gate.decisions import (
+    DEFAULT_APPROVE_REACTIONS,
+    DEFAULT_APPROVE_WORDS,
+    DEFAULT_REJECT_REACTIONS,
+    DEFAULT_REJECT_WORDS,
+    ApprovalPolicy,
+    NotVoter,
+    VoteKind,
+)
 
 __all__ = [
+    "ANSWER_BLOCK",
+    "APPROVE_ACTION",
+    "BUTTON_VALUE_LIMIT",
     "OUTCOMES",
+    "REASON_ACTION",
+    "REASON_BLOCK",
+    "REASON_CALLBACK",
+    "REJECT_ACTION",
     "SECTION_TEXT_LIMIT",
+    "ButtonRules",
+    "already_decided_text",
     "ask_message",
+    "button_value",
     "escape_mrkdwn",
+    "not_a_voter_text",
     "outcome_message",
     "outcome_thread_reply",
+    "read_button_value",
+    "reason_modal",
     "superseded_message",
+    "vote_record_text",
 ]
+
+#: ``action_id`` of the ask's Approve button (the value says whose clicks count, see :func:`button_value`).
+APPROVE_ACTION = "airflow_slack_gate_approve"
+#: ``action_id`` of the ask's Reject button; a click opens :func:`reason_modal`.
+REJECT_ACTION = "airflow_slack_gate_reject"
+#: ``block_id`` of the ask's actions block.
+ANSWER_BLOCK = "airflow_slack_gate_answer"
+#: ``callback_id`` of the reject-reason modal; its ``private_metadata`` names the gate.
+REASON_CALLBACK = "airflow_slack_gate_reject_reason"
+#: ``block_id`` and ``action_id`` of the modal's reason input.
+REASON_BLOCK = "airflow_slack_gate_reason"
+REASON_ACTION = "reason"
+#: Slack's limit on a button's ``value``.
+BUTTON_VALUE_LIMIT = 2000
+_BUTTON_VALUE_VERSION = 1
 
 #: Slack's limit on a section block's text.
 SECTION_TEXT_LIMIT = 3000
@@ -101,12 +141,151 @@ def ask_message(
     footer: list[dict[str, Any]] = [_context(_mrkdwn(_fit("\n".join(how))))]
     if context_line:
         footer.append(_context({"type": "plain_text", "text": context_line[:SECTION_TEXT_LIMIT]}))
+    buttons = _answer_buttons(button_value(policy, approver_groups))
+    if len(author_blocks) + 2 + len(footer) > _MAX_BLOCKS:
+        # no room for the context line's own block: it joins the how-to-answer block
+        footer = [_context(*(element for block in footer for element in block["elements"]))]
     approve, reject = escape_mrkdwn(policy.approve_words[0]), escape_mrkdwn(policy.reject_words[0])
     hint = f"\n(Reply {approve} or {reject} in the thread.)"
     return {
         "text": _fit(text, SECTION_TEXT_LIMIT - len(hint)) + hint,
-        "blocks": [*author_blocks, _section(question), *footer],
+        "blocks": [*author_blocks, _section(question), footer[0], buttons, *footer[1:]],
     }
+
+
+@dataclass(frozen=True)
+class ButtonRules:
+    """Whose click counts, as the ask's buttons carry it (read back by :func:`read_button_value`).
+
+    ``policy`` holds the user approvers (``None``: anyone), the quorum, the requester and the words
+    and reactions; ``groups`` are approver user groups still to expand. ``policy`` is ``None`` when the
+    rules were too large for a button's value: a click is then recorded and the gate's own rules,
+    applied by whoever decides, are the only check.
+    """
+
+    policy: ApprovalPolicy | None
+    groups: frozenset[str] = frozenset()
+
+
+def button_value(policy: ApprovalPolicy, approver_groups: Iterable[str] = ()) -> str:
+    """The ``value`` of the ask's buttons: the gate's rules, compact JSON of at most 2000 characters.
+
+    Slack sends the value back with every click (and it is in the ask message, which only the bot can
+    edit), so the receiver of a click can tell a person "you are not an approver" without knowing the
+    trigger. Word and reaction lists are carried only when they differ from the defaults; when even
+    the approvers do not fit, the value says so and clicks are checked only by the gate's own rules.
+    """
+    rules: dict[str, Any] = {
+        "v": _BUTTON_VALUE_VERSION,
+        "a": None if policy.approvers is None else sorted(policy.approvers),
+        "g": sorted(set(approver_groups)),
+        "n": policy.required_approvals,
+        "r": policy.requested_by,
+        "s": policy.allow_self_approval,
+    }
+    words = [list(policy.approve_words), list(policy.reject_words)]
+    reactions = [list(policy.approve_reactions), list(policy.reject_reactions)]
+    optional = {}
+    if words != [list(DEFAULT_APPROVE_WORDS), list(DEFAULT_REJECT_WORDS)]:
+        optional["w"] = words
+    if reactions != [list(DEFAULT_APPROVE_REACTIONS), list(DEFAULT_REJECT_REACTIONS)]:
+        optional["e"] = reactions
+    for value in ({**rules, **optional}, rules, {"v": _BUTTON_VALUE_VERSION, "p": 0}):
+        text = json.dumps(value, separators=(",", ":"))
+        if len(text) <= BUTTON_VALUE_LIMIT:
+            return text
+    raise AssertionError("unreachable: the smallest value fits")  # pragma: no cover
+
+
+def read_button_value(value: object) -> ButtonRules | None:
+    """The rules a button's value carries; ``None`` for a value this package did not write."""
+    if not isinstance(value, str):
+        return None
+    try:
+        data = json.loads(value)
+    except ValueError:
+        return None
+    if not isinstance(data, dict) or data.get("v") != _BUTTON_VALUE_VERSION:
+        return None
+    if data.get("p") == 0:
+        return ButtonRules(policy=None)
+    try:
+        words = data.get("w") or [DEFAULT_APPROVE_WORDS, DEFAULT_REJECT_WORDS]
+        reactions = data.get("e") or [DEFAULT_APPROVE_REACTIONS, DEFAULT_REJECT_REACTIONS]
+        approvers = data.get("a")
+        policy = ApprovalPolicy(
+            approvers=None if approvers is None else frozenset(approvers),
+            required_approvals=data.get("n", 1),
+            approve_words=tuple(words[0]),
+            reject_words=tuple(words[1]),
+            approve_reactions=tuple(reactions[0]),
+            reject_reactions=tuple(reactions[1]),
+            requested_by=data.get("r"),
+            allow_self_approval=bool(data.get("s", False)),
+        )
+        groups = frozenset(str(group) for group in data.get("g") or ())
+    except (TypeError, ValueError, IndexError):
+        return None
+    return ButtonRules(policy=policy, groups=groups)
+
+
+def reason_modal(*, channel: str, ts: str, question: str) -> dict[str, Any]:
+    """The modal a Reject click opens (``views.open``): the question, and an optional reason.
+
+    ``private_metadata`` names the gate (channel and ask ts), so the submission (``view_submission``)
+    is recorded against it.
+    """
+    excerpt = _fit(question or "this request", 500)
+    return {
+        "type": "modal",
+        "callback_id": REASON_CALLBACK,
+        "private_metadata": json.dumps({"channel": channel, "ts": ts}, separators=(",", ":")),
+        "title": _plain("Reject"),
+        "submit": _plain("Reject"),
+        "close": _plain("Cancel"),
+        "blocks": [
+            _section(f"You are rejecting:\n>{excerpt.replace(chr(10), chr(10) + '>')}"),
+            {
+                "type": "input",
+                "block_id": REASON_BLOCK,
+                "optional": True,
+                "label": _plain("Reason"),
+                "hint": _plain("Shown in the thread and in the decision the DAG receives."),
+                "element": {
+                    "type": "plain_text_input",
+                    "action_id": REASON_ACTION,
+                    "multiline": True,
+                    "max_length": 2000,
+                    "placeholder": _plain("Why not?"),
+                },
+            },
+        ],
+    }
+
+
+def vote_record_text(*, user: str, vote: VoteKind, reason: str | None) -> str:
+    """The text of the thread reply that records a button click, e.g. ":x: <@U1> rejected: too risky"."""
+    if vote == "approve":
+        line = f":white_check_mark: {_mention(user)} approved with the button"
+    else:
+        line = f":x: {_mention(user)} rejected with the button"
+    return f"{line}: {_fit(escape_mrkdwn(reason), _REASON_LIMIT)}" if reason else f"{line}."
+
+
+def not_a_voter_text(why: NotVoter) -> str:
+    """The ephemeral answer to a click that does not count, and changed nothing."""
+    if why == "self_approval":
+        return "You requested this and cannot approve your own request; your click changed nothing."
+    return "You are not an approver of this gate; your click changed nothing."
+
+
+def already_decided_text(outcome: str) -> str:
+    """The ephemeral answer to a click on a gate that is no longer open."""
+    if outcome == "superseded":
+        return "This question was superseded by a newer try: answer the new message. Nothing changed."
+    if outcome == "timed_out":
+        return "This gate is already decided: nobody answered in time. Your click changed nothing."
+    return f"This gate is already decided ({outcome}); your click changed nothing."
 
 
 def outcome_message(
@@ -254,3 +433,30 @@ def _context(*elements: dict[str, Any]) -> dict[str, Any]:
 
 def _mrkdwn(text: str) -> dict[str, Any]:
     return {"type": "mrkdwn", "text": text}
+
+
+def _plain(text: str) -> dict[str, Any]:
+    return {"type": "plain_text", "text": text, "emoji": True}
+
+
+def _answer_buttons(value: str) -> dict[str, Any]:
+    return {
+        "type": "actions",
+        "block_id": ANSWER_BLOCK,
+        "elements": [
+            {
+                "type": "button",
+                "action_id": APPROVE_ACTION,
+                "text": _plain("Approve"),
+                "style": "primary",
+                "value": value,
+            },
+            {
+                "type": "button",
+                "action_id": REJECT_ACTION,
+                "text": _plain("Reject"),
+                "style": "danger",
+                "value": value,
+            },
+        ],
+    }
