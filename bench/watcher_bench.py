@@ -210,11 +210,36 @@ def table(results: list[Result]) -> str:
         rows.append(
             f"| {r.gates:,} | {r.mode} | {r.per_minute('conversations.history'):.0f} | "
             f"{r.per_minute('conversations.replies'):.0f} | {r.total_per_minute():.0f} | {r.ratelimited} | "
-            f"{decided}/{decided + r.undecided_votes} | {percentile(r.latencies, 0.5):.1f} s | "
-            f"{percentile(r.latencies, 0.95):.1f} s | {r.rss_per_gate / 1024:.1f} KB | "
+            f"{decided}/{decided + r.undecided_votes} | {seconds(r.latencies, 0.5)} | "
+            f"{seconds(r.latencies, 0.95)} | {r.rss_per_gate / 1024:.1f} KB | "
             f"{r.lag_p99 * 1000:.0f} ms |"
         )
     return "\n".join(rows)
+
+
+def seconds(latencies: list[float], q: float) -> str:
+    """A latency percentile for the table; a dash when no vote was decided within the window."""
+    return f"{percentile(latencies, q):.1f} s" if latencies else "—"
+
+
+def comparison(results: list[Result]) -> str:
+    """Side-by-side ratios per size measured in both modes: calls, and votes decided in the window."""
+    lines = []
+    for gates in sorted({r.gates for r in results}):
+        shared = [r for r in results if r.gates == gates and r.mode == "shared watcher"]
+        polling = [r for r in results if r.gates == gates and r.mode == "per-gate polling"]
+        if not (shared and polling):
+            continue
+        s, p = shared[0], polling[0]
+        demand = gates * 60 / POKE_INTERVAL
+        lines.append(
+            f"- {gates:,} gates: per-gate polling would need {demand:,.0f} reads/min "
+            f"({demand / max(s.total_per_minute(), 1):,.0f}x the shared watcher's "
+            f"{s.total_per_minute():.0f} calls/min); held to Slack's budget it decided "
+            f"{len(p.latencies)}/{len(p.latencies) + p.undecided_votes} votes in the window, the watcher "
+            f"{len(s.latencies)}/{len(s.latencies) + s.undecided_votes}."
+        )
+    return "\n".join(lines)
 
 
 def chart(results: list[Result], path: Path) -> None:
@@ -298,7 +323,9 @@ def main() -> None:
         f"{CHANNELS} channels in one asyncio loop, poke_interval {POKE_INTERVAL:.0f} s, the emulator "
         "(another process) enforcing Slack's Tier 3 limits. Calls are counted by the emulator over the "
         "voting window; latency is from a vote landing in Slack to its trigger's event.\n\n"
-        f"{report}\n\n![calls per minute](calls_per_minute.png)\n"
+        f"{report}\n\n{comparison(results)}\n\nSizes above --polling-up-to "
+        f"({args.polling_up_to:,}) run the shared watcher only: per-gate polling already decided nothing "
+        "there.\n\n![calls per minute](calls_per_minute.png)\n"
     )
 
 
