@@ -324,7 +324,7 @@ def test_quickstart_scope_table_is_the_manifest():
 
 def test_relative_links_and_anchors_resolve():
     anchors = {
-        page.name: {slug(line) for line in page.read_text().splitlines() if line.startswith("#")}
+        page.resolve(): {slug(line) for line in page.read_text().splitlines() if line.startswith("#")}
         for page in PAGES
     }
     broken = []
@@ -333,7 +333,7 @@ def test_relative_links_and_anchors_resolve():
             if target.startswith(("http://", "https://", "mailto:")):
                 continue
             path, _, anchor = target.partition("#")
-            name = path or page.name
-            if not (DOCS / name).exists() or (anchor and anchor not in anchors.get(name, set())):
+            linked = (page.parent / path).resolve() if path else page.resolve()  # relative to the page
+            if not linked.exists() or (anchor and anchor not in anchors.get(linked, set())):
                 broken.append(f"{page.name}: {target}")
     assert broken == []

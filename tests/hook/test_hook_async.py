@@ -9,7 +9,7 @@ import pytest
 
 from airflow_slack_gate.emulator import DemoWorkspace, SlackEmulator
 from airflow_slack_gate.hooks.sessions import close_shared_sessions, holding_shared_sessions
-from airflow_slack_gate.hooks.slack import PAGE_SIZE, SlackGateHook
+from airflow_slack_gate.hooks.slack import HISTORY_PAGE_SIZE, PAGE_SIZE, SlackGateHook
 
 pytestmark = pytest.mark.usefixtures("close_sessions")
 
@@ -31,7 +31,10 @@ async def test_aread_thread_returns_every_reply_across_pages(
 async def test_aread_history_returns_every_parent_newest_first_across_pages(
     hook: SlackGateHook, slack_emulator: SlackEmulator, ws: DemoWorkspace
 ) -> None:
-    posted = [slack_emulator.post_as_user("approvals", "alice", f"m{i}") for i in range(MANY)]
+    # history pages are larger than thread pages (HISTORY_PAGE_SIZE): two pages of them
+    posted = [
+        slack_emulator.post_as_user("approvals", "alice", f"m{i}") for i in range(HISTORY_PAGE_SIZE + 50)
+    ]
 
     history = await hook.aread_history(channel=ws.approvals)
 
