@@ -272,6 +272,7 @@ class AirflowRunner:
         self._logs: dict[str, IO[bytes]] = {}
         self._stopped = threading.Event()
         self._api: AirflowApi | None = None
+        self._env: dict[str, str] = {}
 
     # -- public ------------------------------------------------------------------------------------------
 
@@ -285,6 +286,11 @@ class AirflowRunner:
         if self._api is None:
             raise AirflowRunnerError("Airflow is not started")
         return self._api
+
+    @property
+    def environment(self) -> dict[str, str]:
+        """The environment every component runs with (a copy; empty before :meth:`start`)."""
+        return dict(self._env)
 
     @property
     def log_dir(self) -> Path:
@@ -368,6 +374,19 @@ class AirflowRunner:
 
             wait_until(reported, timeout=timeout, what=f"the scheduler to see {task_id} defer")
 
+    def kill(self, name: str) -> None:
+        """Kill component ``name`` (and its children) with SIGKILL, as a crash or an OOM kill would."""
+        process = self.processes[name]
+        _signal_group(process.pid, signal.SIGKILL)
+        process.wait(timeout=10)
+
+    def restart(self, name: str) -> None:
+        """Start component ``name`` again (after :meth:`kill`), with the environment it first had."""
+        if self.processes[name].poll() is None:
+            raise AirflowRunnerError(f"airflow {name} is still running; kill it first")
+        self._logs[name].close()
+        self._spawn(name, list(COMPONENTS[name]), self._env)
+
     def leftover_pids(self) -> list[int]:
         """Processes still running that this runner started, or that they started (Linux ``/proc``).
 
@@ -389,7 +408,7 @@ class AirflowRunner:
         self.home.mkdir(parents=True, exist_ok=True)
         self.log_dir.mkdir(exist_ok=True)
         self.port = free_port()
-        env = self._environment()
+        env = self._env = self._environment()
         self._api = AirflowApi(self.url, self.username, self.password)
         self._say(f"Airflow home: {self.home}")
         self._say("Migrating Airflow's database (SQLite)...")
