@@ -5,33 +5,20 @@ rows included), the logs or XCom."""
 
 from __future__ import annotations
 
-import shutil
 import sqlite3
 import sys
 import time
 from collections.abc import Iterator
-from pathlib import Path
-from typing import Any
 
 import pytest
 from cryptography.fernet import Fernet
 
 from airflow_slack_gate.airflow_runner import AirflowRunner
 from airflow_slack_gate.emulator import SlackEmulator
+from tests.reliability.e2e_support import DAG_ID, RUN_TIMEOUT, bot_questions, bot_replies, run_airflow
 from tests.reliability.support import posts
 
 pytestmark = pytest.mark.e2e
-
-DAG_FILE = Path(__file__).resolve().parents[1] / "dags" / "reliability_gates.py"
-DAG_ID = "reliability_e2e"
-POKE_INTERVAL = 0.5
-RUN_TIMEOUT = 120.0
-#: A dead triggerer's gates move to a live one once its heartbeat is this old (Airflow's default is
-#: 30 s; the test shortens it, and the heartbeat, so it runs in seconds, not minutes).
-TRIGGERER_SETTINGS = {
-    "AIRFLOW__TRIGGERER__JOB_HEARTBEAT_SEC": "1",
-    "AIRFLOW__TRIGGERER__TRIGGERER_HEALTH_CHECK_THRESHOLD": "5",
-}
 
 
 @pytest.fixture(scope="module")
@@ -43,21 +30,7 @@ def slack() -> Iterator[SlackEmulator]:
 
 @pytest.fixture(scope="module")
 def airflow(slack: SlackEmulator, tmp_path_factory: pytest.TempPathFactory) -> Iterator[AirflowRunner]:
-    dags = tmp_path_factory.mktemp("reliability-dags")
-    shutil.copy(DAG_FILE, dags / DAG_FILE.name)
-    runner = AirflowRunner(
-        dags,
-        env={"AIRFLOW_CONN_SLACK_GATE_DEFAULT": slack.airflow_connection(), **TRIGGERER_SETTINGS},
-        gate_poke_interval=POKE_INTERVAL,
-        wait_for_dags=[DAG_ID],
-        stream=sys.stderr,
-    )
-    with runner:
-        try:
-            yield runner
-        except BaseException:
-            print(runner.logs(tail=150), file=sys.stderr)
-            raise
+    yield from run_airflow(slack, tmp_path_factory.mktemp("reliability-dags"))
 
 
 def trigger_rows(airflow: AirflowRunner) -> list[str]:
@@ -69,14 +42,6 @@ def trigger_rows(airflow: AirflowRunner) -> list[str]:
     finally:
         database.close()
     return [row if row.startswith("{") else fernet.decrypt(row.encode()).decode() for (row,) in rows]
-
-
-def bot_questions(slack: SlackEmulator) -> list[dict[str, Any]]:
-    return [m for m in slack.messages("approvals") if m.get("bot_id") == slack.workspace.bot_id]
-
-
-def bot_replies(slack: SlackEmulator, ts: str) -> list[dict[str, Any]]:
-    return [m for m in slack.replies("approvals", ts)[1:] if m.get("bot_id") == slack.workspace.bot_id]
 
 
 def test_kill_9_the_triggerer_vote_while_it_is_down_restart_every_gate_decides_once(
