@@ -9,9 +9,9 @@ from typing import Any
 
 from airflow.triggers.base import BaseTrigger, TriggerEvent
 
-from airflow_slack_gate.decisions import ApprovalPolicy
+from airflow_slack_gate.decisions import ApprovalPolicy, Decision
 from airflow_slack_gate.errors import SlackGateError
-from airflow_slack_gate.gate import GateRef, error_payload, read_step, with_group_members
+from airflow_slack_gate.gate import GateRef, error_payload, event_payload, read_step, with_group_members
 from airflow_slack_gate.hooks.sessions import holding_shared_sessions
 from airflow_slack_gate.hooks.slack import SlackGateHook
 from airflow_slack_gate.watcher import group_members, watching
@@ -107,7 +107,9 @@ class SlackApprovalTrigger(BaseTrigger):
                         return self._error_event(error)
                     policy_failures += 1
                     self._note_trouble(error, policy_failures)
-                    await asyncio.sleep(min(self.poke_interval * 2**policy_failures, MAX_ERROR_BACKOFF))
+                    if self._expired():
+                        return self._timed_out_unread()
+                    await asyncio.sleep(self._backoff(policy_failures))
                     continue
                 try:
                     thread = await watch.next_thread(self._time_left())
@@ -140,26 +142,57 @@ class SlackApprovalTrigger(BaseTrigger):
             return latest
 
     async def _wait_polling_alone(self, hook: SlackGateHook) -> TriggerEvent:
-        """Read this gate's own thread every poke_interval (what every peer does; kept for comparison)."""
+        """Read this gate's own thread every poke_interval (what every peer does; kept for comparison).
+
+        Transient failures are handled as with the watcher: logged, retried, and at the deadline the
+        gate decides on the last thread it read.
+        """
         failures = 0
+        latest: list[dict[str, Any]] = []
         while True:
             expired = self._expired()
             try:
                 policy = await self._resolve_policy(hook)
+            except SlackGateError as error:
+                if error.is_permanent:
+                    return self._error_event(error)
+                failures += 1
+                self._note_trouble(error, failures)
+                if expired:
+                    return self._timed_out_unread()
+                await asyncio.sleep(self._backoff(failures))
+                continue
+            try:
                 thread = await hook.aread_thread(channel=self.gate.channel, ts=self.gate.ts)
             except SlackGateError as error:
                 if error.is_permanent:
                     return self._error_event(error)
                 failures += 1
-                self.log.warning("Slack read failed (%d in a row), will retry: %s", failures, error)
-                await asyncio.sleep(self._pause(min(self.poke_interval * 2**failures, MAX_ERROR_BACKOFF)))
-                continue
-            failures = 0
-            self._note_recovery()
+                self._note_trouble(error, failures)
+                if not expired:
+                    await asyncio.sleep(self._backoff(failures))
+                    continue
+                self.log.warning("Read at the deadline failed, deciding on the last one seen: %s", error)
+                thread = latest
+            else:
+                failures = 0
+                self._note_recovery()
+                latest = thread
             payload = read_step(thread, self.gate, policy, expired=expired)
             if payload is not None:
                 return self._event(payload)
             await asyncio.sleep(self._pause(self.poke_interval))
+
+    def _backoff(self, failures: int) -> float:
+        """Pause after ``failures`` failed reads in a row: doubling, never past the deadline."""
+        return self._pause(min(self.poke_interval * 2**failures, MAX_ERROR_BACKOFF))
+
+    def _timed_out_unread(self) -> TriggerEvent:
+        """The deadline passed while Slack failed before the approvers could be known: a timeout."""
+        self.log.warning(
+            "Gate %s: the deadline passed while Slack could not be read; reporting a timeout.", self.gate.ts
+        )
+        return self._event(event_payload("timed_out", self.gate, Decision(outcome="pending")))
 
     def _note_trouble(self, error: SlackGateError, failures: int) -> None:
         """Log a transient failure: the first, then the 2nd, 4th, 8th... in a row (logs stay short)."""

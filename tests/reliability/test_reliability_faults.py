@@ -123,8 +123,9 @@ def _failure_lines(logs: Logs) -> int:
     return logs.count("Slack watcher of")
 
 
+@pytest.mark.parametrize("share_reads", [True, False], ids=["shared-watcher", "polling-alone"])
 async def test_a_gate_times_out_on_time_while_slack_is_down_with_the_votes_it_had_seen(
-    slack: SlackEmulator, gate_logs: Logs
+    slack: SlackEmulator, gate_logs: Logs, share_reads: bool
 ) -> None:
     ws = slack.workspace
     fast_budgets(ws.bot_token)
@@ -132,7 +133,8 @@ async def test_a_gate_times_out_on_time_while_slack_is_down_with_the_votes_it_ha
     slack.reply(ws.approvals, ts, ws.alice, "approve")  # one of the two approvals needed
     policy = ApprovalPolicy(required_approvals=2).to_dict()
     deadline = time.time() + 3
-    running = asyncio.ensure_future(first_event(trigger(slack, ts, policy=policy, deadline=deadline)))
+    gate = trigger(slack, ts, policy=policy, deadline=deadline, share_reads=share_reads)
+    running = asyncio.ensure_future(first_event(gate))
     await until(lambda: slack.call_count("conversations.replies") >= 1, what="the thread read")
     slack.stop()
 
@@ -143,6 +145,35 @@ async def test_a_gate_times_out_on_time_while_slack_is_down_with_the_votes_it_ha
     assert [v["user"] for v in payload["decision"]["votes"]] == [ws.alice]
     assert late < 2 * CLIENT_TIMEOUT + 5, f"reported {late:.1f}s after the deadline"
     assert "deciding on the last one seen" in gate_logs.text
+
+
+@pytest.mark.parametrize("share_reads", [True, False], ids=["shared-watcher", "polling-alone"])
+async def test_a_gate_whose_approver_group_was_never_read_times_out_on_time_while_slack_is_down(
+    slack: SlackEmulator, gate_logs: Logs, share_reads: bool
+) -> None:
+    """Slack is down from the start: the group's members cannot be known, so no vote can count; the
+    gate still reports its timeout at the deadline instead of waiting for Airflow's deferral timeout."""
+    ws = slack.workspace
+    ts = ask(slack)
+    policy = ApprovalPolicy(approvers=frozenset({ws.dave})).to_dict()
+    gate = trigger(
+        slack,
+        ts,
+        policy=policy,
+        approver_groups=[ws.deployers],
+        deadline=time.time() + 2,
+        share_reads=share_reads,
+    )
+    slack.stop()
+    deadline = gate.deadline
+    try:
+        payload = await first_event(gate, timeout=20)
+    finally:
+        slack.start()
+    late = time.time() - deadline
+    assert (payload["status"], payload["decision"]["votes"]) == ("timed_out", [])
+    assert late < 2 * CLIENT_TIMEOUT + 5, f"reported {late:.1f}s after the deadline"
+    assert "the deadline passed while Slack could not be read" in gate_logs.text
 
 
 async def test_the_same_gate_in_two_triggerers_decides_the_same_and_writes_nothing(
