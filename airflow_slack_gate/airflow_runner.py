@@ -235,6 +235,7 @@ class AirflowRunner:
         often (seconds), so runs finish fast; nothing else about the DAGs changes.
     :param wait_for_dags: DAG ids that must be parsed before :meth:`start` returns.
     :param components: Which of :data:`COMPONENTS` to start (all by default; the API server always).
+    :param database_url: Airflow's metadata database (SQLAlchemy URL); a SQLite file in the home if None.
     :param stream: Where to print progress lines (None: quiet).
     """
 
@@ -247,6 +248,7 @@ class AirflowRunner:
         gate_poke_interval: float | None = None,
         wait_for_dags: Iterable[str] = (),
         components: Iterable[str] = tuple(COMPONENTS),
+        database_url: str | None = None,
         start_timeout: float = 240.0,
         stop_timeout: float = 20.0,
         stream: IO[str] | None = None,
@@ -261,6 +263,7 @@ class AirflowRunner:
         if unknown:
             raise ValueError(f"unknown Airflow components {sorted(unknown)}; choose from {list(COMPONENTS)}")
         self.components = [name for name in COMPONENTS if name in {"api-server", *components}]
+        self.database_url = database_url
         self.start_timeout = start_timeout
         self.stop_timeout = stop_timeout
         self.stream = stream
@@ -272,6 +275,8 @@ class AirflowRunner:
         self._logs: dict[str, IO[bytes]] = {}
         self._stopped = threading.Event()
         self._api: AirflowApi | None = None
+        self._env: dict[str, str] = {}
+        self._component: dict[str, str] = {}  # processes started by add(): their component
 
     # -- public ------------------------------------------------------------------------------------------
 
@@ -285,6 +290,11 @@ class AirflowRunner:
         if self._api is None:
             raise AirflowRunnerError("Airflow is not started")
         return self._api
+
+    @property
+    def environment(self) -> dict[str, str]:
+        """The environment every component runs with (a copy; empty before :meth:`start`)."""
+        return dict(self._env)
 
     @property
     def log_dir(self) -> Path:
@@ -332,7 +342,7 @@ class AirflowRunner:
 
     def logs(self, tail: int = 200, *, task_logs: bool = True) -> str:
         """The last ``tail`` lines of every process's output and task log, for failure reports."""
-        paths = [(name, self.log_dir / f"{name}.log") for name in COMPONENTS]
+        paths = [(name, self.log_dir / f"{name}.log") for name in [*COMPONENTS, *self._component]]
         if task_logs:
             task_dir = self.home / "logs"
             found = sorted(task_dir.glob("dag_id=*/**/*.log"), key=lambda p: p.stat().st_mtime)
@@ -368,6 +378,28 @@ class AirflowRunner:
 
             wait_until(reported, timeout=timeout, what=f"the scheduler to see {task_id} defer")
 
+    def add(self, name: str, component: str) -> None:
+        """Start one more process of ``component`` (e.g. a second triggerer), called ``name``."""
+        if name in self.processes:
+            raise AirflowRunnerError(f"a process called {name!r} is already started")
+        if component not in COMPONENTS or component == "api-server":
+            raise ValueError(f"choose a component from {list(COMPONENTS)[1:]}, not {component!r}")
+        self._component[name] = component
+        self._spawn(name, list(COMPONENTS[component]), self._env)
+
+    def kill(self, name: str) -> None:
+        """Kill process ``name`` (and its children) with SIGKILL, as a crash or an OOM kill would."""
+        process = self.processes[name]
+        _signal_group(process.pid, signal.SIGKILL)
+        process.wait(timeout=10)
+
+    def restart(self, name: str) -> None:
+        """Start process ``name`` again (after :meth:`kill`), with the environment it first had."""
+        if self.processes[name].poll() is None:
+            raise AirflowRunnerError(f"airflow {name} is still running; kill it first")
+        self._logs[name].close()
+        self._spawn(name, list(COMPONENTS[self._component.get(name, name)]), self._env)
+
     def leftover_pids(self) -> list[int]:
         """Processes still running that this runner started, or that they started (Linux ``/proc``).
 
@@ -389,10 +421,12 @@ class AirflowRunner:
         self.home.mkdir(parents=True, exist_ok=True)
         self.log_dir.mkdir(exist_ok=True)
         self.port = free_port()
-        env = self._environment()
+        env = self._env = self._environment()
         self._api = AirflowApi(self.url, self.username, self.password)
         self._say(f"Airflow home: {self.home}")
-        self._say("Migrating Airflow's database (SQLite)...")
+        self._say(
+            f"Migrating Airflow's database ({'SQLite' if self.database_url is None else 'external'})..."
+        )
         migrate = subprocess.run(
             [sys.executable, "-m", "airflow", "db", "migrate"],
             env=env,
@@ -439,7 +473,8 @@ class AirflowRunner:
                 "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_USERS": f"{self.username}:admin",
                 "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_PASSWORDS_FILE": str(passwords),
                 "AIRFLOW__CORE__EXECUTION_API_SERVER_URL": f"{self.url}/execution/",
-                "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": f"sqlite:///{self.home / 'airflow.db'}",
+                "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": self.database_url
+                or f"sqlite:///{self.home / 'airflow.db'}",
                 "AIRFLOW__API__HOST": HOST,
                 "AIRFLOW__API__PORT": str(self.port),
                 "AIRFLOW__API__BASE_URL": self.url,

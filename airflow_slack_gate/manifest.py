@@ -42,6 +42,7 @@ USED_METHODS: dict[str, str] = {
     "conversations.history": "find the question an earlier attempt of the same try already posted",
     "conversations.replies": "read the votes: thread replies and the question's reactions",
     "conversations.list": "turn a channel name (#approvals) into its ID",
+    "conversations.info": "notice a waiting gate's channel was archived (Slack still serves its history)",
     "usergroups.users.list": "expand approver user groups (S...) to their members",
 }
 
@@ -50,8 +51,8 @@ SCOPE_REASONS: dict[str, str] = {
     "chat:write": "chat.postMessage, chat.update: post the question, show the outcome",
     "channels:history": "conversations.replies, conversations.history: read votes in public channels",
     "groups:history": "conversations.replies, conversations.history: read votes in private channels",
-    "channels:read": "conversations.list: find a public channel's ID from its #name",
-    "groups:read": "conversations.list: find a private channel's ID from its name",
+    "channels:read": "conversations.list, conversations.info: a public channel's ID; is it archived",
+    "groups:read": "conversations.list, conversations.info: the same for private channels",
     "usergroups:read": "usergroups.users.list: expand approver user groups",
     "reactions:read": "needed by the reaction_added event",
     "users:read": "users.info",

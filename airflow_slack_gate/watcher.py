@@ -7,6 +7,11 @@ channel since the oldest open gate; it shows every gate's reactions and its thre
 ``latest_reply``. Only threads whose parent changed are read with ``conversations.replies``, and only
 gates whose snapshot changed are woken. Gates older than :data:`HISTORY_HORIZON` would make that read
 expensive, so they read their own thread instead, rarely (their interval grows while they are quiet).
+
+Every few minutes the watcher also asks ``conversations.info`` whether the channel is still usable:
+Slack keeps serving the history of an archived channel, so without this a gate there would wait for
+votes nobody can cast. Transient failures (429 after retries, 5xx, timeouts, Slack unreachable) keep
+every gate waiting; each gate's trigger is told about them, so its own task log says what happened.
 """
 
 from __future__ import annotations
@@ -25,8 +30,15 @@ from airflow_slack_gate.intervals import THREAD_REFRESH, gate_interval, replies_
 
 #: Gates whose message is older than this read their own thread instead of widening the history read.
 HISTORY_HORIZON = 6 * 3600.0
-#: Pause after a failed round (Slack unreachable, 5xx after retries), doubling up to the maximum.
+#: Pause after a failed round (Slack unreachable, 5xx after retries), doubling up to the maximum...
 ERROR_BACKOFF = (5.0, 120.0)
+#: ...but never starting above, nor growing beyond this many times, the shortest poke_interval, so a
+#: gate that reads Slack often also notices soon that Slack is back.
+ERROR_BACKOFF_POKES = 4.0
+#: How often (seconds) the watcher checks that its channel still exists and is not archived...
+CHANNEL_CHECK_INTERVAL = 300.0
+#: ...or this many poke_intervals of its most eager gate, if that is sooner.
+CHANNEL_CHECK_POKES = 10.0
 
 Thread = list[dict[str, Any]]
 
@@ -44,6 +56,8 @@ class _Gate:
     replies_read: float = 0.0
     thread: Thread = field(default_factory=list)
     error: SlackGateError | None = None
+    trouble: SlackGateError | None = None
+    failures: int = 0
     changed: asyncio.Event = field(default_factory=asyncio.Event)
     holders: int = 0
 
@@ -53,16 +67,25 @@ class _Gate:
         )
 
     def publish(self, thread: Thread, now: float) -> None:
-        """Store a fresh snapshot and wake the trigger, unless nothing changed since the last one."""
-        if thread == self.thread:
+        """Store a fresh snapshot and wake the trigger, unless nothing changed since the last one
+        (after failed reads it is woken anyway, so it can say that Slack answers again)."""
+        recovered, self.failures, self.trouble = self.failures > 0, 0, None
+        if thread == self.thread and not recovered:
             return
-        if self.thread:
+        if self.thread and thread != self.thread:
             self.last_change = now
         self.thread = thread
         self.changed.set()
 
     def fail(self, error: SlackGateError) -> None:
+        """A permanent error: the gate ends."""
         self.error = error
+        self.changed.set()
+
+    def struggle(self, error: SlackGateError) -> None:
+        """A transient error: the gate keeps waiting, but its trigger hears of it."""
+        self.failures += 1
+        self.trouble = error
         self.changed.set()
 
 
@@ -75,7 +98,8 @@ class GateWatch:
     async def next_thread(self, timeout: float | None) -> Thread | None:
         """The thread (ask message first, then replies) once it changed; None if ``timeout`` passed.
 
-        Raises the :class:`SlackGateError` that ended the gate (token revoked, message deleted...).
+        Raises the :class:`SlackGateError` that ended the gate (token revoked, message deleted...), and
+        once per failed round a transient one (``is_permanent`` False: keep waiting, Slack is retried).
         """
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(self._gate.changed.wait(), timeout)
@@ -84,7 +108,15 @@ class GateWatch:
         if not self._gate.changed.is_set():
             return None
         self._gate.changed.clear()
+        if (trouble := self._gate.trouble) is not None:
+            self._gate.trouble = None
+            raise trouble
         return self.latest()
+
+    @property
+    def failures(self) -> int:
+        """Rounds in a row that could not read Slack (0 once a read succeeds)."""
+        return self._gate.failures
 
     def latest(self) -> Thread:
         """The last snapshot read (empty before the first read)."""
@@ -100,6 +132,8 @@ class ChannelWatcher:
         self.gates: dict[str, _Gate] = {}
         self._new_gate = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
+        self._next_channel_check = 0.0
+        self._channel_checks = True
 
     def join(self, ts: str, poke_interval: float) -> GateWatch:
         gate = self.gates.get(ts)
@@ -149,9 +183,25 @@ class ChannelWatcher:
                         gate.fail(error)
                     return
                 failures += 1
-                self.hook.log.warning("Slack watcher of %s: %s (will retry)", self.channel, error)
-                low, high = ERROR_BACKOFF
-                await asyncio.sleep(min(high, low * 2 ** (failures - 1)))
+                for gate in self.gates.values():
+                    gate.struggle(error)
+                pause_for = self.error_pause(failures)
+                self.hook.log.warning(
+                    "Slack watcher of %s: %s (%d failed rounds in a row; next try in %.1fs)",
+                    self.channel,
+                    error,
+                    failures,
+                    pause_for,
+                )
+                await asyncio.sleep(pause_for)
+
+    def error_pause(self, failures: int) -> float:
+        """Seconds to wait after ``failures`` failed rounds in a row: doubling, scaled to the gates."""
+        low, high = ERROR_BACKOFF
+        poke = min((gate.poke_interval for gate in self.gates.values()), default=low)
+        start = max(0.01, min(low, poke))
+        ceiling = max(start, min(high, ERROR_BACKOFF_POKES * poke))
+        return float(min(ceiling, start * 2 ** (failures - 1)))
 
     async def _wait_until_due(self) -> bool:
         """Sleep until some gate is due or a new gate joins; True if woken early by a new gate."""
@@ -167,6 +217,8 @@ class ChannelWatcher:
 
     async def read_round(self, now: float) -> None:
         """One round: a shared history read for recent gates, own-thread reads for old due gates."""
+        if self._channel_checks and now >= self._next_channel_check:
+            await self._check_channel(now)
         wall = time.time()
         recent = [gate for gate in self.gates.values() if wall - float(gate.ts) <= HISTORY_HORIZON]
         old_due = [gate for gate in self.gates.values() if gate not in recent and gate.next_due <= now]
@@ -180,6 +232,38 @@ class ChannelWatcher:
             await self._refresh(gate, None, now)
         for gate in self.gates.values():
             gate.next_due = now + gate.interval(now)
+
+    async def _check_channel(self, now: float) -> None:
+        """Raise ``is_archived`` (permanent) if the channel was archived; Slack still serves its history.
+
+        One ``conversations.info`` call per channel every :data:`CHANNEL_CHECK_INTERVAL`, whatever the
+        number of gates. A token without the ``channels:read``/``groups:read`` scope cannot check:
+        the watcher says so once and reads on (the first write after the decision would fail).
+        """
+        poke = min((gate.poke_interval for gate in self.gates.values()), default=CHANNEL_CHECK_INTERVAL)
+        self._next_channel_check = now + channel_check_every(poke)
+        try:
+            info = await self.hook.achannel_info(self.channel)
+        except SlackGateError as error:
+            if error.error_code == "missing_scope":
+                self._channel_checks = False
+                self.hook.log.warning(
+                    "Slack watcher of %s cannot notice an archived channel: %s", self.channel, error
+                )
+                return
+            if error.is_permanent:
+                raise
+            # A transient failure proves nothing: check again next round; the history read decides
+            # whether this round failed.
+            self._next_channel_check = now
+            return
+        if info.get("is_archived"):
+            raise explain(
+                "is_archived",
+                conn_id=self.hook.slack_conn_id,
+                method="conversations.info",
+                detail=f"channel {self.channel} was archived while gates waited in it",
+            )
 
     async def _refresh(self, gate: _Gate, parent: dict[str, Any] | None, now: float) -> None:
         """Bring one gate's snapshot up to date, reading its replies only when they may have changed.
@@ -216,6 +300,19 @@ class ChannelWatcher:
         if gate.replies_seen is None or now - gate.replies_read >= THREAD_REFRESH:
             return True
         return replies_fingerprint(parent) != gate.replies_seen
+
+
+def channel_check_every(poke_interval: float) -> float:
+    """Seconds between two checks of a channel for gates reading every ``poke_interval`` seconds."""
+    return min(CHANNEL_CHECK_INTERVAL, CHANNEL_CHECK_POKES * poke_interval)
+
+
+def channel_check_due(now: float, poke_interval: float) -> bool:
+    """For gates polling alone (poke and reschedule modes, which keep no state between reads): True
+    for the read that first passes each :data:`CHANNEL_CHECK_INTERVAL` boundary of the wall clock."""
+    if poke_interval >= CHANNEL_CHECK_INTERVAL:
+        return True
+    return int(now // CHANNEL_CHECK_INTERVAL) != int((now - poke_interval) // CHANNEL_CHECK_INTERVAL)
 
 
 _WATCHERS: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, dict[tuple[str, str], ChannelWatcher]] = (
@@ -279,6 +376,17 @@ async def group_members(hook: SlackGateHook, groups: Sequence[str]) -> frozenset
         key = (hook.slack_conn_id, group)
         cached = cache.get(key)
         if cached is None or time.monotonic() - cached[0] > GROUP_TTL:
-            cached = cache[key] = (time.monotonic(), await hook.aexpand_usergroups([group]))
+            try:
+                cached = cache[key] = (time.monotonic(), await hook.aexpand_usergroups([group]))
+            except SlackGateError as error:
+                if cached is None or error.is_permanent:
+                    raise
+                # Slack is failing for a while: members read a few minutes ago beat no members at all.
+                hook.log.warning(
+                    "Could not refresh the members of user group %s, using those read %.0fs ago: %s",
+                    group,
+                    time.monotonic() - cached[0],
+                    error,
+                )
         members |= cached[1]
     return frozenset(members)

@@ -198,6 +198,7 @@ def run_every_call(slack: SlackEmulator, scopes: list[str], monkeypatch: pytest.
         (f"private-{bot.user_id.lower()}", private),
     ):
         assert hook.channel_id(name) == channel_id
+        assert hook.channel_info(channel_id)["is_archived"] is False
         posted = hook.post_message(channel=channel_id, text="Deploy?")
         slack.reply(channel_id, posted.ts, "alice", "approve")
         assert [m["text"] for m in hook.read_thread(channel=channel_id, ts=posted.ts)][1:] == ["approve"]

@@ -369,6 +369,11 @@ class SlackGateHook(SlackHook):
             ),
         )
 
+    def channel_info(self, channel: str) -> dict[str, Any]:
+        """The channel as conversations.info shows it (``is_archived``, ``is_member``...)."""
+        response = self._call("conversations.info", lambda: self.client.conversations_info(channel=channel))
+        return dict(response.get("channel") or {})
+
     def expand_usergroups(self, group_ids: Iterable[str]) -> frozenset[str]:
         """The user IDs of every member of the given user groups (S...)."""
         users: set[str] = set()
@@ -412,6 +417,14 @@ class SlackGateHook(SlackHook):
                 channel=channel, oldest=oldest, inclusive=inclusive, limit=HISTORY_PAGE_SIZE, cursor=cursor
             ),
         )
+
+    async def achannel_info(self, channel: str) -> dict[str, Any]:
+        """Async :meth:`channel_info`, paced by the loop's shared rate limiter."""
+        client = await self.get_async_client()
+        response = await self._alimited(
+            "conversations.info", partial(client.conversations_info, channel=channel)
+        )
+        return dict(response.get("channel") or {})
 
     async def aexpand_usergroups(self, group_ids: Iterable[str]) -> frozenset[str]:
         """Async :meth:`expand_usergroups`."""

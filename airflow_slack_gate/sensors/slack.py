@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from datetime import datetime, timedelta, timezone
 from functools import cached_property
 from typing import TYPE_CHECKING, Any
@@ -15,6 +15,7 @@ from airflow.sdk.exceptions import (
     AirflowSensorTimeout,
     AirflowSkipException,
 )
+from slack_sdk.http_retry.builtin_handlers import RateLimitErrorRetryHandler
 
 from airflow_slack_gate.decisions import (
     DEFAULT_APPROVE_REACTIONS,
@@ -27,7 +28,7 @@ from airflow_slack_gate.decisions import (
     validate_gate_config,
     validate_on_timeout,
 )
-from airflow_slack_gate.errors import SlackGateError
+from airflow_slack_gate.errors import SlackGateError, explain
 from airflow_slack_gate.gate import (
     GateRef,
     ask_metadata,
@@ -38,12 +39,13 @@ from airflow_slack_gate.gate import (
     same_task,
     with_group_members,
 )
-from airflow_slack_gate.hooks.slack import DEFAULT_CONN_ID, SlackGateHook
+from airflow_slack_gate.hooks.slack import DEFAULT_CONN_ID, MAX_RATE_LIMIT_RETRIES, SlackGateHook
 from airflow_slack_gate.links import SLACK_MESSAGE_XCOM_KEY, SlackMessageLink
 from airflow_slack_gate.messages import ask_message, outcome_message, outcome_thread_reply, superseded_message
 from airflow_slack_gate.operators.slack import parse_blocks, resolve_channel
 from airflow_slack_gate.templating import SlackTextTemplating
 from airflow_slack_gate.triggers.slack import SlackApprovalTrigger
+from airflow_slack_gate.watcher import channel_check_due, channel_check_every
 
 if TYPE_CHECKING:
     from airflow.sdk import Context
@@ -53,6 +55,10 @@ SLACK_DECISION_XCOM_KEY = "slack_decision"
 #: How long after the gate's own deadline Airflow's deferral timeout fires, if the trigger never did.
 DEFERRAL_GRACE = timedelta(minutes=5)
 NO_DECISION = Decision(outcome="pending")
+#: Attempts to post one message when Slack times out, drops the connection or answers 5xx.
+POST_ATTEMPTS = 3
+#: Seconds between looks in Slack for a post whose answer was lost.
+LOOK_AGAIN_EVERY = 0.25
 
 
 class SlackApprovalSensor(SlackTextTemplating, BaseSensorOperator):
@@ -234,12 +240,100 @@ class SlackApprovalSensor(SlackTextTemplating, BaseSensorOperator):
             requested_by=self.requested_by or None,
             context_line=_context_line(identity),
         )
-        posted = self.hook.post_message(
-            channel=channel, text=ask["text"], blocks=ask["blocks"], metadata=ask_metadata(identity, "open")
-        )
-        gate = GateRef(channel=posted.channel, ts=posted.ts)
+        attempts: list[int] = []
+
+        def post() -> str:
+            attempts.append(1)
+            return self.write_hook.post_message(
+                channel=channel,
+                text=ask["text"],
+                blocks=ask["blocks"],
+                metadata=ask_metadata(identity, "open"),
+            ).ts
+
+        def landed() -> str | None:
+            mine = self._open_asks_of_this_try(channel, identity, context)
+            return mine[0] if mine else None
+
+        gate = GateRef(channel=channel, ts=self._post_once(post, landed, "the question"))
+        if len(attempts) > 1:
+            gate = self._keep_one_ask(channel, identity, context, gate)
         self._supersede_earlier_tries(earlier, identity, gate)
         return self._remember(context, gate)
+
+    # -- writing at most once ------------------------------------------------------------------------
+
+    @cached_property
+    def write_hook(self) -> SlackGateHook:
+        """The hook for posts: its client retries only 429s (Slack refused, so nothing was posted).
+
+        After a timeout, a dropped connection or a 5xx the message may be in Slack already; a blind
+        retry would post it twice, so :meth:`_post_once` looks in Slack before posting again.
+        """
+        return SlackGateHook(
+            slack_conn_id=self.slack_conn_id,
+            retry_handlers=[RateLimitErrorRetryHandler(max_retry_count=MAX_RATE_LIMIT_RETRIES)],
+        )
+
+    def _post_once(self, post: Callable[[], str], landed: Callable[[], str | None], what: str) -> str:
+        """Post with ``post()`` (returns the ts); when the answer is lost, find it with ``landed()``
+        before trying again, so a slow or failing Slack does not get the message twice."""
+        for attempt in range(1, POST_ATTEMPTS + 1):
+            try:
+                return post()
+            except SlackGateError as error:
+                if error.is_permanent or error.error_code == "ratelimited" or attempt == POST_ATTEMPTS:
+                    raise
+                self.log.warning(
+                    "Posting %s failed (%s); looking in Slack whether it arrived before posting again.",
+                    what,
+                    error,
+                )
+                try:
+                    found = self._look_for(landed)
+                except SlackGateError as look_error:
+                    self.log.error(
+                        "Could not look in Slack either (%s): not posting %s again.", look_error, what
+                    )
+                    raise error from None
+                if found:
+                    self.log.info("%s did arrive in Slack (message %s): not posting it again.", what, found)
+                    return found
+                self.log.warning("%s is not in Slack: posting it again (attempt %d).", what, attempt + 1)
+        raise AssertionError("unreachable")  # pragma: no cover
+
+    def _look_for(self, landed: Callable[[], str | None]) -> str | None:
+        """Poll ``landed()`` for as long as the client waits for an answer: a post that timed out may
+        still be processed by Slack meanwhile."""
+        deadline = time.monotonic() + max(1.0, float(self.write_hook.client.timeout))
+        while True:
+            found = landed()
+            if found or time.monotonic() >= deadline:
+                return found
+            time.sleep(LOOK_AGAIN_EVERY)
+
+    def _open_asks_of_this_try(self, channel: str, identity: dict[str, Any], context: Context) -> list[str]:
+        """The ts of this try's open questions in Slack, oldest first."""
+        return sorted(
+            ts
+            for ts, payload in self._find_asks(channel, identity, context)
+            if payload.get("try_number") == identity["try_number"] and payload.get("state") == "open"
+        )
+
+    def _keep_one_ask(
+        self, channel: str, identity: dict[str, Any], context: Context, gate: GateRef
+    ) -> GateRef:
+        """After a retried post, mark any other open question of this try superseded by ``gate``."""
+        try:
+            others = [ts for ts in self._open_asks_of_this_try(channel, identity, context) if ts != gate.ts]
+        except SlackGateError as error:
+            self.log.warning("Could not check Slack for a duplicate question: %s", error)
+            return gate
+        for ts in others:
+            self.log.warning("Slack got the question twice (also %s); marking that copy superseded.", ts)
+            payload = {**identity, "state": "open"}
+            self._supersede(channel, ts, payload, identity)
+        return gate
 
     def _find_asks(
         self, channel: str, identity: dict[str, Any], context: Context
@@ -267,17 +361,20 @@ class SlackApprovalSensor(SlackTextTemplating, BaseSensorOperator):
         for ts, payload in earlier:
             if payload.get("state") != "open" or payload.get("try_number") == identity["try_number"]:
                 continue
-            update = superseded_message(original_text=self.text, new_try=identity["try_number"])
-            try:
-                self.hook.update_message(
-                    channel=new.channel,
-                    ts=ts,
-                    text=update["text"],
-                    blocks=update["blocks"],
-                    metadata=ask_metadata(payload, "superseded"),
-                )
-            except SlackGateError as error:
-                self.log.warning("Could not mark the previous try's message as superseded: %s", error)
+            self._supersede(new.channel, ts, payload, identity)
+
+    def _supersede(self, channel: str, ts: str, payload: dict[str, Any], identity: dict[str, Any]) -> None:
+        update = superseded_message(original_text=self.text, new_try=identity["try_number"])
+        try:
+            self.hook.update_message(
+                channel=channel,
+                ts=ts,
+                text=update["text"],
+                blocks=update["blocks"],
+                metadata=ask_metadata(payload, "superseded"),
+            )
+        except SlackGateError as error:
+            self.log.warning("Could not mark the question %s as superseded: %s", ts, error)
 
     def _remember(self, context: Context, gate: GateRef) -> GateRef:
         permalink = gate.permalink
@@ -295,8 +392,13 @@ class SlackApprovalSensor(SlackTextTemplating, BaseSensorOperator):
 
     def _wait_in_worker(self, context: Context, gate: GateRef, deadline: float) -> bool:
         """Poke and reschedule modes: the trigger's read step, run from the worker."""
+        next_check = 0.0  # poke mode keeps state between reads; reschedule mode does not
         while True:
-            payload = self._read_once(gate, expired=time.time() >= deadline)
+            if self.reschedule:
+                check_channel = channel_check_due(time.time(), self.poke_interval)
+            elif check_channel := time.monotonic() >= next_check:
+                next_check = time.monotonic() + channel_check_every(self.poke_interval)
+            payload = self._read_once(gate, expired=time.time() >= deadline, check_channel=check_channel)
             if payload is not None:
                 return self.execute_complete(context, payload)
             wait = max(1.0, min(self.poke_interval, deadline - time.time()))
@@ -317,8 +419,12 @@ class SlackApprovalSensor(SlackTextTemplating, BaseSensorOperator):
             payload = self._read_once(gate, expired=True) or event_payload("timed_out", gate, NO_DECISION)
             return self.execute_complete(context, payload)
 
-    def _read_once(self, gate: GateRef, *, expired: bool) -> dict[str, Any] | None:
+    def _read_once(
+        self, gate: GateRef, *, expired: bool, check_channel: bool = False
+    ) -> dict[str, Any] | None:
         try:
+            if check_channel:
+                self._check_channel(gate.channel)
             thread = self.hook.read_thread(channel=gate.channel, ts=gate.ts)
             return read_step(thread, gate, self._policy(), expired=expired)
         except SlackGateError as error:
@@ -326,6 +432,22 @@ class SlackApprovalSensor(SlackTextTemplating, BaseSensorOperator):
                 return error_payload(gate, error=str(error), error_code=error.error_code)
             self.log.warning("Slack read failed, will retry: %s", error)
             return None
+
+    def _check_channel(self, channel: str) -> None:
+        """Raise ``is_archived`` if the channel was archived (Slack still serves its history)."""
+        try:
+            info = self.hook.channel_info(channel)
+        except SlackGateError as error:
+            if error.is_permanent and error.error_code != "missing_scope":
+                raise
+            return  # cannot check now (no scope, or Slack failing): the thread read decides
+        if info.get("is_archived"):
+            raise explain(
+                "is_archived",
+                conn_id=self.slack_conn_id,
+                method="conversations.info",
+                detail=f"channel {channel}",
+            )
 
     def _next_wait(self, deadline: float) -> float:
         return max(1.0, min(self.poke_interval, deadline - time.time()))
@@ -380,18 +502,27 @@ class SlackApprovalSensor(SlackTextTemplating, BaseSensorOperator):
                 blocks=update["blocks"],
                 metadata=ask_metadata(identity, outcome),
             )
-            self.hook.post_message(
-                channel=gate.channel,
-                thread_ts=gate.ts,
-                text=outcome_thread_reply(
-                    outcome=outcome,
-                    decided_by=decision.decided_by,
-                    reason=decision.reason,
-                    on_timeout=self.on_timeout if outcome == "timed_out" else None,
-                ),
+            reply = outcome_thread_reply(
+                outcome=outcome,
+                decided_by=decision.decided_by,
+                reason=decision.reason,
+                on_timeout=self.on_timeout if outcome == "timed_out" else None,
+            )
+            self._post_once(
+                lambda: self.write_hook.post_message(channel=gate.channel, thread_ts=gate.ts, text=reply).ts,
+                lambda: self._own_reply(gate, reply),
+                "the outcome reply",
             )
         except SlackGateError as error:
             self.log.warning("The decision stands, but Slack could not show it: %s", error)
+
+    def _own_reply(self, gate: GateRef, text: str) -> str | None:
+        """The ts of this bot's reply with ``text`` in the question's thread, if it is there."""
+        bot_id = self.hook.bot_identity().bot_id
+        for message in self.hook.read_thread(channel=gate.channel, ts=gate.ts)[1:]:
+            if message.get("bot_id") == bot_id and message.get("text") == text:
+                return str(message["ts"])
+        return None
 
     def _fail_or_false(self, error: SlackGateError) -> bool:
         if self.fail_on_error:

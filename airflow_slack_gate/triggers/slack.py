@@ -9,9 +9,9 @@ from typing import Any
 
 from airflow.triggers.base import BaseTrigger, TriggerEvent
 
-from airflow_slack_gate.decisions import ApprovalPolicy
+from airflow_slack_gate.decisions import ApprovalPolicy, Decision
 from airflow_slack_gate.errors import SlackGateError
-from airflow_slack_gate.gate import GateRef, error_payload, read_step, with_group_members
+from airflow_slack_gate.gate import GateRef, error_payload, event_payload, read_step, with_group_members
 from airflow_slack_gate.hooks.sessions import holding_shared_sessions
 from airflow_slack_gate.hooks.slack import SlackGateHook
 from airflow_slack_gate.watcher import group_members, watching
@@ -61,6 +61,8 @@ class SlackApprovalTrigger(BaseTrigger):
         self.deadline = deadline
         self.poke_interval = poke_interval
         self.share_reads = share_reads
+        self._failures = 0
+        self._trouble_since: float | None = None
 
     def serialize(self) -> tuple[str, dict[str, Any]]:
         return (
@@ -88,20 +90,44 @@ class SlackApprovalTrigger(BaseTrigger):
         yield event
 
     async def _wait_with_watcher(self, hook: SlackGateHook) -> TriggerEvent:
-        """Let the loop's channel watcher read Slack for this gate and every other in the channel."""
+        """Let the loop's channel watcher read Slack for this gate and every other in the channel.
+
+        Transient failures (Slack unreachable, 5xx, timeouts, 429 after retries) never end the wait:
+        the watcher retries, and this trigger's log says when Slack failed and when it answered again.
+        At the deadline the gate decides on what it last saw, even while Slack is still failing.
+        """
         async with watching(self.slack_conn_id, self.gate.channel, self.gate.ts, self.poke_interval) as watch:
+            policy_failures = 0
             while True:
                 try:
                     policy = await self._resolve_policy(hook)
-                    thread = await watch.next_thread(self._time_left())
-                    expired = self._expired()
-                    if thread is None and expired:
-                        thread = await self._last_look(hook, watch.latest())
+                    policy_failures = 0
                 except SlackGateError as error:
-                    if not error.is_permanent:
-                        await asyncio.sleep(self._pause(self.poke_interval))
+                    if error.is_permanent:
+                        return self._error_event(error)
+                    policy_failures += 1
+                    self._note_trouble(error, policy_failures)
+                    if self._expired():
+                        return self._timed_out_unread()
+                    await asyncio.sleep(self._backoff(policy_failures))
+                    continue
+                try:
+                    thread = await watch.next_thread(self._time_left())
+                except SlackGateError as error:
+                    if error.is_permanent:
+                        return self._error_event(error)
+                    self._note_trouble(error, watch.failures)
+                    if not self._expired():
                         continue
-                    return self._error_event(error)
+                    thread = None
+                expired = self._expired()
+                if thread is None and expired:
+                    try:
+                        thread = await self._last_look(hook, watch.latest())
+                    except SlackGateError as error:
+                        return self._error_event(error)
+                elif thread is not None:
+                    self._note_recovery()
                 if thread is not None and (payload := read_step(thread, self.gate, policy, expired=expired)):
                     return self._event(payload)
 
@@ -116,25 +142,82 @@ class SlackApprovalTrigger(BaseTrigger):
             return latest
 
     async def _wait_polling_alone(self, hook: SlackGateHook) -> TriggerEvent:
-        """Read this gate's own thread every poke_interval (what every peer does; kept for comparison)."""
+        """Read this gate's own thread every poke_interval (what every peer does; kept for comparison).
+
+        Transient failures are handled as with the watcher: logged, retried, and at the deadline the
+        gate decides on the last thread it read.
+        """
         failures = 0
+        latest: list[dict[str, Any]] = []
         while True:
             expired = self._expired()
             try:
                 policy = await self._resolve_policy(hook)
+            except SlackGateError as error:
+                if error.is_permanent:
+                    return self._error_event(error)
+                failures += 1
+                self._note_trouble(error, failures)
+                if expired:
+                    return self._timed_out_unread()
+                await asyncio.sleep(self._backoff(failures))
+                continue
+            try:
                 thread = await hook.aread_thread(channel=self.gate.channel, ts=self.gate.ts)
             except SlackGateError as error:
                 if error.is_permanent:
                     return self._error_event(error)
                 failures += 1
-                self.log.warning("Slack read failed (%d in a row), will retry: %s", failures, error)
-                await asyncio.sleep(self._pause(min(self.poke_interval * 2**failures, MAX_ERROR_BACKOFF)))
-                continue
-            failures = 0
+                self._note_trouble(error, failures)
+                if not expired:
+                    await asyncio.sleep(self._backoff(failures))
+                    continue
+                self.log.warning("Read at the deadline failed, deciding on the last one seen: %s", error)
+                thread = latest
+            else:
+                failures = 0
+                self._note_recovery()
+                latest = thread
             payload = read_step(thread, self.gate, policy, expired=expired)
             if payload is not None:
                 return self._event(payload)
             await asyncio.sleep(self._pause(self.poke_interval))
+
+    def _backoff(self, failures: int) -> float:
+        """Pause after ``failures`` failed reads in a row: doubling, never past the deadline."""
+        return self._pause(min(self.poke_interval * 2**failures, MAX_ERROR_BACKOFF))
+
+    def _timed_out_unread(self) -> TriggerEvent:
+        """The deadline passed while Slack failed before the approvers could be known: a timeout."""
+        self.log.warning(
+            "Gate %s: the deadline passed while Slack could not be read; reporting a timeout.", self.gate.ts
+        )
+        return self._event(event_payload("timed_out", self.gate, Decision(outcome="pending")))
+
+    def _note_trouble(self, error: SlackGateError, failures: int) -> None:
+        """Log a transient failure: the first, then the 2nd, 4th, 8th... in a row (logs stay short)."""
+        if self._trouble_since is None:
+            self._trouble_since = time.time()
+        self._failures = max(failures, self._failures + 1)
+        if self._failures & (self._failures - 1) == 0:
+            self.log.warning(
+                "Gate %s: Slack could not be read (%d failed reads in a row, for %.0fs); still waiting, "
+                "nothing is lost (votes stay in Slack): %s",
+                self.gate.ts,
+                self._failures,
+                time.time() - self._trouble_since,
+                error,
+            )
+
+    def _note_recovery(self) -> None:
+        if self._trouble_since is not None:
+            self.log.info(
+                "Gate %s: Slack answers again after %d failed reads (%.0fs); reading on.",
+                self.gate.ts,
+                self._failures,
+                time.time() - self._trouble_since,
+            )
+        self._trouble_since, self._failures = None, 0
 
     def _event(self, payload: dict[str, Any]) -> TriggerEvent:
         self.log.info("Gate %s: %s", self.gate.ts, payload["status"])
