@@ -1,0 +1,208 @@
+"""Socket Mode for a triggerer: ONE connection per app-level token per event loop, shared by every gate.
+
+A gate's trigger holds the loop's listener for its connection while it waits::
+
+    async with socket_mode(hook):
+        ...  # wait for the decision
+
+The first holder opens the connection (slack_sdk's asyncio ``SocketModeClient``, aiohttp flavour) in
+the background, so nothing waits for Slack; later holders share it; the last one out closes it,
+after letting clicks in flight finish. Without an ``app_token`` in the connection it does nothing.
+
+The listener acknowledges every envelope at once (Slack wants it within 3 seconds), then:
+
+- ``message`` and ``reaction_added``/``reaction_removed`` events make the loop's channel watchers
+  read that channel now (:func:`~airflow_slack_gate.watcher.wake_channel`); the watcher still reads
+  Slack, so a missed event only costs time;
+- a click on a gate's button is judged and recorded in the gate's thread
+  (:class:`~airflow_slack_gate.interactive.clicks.ClickHandler`), so the gate's trigger decides even
+  when it runs in another process whose connection did not get the click.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import weakref
+from collections.abc import AsyncIterator, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from airflow.providers.common.compat.sdk import AirflowNotFoundException
+
+from airflow_slack_gate.errors import SlackGateError
+from airflow_slack_gate.hooks.sessions import holding_shared_sessions
+from airflow_slack_gate.hooks.slack import SlackGateHook
+from airflow_slack_gate.interactive.clicks import ClickHandler, handle_in_background
+from airflow_slack_gate.interactive.payloads import parse_interaction
+from airflow_slack_gate.interactive.settings import InteractionSettings, interaction_settings
+from airflow_slack_gate.ratelimit import token_key
+from airflow_slack_gate.watcher import wake_channel
+
+log = logging.getLogger(__name__)
+
+#: Seconds the last holder waits for clicks in flight before the connection closes.
+CLOSE_GRACE = 10.0
+#: Seconds between slack_sdk's pings (a dead connection is replaced after a few missed pongs).
+PING_INTERVAL = 5.0
+#: Events that mean a gate's thread or reactions may have changed.
+WAKING_EVENTS = frozenset({"message", "reaction_added", "reaction_removed"})
+#: Seconds after an event's wake-up when the channel's watchers are woken once more: a wake-up that
+#: lands while a watcher is in the middle of a read round can be lost, and this bounds the delay.
+WAKE_AGAIN = 2.5
+
+
+@dataclass(frozen=True)
+class ListenerInfo:
+    """What a test or a metric sees of a listener."""
+
+    conn_id: str
+    holders: int
+    connected: bool
+
+
+class SocketModeListener:
+    """The Socket Mode connection of one app-level token in one event loop."""
+
+    def __init__(self, settings: InteractionSettings, hook: SlackGateHook) -> None:
+        if not settings.app_token:
+            raise ValueError("a Socket Mode listener needs the connection's app_token")
+        self.settings = settings
+        self.hook = hook
+        self.handler = ClickHandler(hook)
+        self.holders = 0
+        self.client: Any = None  # slack_sdk.socket_mode.aiohttp.SocketModeClient, once started
+        self._connecting: asyncio.Task[None] | None = None
+        self._ready = asyncio.Event()
+        self._clicks: set[asyncio.Task[Any]] = set()
+        self._again: dict[str, asyncio.TimerHandle] = {}
+        self._closed = False
+
+    def start(self) -> None:
+        """Open the connection in the background (retried by slack_sdk until it works or we close)."""
+        self._connecting = asyncio.get_running_loop().create_task(
+            self._connect(), name=f"slack-gate socket mode {self.settings.conn_id}"
+        )
+
+    async def _connect(self) -> None:
+        from slack_sdk.socket_mode.aiohttp import SocketModeClient
+        from slack_sdk.web.async_client import AsyncWebClient
+
+        web_client = AsyncWebClient(
+            base_url=self.settings.base_url or AsyncWebClient.BASE_URL,
+            proxy=self.settings.proxy,
+            timeout=self.settings.timeout,
+        )
+        self.client = SocketModeClient(
+            app_token=str(self.settings.app_token),
+            web_client=web_client,
+            proxy=self.settings.proxy,
+            ping_interval=PING_INTERVAL,
+            logger=log,
+        )
+        self.client.socket_mode_request_listeners.append(self._on_request)
+        await self.client.connect()
+        self._ready.set()
+
+    async def _on_request(self, client: Any, request: Any) -> None:
+        """Acknowledge first, then look: an ack never waits for Slack."""
+        from slack_sdk.socket_mode.response import SocketModeResponse
+
+        await client.send_socket_mode_response(SocketModeResponse(envelope_id=request.envelope_id))
+        if request.type == "events_api":
+            self.on_event((request.payload or {}).get("event") or {})
+        elif request.type == "interactive":
+            click = parse_interaction(request.payload or {})
+            if click is not None:
+                handle_in_background(self.handler, click, self._clicks)
+
+    def on_event(self, event: Mapping[str, Any]) -> bool:
+        """Wake the loop's watchers of the event's channel; True when some gate there was woken."""
+        if event.get("type") not in WAKING_EVENTS:
+            return False
+        channel = event.get("channel") or (event.get("item") or {}).get("channel")
+        if not isinstance(channel, str) or not wake_channel(channel):
+            return False
+        if channel not in self._again:
+            self._again[channel] = asyncio.get_running_loop().call_later(
+                WAKE_AGAIN, self._wake_again, channel
+            )
+        return True
+
+    def _wake_again(self, channel: str) -> None:
+        self._again.pop(channel, None)
+        if not self._closed:
+            wake_channel(channel)
+
+    async def wait_connected(self, timeout: float | None = None) -> None:
+        """Wait until the first connection is open (``TimeoutError`` after ``timeout`` seconds)."""
+        await asyncio.wait_for(self._ready.wait(), timeout)
+
+    @property
+    def connected(self) -> bool:
+        """Whether the websocket is open."""
+        session = getattr(self.client, "current_session", None)
+        return session is not None and not session.closed
+
+    async def close(self, grace: float = CLOSE_GRACE) -> None:
+        """Stop receiving, let clicks in flight finish (up to ``grace`` seconds), close the connection."""
+        self._closed = True
+        for handle in self._again.values():
+            handle.cancel()
+        self._again.clear()
+        if self._connecting is not None and not self._connecting.done():
+            self._connecting.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._connecting
+        if self.client is not None:
+            await self.client.close()
+        if self._clicks:
+            await asyncio.wait(list(self._clicks), timeout=grace)
+        for task in list(self._clicks):
+            task.cancel()
+
+
+_LISTENERS: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, dict[str, SocketModeListener]] = (
+    weakref.WeakKeyDictionary()
+)
+
+
+@contextlib.asynccontextmanager
+async def socket_mode(hook: SlackGateHook) -> AsyncIterator[SocketModeListener | None]:
+    """Hold the loop's Socket Mode listener of the hook's app-level token for the block's duration.
+
+    Yields the listener, or ``None`` when the connection has no ``app_token`` (nothing happens then).
+    Never blocks the loop: the connection opens in the background, and a Slack or connection problem
+    is logged, never raised: the gate still reads Slack on its own.
+    """
+    try:
+        settings = await interaction_settings(hook)
+    except (AirflowNotFoundException, SlackGateError, ValueError) as error:
+        log.warning("Socket Mode is off for connection %r: %s", hook.slack_conn_id, error)
+        settings = InteractionSettings(conn_id=hook.slack_conn_id)
+    if not settings.app_token:
+        yield None
+        return
+    listeners = _LISTENERS.setdefault(asyncio.get_running_loop(), {})
+    key = token_key(settings.app_token)
+    listener = listeners.get(key)
+    if listener is None:
+        listener = listeners[key] = SocketModeListener(settings, hook)
+        listener.start()
+    listener.holders += 1
+    async with holding_shared_sessions():  # clicks are written through the loop's shared session
+        try:
+            yield listener
+        finally:
+            listener.holders -= 1
+            if listener.holders == 0:
+                if listeners.get(key) is listener:
+                    del listeners[key]
+                await listener.close()
+
+
+def open_listeners() -> list[ListenerInfo]:
+    """The running loop's Socket Mode listeners (for tests and metrics)."""
+    listeners = _LISTENERS.get(asyncio.get_running_loop(), {})
+    return [ListenerInfo(item.settings.conn_id, item.holders, item.connected) for item in listeners.values()]
