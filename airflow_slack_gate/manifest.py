@@ -1,7 +1,8 @@
 """The Slack app manifest: exactly the OAuth scopes the package's Slack calls need, and no more.
 
 ``airflow-slack-gate manifest [--socket-mode | --request-url URL]`` prints it;
-``docs/slack-app-manifest.yaml`` is the polling variant. Paste it at https://api.slack.com/apps > Create New App > From an app manifest.
+``docs/slack-app-manifest.yaml`` is the polling variant, ``docs/slack-app-manifest-socket-mode.yaml`` the
+Socket Mode one. Paste it at https://api.slack.com/apps > Create New App > From an app manifest.
 
 The scopes are derived, not listed by hand: :data:`USED_METHODS` names every Slack Web API method the
 package calls (a test re-reads the source code and checks that list), :data:`METHOD_SCOPES` maps each

@@ -6,8 +6,8 @@ A gate's trigger holds the loop's listener for its connection while it waits::
         ...  # wait for the decision
 
 The first holder opens the connection (slack_sdk's asyncio ``SocketModeClient``, aiohttp flavour) in
-the background, so nothing waits for Slack; later holders share it; the last one out closes it,
-after letting clicks in flight finish. Without an ``app_token`` in the connection it does nothing.
+the background, so nothing waits for Slack; later holders share it; the last one out closes it in the
+background, after letting clicks in flight finish. Without an ``app_token`` in the connection it does nothing.
 
 The listener acknowledges every envelope at once (Slack wants it within 3 seconds), then:
 
@@ -31,7 +31,7 @@ from typing import Any
 
 from airflow.providers.common.compat.sdk import AirflowNotFoundException
 
-from airflow_slack_gate.errors import SlackGateError
+from airflow_slack_gate.errors import TOKEN_ERRORS, SlackGateError, fix_for
 from airflow_slack_gate.hooks.sessions import holding_shared_sessions
 from airflow_slack_gate.hooks.slack import SlackGateHook
 from airflow_slack_gate.interactive.clicks import ClickHandler, handle_in_background
@@ -46,6 +46,8 @@ log = logging.getLogger(__name__)
 CLOSE_GRACE = 10.0
 #: Seconds between slack_sdk's pings (a dead connection is replaced after a few missed pongs).
 PING_INTERVAL = 5.0
+#: Seconds between attempts to open the connection while Slack refuses it, doubling up to the maximum.
+OPEN_RETRY = (5.0, 300.0)
 #: Events that mean a gate's thread or reactions may have changed.
 WAKING_EVENTS = frozenset({"message", "reaction_added", "reaction_removed"})
 #: Seconds after an event's wake-up when the channel's watchers are woken once more: a wake-up that
@@ -86,6 +88,7 @@ class SocketModeListener:
         )
 
     async def _connect(self) -> None:
+        from slack_sdk.errors import SlackApiError
         from slack_sdk.socket_mode.aiohttp import SocketModeClient
         from slack_sdk.web.async_client import AsyncWebClient
 
@@ -102,6 +105,28 @@ class SocketModeListener:
             logger=log,
         )
         self.client.socket_mode_request_listeners.append(self._on_request)
+        # The first URL is asked for here, so a wrong setup is logged once per retry with its fix
+        # (slack_sdk would log a stack trace every few seconds); reconnects are slack_sdk's.
+        delay = OPEN_RETRY[0]
+        while True:
+            try:
+                response = await web_client.apps_connections_open(app_token=str(self.settings.app_token))
+                break
+            except SlackApiError as error:
+                code = str(error.response.get("error") or "unknown_error")
+            except (OSError, asyncio.TimeoutError) as error:
+                code = "connection_error"
+                log.debug("apps.connections.open: %r", error)
+            log.error(
+                "Socket Mode is not connected for connection %r (gates still read Slack, more slowly; "
+                "retrying in %.0f s): %s",
+                self.settings.conn_id,
+                delay,
+                open_failure(code, self.settings.conn_id),
+            )
+            await asyncio.sleep(delay)
+            delay = min(delay * 2, OPEN_RETRY[1])
+        self.client.wss_uri = response["url"]
         await self.client.connect()
         self._ready.set()
 
@@ -163,6 +188,14 @@ class SocketModeListener:
             task.cancel()
 
 
+#: Listeners being closed (a reference keeps their task alive until it is done).
+def open_failure(error_code: str, conn_id: str) -> str:
+    """Why apps.connections.open failed and the fix (token errors there concern the app-level token)."""
+    fix_code = "not_allowed_token_type" if error_code in TOKEN_ERRORS else error_code
+    return f"Slack apps.connections.open failed with error {error_code!r}: {fix_for(fix_code, conn_id)}"
+
+
+_CLOSING: set[asyncio.Task[None]] = set()
 _LISTENERS: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, dict[str, SocketModeListener]] = (
     weakref.WeakKeyDictionary()
 )
@@ -199,7 +232,12 @@ async def socket_mode(hook: SlackGateHook) -> AsyncIterator[SocketModeListener |
             if listener.holders == 0:
                 if listeners.get(key) is listener:
                     del listeners[key]
-                await listener.close()
+                # closed in the background: the gate's event must not wait for clicks in flight
+                closing = asyncio.get_running_loop().create_task(
+                    listener.close(), name=f"slack-gate socket mode close {settings.conn_id}"
+                )
+                _CLOSING.add(closing)
+                closing.add_done_callback(_CLOSING.discard)
 
 
 def open_listeners() -> list[ListenerInfo]:

@@ -14,6 +14,7 @@ from airflow_slack_gate.errors import SlackGateError
 from airflow_slack_gate.gate import GateRef, error_payload, read_step, with_group_members
 from airflow_slack_gate.hooks.sessions import holding_shared_sessions
 from airflow_slack_gate.hooks.slack import SlackGateHook
+from airflow_slack_gate.interactive.socket_mode import socket_mode
 from airflow_slack_gate.watcher import group_members, watching
 
 #: Longest pause between reads while Slack is failing (transient errors back off up to this).
@@ -27,6 +28,10 @@ class SlackApprovalTrigger(BaseTrigger):
     The trigger only reads Slack, never writes, so a triggerer restart that re-creates it from
     :meth:`serialize` is harmless; votes cast while no trigger ran are still found, because every read
     covers the whole thread. Its kwargs hold no secret: the token stays in the Airflow connection.
+
+    While it waits, the trigger holds the triggerer's Socket Mode connection of the connection's
+    ``app_token`` (one per app token per triggerer, shared by every gate; none without an app token):
+    button clicks are recorded in the gate's thread and message / reaction events wake it at once.
 
     :param slack_conn_id: Airflow connection of type ``slack_gate`` or ``slack``.
     :param channel: Channel ID of the ask message.
@@ -81,10 +86,11 @@ class SlackApprovalTrigger(BaseTrigger):
     async def run(self) -> AsyncIterator[TriggerEvent]:
         async with holding_shared_sessions():
             hook = SlackGateHook(slack_conn_id=self.slack_conn_id)
-            if self.share_reads:
-                event = await self._wait_with_watcher(hook)
-            else:
-                event = await self._wait_polling_alone(hook)
+            async with socket_mode(hook):  # with an app_token: clicks and instant wake-ups
+                if self.share_reads:
+                    event = await self._wait_with_watcher(hook)
+                else:
+                    event = await self._wait_polling_alone(hook)
         yield event
 
     async def _wait_with_watcher(self, hook: SlackGateHook) -> TriggerEvent:

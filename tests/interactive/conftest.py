@@ -16,7 +16,6 @@ from airflow_slack_gate.decisions import ApprovalPolicy
 from airflow_slack_gate.emulator import SlackEmulator
 from airflow_slack_gate.gate import ask_metadata
 from airflow_slack_gate.hooks.sessions import close_shared_sessions
-from airflow_slack_gate.hooks.slack import SlackGateHook
 from airflow_slack_gate.messages import ask_message
 from airflow_slack_gate.ratelimit import loop_rate_limiter, token_key
 from airflow_slack_gate.triggers.slack import SlackApprovalTrigger
@@ -91,12 +90,10 @@ async def first_event(trigger: SlackApprovalTrigger) -> dict[str, Any]:
     raise AssertionError("the trigger ended without an event")
 
 
-async def wait_with_socket_mode(trigger: SlackApprovalTrigger, conn_id: str = CONN_ID) -> dict[str, Any]:
-    """What the trigger's run() does once it holds the loop's Socket Mode listener."""
-    from airflow_slack_gate.interactive.socket_mode import socket_mode
-
-    async with socket_mode(SlackGateHook(slack_conn_id=conn_id)):
-        return await first_event(trigger)
+async def wait_with_socket_mode(trigger: SlackApprovalTrigger) -> dict[str, Any]:
+    """The trigger's first event; with the connection's app_token, its run() holds the loop's Socket
+    Mode listener while it waits (nothing here opens one for it)."""
+    return await first_event(trigger)
 
 
 class LoopThread:
@@ -163,3 +160,15 @@ def raise_budgets(token: str, per_minute: int = 6000) -> None:
         "chat.postEphemeral",
     ):
         limiter.set_budget(token_key(token), method, per_minute)
+
+
+async def until(condition: Callable[[], Any], timeout: float = 10.0) -> Any:
+    """Wait in the loop until ``condition()`` is truthy (for what the emulator does not signal, such as
+    call counts and log lines); ``TimeoutError`` after ``timeout`` seconds."""
+    loop = asyncio.get_running_loop()
+    end = loop.time() + timeout
+    while not (result := condition()):
+        if loop.time() > end:
+            raise TimeoutError(f"not true within {timeout}s")
+        await asyncio.sleep(0.02)
+    return result

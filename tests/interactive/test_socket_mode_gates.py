@@ -21,6 +21,7 @@ from tests.interactive.conftest import (
     make_trigger,
     post_ask,
     raise_budgets,
+    until,
     wait_with_socket_mode,
 )
 
@@ -205,7 +206,7 @@ async def test_a_reply_event_wakes_the_gate_before_its_next_round(slack):
     ts = post_ask(slack)
     gate = asyncio.ensure_future(wait_with_socket_mode(make_trigger(slack, ts)))
     await asyncio.to_thread(slack.wait_for_socket_connections, 1)
-    await asyncio.to_thread(slack.wait_for, lambda: slack.call_count("conversations.history") >= 1, 10)
+    await until(lambda: slack.call_count("conversations.history") >= 1, 10)
     await asyncio.to_thread(slack.reply, ws.approvals, ts, ws.alice, "approve")
     payload = await asyncio.wait_for(gate, DECIDE_WITHIN)
     assert payload["decision"]["votes"][0]["via"] == "reply"
@@ -216,7 +217,7 @@ async def test_a_reaction_event_wakes_the_gate(slack):
     ts = post_ask(slack)
     gate = asyncio.ensure_future(wait_with_socket_mode(make_trigger(slack, ts)))
     await asyncio.to_thread(slack.wait_for_socket_connections, 1)
-    await asyncio.to_thread(slack.wait_for, lambda: slack.call_count("conversations.history") >= 1, 10)
+    await until(lambda: slack.call_count("conversations.history") >= 1, 10)
     await asyncio.to_thread(slack.add_reaction, ws.approvals, ts, ws.bob, "x")
     payload = await asyncio.wait_for(gate, DECIDE_WITHIN)
     assert payload["decision"]["outcome"] == "rejected"
@@ -286,3 +287,33 @@ def test_a_click_on_the_connection_that_does_not_hold_the_gate_still_decides(sla
 async def _hold_listener_until(event: asyncio.Event) -> None:
     async with socket_mode(SlackGateHook()):
         await event.wait()
+
+
+async def test_an_app_without_socket_mode_is_logged_with_the_fix_and_gates_still_decide(slack, caplog):
+    ws = slack.workspace
+    slack.configure_app(socket_mode=False)
+    ts = post_ask(slack)
+    gate = asyncio.ensure_future(first_event(make_trigger(slack, ts, poke_interval=0.2)))
+    await until(lambda: slack.call_count("apps.connections.open") >= 1, 10)
+    await asyncio.to_thread(slack.reply, ws.approvals, ts, ws.alice, "approve")
+    payload = await asyncio.wait_for(gate, DECIDE_WITHIN)
+    assert payload["decision"]["outcome"] == "approved"
+    assert "'socket_mode_not_enabled'" in caplog.text
+    assert "turn Socket Mode on in the Slack app" in caplog.text
+    assert slack.app_settings().app_token not in caplog.text
+    assert open_listeners() == []
+
+
+async def test_a_bot_token_in_the_app_token_field_is_named(slack, monkeypatch, caplog):
+    import json
+
+    from tests.interactive.conftest import connection_json
+
+    conn = json.loads(connection_json(slack))
+    conn["extra"]["app_token"] = slack.workspace.bot_token
+    monkeypatch.setenv("AIRFLOW_CONN_SLACK_GATE_DEFAULT", json.dumps(conn))
+    async with socket_mode(SlackGateHook()):
+        await until(lambda: slack.call_count("apps.connections.open") >= 1, 10)
+        await until(lambda: "not_allowed_token_type" in caplog.text, 5)
+    assert "App-Level Tokens" in caplog.text
+    assert slack.workspace.bot_token not in caplog.text
