@@ -46,6 +46,11 @@ log = logging.getLogger(__name__)
 CLOSE_GRACE = 10.0
 #: Seconds between slack_sdk's pings (a dead connection is replaced after a few missed pongs).
 PING_INTERVAL = 5.0
+#: With Socket Mode, events wake the gates; reading Slack on a timer is only a safety net (a missed
+#: event, an event Slack gave to another triggerer's connection), no more often than this (the
+#: default poke_interval). It leaves Slack's read budget (Tier 3, ~50 calls a minute) to the reads
+#: that events ask for.
+SAFETY_NET_INTERVAL = 30.0
 #: Seconds between attempts to open the connection while Slack refuses it, doubling up to the maximum.
 OPEN_RETRY = (5.0, 300.0)
 #: Events that mean a gate's thread or reactions may have changed.
@@ -80,6 +85,11 @@ class SocketModeListener:
         self._clicks: set[asyncio.Task[Any]] = set()
         self._again: dict[str, asyncio.TimerHandle] = {}
         self._closed = False
+
+    @staticmethod
+    def poke_interval(poke_interval: float) -> float:
+        """How often a gate reads Slack on its own while events wake it: the safety net."""
+        return max(poke_interval, SAFETY_NET_INTERVAL)  # read at call time: tests may lower it
 
     def start(self) -> None:
         """Open the connection in the background (retried by slack_sdk until it works or we close)."""

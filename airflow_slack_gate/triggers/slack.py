@@ -31,7 +31,8 @@ class SlackApprovalTrigger(BaseTrigger):
 
     While it waits, the trigger holds the triggerer's Socket Mode connection of the connection's
     ``app_token`` (one per app token per triggerer, shared by every gate; none without an app token):
-    button clicks are recorded in the gate's thread and message / reaction events wake it at once.
+    button clicks are recorded in the gate's thread and message / reaction events wake it at once,
+    so it reads Slack on its own only as a safety net, every ``max(poke_interval, 30)`` seconds.
 
     :param slack_conn_id: Airflow connection of type ``slack_gate`` or ``slack``.
     :param channel: Channel ID of the ask message.
@@ -86,16 +87,19 @@ class SlackApprovalTrigger(BaseTrigger):
     async def run(self) -> AsyncIterator[TriggerEvent]:
         async with holding_shared_sessions():
             hook = SlackGateHook(slack_conn_id=self.slack_conn_id)
-            async with socket_mode(hook):  # with an app_token: clicks and instant wake-ups
+            async with socket_mode(hook) as listener:  # with an app_token: clicks, instant wake-ups
                 if self.share_reads:
-                    event = await self._wait_with_watcher(hook)
+                    poke = (
+                        self.poke_interval if listener is None else listener.poke_interval(self.poke_interval)
+                    )
+                    event = await self._wait_with_watcher(hook, poke)
                 else:
                     event = await self._wait_polling_alone(hook)
         yield event
 
-    async def _wait_with_watcher(self, hook: SlackGateHook) -> TriggerEvent:
+    async def _wait_with_watcher(self, hook: SlackGateHook, poke_interval: float) -> TriggerEvent:
         """Let the loop's channel watcher read Slack for this gate and every other in the channel."""
-        async with watching(self.slack_conn_id, self.gate.channel, self.gate.ts, self.poke_interval) as watch:
+        async with watching(self.slack_conn_id, self.gate.channel, self.gate.ts, poke_interval) as watch:
             while True:
                 try:
                     policy = await self._resolve_policy(hook)

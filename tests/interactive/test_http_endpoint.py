@@ -95,7 +95,8 @@ def test_a_click_is_answered_at_once_and_recorded_in_slack(slack, request_url):
     assert record["metadata"]["event_payload"]["voter"] == ws.alice
 
 
-async def test_the_trigger_decides_from_a_click_received_by_the_api_server(slack, request_url):
+async def test_the_trigger_decides_from_a_click_received_by_the_api_server(slack, request_url, monkeypatch):
+    monkeypatch.setenv("AIRFLOW_CONN_SLACK_GATE_DEFAULT", connection_json(slack, app_token=False))
     ws = slack.workspace
     ts = post_ask(slack)
     trigger = make_trigger(slack, ts, poke_interval=0.2)  # no Socket Mode: the watcher polls

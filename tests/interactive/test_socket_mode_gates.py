@@ -13,6 +13,7 @@ import pytest
 
 from airflow_slack_gate.decisions import VOTE_EVENT_TYPE, ApprovalPolicy
 from airflow_slack_gate.hooks.slack import SlackGateHook
+from airflow_slack_gate.interactive import socket_mode as socket_mode_module
 from airflow_slack_gate.interactive.socket_mode import open_listeners, socket_mode
 from airflow_slack_gate.messages import APPROVE_ACTION, REJECT_ACTION
 from tests.interactive.conftest import (
@@ -174,11 +175,7 @@ async def test_one_connection_per_app_token_per_loop_shared_by_every_gate(slack)
     ws = slack.workspace
     raise_budgets(ws.bot_token)
     asks = [post_ask(slack, task_id=f"gate_{i}") for i in range(3)]
-    # clicks that arrive while the watcher reads are only seen at the next round (see test_wakeups.py)
-    gates = [
-        asyncio.ensure_future(wait_with_socket_mode(make_trigger(slack, ts, poke_interval=1.0)))
-        for ts in asks
-    ]
+    gates = [asyncio.ensure_future(wait_with_socket_mode(make_trigger(slack, ts))) for ts in asks]
     async with socket_mode(SlackGateHook()) as listener:
         await listener.wait_connected(10)
         await asyncio.to_thread(slack.wait_for_socket_connections, 1)
@@ -254,16 +251,18 @@ async def test_a_dropped_connection_is_reopened(slack):
     assert payload["decision"]["outcome"] == "approved"
 
 
-def test_a_click_on_the_connection_that_does_not_hold_the_gate_still_decides(slack, other_loop):
-    """Two triggerers of one app: the click lands on the one without the gate; the other decides."""
+def test_a_click_on_the_connection_that_does_not_hold_the_gate_still_decides(slack, other_loop, monkeypatch):
+    """Two triggerers of one app: the click lands on the one without the gate; the other decides from
+    the record in Slack, on the record's message event or, when Slack gives that event to the other
+    connection too, on its safety-net read (lowered here from 30 s to 1 s)."""
+    monkeypatch.setattr(socket_mode_module, "SAFETY_NET_INTERVAL", 1.0)
     ws = slack.workspace
     ts = post_ask(slack)
     # triggerer A: holds the listener, but no gate
     idle = asyncio.Event()
     release_a = other_loop.submit(_hold_listener_until(idle))
     (conn_a,) = slack.wait_for_socket_connections(1)
-    # triggerer B: holds the gate (and its own connection); a short poke interval stands in for the
-    # record's message event, which Slack may give to either connection
+    # triggerer B: holds the gate (and its own connection)
     b_loop = LoopThread()
     try:
         gate = b_loop.submit(wait_with_socket_mode(make_trigger(slack, ts, poke_interval=1.0)))
@@ -289,7 +288,10 @@ async def _hold_listener_until(event: asyncio.Event) -> None:
         await event.wait()
 
 
-async def test_an_app_without_socket_mode_is_logged_with_the_fix_and_gates_still_decide(slack, caplog):
+async def test_an_app_without_socket_mode_is_logged_with_the_fix_and_gates_still_decide(
+    slack, caplog, monkeypatch
+):
+    monkeypatch.setattr(socket_mode_module, "SAFETY_NET_INTERVAL", 0.2)  # 30 s by default
     ws = slack.workspace
     slack.configure_app(socket_mode=False)
     ts = post_ask(slack)
