@@ -21,6 +21,7 @@ from typing import Any
 #: Methods the package does not call are listed too, so adding a call means adding it to
 #: :data:`USED_METHODS` only.
 METHOD_SCOPES: dict[str, tuple[str, ...]] = {
+    "apps.connections.open": (),  # app-level token, see APP_TOKEN_METHODS
     "auth.test": (),
     "chat.getPermalink": (),
     "chat.postEphemeral": ("chat:write",),
@@ -36,8 +37,13 @@ METHOD_SCOPES: dict[str, tuple[str, ...]] = {
     "views.open": (),
 }
 
-#: Every Slack Web API method the package calls (hook, operators, sensor, trigger), and why.
+#: Methods called with the app-level token (``xapp-...``), not the bot token, and the app-level
+#: scope each needs (granted when the token is generated, not in the manifest).
+APP_TOKEN_METHODS: dict[str, str] = {"apps.connections.open": "connections:write"}
+
+#: Every Slack Web API method the package calls (hook, operators, sensor, trigger, buttons), and why.
 USED_METHODS: dict[str, str] = {
+    "apps.connections.open": "open the triggerer's Socket Mode connection (app-level token)",
     "auth.test": "the connection's Test button; the bot's own id, so its messages never count as votes",
     "chat.postMessage": "post the question, notices, the outcome reply and a button click's vote record",
     "chat.postEphemeral": "tell a person who clicked why the click changed nothing (only they see it)",

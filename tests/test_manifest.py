@@ -240,7 +240,19 @@ def run_every_call(slack: SlackEmulator, scopes: list[str], monkeypatch: pytest.
 
 def test_a_bot_with_exactly_the_manifest_scopes_can_make_every_call(slack, monkeypatch):
     reached = run_every_call(slack, manifest_scopes(manifest.render_manifest(False)), monkeypatch)
-    assert reached == set(manifest.USED_METHODS)
+    assert reached == set(manifest.USED_METHODS) - set(manifest.APP_TOKEN_METHODS)
+
+
+def test_the_app_token_opens_socket_mode_with_connections_write_only(slack):
+    """apps.connections.open takes the app-level token (connections:write), which no manifest grants."""
+    from slack_sdk import WebClient
+    from slack_sdk.errors import SlackApiError
+
+    client = WebClient(base_url=slack.base_url)
+    assert client.apps_connections_open(app_token=slack.app_settings().app_token)["url"].startswith("ws")
+    with pytest.raises(SlackApiError, match="not_allowed_token_type"):
+        client.apps_connections_open(app_token=slack.workspace.bot_token)
+    assert set(manifest.APP_TOKEN_METHODS.values()) == {"connections:write"}
 
 
 @pytest.mark.parametrize("scope", manifest.bot_scopes())
