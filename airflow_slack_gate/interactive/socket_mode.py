@@ -55,9 +55,6 @@ SAFETY_NET_INTERVAL = 30.0
 OPEN_RETRY = (5.0, 300.0)
 #: Events that mean a gate's thread or reactions may have changed.
 WAKING_EVENTS = frozenset({"message", "reaction_added", "reaction_removed"})
-#: Seconds after an event's wake-up when the channel's watchers are woken once more: a wake-up that
-#: lands while a watcher is in the middle of a read round can be lost, and this bounds the delay.
-WAKE_AGAIN = 2.5
 
 
 @dataclass(frozen=True)
@@ -83,8 +80,6 @@ class SocketModeListener:
         self._connecting: asyncio.Task[None] | None = None
         self._ready = asyncio.Event()
         self._clicks: set[asyncio.Task[Any]] = set()
-        self._again: dict[str, asyncio.TimerHandle] = {}
-        self._closed = False
 
     @staticmethod
     def poke_interval(poke_interval: float) -> float:
@@ -157,18 +152,8 @@ class SocketModeListener:
         if event.get("type") not in WAKING_EVENTS:
             return False
         channel = event.get("channel") or (event.get("item") or {}).get("channel")
-        if not isinstance(channel, str) or not wake_channel(channel):
-            return False
-        if channel not in self._again:
-            self._again[channel] = asyncio.get_running_loop().call_later(
-                WAKE_AGAIN, self._wake_again, channel
-            )
-        return True
-
-    def _wake_again(self, channel: str) -> None:
-        self._again.pop(channel, None)
-        if not self._closed:
-            wake_channel(channel)
+        # a wake-up during a watcher's read round makes it read again right after (watcher.py)
+        return isinstance(channel, str) and wake_channel(channel)
 
     async def wait_connected(self, timeout: float | None = None) -> None:
         """Wait until the first connection is open (``TimeoutError`` after ``timeout`` seconds)."""
@@ -182,10 +167,6 @@ class SocketModeListener:
 
     async def close(self, grace: float = CLOSE_GRACE) -> None:
         """Stop receiving, let clicks in flight finish (up to ``grace`` seconds), close the connection."""
-        self._closed = True
-        for handle in self._again.values():
-            handle.cancel()
-        self._again.clear()
         if self._connecting is not None and not self._connecting.done():
             self._connecting.cancel()
             with contextlib.suppress(asyncio.CancelledError):
