@@ -124,6 +124,8 @@ class ClickHandler:
         self.hook = hook
         self._in_flight: set[str] = set()
         self._done: OrderedDict[str, Verdict] = OrderedDict()
+        #: ts of the click records this handler posted (it woke this loop's gates for them already)
+        self.recorded: OrderedDict[str, None] = OrderedDict()
 
     async def handle(self, click: Click) -> Verdict:
         """Judge the click against Slack as it is now, and act on it; never raises for Slack errors."""
@@ -179,7 +181,7 @@ class ClickHandler:
 
     async def _record(self, click: Click) -> None:
         client = await self.hook.get_async_client()
-        await self.hook._alimited(
+        response = await self.hook._alimited(
             "chat.postMessage",
             partial(
                 client.chat_postMessage,
@@ -195,6 +197,11 @@ class ClickHandler:
                 ),
             ),
         )
+        ts = response.get("ts") if hasattr(response, "get") else None
+        if isinstance(ts, str):
+            self.recorded[ts] = None
+            while len(self.recorded) > REMEMBERED_CLICKS:
+                self.recorded.popitem(last=False)
 
     async def _open_reason_modal(self, click: Click, parent: Mapping[str, Any]) -> None:
         if not click.trigger_id:

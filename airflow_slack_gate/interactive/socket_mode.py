@@ -151,6 +151,8 @@ class SocketModeListener:
         """Wake the loop's watchers of the event's channel; True when some gate there was woken."""
         if event.get("type") not in WAKING_EVENTS:
             return False
+        if event.get("type") == "message" and event.get("ts") in self.handler.recorded:
+            return False  # a click record this listener posted: it woke the gates when it did
         channel = event.get("channel") or (event.get("item") or {}).get("channel")
         # a wake-up during a watcher's read round makes it read again right after (watcher.py)
         return isinstance(channel, str) and wake_channel(channel)

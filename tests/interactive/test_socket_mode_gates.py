@@ -319,3 +319,21 @@ async def test_a_bot_token_in_the_app_token_field_is_named(slack, monkeypatch, c
         await until(lambda: "not_allowed_token_type" in caplog.text, 5)
     assert "App-Level Tokens" in caplog.text
     assert slack.workspace.bot_token not in caplog.text
+
+
+async def test_events_wake_the_channels_gates_except_for_click_records_this_listener_posted(slack):
+    from airflow_slack_gate.interactive.settings import InteractionSettings
+    from airflow_slack_gate.interactive.socket_mode import SocketModeListener
+    from airflow_slack_gate.watcher import watching
+
+    ws = slack.workspace
+    listener = SocketModeListener(
+        InteractionSettings("slack_gate_default", app_token="xapp-1"), SlackGateHook()
+    )
+    listener.handler.recorded["1.000200"] = None
+    async with watching("slack_gate_default", ws.approvals, post_ask(slack), 600.0):
+        assert listener.on_event({"type": "message", "channel": ws.approvals, "ts": "1.000100"})
+        assert listener.on_event({"type": "reaction_added", "item": {"channel": ws.approvals, "ts": "1.0"}})
+        assert not listener.on_event({"type": "message", "channel": ws.approvals, "ts": "1.000200"})
+        assert not listener.on_event({"type": "message", "channel": "COTHER", "ts": "1.000300"})
+        assert not listener.on_event({"type": "app_mention", "channel": ws.approvals})
