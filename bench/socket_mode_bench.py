@@ -111,11 +111,17 @@ class ApiServer:
         import uvicorn
         from fastapi import FastAPI
 
+        from airflow_slack_gate.hooks.sessions import close_shared_sessions
         from airflow_slack_gate.interactive.http import URL_PREFIX, create_app
+
+        class Server(uvicorn.Server):
+            async def shutdown(self, sockets: Any = None) -> None:
+                await super().shutdown(sockets)
+                await close_shared_sessions()  # the click handler's Slack session in this loop
 
         root = FastAPI()
         root.mount(URL_PREFIX, create_app())
-        self.server = uvicorn.Server(
+        self.server = Server(
             uvicorn.Config(root, host="127.0.0.1", port=0, log_level="warning", lifespan="off")
         )
         self.thread = threading.Thread(target=self.server.run, daemon=True)
