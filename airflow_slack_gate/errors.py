@@ -39,6 +39,20 @@ PERMANENT_ERRORS = TOKEN_ERRORS | frozenset(
 )
 
 
+#: Errors of a button click or of the Socket Mode connection. The triggerer or the API server logs
+#: them; no gate ends or fails because of them: gates keep reading Slack on their own.
+BUTTON_ERRORS = frozenset(
+    {
+        "socket_mode_not_enabled",
+        "not_allowed_token_type",
+        "expired_trigger_id",
+        "exchanged_trigger_id",
+        "invalid_trigger_id",
+        "user_not_in_channel",
+    }
+)
+
+
 class SlackGateError(AirflowException):
     """A Slack call failed; the message names the Slack error code, the connection and the fix."""
 
@@ -97,6 +111,25 @@ def fix_for(error_code: str, conn_id: str, response: Mapping[str, Any] | None = 
         )
     if error_code in {"no_text", "invalid_blocks", "invalid_blocks_format", "msg_too_long"}:
         return "fix the message's text/blocks (Block Kit Builder validates blocks)"
+    if error_code == "socket_mode_not_enabled":
+        return (
+            "turn Socket Mode on in the Slack app (Settings > Socket Mode, or recreate it from "
+            "`airflow-slack-gate manifest --socket-mode`), or remove the app_token extra from "
+            f"connection {conn_id!r} to take clicks through the Request URL instead"
+        )
+    if error_code == "not_allowed_token_type":
+        return (
+            f"the App-Level Token of connection {conn_id!r} is not a valid app-level token: generate one "
+            "(xapp-...) with the scope connections:write under the app's Basic Information > "
+            "App-Level Tokens and paste it into the connection's App-Level Token field"
+        )
+    if error_code in {"expired_trigger_id", "exchanged_trigger_id", "invalid_trigger_id"}:
+        return (
+            "the reject-reason dialog could not open: Slack allows 3 seconds from the click, once; the "
+            "person clicks Reject again (if it keeps happening, the triggerer or API server is overloaded)"
+        )
+    if error_code == "user_not_in_channel":
+        return "the person who clicked is not in the channel, so they could not be told why; nothing to fix"
     if error_code.startswith("http_5"):
         return "Slack answered with a server error after the client's retries; retry later"
     if error_code == "timeout":

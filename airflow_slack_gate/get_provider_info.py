@@ -45,4 +45,7 @@ def get_provider_info() -> dict[str, Any]:
             }
         ],
         "extra-links": ["airflow_slack_gate.links.SlackMessageLink"],
+        "plugins": [
+            {"name": "slack_gate", "plugin-class": "airflow_slack_gate.interactive.plugin.SlackGatePlugin"}
+        ],
     }

@@ -1,7 +1,8 @@
 """The Slack app manifest: exactly the OAuth scopes the package's Slack calls need, and no more.
 
-``airflow-slack-gate manifest [--socket-mode]`` prints it; ``docs/slack-app-manifest.yaml`` is the
-polling variant. Paste it at https://api.slack.com/apps > Create New App > From an app manifest.
+``airflow-slack-gate manifest [--socket-mode | --request-url URL]`` prints it;
+``docs/slack-app-manifest.yaml`` is the polling variant, ``docs/slack-app-manifest-socket-mode.yaml`` the
+Socket Mode one. Paste it at https://api.slack.com/apps > Create New App > From an app manifest.
 
 The scopes are derived, not listed by hand: :data:`USED_METHODS` names every Slack Web API method the
 package calls (a test re-reads the source code and checks that list), :data:`METHOD_SCOPES` maps each
@@ -20,8 +21,10 @@ from typing import Any
 #: Methods the package does not call are listed too, so adding a call means adding it to
 #: :data:`USED_METHODS` only.
 METHOD_SCOPES: dict[str, tuple[str, ...]] = {
+    "apps.connections.open": (),  # app-level token, see APP_TOKEN_METHODS
     "auth.test": (),
     "chat.getPermalink": (),
+    "chat.postEphemeral": ("chat:write",),
     "chat.postMessage": ("chat:write",),
     "chat.update": ("chat:write",),
     "conversations.history": ("channels:history", "groups:history"),
@@ -31,12 +34,19 @@ METHOD_SCOPES: dict[str, tuple[str, ...]] = {
     "reactions.get": ("reactions:read",),
     "users.info": ("users:read",),
     "usergroups.users.list": ("usergroups:read",),
+    "views.open": (),
 }
 
-#: Every Slack Web API method the package calls (hook, operators, sensor, trigger), and why.
+#: Methods called with the app-level token (``xapp-...``), not the bot token, and the app-level
+#: scope each needs (granted when the token is generated, not in the manifest).
+APP_TOKEN_METHODS: dict[str, str] = {"apps.connections.open": "connections:write"}
+
+#: Every Slack Web API method the package calls (hook, operators, sensor, trigger, buttons), and why.
 USED_METHODS: dict[str, str] = {
+    "apps.connections.open": "open the triggerer's Socket Mode connection (app-level token)",
     "auth.test": "the connection's Test button; the bot's own id, so its messages never count as votes",
-    "chat.postMessage": "post the question, notices and the outcome reply",
+    "chat.postMessage": "post the question, notices, the outcome reply and a button click's vote record",
+    "chat.postEphemeral": "tell a person who clicked why the click changed nothing (only they see it)",
     "chat.update": "show the outcome on the question; mark an earlier try's question superseded",
     "chat.getPermalink": "the message link in XCom and the task's 'Slack message' button",
     "conversations.history": "find the question an earlier attempt of the same try already posted",
@@ -44,17 +54,19 @@ USED_METHODS: dict[str, str] = {
     "conversations.list": "turn a channel name (#approvals) into its ID",
     "conversations.info": "notice a waiting gate's channel was archived (Slack still serves its history)",
     "usergroups.users.list": "expand approver user groups (S...) to their members",
+    "views.open": "open the reject-reason dialog when someone clicks Reject",
 }
 
 #: Why each scope is requested (comments in the manifest and the docs).
 SCOPE_REASONS: dict[str, str] = {
-    "chat:write": "chat.postMessage, chat.update: post the question, show the outcome",
+    "chat:write": "chat.postMessage, chat.update, chat.postEphemeral: post the question, record "
+    "clicks, show the outcome",
     "channels:history": "conversations.replies, conversations.history: read votes in public channels",
     "groups:history": "conversations.replies, conversations.history: read votes in private channels",
     "channels:read": "conversations.list, conversations.info: a public channel's ID; is it archived",
     "groups:read": "conversations.list, conversations.info: the same for private channels",
     "usergroups:read": "usergroups.users.list: expand approver user groups",
-    "reactions:read": "needed by the reaction_added event",
+    "reactions:read": "the reaction_added / reaction_removed events (instant wake-ups)",
     "users:read": "users.info",
 }
 
@@ -63,6 +75,7 @@ SOCKET_MODE_EVENTS: dict[str, str] = {
     "message.channels": "channels:history",
     "message.groups": "groups:history",
     "reaction_added": "reactions:read",
+    "reaction_removed": "reactions:read",
 }
 
 APP_NAME = "Airflow Gate"
@@ -92,11 +105,17 @@ def bot_scopes(*, socket_mode: bool = False) -> list[str]:
     return sorted(scopes)
 
 
-def render_manifest(socket_mode: bool = False) -> str:
-    """The Slack app manifest (YAML) for polling gates, or with Socket Mode, events and interactivity."""
+def render_manifest(socket_mode: bool = False, request_url: str | None = None) -> str:
+    """The Slack app manifest (YAML): polling only; with Socket Mode (events and button clicks over an
+    app-level token's websocket); or with ``request_url``, where Slack POSTs button clicks (the Airflow
+    API server's ``/slack-gate/interactions``)."""
+    if socket_mode and request_url:
+        raise ValueError("choose Socket Mode or a Request URL, not both")
+    variant = " (Socket Mode variant)." if socket_mode else " (Request URL variant)." if request_url else "."
+    command = " --socket-mode" if socket_mode else f" --request-url {request_url}" if request_url else ""
     lines = [
-        "# Slack app manifest for airflow-slack-gate" + (" (Socket Mode variant)." if socket_mode else "."),
-        "# Generated by `airflow-slack-gate manifest" + (" --socket-mode`." if socket_mode else "`."),
+        "# Slack app manifest for airflow-slack-gate" + variant,
+        f"# Generated by `airflow-slack-gate manifest{command}`.",
         "# 1. https://api.slack.com/apps > Create New App > From an app manifest > paste this file.",
         "# 2. Install to Workspace, then copy the Bot User OAuth Token (xoxb-...) into the password",
         "#    field of an Airflow connection of type 'Slack Approval Gate'.",
@@ -106,6 +125,11 @@ def render_manifest(socket_mode: bool = False) -> str:
         lines += [
             "# 4. Basic Information > App-Level Tokens > Generate Token and Scopes, scope connections:write;",
             "#    put the xapp-... token into the connection's App-Level Token field.",
+        ]
+    if request_url:
+        lines += [
+            "# 4. Basic Information > App Credentials > Signing Secret: put it into the connection's",
+            "#    Signing Secret field (the API server refuses clicks it cannot verify).",
         ]
     lines += [
         "display_information:",
@@ -126,6 +150,8 @@ def render_manifest(socket_mode: bool = False) -> str:
         lines += ["  event_subscriptions:", "    bot_events:"]
         lines += [f"      - {event}" for event in SOCKET_MODE_EVENTS]
         lines += ["  interactivity:", "    is_enabled: true"]
+    if request_url:
+        lines += ["  interactivity:", "    is_enabled: true", f"    request_url: {request_url}"]
     lines += [
         "  org_deploy_enabled: false",
         f"  socket_mode_enabled: {'true' if socket_mode else 'false'}",
@@ -142,11 +168,18 @@ def add_manifest_parser(subparsers: Any) -> argparse.ArgumentParser:
         description="Print the Slack app manifest to paste at https://api.slack.com/apps > Create New "
         "App > From an app manifest.",
     )
-    parser.add_argument(
+    variant = parser.add_mutually_exclusive_group()
+    variant.add_argument(
         "--socket-mode",
         action="store_true",
         help="enable Socket Mode, interactivity and the message/reaction events (needs an app-level "
         "token with connections:write)",
+    )
+    variant.add_argument(
+        "--request-url",
+        metavar="URL",
+        help="enable interactivity with this Request URL, e.g. "
+        "https://airflow.example.com/slack-gate/interactions (needs the signing secret)",
     )
     parser.set_defaults(func=print_manifest)
     return parser
@@ -154,5 +187,5 @@ def add_manifest_parser(subparsers: Any) -> argparse.ArgumentParser:
 
 def print_manifest(args: argparse.Namespace) -> int:
     """Write the manifest for ``args.socket_mode`` to stdout."""
-    sys.stdout.write(render_manifest(socket_mode=args.socket_mode))
+    sys.stdout.write(render_manifest(socket_mode=args.socket_mode, request_url=args.request_url))
     return 0

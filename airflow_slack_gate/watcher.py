@@ -134,6 +134,7 @@ class ChannelWatcher:
         self._task: asyncio.Task[None] | None = None
         self._next_channel_check = 0.0
         self._channel_checks = True
+        self._woken = 0.0  # monotonic time of the last wake(); one during a round means read again
 
     def join(self, ts: str, poke_interval: float) -> GateWatch:
         gate = self.gates.get(ts)
@@ -150,7 +151,7 @@ class ChannelWatcher:
 
     def wake(self) -> None:
         """Read Slack now (e.g. a Socket Mode event said something happened in this channel)."""
-        now = time.monotonic()
+        now = self._woken = time.monotonic()
         for gate in self.gates.values():
             gate.next_due = min(gate.next_due, now)
             gate.replies_read = min(gate.replies_read, now - THREAD_REFRESH)
@@ -231,7 +232,8 @@ class ChannelWatcher:
         for gate in old_due:
             await self._refresh(gate, None, now)
         for gate in self.gates.values():
-            gate.next_due = now + gate.interval(now)
+            # a wake-up while this round was reading may have come after its reads: read again at once
+            gate.next_due = self._woken if self._woken >= now else now + gate.interval(now)
 
     async def _check_channel(self, now: float) -> None:
         """Raise ``is_archived`` (permanent) if the channel was archived; Slack still serves its history.

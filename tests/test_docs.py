@@ -24,6 +24,7 @@ from pathlib import Path
 import pytest
 
 import airflow_slack_gate
+import airflow_slack_gate.interactive.socket_mode
 from airflow_slack_gate import connection_form, errors, manifest
 from airflow_slack_gate.operators.slack import SlackPostOperator
 from airflow_slack_gate.sensors.slack import SlackApprovalSensor
@@ -276,9 +277,9 @@ def _is_code(node: ast.AST) -> bool:
 def reported_error_codes() -> tuple[set[str], set[str]]:
     """(codes, prefixes) the package can report: errors.py's sets, the codes its fixes test for,
     and the codes the hook derives or raises (``code = ...``, ``explain("...")``)."""
-    codes = set(errors.TOKEN_ERRORS | errors.PERMANENT_ERRORS)
+    codes = set(errors.TOKEN_ERRORS | errors.PERMANENT_ERRORS | errors.BUTTON_ERRORS)
     prefixes: set[str] = set()
-    for module in (errors, airflow_slack_gate.hooks.slack):
+    for module in (errors, airflow_slack_gate.hooks.slack, airflow_slack_gate.interactive.socket_mode):
         for node in ast.walk(ast.parse(inspect.getsource(module))):
             if isinstance(node, ast.Compare) and _is_code(node.left):
                 codes |= _strings(node)[0]
@@ -306,7 +307,14 @@ def test_troubleshooting_covers_every_error_code_and_says_which_end_a_gate():
     for prefix in prefixes:
         assert any(code.startswith(prefix) for code in documented), prefix
     for code, waiting in documented.items():
-        assert waiting == ("ends the gate" if code in errors.PERMANENT_ERRORS else "retried"), code
+        expected = (
+            "ends the gate"
+            if code in errors.PERMANENT_ERRORS
+            else "keeps waiting"
+            if code in errors.BUTTON_ERRORS
+            else "retried"
+        )
+        assert waiting == expected, code
 
 
 def test_quickstart_scope_table_is_the_manifest():

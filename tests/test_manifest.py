@@ -20,10 +20,12 @@ from airflow_slack_gate import manifest
 from airflow_slack_gate.emulator import SlackEmulator, airflow_connection_json
 from airflow_slack_gate.errors import SlackGateError
 from airflow_slack_gate.hooks.slack import SlackGateHook
+from airflow_slack_gate.messages import reason_modal
 
 PACKAGE = Path(airflow_slack_gate.__file__).parent
 REPO = PACKAGE.parent
 MANIFEST_FILE = REPO / "docs" / "slack-app-manifest.yaml"
+SOCKET_MODE_MANIFEST_FILE = REPO / "docs" / "slack-app-manifest-socket-mode.yaml"
 
 #: Code that talks to Slack on behalf of users. Not scanned: the emulator (it implements Slack),
 #: the pytest plugin, the CLI (its demo talks to the emulator only) and the manifest itself.
@@ -132,6 +134,12 @@ def test_docs_manifest_file_is_the_rendered_manifest():
     )
 
 
+def test_docs_socket_mode_manifest_file_is_the_rendered_manifest():
+    assert SOCKET_MODE_MANIFEST_FILE.read_text() == manifest.render_manifest(True), (
+        "regenerate it: airflow-slack-gate manifest --socket-mode > docs/slack-app-manifest-socket-mode.yaml"
+    )
+
+
 def test_polling_manifest_has_no_socket_mode_events_or_interactivity():
     settings = yaml.safe_load(manifest.render_manifest(False))["settings"]
     assert settings["socket_mode_enabled"] is False
@@ -148,6 +156,7 @@ def test_socket_mode_manifest_adds_events_interactivity_and_only_the_events_scop
         "message.channels",
         "message.groups",
         "reaction_added",
+        "reaction_removed",
     ]
     expected = set(manifest.scopes_for(called_methods())) | {"reactions:read"}
     assert sorted(data["oauth_config"]["scopes"]["bot"]) == sorted(expected)
@@ -161,6 +170,22 @@ def test_manifest_command_prints_the_manifest(capsys):
         args = parser.parse_args(argv)
         assert args.func(args) == 0
         assert capsys.readouterr().out == manifest.render_manifest(socket_mode)
+    url = "https://airflow.example.com/slack-gate/interactions"
+    args = parser.parse_args(["manifest", "--request-url", url])
+    assert args.func(args) == 0
+    assert capsys.readouterr().out == manifest.render_manifest(request_url=url)
+
+
+def test_request_url_manifest_sends_clicks_to_the_api_server_and_subscribes_no_events():
+    url = "https://airflow.example.com/slack-gate/interactions"
+    data = yaml.safe_load(manifest.render_manifest(request_url=url))
+    settings = data["settings"]
+    assert settings["interactivity"] == {"is_enabled": True, "request_url": url}
+    assert settings["socket_mode_enabled"] is False
+    assert "event_subscriptions" not in settings  # the route takes interactions only
+    assert manifest_scopes(manifest.render_manifest(request_url=url)) == manifest.bot_scopes()
+    with pytest.raises(ValueError, match="not both"):
+        manifest.render_manifest(True, request_url=url)
 
 
 def test_an_unmapped_method_is_named():
@@ -206,12 +231,29 @@ def run_every_call(slack: SlackEmulator, scopes: list[str], monkeypatch: pytest.
         hook.update_message(channel=channel_id, ts=posted.ts, text="Deploy? Approved")
         assert hook.get_permalink(channel=channel_id, ts=posted.ts)
     assert hook.expand_usergroups([ids.deployers]) == {ids.alice, ids.bob, ids.carol}
+    # what a button click makes the bot do: tell a person ephemerally, open the reject-reason modal
+    client = hook.get_conn()
+    client.chat_postEphemeral(channel=public, user=ids.alice, text="You are not an approver of this gate")
+    trigger_id = slack.interactivity.new_trigger_id(ids.alice, bot.app_id)
+    client.views_open(trigger_id=trigger_id, view=reason_modal(channel=public, ts=posted.ts, question="?"))
     return {call.method for call in slack.calls}
 
 
 def test_a_bot_with_exactly_the_manifest_scopes_can_make_every_call(slack, monkeypatch):
     reached = run_every_call(slack, manifest_scopes(manifest.render_manifest(False)), monkeypatch)
-    assert reached == set(manifest.USED_METHODS)
+    assert reached == set(manifest.USED_METHODS) - set(manifest.APP_TOKEN_METHODS)
+
+
+def test_the_app_token_opens_socket_mode_with_connections_write_only(slack):
+    """apps.connections.open takes the app-level token (connections:write), which no manifest grants."""
+    from slack_sdk import WebClient
+    from slack_sdk.errors import SlackApiError
+
+    client = WebClient(base_url=slack.base_url)
+    assert client.apps_connections_open(app_token=slack.app_settings().app_token)["url"].startswith("ws")
+    with pytest.raises(SlackApiError, match="not_allowed_token_type"):
+        client.apps_connections_open(app_token=slack.workspace.bot_token)
+    assert set(manifest.APP_TOKEN_METHODS.values()) == {"connections:write"}
 
 
 @pytest.mark.parametrize("scope", manifest.bot_scopes())

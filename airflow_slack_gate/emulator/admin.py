@@ -16,6 +16,7 @@ from typing import Any
 from aiohttp import web
 
 from airflow_slack_gate.emulator.api import EmulatorApi
+from airflow_slack_gate.emulator.interactivity import Delivery
 from airflow_slack_gate.emulator.state import EmulatorError
 
 Handler = Callable[[EmulatorApi, dict[str, Any]], Any]
@@ -50,6 +51,71 @@ def _calls(api: EmulatorApi, a: dict[str, Any]) -> Any:
     return {"calls": calls, "count": len(calls)}
 
 
+def _delivery(delivery: Delivery) -> dict[str, Any]:
+    return {
+        "kind": delivery.kind,
+        "via": delivery.via,
+        "app_id": delivery.app_id,
+        "connection_id": delivery.connection_id,
+        "envelope_id": delivery.envelope_id,
+        "attempts": delivery.attempts,
+        "url": delivery.url,
+        "status": delivery.status,
+        "body": delivery.body,
+        "ack_payload": delivery.ack_payload,
+        "answered": delivery.answered.is_set(),
+        "ok": delivery.ok,
+        "error": delivery.error,
+        "elapsed": delivery.elapsed,
+        "payload": delivery.payload,
+    }
+
+
+def _answered(delivery: Delivery, a: dict[str, Any]) -> dict[str, Any]:
+    if a.get("wait", True):
+        delivery.wait(float(a.get("timeout", 10.0)))
+    return {"delivery": _delivery(delivery)}
+
+
+def _click(api: EmulatorApi, a: dict[str, Any]) -> Any:
+    delivery = api.click_button(
+        a["channel"],
+        a["ts"],
+        a["user"],
+        a.get("action_id"),
+        text=a.get("text"),
+        connection=a.get("connection"),
+    )
+    return _answered(delivery, a)
+
+
+def _submit_view(api: EmulatorApi, a: dict[str, Any]) -> Any:
+    delivery = api.submit_view(
+        a["user"], a.get("values") or {}, view_id=a.get("view_id"), connection=a.get("connection")
+    )
+    return _answered(delivery, a)
+
+
+def _app(api: EmulatorApi, a: dict[str, Any]) -> Any:
+    if "socket_mode" in a or "request_url" in a:
+        settings = api.configure_app(
+            a.get("bot"),
+            socket_mode=None if a.get("socket_mode") is None else bool(a["socket_mode"]),
+            request_url=a.get("request_url"),
+        )
+    else:
+        settings = api.app_settings(a.get("bot"))
+    return {
+        "app": {
+            "app_id": settings.app_id,
+            "app_token": settings.app_token,
+            "signing_secret": settings.signing_secret,
+            "socket_mode": settings.socket_mode,
+            "request_url": settings.request_url,
+        }
+    }
+
+
 #: (HTTP method, path under /_emulator) -> handler(api, arguments) returning a JSON-able value.
 ROUTES: dict[tuple[str, str], Handler] = {
     ("GET", "/health"): lambda api, a: {},
@@ -72,6 +138,29 @@ ROUTES: dict[tuple[str, str], Handler] = {
     ),
     ("GET", "/calls"): _calls,
     ("DELETE", "/calls"): lambda api, a: api.reset_counters(),
+    ("GET", "/app"): _app,
+    ("POST", "/app"): _app,
+    ("GET", "/ephemerals"): lambda api, a: {
+        "ephemerals": [e.to_dict() for e in api.ephemerals(a.get("user"), a.get("channel"))]
+    },
+    ("GET", "/views"): lambda api, a: {
+        "views": [{"id": v.id, "user": v.user, "view": v.view} for v in api.open_views(a.get("user"))]
+    },
+    ("GET", "/socket_connections"): lambda api, a: {
+        "connections": [c.to_dict() for c in api.socket_connections(a.get("bot"))]
+    },
+    ("POST", "/socket_connections/refresh"): lambda api, a: {
+        "connections": api.refresh_socket_connections(a.get("connection"))
+    },
+    ("POST", "/socket_connections/drop"): lambda api, a: {
+        "connections": api.drop_socket_connections(a.get("connection"))
+    },
+}
+
+#: Routes that wait for an app's answer; they run off the event loop (which delivers the payload).
+BLOCKING_ROUTES: dict[tuple[str, str], Handler] = {
+    ("POST", "/clicks"): _click,
+    ("POST", "/views/submit"): _submit_view,
 }
 
 #: Routes that block until something happens; they run off the event loop.
@@ -93,7 +182,25 @@ def add_admin_routes(app: web.Application, api: EmulatorApi) -> None:
     """Register every admin route on ``app``."""
     for (verb, path), handler in ROUTES.items():
         app.router.add_route(verb, PREFIX + path, _endpoint(api, handler, blocking=False))
+    for (verb, path), handler in BLOCKING_ROUTES.items():
+        app.router.add_route(verb, PREFIX + path, _endpoint(api, handler, blocking=True))
     app.router.add_route(WAIT_ROUTE[0], PREFIX + WAIT_ROUTE[1], _endpoint(api, _wait, blocking=True))
+    app.router.add_post(PREFIX + "/response_url/{trigger}", _response_url(api))
+
+
+def _response_url(api: EmulatorApi) -> Callable[[web.Request], Awaitable[web.Response]]:
+    """The ``response_url`` of an interaction: apps may post a message back to it."""
+
+    async def endpoint(request: web.Request) -> web.Response:
+        try:
+            body = await request.json()
+        except ValueError:
+            return web.json_response({"ok": False, "error": "invalid_json"}, status=400)
+        with api.state.lock:
+            api.interactivity.responses.append({"trigger": request.match_info["trigger"], "body": body})
+        return web.json_response({"ok": True})
+
+    return endpoint
 
 
 def _endpoint(

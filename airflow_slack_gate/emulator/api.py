@@ -13,7 +13,16 @@ from typing import Any
 
 from airflow_slack_gate.emulator import render
 from airflow_slack_gate.emulator.controls import CallRecord, Controls, Fault
+from airflow_slack_gate.emulator.interactivity import (
+    AppSettings,
+    Delivery,
+    Ephemeral,
+    Interactivity,
+    OpenedView,
+    interactivity_of,
+)
 from airflow_slack_gate.emulator.seed import DemoWorkspace, seed_demo_workspace
+from airflow_slack_gate.emulator.socket_mode import ConnectionInfo, SocketModeHub
 from airflow_slack_gate.emulator.state import DEFAULT_BOT_SCOPES, Bot, EmulatorError, Workspace
 
 MessageDict = dict[str, Any]
@@ -84,6 +93,11 @@ class EmulatorApi:
         """Add a user group; return its id (``S...``)."""
         return self.state.create_usergroup(handle, users)
 
+    @property
+    def interactivity(self) -> Interactivity:
+        """Apps' interactivity settings, clicks, modals, ephemeral messages and deliveries."""
+        return interactivity_of(self.state)
+
     # -- people's side -------------------------------------------------------------------------
 
     def post_as_user(
@@ -96,7 +110,9 @@ class EmulatorApi:
         blocks: list[Any] | None = None,
     ) -> str:
         """Post as a person (into a thread when ``thread_ts`` is given); return the new ts."""
-        return self.state.post(channel, user, text, thread_ts=thread_ts, blocks=blocks).ts
+        ts = self.state.post(channel, user, text, thread_ts=thread_ts, blocks=blocks).ts
+        self.interactivity.message_posted(channel, ts)
+        return ts
 
     def reply(self, channel: str, thread_ts: str, user: str, text: str) -> str:
         """A person replies in the thread of ``thread_ts``; return the reply's ts."""
@@ -116,15 +132,124 @@ class EmulatorApi:
         user = bot.user_id if isinstance(bot, Bot) else bot
         if not self.state.user(user).is_bot:
             raise EmulatorError(f"{user!r} is not a bot")
-        return self.state.post(channel, user, text, thread_ts=thread_ts, blocks=blocks, metadata=metadata).ts
+        ts = self.state.post(channel, user, text, thread_ts=thread_ts, blocks=blocks, metadata=metadata).ts
+        self.interactivity.message_posted(channel, ts)
+        return ts
 
     def add_reaction(self, channel: str, ts: str, user: str, name: str) -> None:
         """A person reacts to a message with emoji ``name`` (``"white_check_mark"``, colons optional)."""
         self.state.add_reaction(channel, ts, user, name)
+        self.interactivity.reaction_changed(channel, ts, user, name, added=True)
 
     def remove_reaction(self, channel: str, ts: str, user: str, name: str) -> None:
         """A person takes back a reaction."""
         self.state.remove_reaction(channel, ts, user, name)
+        self.interactivity.reaction_changed(channel, ts, user, name, added=False)
+
+    # -- buttons, modals and ephemeral messages --------------------------------------------------
+
+    def app_settings(self, bot: Bot | str | None = None) -> AppSettings:
+        """The interactivity settings of a bot's app (default: the seeded bot): its app-level token
+        (``xapp-...``, for Socket Mode), signing secret, Socket Mode switch (on) and Request URL."""
+        return self.interactivity.app(bot if bot is not None else self.workspace.bot_user_id)
+
+    def configure_app(
+        self,
+        bot: Bot | str | None = None,
+        *,
+        socket_mode: bool | None = None,
+        request_url: str | None = None,
+    ) -> AppSettings:
+        """Turn an app's Socket Mode on or off, or set its Request URL (where clicks go without it)."""
+        target = bot if bot is not None else self.workspace.bot_user_id
+        return self.interactivity.configure_app(target, socket_mode=socket_mode, request_url=request_url)
+
+    def click_button(
+        self,
+        channel: str,
+        ts: str,
+        user: str,
+        action_id: str | None = None,
+        *,
+        text: str | None = None,
+        connection: str | None = None,
+    ) -> Delivery:
+        """A person clicks a button (by ``action_id``, or by its label ``text``) of an app's message.
+
+        The app receives a ``block_actions`` payload the way Slack sends it: over one of its Socket Mode
+        connections (``connection`` to choose which), or signed to its Request URL. Returns the
+        :class:`Delivery`; ``delivery.wait()`` blocks until the app answered.
+        """
+        self.interactivity.base_url = getattr(self, "url", None)
+        return self.interactivity.click(
+            channel, ts, user, action_id=action_id, text=text, connection=connection
+        )
+
+    def submit_view(
+        self,
+        user: str,
+        values: Mapping[str, str] | None = None,
+        *,
+        view_id: str | None = None,
+        connection: str | None = None,
+    ) -> Delivery:
+        """A person types ``values`` (input ``action_id`` -> text) into their open modal and submits it."""
+        return self.interactivity.submit_view(user, values, view_id=view_id, connection=connection)
+
+    def open_views(self, user: str | None = None) -> list[OpenedView]:
+        """Modals people have open (``user``'s when given)."""
+        return self.interactivity.open_views(user)
+
+    def wait_for_view(self, user: str, timeout: float = 10.0) -> OpenedView:
+        """Wait until ``user`` has a modal open; return the latest."""
+        return self.wait_for(lambda: next(reversed(self.open_views(user)), None), timeout)
+
+    def ephemerals(self, user: str | None = None, channel: str | None = None) -> list[Ephemeral]:
+        """Ephemeral messages apps showed (to ``user``, in ``channel``), oldest first."""
+        return self.interactivity.ephemerals_for(user, channel)
+
+    def wait_for_ephemeral(
+        self, user: str, *, text_contains: str | None = None, timeout: float = 10.0
+    ) -> Ephemeral:
+        """Wait for an ephemeral message to ``user`` (containing ``text_contains``)."""
+        return self.wait_for(
+            lambda: next(
+                (e for e in self.ephemerals(user) if text_contains is None or text_contains in e.text), None
+            ),
+            timeout,
+        )
+
+    def socket_connections(self, app: Bot | str | None = None) -> list[ConnectionInfo]:
+        """Open Socket Mode connections (of a bot's app), oldest first."""
+        hub = self.interactivity.hub
+        app_id = None if app is None else self.interactivity.app(app).app_id
+        return [] if hub is None else hub.connections(app_id)
+
+    def wait_for_socket_connections(
+        self, count: int, app: Bot | str | None = None, timeout: float = 10.0
+    ) -> list[ConnectionInfo]:
+        """Wait until at least ``count`` Socket Mode connections (of a bot's app) take envelopes."""
+        hub = self._hub()
+        app_id = None if app is None else self.interactivity.app(app).app_id
+        return hub.wait_for_connections(count, app_id, timeout)
+
+    def refresh_socket_connections(self, connection: str | None = None) -> list[str]:
+        """Slack's periodic ``disconnect`` (``refresh_requested``) to one or every connection."""
+        return self._hub().refresh(connection)
+
+    def drop_socket_connections(self, connection: str | None = None) -> list[str]:
+        """Close one or every Socket Mode connection without warning."""
+        return self._hub().drop(connection)
+
+    def set_ack_timeout(self, seconds: float) -> None:
+        """How long apps have to acknowledge a payload before Slack retries or gives up (3s)."""
+        self.interactivity.ack_timeout = seconds
+
+    def _hub(self) -> SocketModeHub:
+        hub = self.interactivity.hub
+        if hub is None:
+            raise EmulatorError("Socket Mode needs the emulator's server: use SlackEmulator")
+        return hub
 
     def edit_message(self, channel: str, ts: str, text: str) -> None:
         """Edit a message's text, as its author would; it then carries ``edited``."""

@@ -169,6 +169,81 @@ class EmulatorClient:
         """Forget recorded calls."""
         self._request("DELETE", "/calls")
 
+    # -- buttons, modals, Socket Mode ------------------------------------------------------------
+
+    def app_settings(
+        self,
+        bot: str | None = None,
+        *,
+        socket_mode: bool | None = None,
+        request_url: str | None = None,
+    ) -> dict[str, Any]:
+        """An app's ``app_id``, ``app_token``, ``signing_secret``, ``socket_mode`` and ``request_url``
+        (default: the seeded bot's app); ``socket_mode`` / ``request_url`` change them first."""
+        if socket_mode is None and request_url is None:
+            return self._request("GET", "/app", bot=bot)["app"]
+        body = {"bot": bot, "socket_mode": socket_mode, "request_url": request_url}
+        return self._request("POST", "/app", body)["app"]
+
+    def click_button(
+        self,
+        channel: str,
+        ts: str,
+        user: str,
+        action_id: str | None = None,
+        *,
+        text: str | None = None,
+        connection: str | None = None,
+        wait: bool = True,
+        timeout: float = 10.0,
+    ) -> dict[str, Any]:
+        """A person clicks a button; returns the delivery (``ok``, ``status``, ``connection_id``...),
+        after the app answered when ``wait``."""
+        body = {
+            "channel": channel,
+            "ts": ts,
+            "user": user,
+            "action_id": action_id,
+            "text": text,
+            "connection": connection,
+            "wait": wait,
+            "timeout": timeout,
+        }
+        return self._request("POST", "/clicks", body)["delivery"]
+
+    def submit_view(
+        self,
+        user: str,
+        values: dict[str, str] | None = None,
+        *,
+        view_id: str | None = None,
+        wait: bool = True,
+        timeout: float = 10.0,
+    ) -> dict[str, Any]:
+        """A person types ``values`` into their open modal and submits it; returns the delivery."""
+        body = {"user": user, "values": values or {}, "view_id": view_id, "wait": wait, "timeout": timeout}
+        return self._request("POST", "/views/submit", body)["delivery"]
+
+    def open_views(self, user: str | None = None) -> list[dict[str, Any]]:
+        """Modals people have open (``id``, ``user``, ``view``)."""
+        return self._request("GET", "/views", user=user)["views"]
+
+    def ephemerals(self, user: str | None = None, channel: str | None = None) -> list[dict[str, Any]]:
+        """Ephemeral messages apps showed (to ``user``, in ``channel``)."""
+        return self._request("GET", "/ephemerals", user=user, channel=channel)["ephemerals"]
+
+    def socket_connections(self, bot: str | None = None) -> list[dict[str, Any]]:
+        """Open Socket Mode connections (of a bot's app)."""
+        return self._request("GET", "/socket_connections", bot=bot)["connections"]
+
+    def refresh_socket_connections(self, connection: str | None = None) -> list[str]:
+        """Ask one or every Socket Mode connection to reconnect (``refresh_requested``)."""
+        return self._request("POST", "/socket_connections/refresh", {"connection": connection})["connections"]
+
+    def drop_socket_connections(self, connection: str | None = None) -> list[str]:
+        """Close one or every Socket Mode connection without warning."""
+        return self._request("POST", "/socket_connections/drop", {"connection": connection})["connections"]
+
 
 def _error_text(exc: urllib.error.HTTPError) -> str:
     try:

@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from airflow_slack_gate.emulator import render
+from airflow_slack_gate.emulator.interactivity import interactivity_of
 from airflow_slack_gate.emulator.pagination import (
     Page,
     Window,
@@ -300,6 +301,16 @@ def usergroups_users_list(call: Call) -> Response:
     return {"ok": True, "users": list(group.users)}
 
 
+def chat_post_ephemeral(call: Call) -> Response:
+    """chat.postEphemeral: a message in a channel only one member sees (never stored in the channel)."""
+    return interactivity_of(call.workspace).post_ephemeral(call)
+
+
+def views_open(call: Call) -> Response:
+    """views.open: open a modal for the person whose interaction issued the ``trigger_id``."""
+    return interactivity_of(call.workspace).views_open(call)
+
+
 @dataclass(frozen=True)
 class Method:
     """A Slack method: its handler and its rate-limit tier (``None``: the per-channel posting limit)."""
@@ -312,6 +323,7 @@ class Method:
 METHODS: dict[str, Method] = {
     "auth.test": Method(auth_test, 4),
     "chat.postMessage": Method(chat_post_message, None),
+    "chat.postEphemeral": Method(chat_post_ephemeral, 4),
     "chat.update": Method(chat_update, 3),
     "chat.getPermalink": Method(chat_get_permalink, 4),
     "conversations.history": Method(conversations_history, 3),
@@ -321,4 +333,5 @@ METHODS: dict[str, Method] = {
     "reactions.get": Method(reactions_get, 3),
     "users.info": Method(users_info, 4),
     "usergroups.users.list": Method(usergroups_users_list, 2),
+    "views.open": Method(views_open, 4),
 }

@@ -1,4 +1,5 @@
-"""The aiohttp application: Slack's Web API under ``/api/<method>`` and the admin API under ``/_emulator/``.
+"""The aiohttp application: Slack's Web API under ``/api/<method>``, Socket Mode's websocket under
+``/link/``, and the admin API under ``/_emulator/``.
 
 Per call: parse arguments (query string, then urlencoded/multipart form or JSON body), record the call,
 apply injected latency, drops and faults, authenticate the token, enforce rate limits when enabled,
@@ -18,6 +19,7 @@ from airflow_slack_gate.emulator.api import EmulatorApi
 from airflow_slack_gate.emulator.controls import CallRecord, Fault
 from airflow_slack_gate.emulator.methods import METHODS, Call, Method
 from airflow_slack_gate.emulator.params import Params
+from airflow_slack_gate.emulator.socket_mode import APP_LEVEL_METHODS, LINK_PATH, SocketModeHub
 from airflow_slack_gate.emulator.state import SlackError
 
 _JSON = "application/json"
@@ -26,8 +28,20 @@ _JSON = "application/json"
 def build_app(api: EmulatorApi) -> web.Application:
     """The emulator's aiohttp application for ``api``'s workspace and controls."""
     app = web.Application()
-    app.router.add_route("*", "/api/{method}", _WebApi(api).handle)
+    hub = SocketModeHub(api.interactivity)
+    app.router.add_route("*", "/api/{method}", _WebApi(api, hub).handle)
+    app.router.add_get(LINK_PATH, hub.handle_websocket)
     add_admin_routes(app, api)
+
+    async def attach(_: web.Application) -> None:
+        hub.attach(asyncio.get_running_loop())
+
+    async def close(_: web.Application) -> None:
+        await hub.close_all()
+        await api.interactivity.close()
+
+    app.on_startup.append(attach)
+    app.on_shutdown.append(close)
     return app
 
 
@@ -43,13 +57,14 @@ def slack_json(
 class _WebApi:
     """Serves Slack Web API methods."""
 
-    def __init__(self, api: EmulatorApi) -> None:
+    def __init__(self, api: EmulatorApi, hub: SocketModeHub) -> None:
         self.api = api
+        self.hub = hub
 
     async def handle(self, request: web.Request) -> web.StreamResponse:
         name = request.match_info["method"]
         method = METHODS.get(name)
-        if method is None:
+        if method is None and name not in APP_LEVEL_METHODS:
             return slack_json({"ok": False, "error": "unknown_method"}, status=404)
         try:
             values = await _read_arguments(request)
@@ -66,7 +81,22 @@ class _WebApi:
         fault = controls.take_fault(name)
         if fault is not None:
             return self._fault(name, params, fault)
+        if method is None:
+            return self._app_level_call(name, token, params, request.host)
         return self._call(name, method, token, params)
+
+    def _app_level_call(
+        self, name: str, token: str | None, params: dict[str, Any], host: str
+    ) -> web.Response:
+        """A method that takes the app-level token (``xapp-...``): apps.connections.open."""
+        try:
+            retry_after = self.api.controls.check_rate_limit(token or "", name, APP_LEVEL_METHODS[name], None)
+            if retry_after is not None:
+                return self._rate_limited(name, params, retry_after)
+            body = self.hub.open_url(token, host)
+        except SlackError as exc:
+            body = _error_body(exc)
+        return self._answer(name, params, body)
 
     def _call(self, name: str, method: Method, token: str | None, params: dict[str, Any]) -> web.Response:
         """Authenticate, enforce rate limits, run the handler: Slack's answer as a response."""
@@ -80,6 +110,7 @@ class _WebApi:
                 body = method.handler(Call(self.api.state, bot, Params(params)))
         except SlackError as exc:
             body = _error_body(exc)
+        self.api.interactivity.after_web_call(name, body)
         return self._answer(name, params, body)
 
     def _channel_id(self, ref: Any) -> str | None:

@@ -14,6 +14,7 @@ from airflow_slack_gate.errors import SlackGateError
 from airflow_slack_gate.gate import GateRef, error_payload, event_payload, read_step, with_group_members
 from airflow_slack_gate.hooks.sessions import holding_shared_sessions
 from airflow_slack_gate.hooks.slack import SlackGateHook
+from airflow_slack_gate.interactive.socket_mode import socket_mode
 from airflow_slack_gate.watcher import group_members, watching
 
 #: Longest pause between reads while Slack is failing (transient errors back off up to this).
@@ -27,6 +28,11 @@ class SlackApprovalTrigger(BaseTrigger):
     The trigger only reads Slack, never writes, so a triggerer restart that re-creates it from
     :meth:`serialize` is harmless; votes cast while no trigger ran are still found, because every read
     covers the whole thread. Its kwargs hold no secret: the token stays in the Airflow connection.
+
+    While it waits, the trigger holds the triggerer's Socket Mode connection of the connection's
+    ``app_token`` (one per app token per triggerer, shared by every gate; none without an app token):
+    button clicks are recorded in the gate's thread and message / reaction events wake it at once,
+    so it reads Slack on its own only as a safety net, every ``max(poke_interval, 30)`` seconds.
 
     :param slack_conn_id: Airflow connection of type ``slack_gate`` or ``slack``.
     :param channel: Channel ID of the ask message.
@@ -83,20 +89,24 @@ class SlackApprovalTrigger(BaseTrigger):
     async def run(self) -> AsyncIterator[TriggerEvent]:
         async with holding_shared_sessions():
             hook = SlackGateHook(slack_conn_id=self.slack_conn_id)
-            if self.share_reads:
-                event = await self._wait_with_watcher(hook)
-            else:
-                event = await self._wait_polling_alone(hook)
+            async with socket_mode(hook) as listener:  # with an app_token: clicks, instant wake-ups
+                if self.share_reads:
+                    poke = (
+                        self.poke_interval if listener is None else listener.poke_interval(self.poke_interval)
+                    )
+                    event = await self._wait_with_watcher(hook, poke)
+                else:
+                    event = await self._wait_polling_alone(hook)
         yield event
 
-    async def _wait_with_watcher(self, hook: SlackGateHook) -> TriggerEvent:
+    async def _wait_with_watcher(self, hook: SlackGateHook, poke_interval: float) -> TriggerEvent:
         """Let the loop's channel watcher read Slack for this gate and every other in the channel.
 
         Transient failures (Slack unreachable, 5xx, timeouts, 429 after retries) never end the wait:
         the watcher retries, and this trigger's log says when Slack failed and when it answered again.
         At the deadline the gate decides on what it last saw, even while Slack is still failing.
         """
-        async with watching(self.slack_conn_id, self.gate.channel, self.gate.ts, self.poke_interval) as watch:
+        async with watching(self.slack_conn_id, self.gate.channel, self.gate.ts, poke_interval) as watch:
             policy_failures = 0
             while True:
                 try:

@@ -19,6 +19,7 @@ from airflow_slack_gate.emulator import METHODS, DemoWorkspace, SlackEmulator
 
 BLOCKS = [{"type": "section", "text": {"type": "mrkdwn", "text": "Deploy?"}}]
 METADATA = {"event_type": "approval_requested", "event_payload": {"gate": "deploy"}}
+MODAL = {"type": "modal", "title": {"type": "plain_text", "text": "Reject"}, "blocks": BLOCKS}
 
 
 @dataclass(frozen=True)
@@ -212,6 +213,21 @@ CASES: dict[str, Case] = {
     "users.info missing_scope": Case(
         "users.info", lambda s, w: {"user": w.alice}, token=_bot_without("users:read")
     ),
+    "chat.postEphemeral ok": Case(
+        "chat.postEphemeral", lambda s, w: {"channel": w.approvals, "user": w.alice, "text": "only you"}
+    ),
+    "chat.postEphemeral user_not_in_channel": Case(
+        "chat.postEphemeral",
+        lambda s, w: {"channel": w.approvals, "user": s.create_user(f"u{len(s.state.users)}"), "text": "x"},
+    ),
+    "chat.postEphemeral channel_not_found": Case(
+        "chat.postEphemeral", lambda s, w: {"channel": "CNOPE0000", "user": w.alice, "text": "x"}
+    ),
+    "views.open ok": Case(
+        "views.open",
+        lambda s, w: {"trigger_id": s.interactivity.new_trigger_id(w.alice, w.app_id), "view": MODAL},
+    ),
+    "views.open invalid_trigger_id": Case("views.open", lambda s, w: {"trigger_id": "1.2.3", "view": MODAL}),
     "usergroups.users.list ok": Case("usergroups.users.list", lambda s, w: {"usergroup": w.deployers}),
     "usergroups.users.list invalid_auth": Case(
         "usergroups.users.list", lambda s, w: {"usergroup": w.deployers}, token=lambda s, w: "xoxb-unknown"

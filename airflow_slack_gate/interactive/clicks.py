@@ -1,0 +1,250 @@
+"""What a click on a gate's button does, wherever Slack delivered it (Socket Mode or the Request URL).
+
+The receiver reads the gate's thread (one ``conversations.replies``) and judges the click by the same
+rules as every vote (:func:`judge_click`, pure), then does one thing through Slack:
+
+- **record** the vote: a thread reply by the gate's bot carrying ``airflow_slack_gate_vote`` message
+  metadata. Slack gives an event to only one of an app's connections, so the vote must live in Slack,
+  where every triggerer (and the worker) reads it; only the bot's own messages count, so nobody can
+  forge one. A click delivered twice is recorded once (``click_id``).
+- **open the reason modal** (``views.open`` with the click's ``trigger_id``) for a Reject click; its
+  submission is the vote.
+- **tell** the person, ephemerally (``chat.postEphemeral``), why nothing changed: not an approver,
+  cannot approve their own request, or the gate is already decided.
+- **ignore** clicks on messages that are not this bot's open gates, and repeated deliveries.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections import OrderedDict
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, replace
+from functools import partial
+from typing import Any, Literal
+
+from airflow_slack_gate.decisions import (
+    VOTE_EVENT_TYPE,
+    decide,
+    recorded_votes,
+    vote_record_metadata,
+    why_not_voter,
+)
+from airflow_slack_gate.errors import SlackGateError
+from airflow_slack_gate.gate import gate_metadata, split_thread
+from airflow_slack_gate.hooks.slack import SlackGateHook
+from airflow_slack_gate.interactive.payloads import Click
+from airflow_slack_gate.messages import (
+    ANSWER_BLOCK,
+    ButtonRules,
+    already_decided_text,
+    not_a_voter_text,
+    read_button_value,
+    reason_modal,
+    vote_record_text,
+)
+from airflow_slack_gate.watcher import group_members, wake_channel
+
+log = logging.getLogger(__name__)
+
+Action = Literal["record", "open_modal", "tell", "ignore"]
+#: How many handled click ids a handler remembers, to drop repeated deliveries without reading Slack.
+REMEMBERED_CLICKS = 1000
+
+
+@dataclass(frozen=True)
+class Verdict:
+    """What to do with a click: ``action``, the ephemeral ``text`` for ``tell``, and ``why`` (for logs)."""
+
+    action: Action
+    why: str
+    text: str | None = None
+
+
+def click_rules(parent: Mapping[str, Any], click: Click) -> ButtonRules | None:
+    """The rules the ask's buttons carry (as Slack has the message now), else those of the click."""
+    for block in parent.get("blocks") or ():
+        if isinstance(block, Mapping) and block.get("block_id") == ANSWER_BLOCK:
+            for element in block.get("elements") or ():
+                rules = read_button_value(element.get("value") if isinstance(element, Mapping) else None)
+                if rules is not None:
+                    return rules
+    return read_button_value(click.value)
+
+
+def judge_click(
+    thread: Sequence[Mapping[str, Any]],
+    click: Click,
+    *,
+    bot_id: str | None,
+    rules: ButtonRules | None,
+    members: frozenset[str] = frozenset(),
+) -> Verdict:
+    """Judge a click on the gate whose thread (ask first, as conversations.replies returns it) is given.
+
+    ``bot_id`` is the connection's bot; ``rules`` what the ask's buttons carry (:func:`click_rules`);
+    ``members`` the members of the rules' approver groups.
+    """
+    parent, replies = split_thread(thread, click.ts)
+    if not bot_id or parent.get("bot_id") != bot_id:
+        return Verdict("ignore", "not_a_gate")
+    state = (gate_metadata(parent) or {}).get("state")
+    if state and state != "open":
+        return Verdict("tell", "already_decided", already_decided_text(state))
+    if rules is None:
+        return Verdict("ignore", "not_a_gate")
+    if not click.opens_reason_modal:
+        mine = [r for r in replies if r.get("bot_id") == bot_id]
+        if any(_click_id(r) == click.click_id for r in mine):
+            return Verdict("ignore", "duplicate")
+    if rules.policy is None:  # the rules did not fit into the button: the gate's own rules decide later
+        return Verdict("open_modal" if click.opens_reason_modal else "record", "unchecked")
+    policy = rules.policy
+    if rules.groups:
+        policy = replace(policy, approvers=(policy.approvers or frozenset()) | members)
+    clicks = recorded_votes(replies, ask_ts=click.ts, bot_id=bot_id)
+    decision = decide(parent, replies, policy, extra_votes=clicks)
+    if decision.is_final:
+        return Verdict("tell", "already_decided", already_decided_text(decision.outcome))
+    why = why_not_voter(policy, click.user, click.vote)
+    if why is not None:
+        return Verdict("tell", why, not_a_voter_text(why))
+    return Verdict("open_modal" if click.opens_reason_modal else "record", "counts")
+
+
+class ClickHandler:
+    """Handles the clicks one connection's app receives: judge, then record, open the modal or tell.
+
+    Safe to share in one event loop: a click being handled is not handled again when Slack delivers it
+    once more meanwhile, and recently handled clicks are remembered.
+    """
+
+    def __init__(self, hook: SlackGateHook) -> None:
+        self.hook = hook
+        self._in_flight: set[str] = set()
+        self._done: OrderedDict[str, Verdict] = OrderedDict()
+        #: ts of the click records this handler posted (it woke this loop's gates for them already)
+        self.recorded: OrderedDict[str, None] = OrderedDict()
+
+    async def handle(self, click: Click) -> Verdict:
+        """Judge the click against Slack as it is now, and act on it; never raises for Slack errors."""
+        if click.click_id in self._in_flight:
+            return Verdict("ignore", "duplicate")
+        if (done := self._done.get(click.click_id)) is not None and done.action == "record":
+            return Verdict("ignore", "duplicate")
+        self._in_flight.add(click.click_id)
+        try:
+            verdict = await self._handle(click)
+        except SlackGateError as error:
+            log.warning("A click on gate %s by %s could not be handled: %s", click.ts, click.user, error)
+            verdict = Verdict("ignore", f"slack_error:{error.error_code}")
+        finally:
+            self._in_flight.discard(click.click_id)
+        self._done[click.click_id] = verdict
+        while len(self._done) > REMEMBERED_CLICKS:
+            self._done.popitem(last=False)
+        log.info(
+            "Click on gate %s by %s (%s): %s, %s",
+            click.ts,
+            click.user,
+            click.vote,
+            verdict.action,
+            verdict.why,
+        )
+        return verdict
+
+    async def _handle(self, click: Click) -> Verdict:
+        bot = await self.hook.abot_identity()
+        try:
+            thread = await self.hook.aread_thread(
+                channel=click.channel, ts=click.ts, include_all_metadata=True
+            )
+        except SlackGateError as error:
+            if error.error_code in ("thread_not_found", "message_not_found"):
+                return Verdict("ignore", "not_a_gate")
+            raise
+        parent, _ = split_thread(thread, click.ts)
+        rules = click_rules(parent, click)
+        members: frozenset[str] = frozenset()
+        if rules is not None and rules.policy is not None and rules.groups:
+            members = await group_members(self.hook, sorted(rules.groups))
+        verdict = judge_click(thread, click, bot_id=bot.bot_id, rules=rules, members=members)
+        if verdict.action == "record":
+            await self._record(click)
+            wake_channel(click.channel)  # this loop's gates read Slack now; others on the record's event
+        elif verdict.action == "open_modal":
+            await self._open_reason_modal(click, parent)
+        elif verdict.action == "tell" and verdict.text:
+            await self._tell(click, verdict.text)
+        return verdict
+
+    async def _record(self, click: Click) -> None:
+        client = await self.hook.get_async_client()
+        response = await self.hook._alimited(
+            "chat.postMessage",
+            partial(
+                client.chat_postMessage,
+                channel=click.channel,
+                thread_ts=click.ts,
+                text=vote_record_text(user=click.user, vote=click.vote, reason=click.reason),
+                metadata=vote_record_metadata(
+                    voter=click.user,
+                    vote=click.vote,
+                    reason=click.reason,
+                    gate_ts=click.ts,
+                    click_id=click.click_id,
+                ),
+            ),
+        )
+        ts = response.get("ts") if hasattr(response, "get") else None
+        if isinstance(ts, str):
+            self.recorded[ts] = None
+            while len(self.recorded) > REMEMBERED_CLICKS:
+                self.recorded.popitem(last=False)
+
+    async def _open_reason_modal(self, click: Click, parent: Mapping[str, Any]) -> None:
+        if not click.trigger_id:
+            return
+        view = reason_modal(channel=click.channel, ts=click.ts, question=_question(parent))
+        client = await self.hook.get_async_client()
+        await self.hook._alimited(
+            "views.open", partial(client.views_open, trigger_id=click.trigger_id, view=view)
+        )
+
+    async def _tell(self, click: Click, text: str) -> None:
+        client = await self.hook.get_async_client()
+        await self.hook._alimited(
+            "chat.postEphemeral",
+            partial(client.chat_postEphemeral, channel=click.channel, user=click.user, text=text),
+        )
+
+
+def _click_id(message: Mapping[str, Any]) -> str | None:
+    metadata = message.get("metadata") or {}
+    if not isinstance(metadata, Mapping) or metadata.get("event_type") != VOTE_EVENT_TYPE:
+        return None
+    payload = metadata.get("event_payload") or {}
+    return payload.get("click_id") if isinstance(payload, Mapping) else None
+
+
+def _question(parent: Mapping[str, Any]) -> str:
+    """The author's question: the section just before the how-to-answer block and the buttons."""
+    blocks = [b for b in parent.get("blocks") or () if isinstance(b, Mapping)]
+    for index, block in enumerate(blocks):
+        if (
+            block.get("block_id") == ANSWER_BLOCK
+            and index >= 2
+            and blocks[index - 2].get("type") == "section"
+        ):
+            text = (blocks[index - 2].get("text") or {}).get("text")
+            if isinstance(text, str):
+                return text
+    return str(parent.get("text") or "")
+
+
+def handle_in_background(handler: ClickHandler, click: Click, tasks: set[asyncio.Task[Any]]) -> None:
+    """Start handling a click without waiting (the ack must not wait for Slack); keep the task alive."""
+    task = asyncio.get_running_loop().create_task(handler.handle(click), name=f"slack-gate click {click.ts}")
+    tasks.add(task)
+    task.add_done_callback(tasks.discard)

@@ -1,0 +1,119 @@
+"""Slack's interaction payloads, read into the one thing this package cares about: a click on a gate.
+
+Pure: no I/O. A ``block_actions`` payload of the ask's Approve or Reject button, or the
+``view_submission`` of the reject-reason modal, becomes a :class:`Click`; anything else (other apps'
+buttons, other modals, shortcuts) is ``None`` and is acknowledged and ignored.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any, Literal, TypeGuard
+
+from airflow_slack_gate.decisions import VoteKind
+from airflow_slack_gate.messages import (
+    APPROVE_ACTION,
+    REASON_ACTION,
+    REASON_BLOCK,
+    REASON_CALLBACK,
+    REJECT_ACTION,
+)
+
+ClickKind = Literal["button", "reason"]
+
+_ACTIONS: dict[str, VoteKind] = {APPROVE_ACTION: "approve", REJECT_ACTION: "reject"}
+
+
+@dataclass(frozen=True)
+class Click:
+    """A person pressed a gate's button (``kind="button"``) or submitted the reject reason (``"reason"``).
+
+    ``channel`` and ``ts`` name the ask message (from the payload's container, or the modal's
+    ``private_metadata``); ``click_id`` is unique per click and the same when Slack delivers the same
+    click again; ``trigger_id`` lets the receiver open a modal within 3 seconds; ``value`` is the
+    button's value as the payload carries it.
+    """
+
+    kind: ClickKind
+    user: str
+    channel: str
+    ts: str
+    vote: VoteKind
+    click_id: str
+    reason: str | None = None
+    trigger_id: str | None = None
+    value: str | None = None
+
+    @property
+    def opens_reason_modal(self) -> bool:
+        """A Reject button click asks for the reason first; the submission is the vote."""
+        return self.kind == "button" and self.vote == "reject"
+
+
+def parse_interaction(payload: Mapping[str, Any]) -> Click | None:
+    """The gate click in an interaction payload, or ``None`` when it is not one of ours."""
+    kind = payload.get("type")
+    if kind == "block_actions":
+        return _button_click(payload)
+    if kind == "view_submission":
+        return _reason_submission(payload)
+    return None
+
+
+def _button_click(payload: Mapping[str, Any]) -> Click | None:
+    actions = payload.get("actions") or []
+    action = next(
+        (a for a in actions if isinstance(a, Mapping) and a.get("action_id") in _ACTIONS),
+        None,
+    )
+    container = payload.get("container") or {}
+    message = payload.get("message") or {}
+    channel = container.get("channel_id") or (payload.get("channel") or {}).get("id")
+    ts = container.get("message_ts") or message.get("ts")
+    user = (payload.get("user") or {}).get("id")
+    if action is None or not (_text(channel) and _text(ts) and _text(user)):
+        return None
+    action_ts = action.get("action_ts")
+    click_id = f"button:{action['action_id']}:{user}:{action_ts or payload.get('trigger_id') or ''}"
+    return Click(
+        kind="button",
+        user=user,
+        channel=channel,
+        ts=ts,
+        vote=_ACTIONS[action["action_id"]],
+        click_id=click_id,
+        trigger_id=payload.get("trigger_id"),
+        value=action.get("value"),
+    )
+
+
+def _reason_submission(payload: Mapping[str, Any]) -> Click | None:
+    view = payload.get("view") or {}
+    if view.get("callback_id") != REASON_CALLBACK:
+        return None
+    try:
+        gate = json.loads(view.get("private_metadata") or "")
+    except ValueError:
+        return None
+    user = (payload.get("user") or {}).get("id")
+    if not (isinstance(gate, dict) and _text(gate.get("channel")) and _text(gate.get("ts")) and _text(user)):
+        return None
+    values = (view.get("state") or {}).get("values") or {}
+    reason = ((values.get(REASON_BLOCK) or {}).get(REASON_ACTION) or {}).get("value")
+    reason = reason.strip() if isinstance(reason, str) else ""
+    return Click(
+        kind="reason",
+        user=user,
+        channel=gate["channel"],
+        ts=gate["ts"],
+        vote="reject",
+        click_id=f"reason:{view.get('id') or payload.get('trigger_id') or ''}",
+        reason=reason or None,
+        trigger_id=payload.get("trigger_id"),
+    )
+
+
+def _text(value: object) -> TypeGuard[str]:
+    return isinstance(value, str) and bool(value)

@@ -1,0 +1,239 @@
+"""Socket Mode for a triggerer: ONE connection per app-level token per event loop, shared by every gate.
+
+A gate's trigger holds the loop's listener for its connection while it waits::
+
+    async with socket_mode(hook):
+        ...  # wait for the decision
+
+The first holder opens the connection (slack_sdk's asyncio ``SocketModeClient``, aiohttp flavour) in
+the background, so nothing waits for Slack; later holders share it; the last one out closes it in the
+background, after letting clicks in flight finish. Without an ``app_token`` in the connection it does nothing.
+
+The listener acknowledges every envelope at once (Slack wants it within 3 seconds), then:
+
+- ``message`` and ``reaction_added``/``reaction_removed`` events make the loop's channel watchers
+  read that channel now (:func:`~airflow_slack_gate.watcher.wake_channel`); the watcher still reads
+  Slack, so a missed event only costs time;
+- a click on a gate's button is judged and recorded in the gate's thread
+  (:class:`~airflow_slack_gate.interactive.clicks.ClickHandler`), so the gate's trigger decides even
+  when it runs in another process whose connection did not get the click.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import weakref
+from collections.abc import AsyncIterator, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from airflow.providers.common.compat.sdk import AirflowNotFoundException
+
+from airflow_slack_gate.errors import TOKEN_ERRORS, SlackGateError, fix_for
+from airflow_slack_gate.hooks.sessions import holding_shared_sessions
+from airflow_slack_gate.hooks.slack import SlackGateHook
+from airflow_slack_gate.interactive.clicks import ClickHandler, handle_in_background
+from airflow_slack_gate.interactive.payloads import parse_interaction
+from airflow_slack_gate.interactive.settings import InteractionSettings, interaction_settings
+from airflow_slack_gate.ratelimit import token_key
+from airflow_slack_gate.watcher import wake_channel
+
+log = logging.getLogger(__name__)
+
+#: Seconds the last holder waits for clicks in flight before the connection closes.
+CLOSE_GRACE = 10.0
+#: Seconds between slack_sdk's pings (a dead connection is replaced after a few missed pongs).
+PING_INTERVAL = 5.0
+#: With Socket Mode, events wake the gates; reading Slack on a timer is only a safety net (a missed
+#: event, an event Slack gave to another triggerer's connection), no more often than this (the
+#: default poke_interval). It leaves Slack's read budget (Tier 3, ~50 calls a minute) to the reads
+#: that events ask for.
+SAFETY_NET_INTERVAL = 30.0
+#: Seconds between attempts to open the connection while Slack refuses it, doubling up to the maximum.
+OPEN_RETRY = (5.0, 300.0)
+#: Events that mean a gate's thread or reactions may have changed.
+WAKING_EVENTS = frozenset({"message", "reaction_added", "reaction_removed"})
+
+
+@dataclass(frozen=True)
+class ListenerInfo:
+    """What a test or a metric sees of a listener."""
+
+    conn_id: str
+    holders: int
+    connected: bool
+
+
+class SocketModeListener:
+    """The Socket Mode connection of one app-level token in one event loop."""
+
+    def __init__(self, settings: InteractionSettings, hook: SlackGateHook) -> None:
+        if not settings.app_token:
+            raise ValueError("a Socket Mode listener needs the connection's app_token")
+        self.settings = settings
+        self.hook = hook
+        self.handler = ClickHandler(hook)
+        self.holders = 0
+        self.client: Any = None  # slack_sdk.socket_mode.aiohttp.SocketModeClient, once started
+        self._connecting: asyncio.Task[None] | None = None
+        self._ready = asyncio.Event()
+        self._clicks: set[asyncio.Task[Any]] = set()
+
+    @staticmethod
+    def poke_interval(poke_interval: float) -> float:
+        """How often a gate reads Slack on its own while events wake it: the safety net."""
+        return max(poke_interval, SAFETY_NET_INTERVAL)  # read at call time: tests may lower it
+
+    def start(self) -> None:
+        """Open the connection in the background (retried by slack_sdk until it works or we close)."""
+        self._connecting = asyncio.get_running_loop().create_task(
+            self._connect(), name=f"slack-gate socket mode {self.settings.conn_id}"
+        )
+
+    async def _connect(self) -> None:
+        from slack_sdk.errors import SlackApiError
+        from slack_sdk.socket_mode.aiohttp import SocketModeClient
+        from slack_sdk.web.async_client import AsyncWebClient
+
+        web_client = AsyncWebClient(
+            base_url=self.settings.base_url or AsyncWebClient.BASE_URL,
+            proxy=self.settings.proxy,
+            timeout=self.settings.timeout,
+        )
+        self.client = SocketModeClient(
+            app_token=str(self.settings.app_token),
+            web_client=web_client,
+            proxy=self.settings.proxy,
+            ping_interval=PING_INTERVAL,
+            logger=log,
+        )
+        self.client.socket_mode_request_listeners.append(self._on_request)
+        # The first URL is asked for here, so a wrong setup is logged once per retry with its fix
+        # (slack_sdk would log a stack trace every few seconds); reconnects are slack_sdk's.
+        delay = OPEN_RETRY[0]
+        while True:
+            try:
+                response = await web_client.apps_connections_open(app_token=str(self.settings.app_token))
+                break
+            except SlackApiError as error:
+                code = str(error.response.get("error") or "unknown_error")
+            except (OSError, asyncio.TimeoutError) as error:
+                code = "connection_error"
+                log.debug("apps.connections.open: %r", error)
+            log.error(
+                "Socket Mode is not connected for connection %r (gates still read Slack, more slowly; "
+                "retrying in %.0f s): %s",
+                self.settings.conn_id,
+                delay,
+                open_failure(code, self.settings.conn_id),
+            )
+            await asyncio.sleep(delay)
+            delay = min(delay * 2, OPEN_RETRY[1])
+        self.client.wss_uri = response["url"]
+        await self.client.connect()
+        self._ready.set()
+
+    async def _on_request(self, client: Any, request: Any) -> None:
+        """Acknowledge first, then look: an ack never waits for Slack."""
+        from slack_sdk.socket_mode.response import SocketModeResponse
+
+        await client.send_socket_mode_response(SocketModeResponse(envelope_id=request.envelope_id))
+        if request.type == "events_api":
+            self.on_event((request.payload or {}).get("event") or {})
+        elif request.type == "interactive":
+            click = parse_interaction(request.payload or {})
+            if click is not None:
+                handle_in_background(self.handler, click, self._clicks)
+
+    def on_event(self, event: Mapping[str, Any]) -> bool:
+        """Wake the loop's watchers of the event's channel; True when some gate there was woken."""
+        if event.get("type") not in WAKING_EVENTS:
+            return False
+        if event.get("type") == "message" and event.get("ts") in self.handler.recorded:
+            return False  # a click record this listener posted: it woke the gates when it did
+        channel = event.get("channel") or (event.get("item") or {}).get("channel")
+        # a wake-up during a watcher's read round makes it read again right after (watcher.py)
+        return isinstance(channel, str) and wake_channel(channel)
+
+    async def wait_connected(self, timeout: float | None = None) -> None:
+        """Wait until the first connection is open (``TimeoutError`` after ``timeout`` seconds)."""
+        await asyncio.wait_for(self._ready.wait(), timeout)
+
+    @property
+    def connected(self) -> bool:
+        """Whether the websocket is open."""
+        session = getattr(self.client, "current_session", None)
+        return session is not None and not session.closed
+
+    async def close(self, grace: float = CLOSE_GRACE) -> None:
+        """Stop receiving, let clicks in flight finish (up to ``grace`` seconds), close the connection."""
+        if self._connecting is not None and not self._connecting.done():
+            self._connecting.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._connecting
+        if self.client is not None:
+            await self.client.close()
+        if self._clicks:
+            await asyncio.wait(list(self._clicks), timeout=grace)
+        for task in list(self._clicks):
+            task.cancel()
+
+
+#: Listeners being closed (a reference keeps their task alive until it is done).
+def open_failure(error_code: str, conn_id: str) -> str:
+    """Why apps.connections.open failed and the fix (token errors there concern the app-level token)."""
+    fix_code = "not_allowed_token_type" if error_code in TOKEN_ERRORS else error_code
+    return f"Slack apps.connections.open failed with error {error_code!r}: {fix_for(fix_code, conn_id)}"
+
+
+_CLOSING: set[asyncio.Task[None]] = set()
+_LISTENERS: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, dict[str, SocketModeListener]] = (
+    weakref.WeakKeyDictionary()
+)
+
+
+@contextlib.asynccontextmanager
+async def socket_mode(hook: SlackGateHook) -> AsyncIterator[SocketModeListener | None]:
+    """Hold the loop's Socket Mode listener of the hook's app-level token for the block's duration.
+
+    Yields the listener, or ``None`` when the connection has no ``app_token`` (nothing happens then).
+    Never blocks the loop: the connection opens in the background, and a Slack or connection problem
+    is logged, never raised: the gate still reads Slack on its own.
+    """
+    try:
+        settings = await interaction_settings(hook)
+    except (AirflowNotFoundException, SlackGateError, ValueError) as error:
+        log.warning("Socket Mode is off for connection %r: %s", hook.slack_conn_id, error)
+        settings = InteractionSettings(conn_id=hook.slack_conn_id)
+    if not settings.app_token:
+        yield None
+        return
+    listeners = _LISTENERS.setdefault(asyncio.get_running_loop(), {})
+    key = token_key(settings.app_token)
+    listener = listeners.get(key)
+    if listener is None:
+        listener = listeners[key] = SocketModeListener(settings, hook)
+        listener.start()
+    listener.holders += 1
+    async with holding_shared_sessions():  # clicks are written through the loop's shared session
+        try:
+            yield listener
+        finally:
+            listener.holders -= 1
+            if listener.holders == 0:
+                if listeners.get(key) is listener:
+                    del listeners[key]
+                # closed in the background: the gate's event must not wait for clicks in flight
+                closing = asyncio.get_running_loop().create_task(
+                    listener.close(), name=f"slack-gate socket mode close {settings.conn_id}"
+                )
+                _CLOSING.add(closing)
+                closing.add_done_callback(_CLOSING.discard)
+
+
+def open_listeners() -> list[ListenerInfo]:
+    """The running loop's Socket Mode listeners (for tests and metrics)."""
+    listeners = _LISTENERS.get(asyncio.get_running_loop(), {})
+    return [ListenerInfo(item.settings.conn_id, item.holders, item.connected) for item in listeners.values()]

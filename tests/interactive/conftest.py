@@ -1,0 +1,174 @@
+"""Fixtures for one-click decisions: the emulator with an app that has an app-level token and a signing
+secret, asks that look exactly like the sensor's, and triggers that wait with Socket Mode on."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import threading
+from collections.abc import Awaitable, Callable, Iterator
+from concurrent.futures import Future
+from typing import Any, TypeVar
+
+import pytest
+
+from airflow_slack_gate.decisions import ApprovalPolicy
+from airflow_slack_gate.emulator import SlackEmulator
+from airflow_slack_gate.gate import ask_metadata
+from airflow_slack_gate.hooks.sessions import close_shared_sessions
+from airflow_slack_gate.messages import ask_message
+from airflow_slack_gate.ratelimit import loop_rate_limiter, token_key
+from airflow_slack_gate.triggers.slack import SlackApprovalTrigger
+
+CONN_ID = "slack_gate_default"
+T = TypeVar("T")
+
+
+def connection_json(slack: SlackEmulator, *, app_token: bool = True, signing_secret: bool = True) -> str:
+    app = slack.app_settings()
+    extra: dict[str, Any] = {"base_url": slack.base_url, "default_channel": "approvals"}
+    if app_token:
+        extra["app_token"] = app.app_token
+    if signing_secret:
+        extra["signing_secret"] = app.signing_secret
+    return json.dumps({"conn_type": "slack_gate", "password": slack.workspace.bot_token, "extra": extra})
+
+
+@pytest.fixture
+def slack(slack_emulator: SlackEmulator, monkeypatch: pytest.MonkeyPatch) -> SlackEmulator:
+    """The seeded emulator; the default connection carries the app's app-level token and signing secret."""
+    monkeypatch.setenv("AIRFLOW_CONN_SLACK_GATE_DEFAULT", connection_json(slack_emulator))
+    return slack_emulator
+
+
+def post_ask(
+    slack: SlackEmulator,
+    policy: ApprovalPolicy | None = None,
+    *,
+    groups: tuple[str, ...] = (),
+    text: str = "Deploy model v7?",
+    task_id: str = "gate",
+) -> str:
+    """Post an ask the way the sensor does (blocks with buttons, ask metadata); return its ts."""
+    ws = slack.workspace
+    ask = ask_message(
+        text=text,
+        blocks=None,
+        policy=policy or ApprovalPolicy(),
+        approver_groups=groups,
+        deadline=None,
+        requested_by=(policy or ApprovalPolicy()).requested_by,
+        context_line=f"Airflow: deploy.{task_id} (try 1)",
+    )
+    identity = {"dag_id": "deploy", "run_id": "r1", "task_id": task_id, "map_index": -1, "try_number": 1}
+    return slack.post_as_bot(
+        ws.approvals,
+        ws.bot_user_id,
+        ask["text"],
+        blocks=ask["blocks"],
+        metadata=ask_metadata(identity, "open"),
+    )
+
+
+def make_trigger(
+    slack: SlackEmulator, ts: str, policy: ApprovalPolicy | None = None, **overrides: Any
+) -> SlackApprovalTrigger:
+    kwargs: dict[str, Any] = {
+        "slack_conn_id": CONN_ID,
+        "channel": slack.workspace.approvals,
+        "ts": ts,
+        "policy": (policy or ApprovalPolicy()).to_dict(),
+        "poke_interval": 600.0,  # only an event can make these gates read Slack soon
+        **overrides,
+    }
+    return SlackApprovalTrigger(**kwargs)
+
+
+async def first_event(trigger: SlackApprovalTrigger) -> dict[str, Any]:
+    async for event in trigger.run():
+        return event.payload
+    raise AssertionError("the trigger ended without an event")
+
+
+async def wait_with_socket_mode(trigger: SlackApprovalTrigger) -> dict[str, Any]:
+    """The trigger's first event; with the connection's app_token, its run() holds the loop's Socket
+    Mode listener while it waits (nothing here opens one for it)."""
+    return await first_event(trigger)
+
+
+class LoopThread:
+    """Another event loop in its own thread: a second triggerer process, as far as Slack can tell."""
+
+    def __init__(self) -> None:
+        self.loop = asyncio.new_event_loop()
+        self.thread = threading.Thread(target=self.loop.run_forever, name="other-triggerer", daemon=True)
+        self.thread.start()
+
+    def submit(self, coroutine: Awaitable[T]) -> Future[T]:
+        return asyncio.run_coroutine_threadsafe(coroutine, self.loop)  # type: ignore[arg-type]
+
+    def run(self, make: Callable[[], Awaitable[T]], timeout: float = 30.0) -> T:
+        async def call() -> T:
+            return await make()
+
+        return self.submit(call()).result(timeout)
+
+    def stop(self) -> None:
+        async def drain() -> None:
+            tasks = [t for t in asyncio.all_tasks() if t is not asyncio.current_task()]
+            for task in tasks:
+                task.cancel()
+            await asyncio.gather(*tasks, return_exceptions=True)
+            await close_shared_sessions()
+
+        self.submit(drain()).result(15)
+        self.loop.call_soon_threadsafe(self.loop.stop)
+        self.thread.join(15)
+        self.loop.close()
+
+
+@pytest.fixture
+def other_loop() -> Iterator[LoopThread]:
+    loop = LoopThread()
+    yield loop
+    loop.stop()
+
+
+@pytest.fixture(scope="session")
+def slack_schema() -> Any:
+    """Slack's published Web API schema as published (chat.postEphemeral and views.open need no
+    deviation): the tests/schema copy."""
+    from tests.schema.conftest import SCHEMA_FILE, SlackSchema
+
+    return SlackSchema(json.loads(SCHEMA_FILE.read_text()))
+
+
+@pytest.fixture
+async def closing_sessions() -> Any:
+    yield
+    await close_shared_sessions()
+
+
+def raise_budgets(token: str, per_minute: int = 6000) -> None:
+    """Let the running loop's rate limiter call Slack faster than Slack's tiers (tests that click a lot;
+    the benchmark keeps Slack's budgets)."""
+    limiter = loop_rate_limiter()
+    for method in (
+        "conversations.replies",
+        "conversations.history",
+        "chat.postMessage",
+        "chat.postEphemeral",
+    ):
+        limiter.set_budget(token_key(token), method, per_minute)
+
+
+async def until(condition: Callable[[], Any], timeout: float = 10.0) -> Any:
+    """Wait in the loop until ``condition()`` is truthy (for what the emulator does not signal, such as
+    call counts and log lines); ``TimeoutError`` after ``timeout`` seconds."""
+    loop = asyncio.get_running_loop()
+    end = loop.time() + timeout
+    while not (result := condition()):
+        if loop.time() > end:
+            raise TimeoutError(f"not true within {timeout}s")
+        await asyncio.sleep(0.02)
+    return result
