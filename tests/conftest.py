@@ -11,9 +11,14 @@ import shutil
 import subprocess
 import sys
 import tempfile
+from collections.abc import Iterator
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pytest
+
+if TYPE_CHECKING:
+    from airflow_slack_gate.emulator import SlackEmulator
 
 TESTS_DIR = Path(__file__).parent
 AIRFLOW_HOME = Path(tempfile.mkdtemp(prefix="slack-gate-airflow-home-"))
@@ -30,6 +35,17 @@ def airflow_db() -> Path:
     airflow = Path(sys.executable).with_name("airflow")
     subprocess.run([str(airflow), "db", "migrate"], check=True, capture_output=True, timeout=300)
     return AIRFLOW_HOME
+
+
+@pytest.fixture(scope="module")
+def e2e_slack() -> Iterator[SlackEmulator]:
+    """The seeded Slack emulator shared by the tests of a module that runs a real Airflow (each test
+    finds its own messages by ts)."""
+    from airflow_slack_gate.emulator import SlackEmulator
+
+    with SlackEmulator() as emulator:
+        emulator.seed_demo_workspace()
+        yield emulator
 
 
 def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:

@@ -36,14 +36,6 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
 
 
 @pytest.fixture(scope="module")
-def e2e_slack() -> Iterator[SlackEmulator]:
-    """The seeded Slack emulator every e2e test shares (each test finds its own messages by ts)."""
-    with SlackEmulator() as emulator:
-        emulator.seed_demo_workspace()
-        yield emulator
-
-
-@pytest.fixture(scope="module")
 def airflow(e2e_slack: SlackEmulator) -> Iterator[AirflowRunner]:
     """A real Airflow on 127.0.0.1 whose connection ``slack_gate_default`` points at the emulator."""
     global _runner

@@ -35,17 +35,10 @@ def postgres() -> Iterator[PostgresServer]:
 
 
 @pytest.fixture(scope="module")
-def slack() -> Iterator[SlackEmulator]:
-    with SlackEmulator() as emulator:
-        emulator.seed_demo_workspace()
-        yield emulator
-
-
-@pytest.fixture(scope="module")
 def airflow(
-    slack: SlackEmulator, postgres: PostgresServer, tmp_path_factory: pytest.TempPathFactory
+    e2e_slack: SlackEmulator, postgres: PostgresServer, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[AirflowRunner]:
-    yield from run_airflow(slack, tmp_path_factory.mktemp("reliability-dags-pg"), postgres.url)
+    yield from run_airflow(e2e_slack, tmp_path_factory.mktemp("reliability-dags-pg"), postgres.url)
 
 
 def query(postgres: PostgresServer, sql: str) -> list[tuple[Any, ...]]:
@@ -76,9 +69,9 @@ def holders(postgres: PostgresServer) -> set[int | None]:
 
 
 def test_two_triggerers_on_postgres_kill_the_one_with_the_gates_they_move_and_decide(
-    airflow: AirflowRunner, slack: SlackEmulator, postgres: PostgresServer
+    airflow: AirflowRunner, e2e_slack: SlackEmulator, postgres: PostgresServer
 ) -> None:
-    api, ws = airflow.api, slack.workspace
+    api, ws = airflow.api, e2e_slack.workspace
     runs = [api.trigger(DAG_ID) for _ in range(GATES)]
     for run_id in runs:
         api.wait_for_task_state(DAG_ID, run_id, "ask", ["deferred"], timeout=RUN_TIMEOUT)
@@ -93,18 +86,18 @@ def test_two_triggerers_on_postgres_kill_the_one_with_the_gates_they_move_and_de
         timeout=60,
         what="the second triggerer's job",
     )
-    slack.reply("approvals", asks[0]["ts"], ws.alice, "approve")  # before the crash
+    e2e_slack.reply("approvals", asks[0]["ts"], ws.alice, "approve")  # before the crash
     assert holders(postgres) == {first}, "a live triggerer keeps its gates"
 
     killed = time.monotonic()
     airflow.kill("triggerer")
-    slack.reply("approvals", asks[1]["ts"], ws.bob, "reject: not now")  # while nobody runs the gate
+    e2e_slack.reply("approvals", asks[1]["ts"], ws.bob, "reject: not now")  # while nobody runs the gate
     wait_until(
         lambda: holders(postgres) == {second}, timeout=60, what="the gates to move to the second triggerer"
     )
     moved_after = time.monotonic() - killed
-    slack.add_reaction("approvals", asks[2]["ts"], ws.carol, "white_check_mark")  # after the move
-    slack.reply("approvals", asks[3]["ts"], ws.dave, "approve")
+    e2e_slack.add_reaction("approvals", asks[2]["ts"], ws.carol, "white_check_mark")  # after the move
+    e2e_slack.reply("approvals", asks[3]["ts"], ws.dave, "approve")
 
     states = [api.wait_for_run(DAG_ID, run_id, timeout=RUN_TIMEOUT) for run_id in runs]
     decided_after = time.monotonic() - killed
@@ -117,9 +110,9 @@ def test_two_triggerers_on_postgres_kill_the_one_with_the_gates_they_move_and_de
         ("approved", [ws.carol]),
         ("approved", [ws.dave]),
     ]
-    assert sorted(q["ts"] for q in bot_questions(slack)) == sorted(a["ts"] for a in asks)
-    assert all(len(bot_replies(slack, a["ts"])) == 1 for a in asks)
-    assert len(posts(slack)) == 2 * GATES
+    assert sorted(q["ts"] for q in bot_questions(e2e_slack)) == sorted(a["ts"] for a in asks)
+    assert all(len(bot_replies(e2e_slack, a["ts"])) == 1 for a in asks)
+    assert len(posts(e2e_slack)) == 2 * GATES
     print(
         f"\ngates moved {moved_after:.1f}s after kill -9; all decided after {decided_after:.1f}s",
         file=sys.stderr,

@@ -22,15 +22,8 @@ pytestmark = pytest.mark.e2e
 
 
 @pytest.fixture(scope="module")
-def slack() -> Iterator[SlackEmulator]:
-    with SlackEmulator() as emulator:
-        emulator.seed_demo_workspace()
-        yield emulator
-
-
-@pytest.fixture(scope="module")
-def airflow(slack: SlackEmulator, tmp_path_factory: pytest.TempPathFactory) -> Iterator[AirflowRunner]:
-    yield from run_airflow(slack, tmp_path_factory.mktemp("reliability-dags"))
+def airflow(e2e_slack: SlackEmulator, tmp_path_factory: pytest.TempPathFactory) -> Iterator[AirflowRunner]:
+    yield from run_airflow(e2e_slack, tmp_path_factory.mktemp("reliability-dags"))
 
 
 def trigger_rows(airflow: AirflowRunner) -> list[str]:
@@ -45,9 +38,9 @@ def trigger_rows(airflow: AirflowRunner) -> list[str]:
 
 
 def test_kill_9_the_triggerer_vote_while_it_is_down_restart_every_gate_decides_once(
-    airflow: AirflowRunner, slack: SlackEmulator
+    airflow: AirflowRunner, e2e_slack: SlackEmulator
 ) -> None:
-    api, ws = airflow.api, slack.workspace
+    api, ws = airflow.api, e2e_slack.workspace
     runs = [api.trigger(DAG_ID) for _ in range(3)]
     for run_id in runs:
         api.wait_for_task_state(DAG_ID, run_id, "ask", ["deferred"], timeout=RUN_TIMEOUT)
@@ -59,15 +52,17 @@ def test_kill_9_the_triggerer_vote_while_it_is_down_restart_every_gate_decides_o
 
     killed = time.monotonic()
     airflow.kill("triggerer")
-    slack.reply("approvals", asks[0]["ts"], ws.alice, "approve")
-    slack.reply("approvals", asks[1]["ts"], ws.bob, "reject: not during the freeze")
+    e2e_slack.reply("approvals", asks[0]["ts"], ws.alice, "approve")
+    e2e_slack.reply("approvals", asks[1]["ts"], ws.bob, "reject: not during the freeze")
     assert {api.task_state(DAG_ID, run_id, "ask") for run_id in runs} == {"deferred"}
 
     airflow.restart("triggerer")
     states = [api.wait_for_run(DAG_ID, run_id, timeout=RUN_TIMEOUT) for run_id in runs[:2]]
     decided_after = time.monotonic() - killed
     assert api.task_state(DAG_ID, runs[2], "ask") == "deferred", "the unanswered gate still waits"
-    slack.add_reaction("approvals", asks[2]["ts"], ws.carol, "white_check_mark")  # answered after the restart
+    e2e_slack.add_reaction(
+        "approvals", asks[2]["ts"], ws.carol, "white_check_mark"
+    )  # answered after the restart
     states.append(api.wait_for_run(DAG_ID, runs[2], timeout=RUN_TIMEOUT))
 
     assert states == ["success"] * 3
@@ -80,9 +75,9 @@ def test_kill_9_the_triggerer_vote_while_it_is_down_restart_every_gate_decides_o
     assert outcomes[1]["reason"] == "not during the freeze"
     assert [api.task_state(DAG_ID, run_id, "deploy") for run_id in runs] == ["success", "skipped", "success"]
     # Nothing posted twice: one question and one outcome reply per gate.
-    assert sorted(q["ts"] for q in bot_questions(slack)) == sorted(a["ts"] for a in asks)
-    assert all(len(bot_replies(slack, a["ts"])) == 1 for a in asks)
-    assert len(posts(slack)) == 6
+    assert sorted(q["ts"] for q in bot_questions(e2e_slack)) == sorted(a["ts"] for a in asks)
+    assert all(len(bot_replies(e2e_slack, a["ts"])) == 1 for a in asks)
+    assert len(posts(e2e_slack)) == 6
     print(f"\nkill -9 to the first two decisions: {decided_after:.1f}s", file=sys.stderr)
 
     # The token appears nowhere Airflow keeps things: its database, the logs, XCom.
