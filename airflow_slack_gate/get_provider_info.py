@@ -48,4 +48,22 @@ def get_provider_info() -> dict[str, Any]:
         "plugins": [
             {"name": "slack_gate", "plugin-class": "airflow_slack_gate.interactive.plugin.SlackGatePlugin"}
         ],
+        "config": {
+            "slack_gate": {
+                "description": "Approval gates answered in Slack.",
+                "options": {
+                    "deferral_settle_seconds": {
+                        "description": "A gate decided sooner than this after its trigger started in the "
+                        "triggerer (votes already in Slack, or an answer within seconds) hands its answer to "
+                        "Airflow only when these seconds have passed: Airflow 3.3 fails a task whose "
+                        "trigger fired before the scheduler saw its worker exit (apache/airflow#67287). "
+                        "0 turns the hold off.",
+                        "version_added": "0.1.0",
+                        "type": "float",
+                        "example": "10",
+                        "default": "10",
+                    }
+                },
+            }
+        },
     }

@@ -19,6 +19,19 @@ from airflow_slack_gate.watcher import group_members, watching
 
 #: Longest pause between reads while Slack is failing (transient errors back off up to this).
 MAX_ERROR_BACKOFF = 300.0
+#: Airflow option ``[slack_gate] deferral_settle_seconds`` and its default: see :meth:`_settle`.
+SETTLE_OPTION = ("slack_gate", "deferral_settle_seconds")
+DEFAULT_SETTLE_SECONDS = 10.0
+
+
+def deferral_settle_seconds() -> float:
+    """How long after it starts a trigger in a triggerer holds its event (``[slack_gate]
+    deferral_settle_seconds``, 10 by default; 0 turns the hold off)."""
+    try:
+        from airflow.sdk.configuration import conf
+    except ImportError:  # Airflow 3.1
+        from airflow.configuration import conf
+    return max(0.0, conf.getfloat(*SETTLE_OPTION, fallback=DEFAULT_SETTLE_SECONDS))
 
 
 class SlackApprovalTrigger(BaseTrigger):
@@ -87,6 +100,7 @@ class SlackApprovalTrigger(BaseTrigger):
         )
 
     async def run(self) -> AsyncIterator[TriggerEvent]:
+        started = time.monotonic()
         async with holding_shared_sessions():
             hook = SlackGateHook(slack_conn_id=self.slack_conn_id)
             async with socket_mode(hook) as listener:  # with an app_token: clicks, instant wake-ups
@@ -97,7 +111,29 @@ class SlackApprovalTrigger(BaseTrigger):
                     event = await self._wait_with_watcher(hook, poke)
                 else:
                     event = await self._wait_polling_alone(hook)
+        await self._settle(started)
         yield event
+
+    async def _settle(self, started: float) -> None:
+        """In a triggerer, hold an event found in the trigger's first seconds until they have passed.
+
+        Airflow 3.3 (apache/airflow#67287, #72716) reports the exit of the worker that deferred the task
+        to the scheduler a moment after the deferral; if the trigger has already sent the task back to
+        the queue by then (a gate decided by votes already in Slack, or someone who answered at once),
+        the scheduler takes it for a task killed from outside and fails it. ``dag.test()`` runs triggers
+        in-process (no ``trigger_id``), where that cannot happen, so they are never held.
+        """
+        if self.trigger_id is None:
+            return
+        hold = deferral_settle_seconds() - (time.monotonic() - started)
+        if hold > 0:
+            self.log.info(
+                "Gate %s: answered at once; handing the answer to Airflow in %.1fs, once it has seen the "
+                "task defer ([slack_gate] deferral_settle_seconds).",
+                self.gate.ts,
+                hold,
+            )
+            await asyncio.sleep(hold)
 
     async def _wait_with_watcher(self, hook: SlackGateHook, poke_interval: float) -> TriggerEvent:
         """Let the loop's channel watcher read Slack for this gate and every other in the channel.

@@ -155,3 +155,27 @@ def test_post_metric_posts_to_the_channel(airflow: AirflowRunner, e2e_slack: Sla
     text = e2e_slack.get_message(posted["channel"], posted["ts"])["text"]
     assert "*churn-classifier* test AUC: *0.912*" in text
     assert run_id in text
+
+
+def test_an_answer_in_slack_before_the_gate_even_defers_runs_the_deploy_branch(
+    airflow: AirflowRunner, e2e_slack: SlackEmulator
+):
+    """Someone approves the moment the question appears, before the task has even deferred: the
+    trigger finds the vote in its first read and the run takes the deploy branch. (The trigger holds
+    such an answer for [slack_gate] deferral_settle_seconds against Airflow 3.3's stale-executor-event
+    race, apache/airflow#67287; the race itself does not show reliably here.)"""
+    api, alice, dag_id = airflow.api, e2e_slack.workspace.alice, "slack_gate_approve_deploy"
+    bot = e2e_slack.workspace.bot_id
+    before = {m["ts"] for m in e2e_slack.messages("approvals")}
+    run_id = api.trigger(dag_id)
+
+    def new_question() -> str | None:
+        asked = [m["ts"] for m in e2e_slack.messages("approvals") if m.get("bot_id") == bot]
+        return next((ts for ts in asked if ts not in before), None)
+
+    question = wait_until(new_question, timeout=RUN_TIMEOUT, what="the question in Slack")
+    e2e_slack.reply("approvals", question, alice, "approve")
+
+    assert api.wait_for_run(dag_id, run_id, timeout=RUN_TIMEOUT) == "success"
+    assert api.task_state(dag_id, run_id, "deploy_model") == "success"
+    assert api.xcom(dag_id, run_id, "ask_for_approval") is True
