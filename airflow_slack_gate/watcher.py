@@ -55,6 +55,8 @@ class _Gate:
     replies_seen: tuple | None = None
     replies_read: float = 0.0
     thread: Thread = field(default_factory=list)
+    #: monotonic time the read behind ``thread`` began: a snapshot read earlier never replaces it
+    read_at: float = 0.0
     error: SlackGateError | None = None
     trouble: SlackGateError | None = None
     failures: int = 0
@@ -68,8 +70,12 @@ class _Gate:
 
     def publish(self, thread: Thread, now: float) -> None:
         """Store a fresh snapshot and wake the trigger, unless nothing changed since the last one
-        (after failed reads it is woken anyway, so it can say that Slack answers again)."""
+        (after failed reads it is woken anyway, so it can say that Slack answers again).
+
+        ``now`` is when the read began; the caller has checked it is not older than :attr:`read_at`.
+        """
         recovered, self.failures, self.trouble = self.failures > 0, 0, None
+        self.read_at = max(self.read_at, now)
         if thread == self.thread and not recovered:
             return
         if self.thread and thread != self.thread:
@@ -156,6 +162,29 @@ class ChannelWatcher:
             gate.next_due = min(gate.next_due, now)
             gate.replies_read = min(gate.replies_read, now - THREAD_REFRESH)
         self._new_gate.set()
+
+    def offer_thread(self, ts: str, thread: Thread, read_at: float) -> bool:
+        """Take a thread someone else in this loop just read, so the gate decides without another read.
+
+        The Socket Mode receiver reads a gate's thread to judge a click, then records the click in it;
+        offering that thread plus the record saves the watcher a ``conversations.replies`` call (the
+        scarce Tier 3 budget) on the path from click to decision. ``thread`` must be what
+        conversations.replies returns with ``include_all_metadata`` (ask first, replies oldest first);
+        ``read_at`` is the ``time.monotonic()`` at which that read began.
+
+        Slack stays the source of truth: the offer is refused (False) when it is older than the
+        snapshot the watcher holds or lacks a reply the watcher saw, and once taken, the watcher's
+        next round reads the replies again instead of trusting the offer.
+        """
+        gate = self.gates.get(ts)
+        if gate is None or not thread or thread[0].get("ts") != ts or read_at < gate.read_at:
+            return False
+        offered = {message.get("ts") for message in thread[1:]}
+        if any(message.get("ts") not in offered for message in gate.thread[1:]):
+            return False
+        gate.replies_seen = None  # the next round reads the replies from Slack
+        gate.publish(list(thread), read_at)
+        return True
 
     def leave(self, ts: str) -> bool:
         """Forget a gate when its last holder leaves; True when the watcher has no gate left."""
@@ -288,6 +317,8 @@ class ChannelWatcher:
                 raise
             gate.fail(error)
             return
+        if now < gate.read_at:
+            return  # a fresher thread was offered while this round read: keep it (replies re-read next)
         gate.replies_seen = replies_fingerprint(thread[0])
         gate.publish(thread, now)
 
@@ -355,6 +386,16 @@ def wake_channel(channel: str, conn_id: str | None = None) -> bool:
             watcher.wake()
             woken = True
     return woken
+
+
+def offer_thread(conn_id: str, channel: str, ts: str, thread: Thread, read_at: float) -> bool:
+    """Offer a fresh read of gate ``ts`` to the running loop's watcher of (``conn_id``, ``channel``).
+
+    True when that watcher holds the gate and took the thread (see :meth:`ChannelWatcher.offer_thread`);
+    False otherwise, and the caller should :func:`wake_channel` as before.
+    """
+    watcher = _WATCHERS.get(asyncio.get_running_loop(), {}).get((conn_id, channel))
+    return watcher is not None and watcher.offer_thread(ts, thread, read_at)
 
 
 def open_gates() -> Sequence[tuple[str, str, str]]:

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from collections import OrderedDict
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
@@ -44,7 +45,7 @@ from airflow_slack_gate.messages import (
     reason_modal,
     vote_record_text,
 )
-from airflow_slack_gate.watcher import group_members, wake_channel
+from airflow_slack_gate.watcher import group_members, offer_thread, wake_channel
 
 log = logging.getLogger(__name__)
 
@@ -156,6 +157,7 @@ class ClickHandler:
 
     async def _handle(self, click: Click) -> Verdict:
         bot = await self.hook.abot_identity()
+        read_at = time.monotonic()
         try:
             thread = await self.hook.aread_thread(
                 channel=click.channel, ts=click.ts, include_all_metadata=True
@@ -171,15 +173,34 @@ class ClickHandler:
             members = await group_members(self.hook, sorted(rules.groups))
         verdict = judge_click(thread, click, bot_id=bot.bot_id, rules=rules, members=members)
         if verdict.action == "record":
-            await self._record(click)
-            wake_channel(click.channel)  # this loop's gates read Slack now; others on the record's event
+            record = await self._record(click)
+            # The gate decides at once when this loop's watcher holds it: it gets the thread just read
+            # plus the record, instead of spending another Tier 3 read. Otherwise this loop's gates read
+            # Slack now, and other triggerers' gates on the record's message event.
+            if record is None or not offer_thread(
+                self.hook.slack_conn_id, click.channel, click.ts, [*thread, record], read_at
+            ):
+                wake_channel(click.channel)
         elif verdict.action == "open_modal":
             await self._open_reason_modal(click, parent)
         elif verdict.action == "tell" and verdict.text:
             await self._tell(click, verdict.text)
         return verdict
 
-    async def _record(self, click: Click) -> None:
+    async def _record(self, click: Click) -> dict[str, Any] | None:
+        """Post the click record; return it as conversations.replies would show it, if Slack said.
+
+        chat.postMessage answers with the posted message but, unlike conversations.replies with
+        ``include_all_metadata``, may leave out its metadata; Slack stores the metadata as posted, so
+        the posted one is filled in.
+        """
+        metadata = vote_record_metadata(
+            voter=click.user,
+            vote=click.vote,
+            reason=click.reason,
+            gate_ts=click.ts,
+            click_id=click.click_id,
+        )
         client = await self.hook.get_async_client()
         response = await self.hook._alimited(
             "chat.postMessage",
@@ -188,20 +209,19 @@ class ClickHandler:
                 channel=click.channel,
                 thread_ts=click.ts,
                 text=vote_record_text(user=click.user, vote=click.vote, reason=click.reason),
-                metadata=vote_record_metadata(
-                    voter=click.user,
-                    vote=click.vote,
-                    reason=click.reason,
-                    gate_ts=click.ts,
-                    click_id=click.click_id,
-                ),
+                metadata=metadata,
             ),
         )
         ts = response.get("ts") if hasattr(response, "get") else None
-        if isinstance(ts, str):
-            self.recorded[ts] = None
-            while len(self.recorded) > REMEMBERED_CLICKS:
-                self.recorded.popitem(last=False)
+        if not isinstance(ts, str):
+            return None
+        self.recorded[ts] = None
+        while len(self.recorded) > REMEMBERED_CLICKS:
+            self.recorded.popitem(last=False)
+        message = response.get("message")
+        if not isinstance(message, Mapping) or message.get("ts") != ts:
+            return None
+        return {**message, "metadata": message.get("metadata") or metadata}
 
     async def _open_reason_modal(self, click: Click, parent: Mapping[str, Any]) -> None:
         if not click.trigger_id:

@@ -337,3 +337,34 @@ async def test_events_wake_the_channels_gates_except_for_click_records_this_list
         assert not listener.on_event({"type": "message", "channel": ws.approvals, "ts": "1.000200"})
         assert not listener.on_event({"type": "message", "channel": "COTHER", "ts": "1.000300"})
         assert not listener.on_event({"type": "app_mention", "channel": ws.approvals})
+
+
+async def test_a_click_decides_the_gate_held_in_its_loop_without_another_slack_read(slack):
+    """The receiver hands the thread it judged the click on, plus the record it posted, to the loop's
+    watcher: the gate decides while the watcher's own reads could not have answered (history is made
+    slow here), and the only conversations.replies call since the click is the receiver's."""
+    ws = slack.workspace
+    ts = post_ask(slack, ApprovalPolicy(approvers=frozenset({ws.alice})))
+    gate = asyncio.ensure_future(wait_with_socket_mode(make_trigger(slack, ts)))
+    await asyncio.to_thread(slack.wait_for_socket_connections, 1)
+    await until(lambda: _watched_thread(ws.approvals, ts))  # the watcher's first round is done
+    slack.set_latency("conversations.history", 3 * DECIDE_WITHIN)  # no watcher round answers in time
+    slack.reset_counters()
+    try:
+        await click(slack, ts, ws.alice)
+        payload = await asyncio.wait_for(gate, DECIDE_WITHIN)
+        assert slack.call_count("conversations.replies") == 1
+    finally:
+        slack.set_latency("conversations.history", 0)
+    assert payload["decision"]["outcome"] == "approved"
+    (record,) = records(slack, ts)
+    assert payload["decision"]["votes"][0]["ts"] == record["ts"]
+
+
+def _watched_thread(channel: str, ts: str) -> list:
+    """The snapshot the running loop's watcher holds for gate ``ts`` (empty before its first read)."""
+    from airflow_slack_gate import watcher
+
+    watchers = watcher._WATCHERS.get(asyncio.get_running_loop(), {})
+    gate = watchers.get(("slack_gate_default", channel))
+    return gate.gates[ts].thread if gate is not None and ts in gate.gates else []

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import asyncio
+import functools
+import time
 
 import pytest
 
@@ -159,3 +161,57 @@ async def test_an_event_wakes_the_watcher_before_its_next_round(slack_emulator):
         assert watcher_module.wake_channel(ws.approvals)
         thread = await watch.next_thread(timeout=10)
     assert [m["text"] for m in thread[1:]] == ["approve"]
+
+
+@pytest.mark.usefixtures("loop_cleanup")
+async def test_an_offered_thread_wakes_the_gate_at_once_and_the_next_round_reads_slack_again(slack_emulator):
+    """What the click receiver relies on: a fresh read offered to the watcher reaches the gate without
+    a Slack call, and the watcher's next round still reads the replies (Slack stays the truth)."""
+    from airflow_slack_gate.hooks.slack import SlackGateHook
+
+    ws = slack_emulator.workspace
+    ts = ask(slack_emulator)
+    async with watching("slack_gate_default", ws.approvals, ts, 600) as watch:
+        await watch.next_thread(timeout=10)
+        slack_emulator.reply(ws.approvals, ts, ws.alice, "approve")
+        read_at = time.monotonic()
+        fresh = await SlackGateHook().aread_thread(channel=ws.approvals, ts=ts)
+        calls = slack_emulator.call_count("conversations.replies")
+
+        assert watcher_module.offer_thread("slack_gate_default", ws.approvals, ts, fresh, read_at)
+        assert await watch.next_thread(timeout=1) == fresh
+        assert slack_emulator.call_count("conversations.replies") == calls
+
+        assert watcher_module.wake_channel(ws.approvals)
+        await until_called(slack_emulator, "conversations.replies", calls + 1)
+
+
+@pytest.mark.usefixtures("loop_cleanup")
+async def test_an_offer_older_than_the_watchers_snapshot_or_missing_its_replies_is_ignored(slack_emulator):
+    from airflow_slack_gate.hooks.slack import SlackGateHook
+
+    ws = slack_emulator.workspace
+    ts = ask(slack_emulator)
+    offer = functools.partial(watcher_module.offer_thread, "slack_gate_default", ws.approvals, ts)
+    async with watching("slack_gate_default", ws.approvals, ts, 600) as watch:
+        await watch.next_thread(timeout=10)
+        stale_at = time.monotonic()
+        stale = await SlackGateHook().aread_thread(channel=ws.approvals, ts=ts)  # before the reply
+        slack_emulator.reply(ws.approvals, ts, ws.alice, "approve")
+        assert watcher_module.wake_channel(ws.approvals)
+        seen = await watch.next_thread(timeout=10)
+        assert [m["text"] for m in seen[1:]] == ["approve"]
+
+        assert not offer(stale, stale_at), "read before the watcher's snapshot"
+        assert not offer(stale, time.monotonic()), "lacks the reply the watcher saw"
+        assert not watcher_module.offer_thread("slack_gate_default", ws.approvals, "1.0", stale, 1e12)
+        assert await watch.next_thread(timeout=0.3) is None
+        assert watch.latest() == seen
+
+
+async def until_called(slack, method, count, timeout=10.0):
+    loop = asyncio.get_running_loop()
+    end = loop.time() + timeout
+    while slack.call_count(method) < count:
+        assert loop.time() < end, f"{method} not called {count} times within {timeout}s"
+        await asyncio.sleep(0.02)
