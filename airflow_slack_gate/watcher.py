@@ -58,8 +58,12 @@ class _Gate:
     #: monotonic time the read behind ``thread`` began: a snapshot read earlier never replaces it
     read_at: float = 0.0
     error: SlackGateError | None = None
+    #: a transient failure not yet reported to the trigger (kept even if Slack answered since, so the
+    #: trigger's log says it happened however late the trigger runs)
     trouble: SlackGateError | None = None
     failures: int = 0
+    #: a snapshot published that the trigger has not taken yet
+    unread: bool = False
     changed: asyncio.Event = field(default_factory=asyncio.Event)
     holders: int = 0
 
@@ -74,13 +78,14 @@ class _Gate:
 
         ``now`` is when the read began; the caller has checked it is not older than :attr:`read_at`.
         """
-        recovered, self.failures, self.trouble = self.failures > 0, 0, None
+        recovered, self.failures = self.failures > 0, 0
         self.read_at = max(self.read_at, now)
         if thread == self.thread and not recovered:
             return
         if self.thread and thread != self.thread:
             self.last_change = now
         self.thread = thread
+        self.unread = True
         self.changed.set()
 
     def fail(self, error: SlackGateError) -> None:
@@ -113,10 +118,13 @@ class GateWatch:
             raise self._gate.error
         if not self._gate.changed.is_set():
             return None
-        self._gate.changed.clear()
         if (trouble := self._gate.trouble) is not None:
             self._gate.trouble = None
-            raise trouble
+            if not self._gate.unread:
+                self._gate.changed.clear()
+            raise trouble  # a snapshot published after it stays for the next call
+        self._gate.changed.clear()
+        self._gate.unread = False
         return self.latest()
 
     @property

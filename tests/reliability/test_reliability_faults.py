@@ -46,8 +46,10 @@ FAULTS: dict[str, Callable[[SlackEmulator], None]] = {
     "429 burst with Retry-After": lambda s: s.inject_fault(
         "conversations.history", status=429, retry_after=1, count=4
     ),
-    "500 burst": lambda s: s.inject_fault("conversations.history", status=500, count=3),
-    "503 burst on thread reads": lambda s: s.inject_fault("conversations.replies", status=503, count=3),
+    # 5xx: twice the client's 3 attempts, as aiohttp may add an attempt of its own when the server
+    # closed the keep-alive connection along with the error (seen: 3 x 503 absorbed by one call)
+    "500 burst": lambda s: s.inject_fault("conversations.history", status=500, count=6),
+    "503 burst on thread reads": lambda s: s.inject_fault("conversations.replies", status=503, count=6),
     # aiohttp itself resends a request whose keep-alive connection was dropped, so a call may try up
     # to six times: drop enough for at least one whole round to fail
     "dropped connections": lambda s: s.drop_connections("conversations.history", count=12),

@@ -10,6 +10,7 @@ import pytest
 
 from airflow_slack_gate import watcher as watcher_module
 from airflow_slack_gate.decisions import ApprovalPolicy
+from airflow_slack_gate.errors import SlackGateError, explain
 from airflow_slack_gate.hooks.sessions import close_shared_sessions
 from airflow_slack_gate.triggers.slack import SlackApprovalTrigger
 from airflow_slack_gate.watcher import open_gates, watching
@@ -215,3 +216,22 @@ async def until_called(slack, method, count, timeout=10.0):
     while slack.call_count(method) < count:
         assert loop.time() < end, f"{method} not called {count} times within {timeout}s"
         await asyncio.sleep(0.02)
+
+
+async def test_a_failed_round_is_reported_even_when_slack_answered_again_before_the_trigger_looked():
+    """A busy triggerer may run a gate's trigger only after the watcher failed a round and then read
+    Slack again: the trigger still hears of the failure first (so its task log says what happened),
+    then gets the fresh thread without waiting for another change."""
+    gate = watcher_module._Gate(ts="1700000000.000100", poke_interval=1.0)
+    watch = watcher_module.GateWatch(gate)
+    failure = explain("http_503", conn_id="slack_gate_default", method="conversations.history")
+    thread = [{"ts": gate.ts, "text": "Deploy?"}, {"ts": "1700000001.000100", "text": "approve"}]
+
+    gate.struggle(failure)
+    gate.publish(thread, time.monotonic())
+
+    with pytest.raises(SlackGateError) as raised:
+        await watch.next_thread(timeout=1.0)
+    assert raised.value is failure
+    assert await watch.next_thread(timeout=1.0) == thread
+    assert await watch.next_thread(timeout=0.01) is None
