@@ -282,7 +282,7 @@ class ChannelWatcher:
         poke = min((gate.poke_interval for gate in self.gates.values()), default=CHANNEL_CHECK_INTERVAL)
         self._next_channel_check = now + channel_check_every(poke)
         try:
-            info = await self.hook.achannel_info(self.channel)
+            await self.hook.acheck_not_archived(self.channel)
         except SlackGateError as error:
             if error.error_code == "missing_scope":
                 self._channel_checks = False
@@ -295,14 +295,6 @@ class ChannelWatcher:
             # A transient failure proves nothing: check again next round; the history read decides
             # whether this round failed.
             self._next_channel_check = now
-            return
-        if info.get("is_archived"):
-            raise explain(
-                "is_archived",
-                conn_id=self.hook.slack_conn_id,
-                method="conversations.info",
-                detail=f"channel {self.channel} was archived while gates waited in it",
-            )
 
     async def _refresh(self, gate: _Gate, parent: dict[str, Any] | None, now: float) -> None:
         """Bring one gate's snapshot up to date, reading its replies only when they may have changed.

@@ -374,6 +374,20 @@ class SlackGateHook(SlackHook):
         response = self._call("conversations.info", lambda: self.client.conversations_info(channel=channel))
         return dict(response.get("channel") or {})
 
+    def check_not_archived(self, channel: str) -> None:
+        """Raise ``is_archived`` if ``channel`` was archived: Slack keeps serving an archived channel's
+        history, so a gate there would otherwise wait for votes nobody can cast."""
+        self._raise_if_archived(channel, self.channel_info(channel))
+
+    def _raise_if_archived(self, channel: str, info: dict[str, Any]) -> None:
+        if info.get("is_archived"):
+            raise explain(
+                "is_archived",
+                conn_id=self.slack_conn_id,
+                method="conversations.info",
+                detail=f"channel {channel} was archived",
+            )
+
     def expand_usergroups(self, group_ids: Iterable[str]) -> frozenset[str]:
         """The user IDs of every member of the given user groups (S...)."""
         users: set[str] = set()
@@ -425,6 +439,10 @@ class SlackGateHook(SlackHook):
             "conversations.info", partial(client.conversations_info, channel=channel)
         )
         return dict(response.get("channel") or {})
+
+    async def acheck_not_archived(self, channel: str) -> None:
+        """Async :meth:`check_not_archived`."""
+        self._raise_if_archived(channel, await self.achannel_info(channel))
 
     async def aexpand_usergroups(self, group_ids: Iterable[str]) -> frozenset[str]:
         """Async :meth:`expand_usergroups`."""

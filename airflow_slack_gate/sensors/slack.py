@@ -28,7 +28,7 @@ from airflow_slack_gate.decisions import (
     validate_gate_config,
     validate_on_timeout,
 )
-from airflow_slack_gate.errors import SlackGateError, explain
+from airflow_slack_gate.errors import SlackGateError
 from airflow_slack_gate.gate import (
     GateRef,
     ask_metadata,
@@ -436,18 +436,11 @@ class SlackApprovalSensor(SlackTextTemplating, BaseSensorOperator):
     def _check_channel(self, channel: str) -> None:
         """Raise ``is_archived`` if the channel was archived (Slack still serves its history)."""
         try:
-            info = self.hook.channel_info(channel)
+            self.hook.check_not_archived(channel)
         except SlackGateError as error:
             if error.is_permanent and error.error_code != "missing_scope":
                 raise
-            return  # cannot check now (no scope, or Slack failing): the thread read decides
-        if info.get("is_archived"):
-            raise explain(
-                "is_archived",
-                conn_id=self.slack_conn_id,
-                method="conversations.info",
-                detail=f"channel {channel}",
-            )
+            # cannot check now (no scope, or Slack failing): the thread read decides
 
     def _next_wait(self, deadline: float) -> float:
         return max(1.0, min(self.poke_interval, deadline - time.time()))
