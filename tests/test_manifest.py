@@ -31,7 +31,7 @@ SOCKET_MODE_MANIFEST_FILE = REPO / "docs" / "slack-app-manifest-socket-mode.yaml
 #: the pytest plugin, the CLI (its demo talks to the emulator only) and the manifest itself.
 NOT_SLACK_CALLERS = ("emulator", "testing", "cli.py", "manifest.py")
 #: The hook's wrappers whose first argument names the Slack method they call.
-METHOD_NAMING_CALLS = {"_call", "_acall", "_collect", "_acollect", "api_call", "call"}
+METHOD_NAMING_CALLS = {"_call", "_acall", "acall", "_collect", "_acollect", "api_call", "call"}
 #: Families of Slack Web API methods (``chat.postMessage`` is ``chat_postMessage`` in slack_sdk), so a
 #: client attribute such as ``client.base_url`` is not mistaken for a method.
 # fmt: off

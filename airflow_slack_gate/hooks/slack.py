@@ -455,6 +455,12 @@ class SlackGateHook(SlackHook):
             users.update(response.get("users") or [])
         return frozenset(users)
 
+    async def acall(self, method: str, **arguments: Any) -> Any:
+        """Call Slack Web API ``method`` (e.g. ``"views.open"``) with the async client, paced by the
+        loop's rate limiter, its errors explained like those of every other call of this hook."""
+        client = await self.get_async_client()
+        return await self._alimited(method, partial(getattr(client, method.replace(".", "_")), **arguments))
+
     async def _alimited(self, method: str, call: Callable[[], Any]) -> Any:
         await loop_rate_limiter().acquire(self._limiter_key, method)
         return await self._acall(method, call)

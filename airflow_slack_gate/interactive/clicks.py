@@ -22,7 +22,6 @@ import time
 from collections import OrderedDict
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
-from functools import partial
 from typing import Any, Literal
 
 from airflow_slack_gate.decisions import (
@@ -201,16 +200,12 @@ class ClickHandler:
             gate_ts=click.ts,
             click_id=click.click_id,
         )
-        client = await self.hook.get_async_client()
-        response = await self.hook._alimited(
+        response = await self.hook.acall(
             "chat.postMessage",
-            partial(
-                client.chat_postMessage,
-                channel=click.channel,
-                thread_ts=click.ts,
-                text=vote_record_text(user=click.user, vote=click.vote, reason=click.reason),
-                metadata=metadata,
-            ),
+            channel=click.channel,
+            thread_ts=click.ts,
+            text=vote_record_text(user=click.user, vote=click.vote, reason=click.reason),
+            metadata=metadata,
         )
         ts = response.get("ts") if hasattr(response, "get") else None
         if not isinstance(ts, str):
@@ -227,17 +222,10 @@ class ClickHandler:
         if not click.trigger_id:
             return
         view = reason_modal(channel=click.channel, ts=click.ts, question=_question(parent))
-        client = await self.hook.get_async_client()
-        await self.hook._alimited(
-            "views.open", partial(client.views_open, trigger_id=click.trigger_id, view=view)
-        )
+        await self.hook.acall("views.open", trigger_id=click.trigger_id, view=view)
 
     async def _tell(self, click: Click, text: str) -> None:
-        client = await self.hook.get_async_client()
-        await self.hook._alimited(
-            "chat.postEphemeral",
-            partial(client.chat_postEphemeral, channel=click.channel, user=click.user, text=text),
-        )
+        await self.hook.acall("chat.postEphemeral", channel=click.channel, user=click.user, text=text)
 
 
 def _click_id(message: Mapping[str, Any]) -> str | None:
