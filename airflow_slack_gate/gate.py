@@ -17,6 +17,8 @@ from airflow_slack_gate.decisions import ApprovalPolicy, Decision, decide, recor
 ASK_EVENT_TYPE = "airflow_slack_gate_ask"
 
 GateStatus = Literal["decided", "timed_out", "error"]
+#: The decision of a gate that timed out without a vote seen (e.g. Slack could not be read in time).
+NO_DECISION = Decision(outcome="pending")
 
 
 @dataclass(frozen=True)

@@ -30,6 +30,7 @@ from airflow_slack_gate.decisions import (
 )
 from airflow_slack_gate.errors import SlackGateError
 from airflow_slack_gate.gate import (
+    NO_DECISION,
     GateRef,
     ask_metadata,
     error_payload,
@@ -54,7 +55,6 @@ if TYPE_CHECKING:
 SLACK_DECISION_XCOM_KEY = "slack_decision"
 #: How long after the gate's own deadline Airflow's deferral timeout fires, if the trigger never did.
 DEFERRAL_GRACE = timedelta(minutes=5)
-NO_DECISION = Decision(outcome="pending")
 #: Attempts to post one message when Slack times out, drops the connection or answers 5xx.
 POST_ATTEMPTS = 3
 #: Seconds between looks in Slack for a post whose answer was lost.

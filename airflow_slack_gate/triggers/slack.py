@@ -9,9 +9,16 @@ from typing import Any
 
 from airflow.triggers.base import BaseTrigger, TriggerEvent
 
-from airflow_slack_gate.decisions import ApprovalPolicy, Decision
+from airflow_slack_gate.decisions import ApprovalPolicy
 from airflow_slack_gate.errors import SlackGateError
-from airflow_slack_gate.gate import GateRef, error_payload, event_payload, read_step, with_group_members
+from airflow_slack_gate.gate import (
+    NO_DECISION,
+    GateRef,
+    error_payload,
+    event_payload,
+    read_step,
+    with_group_members,
+)
 from airflow_slack_gate.hooks.sessions import holding_shared_sessions
 from airflow_slack_gate.hooks.slack import SlackGateHook
 from airflow_slack_gate.interactive.socket_mode import socket_mode
@@ -238,7 +245,7 @@ class SlackApprovalTrigger(BaseTrigger):
         self.log.warning(
             "Gate %s: the deadline passed while Slack could not be read; reporting a timeout.", self.gate.ts
         )
-        return self._event(event_payload("timed_out", self.gate, Decision(outcome="pending")))
+        return self._event(event_payload("timed_out", self.gate, NO_DECISION))
 
     def _note_trouble(self, error: SlackGateError, failures: int) -> None:
         """Log a transient failure: the first, then the 2nd, 4th, 8th... in a row (logs stay short)."""
