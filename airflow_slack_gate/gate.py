@@ -115,4 +115,5 @@ def kept_ask(asks: Sequence[tuple[str, Mapping[str, Any]]]) -> str | None:
     """
     replaced = {ask_id for _, payload in asks for ask_id in payload.get("replaces") or ()}
     unreplaced = sorted(ts for ts, payload in asks if payload.get("ask_id") not in replaced)
-    return (unreplaced or sorted(ts for ts, _ in asks) or [None])[0]
+    candidates = unreplaced or sorted(ts for ts, _ in asks)
+    return candidates[0] if candidates else None

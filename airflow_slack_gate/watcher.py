@@ -32,7 +32,7 @@ from typing import Any
 from airflow_slack_gate.errors import SlackGateError, explain
 from airflow_slack_gate.gate import ask_metadata, gate_metadata, same_try
 from airflow_slack_gate.hooks.slack import SlackGateHook
-from airflow_slack_gate.intervals import THREAD_REFRESH, gate_interval, replies_fingerprint
+from airflow_slack_gate.intervals import THREAD_REFRESH, doubling_backoff, gate_interval, replies_fingerprint
 from airflow_slack_gate.messages import duplicate_ask_message
 
 #: Gates whose message is older than this read their own thread instead of widening the history read.
@@ -247,7 +247,7 @@ class ChannelWatcher:
         poke = min((gate.poke_interval for gate in self.gates.values()), default=low)
         start = max(0.01, min(low, poke))
         ceiling = max(start, min(high, ERROR_BACKOFF_POKES * poke))
-        return float(min(ceiling, start * 2 ** (failures - 1)))
+        return doubling_backoff(failures, start, ceiling)
 
     async def _wait_until_due(self) -> bool:
         """Sleep until some gate is due or a new gate joins; True if woken early by a new gate."""

@@ -22,6 +22,7 @@ from airflow_slack_gate.gate import (
 from airflow_slack_gate.hooks.sessions import holding_shared_sessions
 from airflow_slack_gate.hooks.slack import SlackGateHook
 from airflow_slack_gate.interactive.socket_mode import socket_mode
+from airflow_slack_gate.intervals import doubling_backoff
 from airflow_slack_gate.watcher import group_members, watching
 
 #: Longest pause between reads while Slack is failing (transient errors back off up to this).
@@ -238,7 +239,7 @@ class SlackApprovalTrigger(BaseTrigger):
 
     def _backoff(self, failures: int) -> float:
         """Pause after ``failures`` failed reads in a row: doubling, never past the deadline."""
-        return self._pause(min(self.poke_interval * 2**failures, MAX_ERROR_BACKOFF))
+        return self._pause(doubling_backoff(failures + 1, self.poke_interval, MAX_ERROR_BACKOFF))
 
     def _timed_out_unread(self) -> TriggerEvent:
         """The deadline passed while Slack failed before the approvers could be known: a timeout."""
