@@ -46,9 +46,11 @@ class SlackApprovalTrigger(BaseTrigger):
     """
     Read one ask message's thread and reactions until the gate's rules decide or the deadline passes.
 
-    The trigger only reads Slack, never writes, so a triggerer restart that re-creates it from
-    :meth:`serialize` is harmless; votes cast while no trigger ran are still found, because every read
-    covers the whole thread. Its kwargs hold no secret: the token stays in the Airflow connection.
+    The trigger reads Slack and never writes a vote or an outcome, so a triggerer restart that
+    re-creates it from :meth:`serialize` is harmless; votes cast while no trigger ran are still found,
+    because every read covers the whole thread. Its one write is idempotent: the shared channel
+    watcher closes a late duplicate of the gate's question (see :mod:`airflow_slack_gate.watcher`).
+    Its kwargs hold no secret: the token stays in the Airflow connection.
 
     While it waits, the trigger holds the triggerer's Socket Mode connection of the connection's
     ``app_token`` (one per app token per triggerer, shared by every gate; none without an app token):
