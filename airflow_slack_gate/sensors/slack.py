@@ -118,6 +118,8 @@ class SlackApprovalSensor(SlackTextTemplating, BaseSensorOperator):
     template_fields_renderers = {"blocks": "json", "text": "md"}
     ui_color = "#ECB22E"
     operator_extra_links = (SlackMessageLink(),)
+    #: Set when this process had to post the question again (a lost answer): a late copy may appear.
+    _reposted = False
 
     def __init__(
         self,
@@ -455,7 +457,7 @@ class SlackApprovalSensor(SlackTextTemplating, BaseSensorOperator):
         outcome = decision.outcome if event["status"] == "decided" else "timed_out"
         decided_at = datetime.now(tz=timezone.utc)
         identity = task_identity(context)
-        if getattr(self, "_reposted", False):  # poke modes: no trigger closed a late copy meanwhile
+        if self._reposted:  # poke modes: no trigger's watcher closed a late copy meanwhile
             self._keep_one_ask(gate.channel, identity, context, gate)
         self._show_outcome(gate, outcome, decision, decided_at, identity)
         approved = outcome == "approved" or (outcome == "timed_out" and self.on_timeout == "approve")

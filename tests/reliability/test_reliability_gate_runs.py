@@ -174,6 +174,28 @@ def test_a_question_slack_posts_later_than_twice_the_client_timeout_is_closed_as
     assert reposts == [[late["metadata"]["event_payload"]["ask_id"]]], "the repost names what it replaces"
 
 
+def test_in_poke_mode_the_sensor_closes_the_late_copy_before_it_shows_the_outcome(
+    slack: SlackEmulator,
+) -> None:
+    """No trigger watches a poke-mode gate: the sensor, which posted the question twice, closes the late
+    copy itself when the gate ends. A vote on the copy does not count."""
+    slack.delay_calls("chat.postMessage", 3 * CLIENT_TIMEOUT + 1)
+
+    def vote_on_both(_first: dict[str, Any]) -> None:
+        kept, late = slack.wait_for(lambda: len(_questions(slack)) == 2 and _questions(slack), timeout=30)
+        slack.reply("approvals", late["ts"], slack.workspace.alice, "approve")
+        slack.reply("approvals", kept["ts"], slack.workspace.bob, "reject: not now")
+
+    with people(vote_on_both, slack):
+        run = load_dag("reliability_gate_poke").test()
+
+    assert xcom(run, "ask") is False
+    kept, late = _questions(slack)
+    assert xcom(run, "ask", "slack_decision")["ts"] == kept["ts"]
+    assert (_state(kept), _state(late)) == ("rejected", "superseded")
+    assert not _has_buttons(late)
+
+
 @pytest.mark.parametrize(
     "burst",
     [
