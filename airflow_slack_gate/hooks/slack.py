@@ -356,11 +356,7 @@ class SlackGateHook(SlackHook):
         inclusive: bool = True,
         include_all_metadata: bool = False,
     ) -> list[dict[str, Any]]:
-        """The channel's parent messages since ``oldest`` (every page), newest first as Slack returns them.
-
-        Pages are as large as Slack allows: a sensor looking for its earlier questions reads the
-        channel since its DAG run could start, and every page costs one call of Slack's Tier 3 budget.
-        """
+        """The channel's parent messages since ``oldest`` (every page), newest first as Slack returns them."""
         return self._collect(
             "conversations.history",
             "messages",
@@ -368,7 +364,7 @@ class SlackGateHook(SlackHook):
                 channel=channel,
                 oldest=oldest,
                 inclusive=inclusive,
-                limit=HISTORY_PAGE_SIZE,
+                limit=PAGE_SIZE,
                 include_all_metadata=include_all_metadata,
             ),
         )
