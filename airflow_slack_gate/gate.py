@@ -101,9 +101,17 @@ def same_task(payload: Mapping[str, Any], identity: Mapping[str, Any]) -> bool:
     return all(payload.get(key) == identity.get(key) for key in ("dag_id", "run_id", "task_id", "map_index"))
 
 
+_TRY_KEYS = ("dag_id", "run_id", "task_id", "map_index", "try_number")
+
+
+def try_key(payload: Mapping[str, Any]) -> tuple[Any, ...]:
+    """The task instance and try an ask message belongs to, as one hashable value."""
+    return tuple(payload.get(key) for key in _TRY_KEYS)
+
+
 def same_try(payload: Mapping[str, Any], identity: Mapping[str, Any]) -> bool:
     """True when an ask message belongs to the same try of the same task instance."""
-    return same_task(payload, identity) and payload.get("try_number") == identity.get("try_number")
+    return try_key(payload) == try_key(identity)
 
 
 def kept_ask(asks: Sequence[tuple[str, Mapping[str, Any]]]) -> str | None:

@@ -30,7 +30,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from airflow_slack_gate.errors import SlackGateError, explain
-from airflow_slack_gate.gate import ask_metadata, gate_metadata, same_try
+from airflow_slack_gate.gate import ask_metadata, gate_metadata, try_key
 from airflow_slack_gate.hooks.slack import SlackGateHook
 from airflow_slack_gate.intervals import THREAD_REFRESH, doubling_backoff, gate_interval, replies_fingerprint
 from airflow_slack_gate.messages import duplicate_ask_message
@@ -288,23 +288,19 @@ class ChannelWatcher:
     ) -> None:
         """Close every other open question of a watched gate's try: Slack got it twice, and the gate
         waits on the question its sensor deferred with, so votes on the copy would never count."""
+        open_asks: dict[tuple[Any, ...], list[tuple[dict[str, Any], dict[str, Any]]]] = {}
+        for message in history:
+            payload = gate_metadata(message)
+            if payload is not None and payload.get("state") == "open" and message["ts"] not in self._closed:
+                open_asks.setdefault(try_key(payload), []).append((message, payload))
         for gate in gates:
             asked = parents.get(gate.ts)
             identity = gate_metadata(asked) if asked else None
             if not asked or not identity:
                 continue
-            for message in history:
-                payload = gate_metadata(message)
-                if (
-                    payload is None
-                    or message["ts"] in self._closed
-                    or message["ts"] == gate.ts
-                    or message.get("bot_id") != asked.get("bot_id")
-                    or payload.get("state") != "open"
-                    or not same_try(payload, identity)
-                ):
-                    continue
-                await self._close_copy(message, payload, gate.ts)
+            for message, payload in open_asks.get(try_key(identity), []):
+                if message["ts"] != gate.ts and message.get("bot_id") == asked.get("bot_id"):
+                    await self._close_copy(message, payload, gate.ts)
 
     async def _close_copy(self, message: dict[str, Any], payload: dict[str, Any], kept: str) -> None:
         update = duplicate_ask_message(message.get("blocks") or [])
