@@ -12,6 +12,8 @@ from airflow_slack_gate.emulator.state import Bot, Workspace
 DEMO_BOT_TOKEN = "xoxb-emulator-bot-token"  # noqa: S105 - a fake token of the emulator, not a secret
 DEMO_CHANNEL = "approvals"
 DEMO_CONN_ID = "slack_gate_default"
+#: The seeded people's profile emails are ``<name>@`` this domain (users.lookupByEmail finds them).
+DEMO_EMAIL_DOMAIN = "example.com"
 
 
 @dataclass(frozen=True)
@@ -19,8 +21,8 @@ class DemoWorkspace:
     """Ids of the seeded workspace.
 
     Bot ``airflow-gate`` (token :data:`DEMO_BOT_TOKEN`, default scopes), people ``alice``, ``bob``,
-    ``carol``, ``dave`` and ``mallory``, channel ``#approvals`` (everyone and the bot are members) and
-    user group ``@deployers`` (alice, bob, carol).
+    ``carol``, ``dave`` and ``mallory`` (emails ``alice@example.com``...), channel ``#approvals``
+    (everyone and the bot are members) and user group ``@deployers`` (alice, bob, carol).
     """
 
     team_id: str
@@ -45,7 +47,10 @@ class DemoWorkspace:
 def seed_demo_workspace(workspace: Workspace) -> DemoWorkspace:
     """Create the standard bot, people, channel and user group in ``workspace``; return their ids."""
     bot: Bot = workspace.create_bot("airflow-gate", token=DEMO_BOT_TOKEN)
-    people = {name: workspace.create_user(name) for name in ("alice", "bob", "carol", "dave", "mallory")}
+    people = {
+        name: workspace.create_user(name, email=f"{name}@{DEMO_EMAIL_DOMAIN}")
+        for name in ("alice", "bob", "carol", "dave", "mallory")
+    }
     approvals = workspace.create_channel(DEMO_CHANNEL, members=[bot.user_id, *people.values()])
     deployers = workspace.create_usergroup("deployers", [people["alice"], people["bob"], people["carol"]])
     return DemoWorkspace(
