@@ -43,6 +43,14 @@ class DemoWorkspace:
         """The ids as a JSON-able dict."""
         return asdict(self)
 
+    def example_dag_variables(self) -> dict[str, str]:
+        """The Airflow Variables (as ``AIRFLOW_VAR_*`` environment) that say who may approve in the
+        example DAGs, for this workspace: ``@deployers`` owns the tables, alice and carol steward data."""
+        return {
+            "AIRFLOW_VAR_SLACK_GATE_DB_OWNERS": self.deployers,
+            "AIRFLOW_VAR_SLACK_GATE_DATA_STEWARDS": f"{self.alice}, {self.carol}",
+        }
+
 
 def seed_demo_workspace(workspace: Workspace) -> DemoWorkspace:
     """Create the standard bot, people, channel and user group in ``workspace``; return their ids."""

@@ -216,7 +216,9 @@ CASES = [
         ),
         id="missing_scope-lookup_by_email",
     ),
-    pytest.param(Case("invalid_auth", TOKEN_FIX, True, unknown_token, lookup_alice), id="invalid_auth-lookup"),
+    pytest.param(
+        Case("invalid_auth", TOKEN_FIX, True, unknown_token, lookup_alice), id="invalid_auth-lookup"
+    ),
     pytest.param(
         Case("ratelimited", "429 (rate limited)", False, persistent_429, lookup_alice, RATE_LIMITED),
         id="ratelimited-lookup",
