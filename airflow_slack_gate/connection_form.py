@@ -46,7 +46,7 @@ EXTRA_FIELDS: tuple[ExtraField, ...] = (
         "slack_users",
         "Slack users of Airflow users",
         "Optional. JSON object mapping Airflow user names to Slack member IDs, so the person who "
-        "triggers a run cannot approve it: {\"alice\": \"U012AB3CD\"}.",
+        'triggers a run cannot approve it: {"alice": "U012AB3CD"}.',
         '{"alice": "U012AB3CD"}',
     ),
     ExtraField(
