@@ -14,6 +14,7 @@ import re
 import pytest
 from airflow.sdk import DAG
 
+from airflow_slack_gate.messages import unknown_requester_note
 from airflow_slack_gate.sensors.slack import SlackApprovalSensor
 from tests.gate_helpers import load_dag, people, task_states, wait_for_reads, xcom
 
@@ -251,3 +252,23 @@ def test_the_dags_requested_by_wins_over_the_triggering_user(slack_emulator, mon
     decision = xcom(run, "ask", "slack_decision")
     assert decision["decided_by"] == [ws.bob]
     assert decision["requester"] == {"airflow_user": DAG_TEST_USER, "slack_user": ws.alice, "found_by": "dag"}
+
+
+@pytest.mark.usefixtures("airflow_db")
+def test_a_requester_who_leaves_too_few_approvers_fails_the_task_before_asking(slack_emulator, monkeypatch):
+    """Alice is the only approver and triggers the run herself: nobody could approve, so say so now."""
+    ws = slack_emulator.workspace
+    monkeypatch.setenv("AIRFLOW_VAR_GATE_APPROVERS", ws.alice)
+    connection_extras(monkeypatch, slack_emulator, slack_users={DAG_TEST_USER: ws.alice})
+
+    run = load_dag("gate_restricted").test()
+
+    assert task_states(run)["ask"] == "failed"
+    assert slack_emulator.messages("approvals") == []
+
+
+def test_the_unknown_requesters_name_is_data_not_markup():
+    note = unknown_requester_note("<!channel> `x`", conn_id="slack_gate_default")
+    assert "<!channel>" not in note
+    assert "&lt;!channel&gt; 'x'" in note
+    assert "slack_users" in note
