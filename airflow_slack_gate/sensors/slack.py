@@ -355,7 +355,8 @@ class SlackApprovalSensor(SlackTextTemplating, BaseSensorOperator):
         """The requester found when the gate asked (a resumed task is a new process)."""
         if self._requester is None:
             kept = context["ti"].xcom_pull(task_ids=self.task_id, key=SLACK_REQUESTER_XCOM_KEY)
-            self._requester = Requester.from_dict(kept) if kept else Requester(slack_user=self.requested_by)
+            fallback = Requester(slack_user=self.requested_by or None)
+            self._requester = Requester.from_dict(kept) if kept else fallback
         return self._requester
 
     # -- asking --------------------------------------------------------------------------------------
