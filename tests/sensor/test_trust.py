@@ -272,3 +272,22 @@ def test_the_unknown_requesters_name_is_data_not_markup():
     assert "<!channel>" not in note
     assert "&lt;!channel&gt; 'x'" in note
     assert "slack_users" in note
+
+
+@pytest.mark.usefixtures("airflow_db")
+@pytest.mark.parametrize("dag_id", ["gate_poke_mode", "gate_reschedule_mode"])
+def test_the_triggering_user_cannot_approve_in_the_workers_modes_either(slack_emulator, monkeypatch, dag_id):
+    """Poke and reschedule modes read Slack in the worker, with the same requester."""
+    ws = slack_emulator.workspace
+    connection_extras(monkeypatch, slack_emulator, slack_users={DAG_TEST_USER: ws.alice})
+
+    def requester_then_peer(ask):
+        slack_emulator.reply("approvals", ask["ts"], ws.alice, "approve")
+        wait_for_reads(slack_emulator, method="conversations.replies")
+        slack_emulator.reply("approvals", ask["ts"], ws.bob, "approve")
+
+    run = run_gate(slack_emulator, dag_id, requester_then_peer)
+
+    decision = xcom(run, "ask", "slack_decision")
+    assert decision["decided_by"] == [ws.bob]
+    assert decision["requester"]["slack_user"] == ws.alice
