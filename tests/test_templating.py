@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 
+from airflow_slack_gate.messages import escape_mrkdwn
 from tests.gate_helpers import load_dag, people, xcom
 
 pytestmark = pytest.mark.usefixtures("airflow_db")
@@ -32,3 +33,56 @@ def test_the_question_escapes_template_values(slack_emulator):
         load_dag("gate_escaped").test(run_conf={"model": HOSTILE})
     assert ESCAPED in asked[0]["text"]
     assert "<!channel>" not in asked[0]["text"]
+
+
+# -- issue 11, hole 5: every inserted value is data, whatever its type and wherever it lands ---------
+
+
+def only_message(slack_emulator):
+    (message,) = slack_emulator.messages("approvals")
+    return message
+
+
+def test_a_list_value_in_text_is_escaped(slack_emulator):
+    load_dag("post_hostile_values").test(run_conf={"models": ["<!channel>", "<@UEMU0000002>"]})
+    text = only_message(slack_emulator)["text"]
+    assert text.startswith("Models ['&lt;!channel&gt;', '&lt;@UEMU0000002&gt;'] ")
+    assert "<!channel>" not in text
+
+
+def test_numbers_and_none_render_as_jinja_renders_them(slack_emulator):
+    load_dag("post_hostile_values").test(run_conf={"models": [1, None], "model": None})
+    message = only_message(slack_emulator)
+    assert message["text"].startswith("Models [1, None] ")
+    assert message["blocks"][0]["text"]["text"] == "Model None"
+
+
+JSON_UNESCAPE = "\\u003c!channel\\u003e"
+JSON_INJECTION = 'x"}}, {"type": "section", "text": {"type": "mrkdwn", "text": "\\u003c!channel\\u003e'
+
+
+@pytest.mark.parametrize("model", [JSON_UNESCAPE, JSON_INJECTION], ids=["json-escape", "quote"])
+def test_a_value_in_json_blocks_can_neither_unescape_markup_nor_add_blocks(slack_emulator, model):
+    load_dag("post_hostile_values").test(run_conf={"model": model})
+    blocks = only_message(slack_emulator)["blocks"]
+    assert blocks == [
+        {"type": "section", "text": {"type": "mrkdwn", "text": f"Model {escape_mrkdwn(model)}"}}
+    ]
+
+
+def test_a_value_inside_the_authors_link_cannot_change_its_label(slack_emulator):
+    load_dag("post_hostile_values").test(run_conf={"url": "https://evil.example|Click me"})
+    text = only_message(slack_emulator)["text"]
+    assert text.endswith("<https://evil.example%7CClick me|Open> <https://evil.example%7CClick me>")
+
+
+def test_a_native_rendering_dag_posts_escaped_strings(slack_emulator):
+    load_dag("post_native_values").test(run_conf={"models": ["<!channel>"], "model": "<!here>"})
+    message = only_message(slack_emulator)
+    assert message["text"] == "['&lt;!channel&gt;']"
+    assert [block["text"]["text"] for block in message["blocks"]] == ["['&lt;!channel&gt;']", "&lt;!here&gt;"]
+
+
+def test_a_mapped_task_escapes_values_too(slack_emulator):
+    load_dag("post_mapped_values").test(run_conf={"model": "<!channel>"})
+    assert only_message(slack_emulator)["text"] == "Deploy &lt;!channel&gt;"
