@@ -286,7 +286,8 @@ def test_text_over_slacks_limit_fails_when_the_dag_is_parsed() -> None:
         "not json at all",
         '"a string"',
         "{{ params.blocks }}",
-        '[{% for m in params.models %}{"type": "section", "text": {"type": "mrkdwn", "text": "{{ m }}"}}{% endfor %}]',
+        '[{% for m in params.models %}{"type": "section", "text": {"type": "mrkdwn", "text": "{{ m }}"}}'
+        "{% endfor %}]",
     ],
     ids=["object", "not-json", "string", "whole-template", "for-loop"],
 )
