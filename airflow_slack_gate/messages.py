@@ -29,6 +29,7 @@ from airflow_slack_gate.decisions import (
 __all__ = [
     "ANSWER_BLOCK",
     "APPROVE_ACTION",
+    "ASK_OWN_BLOCKS",
     "BUTTON_VALUE_LIMIT",
     "MAX_BLOCKS",
     "OUTCOMES",
@@ -76,6 +77,8 @@ MAX_BLOCKS = 50
 _MAX_BLOCKS = MAX_BLOCKS
 #: Slack's limit on a message's top-level ``text``.
 TEXT_LIMIT = 40_000
+#: Blocks :func:`ask_message` adds after the author's: the question, how to answer, the buttons.
+ASK_OWN_BLOCKS = 3
 _MAX_NAMED_APPROVERS = 20  # the ask names this many approvers, then says how many more
 _REASON_LIMIT = 1000  # a reason longer than this is shortened in Slack (the decision keeps it whole)
 
@@ -126,10 +129,10 @@ def ask_message(
     already include group members, so members are not each mentioned.
     """
     author_blocks = list(blocks or ())
-    if len(author_blocks) > _MAX_BLOCKS - 3:
+    if len(author_blocks) > _MAX_BLOCKS - ASK_OWN_BLOCKS:
         raise ValueError(
             f"blocks has {len(author_blocks)} blocks; Slack allows {_MAX_BLOCKS} per message and the gate "
-            f"adds up to 3: pass at most {_MAX_BLOCKS - 3}"
+            f"adds up to {ASK_OWN_BLOCKS}: pass at most {_MAX_BLOCKS - ASK_OWN_BLOCKS}"
         )
     question = _fit(text)
     if policy.approvers is None:

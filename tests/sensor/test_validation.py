@@ -97,4 +97,4 @@ def test_templated_blocks_over_slacks_limits_fail_before_any_slack_call(airflow_
     assert task_states(run)["ask"] == "failed"
     out, err = capfd.readouterr()
     assert "header's text has 151 characters; Slack allows 150" in out + err
-    assert slack_emulator.calls() == []
+    assert slack_emulator.calls == []
