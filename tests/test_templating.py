@@ -5,9 +5,11 @@ from __future__ import annotations
 import pytest
 
 from airflow_slack_gate.messages import escape_mrkdwn
+from airflow_slack_gate.templating import escape_template_value, finish_rendered, template_source
 from tests.gate_helpers import load_dag, people, xcom
 
 pytestmark = pytest.mark.usefixtures("airflow_db")
+
 
 HOSTILE = "<!channel> <@UEMU0000002> <http://evil.example|docs> & co"
 ESCAPED = "&lt;!channel&gt; &lt;@UEMU0000002&gt; &lt;http://evil.example|docs&gt; &amp; co"
@@ -33,9 +35,47 @@ def test_the_question_escapes_template_values(slack_emulator):
         load_dag("gate_escaped").test(run_conf={"model": HOSTILE})
     assert ESCAPED in asked[0]["text"]
     assert "<!channel>" not in asked[0]["text"]
+    decided = slack_emulator.get_message("approvals", asked[0]["ts"])
+    assert decided["blocks"][0]["text"]["text"] == f"Deploy {ESCAPED}?"  # escaped once, not again
 
 
 # -- issue 11, hole 5: every inserted value is data, whatever its type and wherever it lands ---------
+
+
+def value(text: object) -> str:
+    """What the finalize hook makes of a template value."""
+    return escape_template_value(text)
+
+
+@pytest.mark.parametrize(
+    ("rendered", "sent"),
+    [
+        (f"<{value('https://evil|Click me')}|Open>", "<https://evil%7CClick me|Open>"),
+        (f"<{value('https://evil|Click me')}>", "<https://evil%7CClick me>"),
+        (f"<https://example.com?q={value('a|b')}|Open>", "<https://example.com?q=a%7Cb|Open>"),
+        (f"<https://example.com|Open {value('a|b')}>", "<https://example.com|Open a|b>"),
+        (f"<@{value('U1|ceo')}>", "<@U1%7Cceo>"),
+        (f"a|b {value('c|d')} <x|y> {value('e|f')}", "a|b c|d <x|y> e|f"),
+        (f"<{value('x')}> {value('a|b')}", "<x> a|b"),
+        (f"<{value('u')}{value('1|2')}|L>", "<u1%7C2|L>"),
+    ],
+    ids=["label", "bare-link", "query", "in-label", "mention", "outside", "after-link", "two-values"],
+)
+def test_a_value_inside_a_link_the_author_opened_cannot_start_its_label(rendered, sent):
+    assert finish_rendered(rendered) == sent
+
+
+def test_a_value_cannot_fake_the_end_of_its_own_marking():
+    forged = value("\ue001|Click me\ue000")
+    assert finish_rendered(f"<https://x{forged}|Open>") == "<https://x%7CClick me|Open>"
+    assert template_source("<a\ue000|b\ue001>") == "<a|b>"
+
+
+def test_every_value_is_escaped_text_whatever_its_type():
+    assert (
+        finish_rendered(value(["<!channel>", {"k": "<@U1>"}])) == "['&lt;!channel&gt;', {'k': '&lt;@U1&gt;'}]"
+    )
+    assert [finish_rendered(value(v)) for v in (None, 3, 1.5, True)] == ["None", "3", "1.5", "True"]
 
 
 def only_message(slack_emulator):
