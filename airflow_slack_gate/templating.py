@@ -150,6 +150,8 @@ class SlackTextTemplating:
             return {
                 key: self._render_slack_value(item, context, env, seen_oids) for key, item in value.items()
             }
+        if value is None or isinstance(value, (bool, int, float)):
+            return value  # JSON's other leaves
         # An XComArg and the like: Airflow resolves it; its value is the upstream task's, sent as it is.
         return self.render_template(value, context, env, seen_oids)  # type: ignore[attr-defined]
 

@@ -105,9 +105,8 @@ JSON_INJECTION = 'x"}}, {"type": "section", "text": {"type": "mrkdwn", "text": "
 def test_a_value_in_json_blocks_can_neither_unescape_markup_nor_add_blocks(slack_emulator, model):
     load_dag("post_hostile_values").test(run_conf={"model": model})
     blocks = only_message(slack_emulator)["blocks"]
-    assert blocks == [
-        {"type": "section", "text": {"type": "mrkdwn", "text": f"Model {escape_mrkdwn(model)}"}}
-    ]
+    text = {"type": "mrkdwn", "text": f"Model {escape_mrkdwn(model)}", "verbatim": False}
+    assert blocks == [{"type": "section", "text": text}]
 
 
 def test_a_value_inside_the_authors_link_cannot_change_its_label(slack_emulator):

@@ -48,7 +48,10 @@ with DAG(
         task_id="post",
         channel="approvals",
         text="Models {{ params.models }} <{{ params.url }}|Open> <{{ params.url }}>",
-        blocks='[{"type": "section", "text": {"type": "mrkdwn", "text": "Model {{ params.model }}"}}]',
+        blocks=(
+            '[{"type": "section", "text": {"type": "mrkdwn", "text": "Model {{ params.model }}", '
+            '"verbatim": false}}]'
+        ),
     )
 
 with DAG(
