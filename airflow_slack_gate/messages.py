@@ -215,7 +215,7 @@ def not_an_open_question_text(why: str) -> str:
     if why == "old_ask":
         return (
             "This question was asked by an older version of the gate, whose buttons no longer count: "
-            "reply approve or reject in its thread instead. Your click changed nothing."
+            "answer it in its thread instead, as the question says. Your click changed nothing."
         )
     return "This message is not an open question of this gate; your click changed nothing."
 

@@ -40,6 +40,7 @@ from collections import OrderedDict
 from collections.abc import Callable, Mapping
 from typing import Any
 
+from airflow.providers.common.compat.sdk import AirflowNotFoundException
 from fastapi import BackgroundTasks, FastAPI, Request
 from fastapi.responses import JSONResponse, Response
 
@@ -120,14 +121,17 @@ class InteractionReceiver:
         return stamp, signature
 
     def check_signature(
-        self, settings: InteractionSettings | None, stamp: str, signature: str, body: bytes
+        self, settings: InteractionSettings | str, stamp: str, signature: str, body: bytes
     ) -> None:
-        """Raise :class:`_Refused` unless the connection can verify requests and the signature is its."""
-        secret = settings.signing_secret if settings is not None else None
+        """Raise :class:`_Refused` unless the connection can verify requests and the signature is its.
+
+        ``settings`` are the connection's, or why it cannot verify requests (from :meth:`signing_settings`).
+        """
+        secret = settings.signing_secret if isinstance(settings, InteractionSettings) else None
         expected = _signature(secret or self._nobodys_secret, stamp, body)
         matches = hmac.compare_digest(expected, signature)
-        if settings is None:
-            raise _Refused("no slack_gate/slack connection of that id")
+        if isinstance(settings, str):
+            raise _Refused(settings)
         if not secret:
             raise _Refused(
                 "the connection has no signing_secret: copy the Slack app's Basic Information > App "
@@ -177,7 +181,7 @@ class InteractionReceiver:
     async def _receive(self, request: Request, background: BackgroundTasks, conn_id: str) -> Response:
         stamp, signature = self.check_headers(request.headers)
         body = await _read_body(request)
-        settings = await self._signing_settings(conn_id)
+        settings = await self.signing_settings(conn_id)
         self.check_signature(settings, stamp, signature, body)
         handler = self.handler(conn_id)
         if (
@@ -193,18 +197,25 @@ class InteractionReceiver:
             background.add_task(handler.handle, click)
         return Response(status_code=200)
 
-    async def _signing_settings(self, conn_id: str) -> InteractionSettings | None:
-        """The settings of a connection that may sign requests: a ``slack_gate`` or ``slack`` one."""
+    async def signing_settings(self, conn_id: str) -> InteractionSettings | str:
+        """The settings of a connection that may verify Slack's requests (a ``slack_gate`` or ``slack``
+        one), else why it may not (for the log)."""
         if not _CONN_ID.fullmatch(conn_id):
-            return None
+            return "?conn_id= is no valid Airflow connection id"
         kept = self._handlers.get(conn_id)
         hook = kept.hook if kept is not None else SlackGateHook(slack_conn_id=conn_id)
         try:
             settings = await interaction_settings(hook)
-        except Exception as error:  # unknown, or not a connection the hook can read: the same refusal
-            log.debug("Connection %r cannot verify Slack's requests: %s", conn_id, error)
-            return None
-        return settings if settings.conn_type in SIGNING_CONN_TYPES else None
+        except AirflowNotFoundException as error:  # unknown, or no bot token: says which, no secret
+            return f"no usable Airflow connection of that id: {error}"
+        except Exception as error:  # a connection the hook cannot read; its text might hold a secret
+            return f"the connection could not be read as a slack_gate connection ({type(error).__name__})"
+        if settings.conn_type not in SIGNING_CONN_TYPES:
+            return (
+                f"the connection is of type {settings.conn_type!r}; only slack_gate or slack "
+                "connections verify Slack's requests"
+            )
+        return settings
 
 
 def create_app(receiver: InteractionReceiver | None = None) -> FastAPI:

@@ -99,3 +99,15 @@ def test_a_click_delivered_to_two_api_servers_is_recorded_once(slack, api_server
     slack.wait_for(lambda: handler.verdict_of(click_id), 15)
     assert handler.verdict_of(click_id).why == "duplicate"
     assert len(records(slack, ts)) == 1
+
+
+def test_a_click_on_a_question_asked_by_the_previous_version_is_refused_privately(slack, request_url):
+    """Its metadata has no rules (they were in the buttons' value, which is never trusted now)."""
+    ws = slack.workspace
+    identity = {"dag_id": "deploy", "run_id": "r1", "task_id": "gate", "map_index": -1, "try_number": 1}
+    ts = post_ask(slack, metadata=ask_metadata(identity, "open"))
+    click(slack, ts, ws.alice)
+    told = slack.wait_for_ephemeral(ws.alice, timeout=15)
+    assert "older version" in told.text
+    assert "answer it in its thread instead" in told.text
+    assert records(slack, ts) == []

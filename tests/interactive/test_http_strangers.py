@@ -109,19 +109,24 @@ def test_a_signed_click_just_under_the_cap_is_still_read(slack, server):
 # -- strangers learn nothing and leave nothing behind -------------------------------------------------
 
 
-def test_strangers_get_one_identical_refusal_whatever_the_conn_id(slack, server, monkeypatch):
-    monkeypatch.setenv("AIRFLOW_CONN_WAREHOUSE", "postgres://user:secret@db.example:5432/warehouse")
+def test_strangers_get_one_identical_refusal_whatever_the_conn_id(slack, server, monkeypatch, caplog):
+    monkeypatch.setenv("AIRFLOW_CONN_WAREHOUSE", "postgres://user:hunter2@db.example:5432/warehouse")
     monkeypatch.setenv("AIRFLOW_CONN_NO_SECRET", connection_json(slack, signing_secret=False))
     body = form({"type": "block_actions"})
     answers = {}
     for conn_id in ("slack_gate_default", "warehouse", "no_secret", "does_not_exist"):
         headers = {**FORM, **sign("not-the-secret", body)}
-        response = httpx.post(
-            server.url, params={"conn_id": conn_id}, content=body, headers=headers, timeout=10
-        )
+        with caplog.at_level("WARNING", logger="airflow_slack_gate.interactive.http"):
+            response = httpx.post(
+                server.url, params={"conn_id": conn_id}, content=body, headers=headers, timeout=10
+            )
         answers[conn_id] = (response.status_code, response.headers.get("content-type"), response.content)
     assert len(set(answers.values())) == 1, answers
     assert answers["slack_gate_default"][0] == 401
+    # the API server's log tells the admin what failed, and never a secret
+    for why in ("signature does not match", "of type 'postgres'", "no signing_secret", "no usable"):
+        assert why in caplog.text
+    assert "hunter2" not in caplog.text
 
 
 def test_many_conn_ids_cost_no_look_up_and_no_memory_before_the_signature_headers(slack, server, monkeypatch):
