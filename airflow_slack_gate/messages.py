@@ -17,10 +17,6 @@ from datetime import datetime, timezone
 from typing import Any
 
 from airflow_slack_gate.decisions import (
-    DEFAULT_APPROVE_REACTIONS,
-    DEFAULT_APPROVE_WORDS,
-    DEFAULT_REJECT_REACTIONS,
-    DEFAULT_REJECT_WORDS,
     ApprovalPolicy,
     NotVoter,
     VoteKind,
@@ -40,22 +36,21 @@ __all__ = [
     "SECTION_TEXT_LIMIT",
     "TEXT_LIMIT",
     "BlockKitProblem",
-    "ButtonRules",
     "already_decided_text",
     "ask_message",
     "button_value",
     "check_block_kit_limits",
     "escape_mrkdwn",
     "not_a_voter_text",
+    "not_an_open_question_text",
     "outcome_message",
     "outcome_thread_reply",
-    "read_button_value",
     "reason_modal",
     "superseded_message",
     "vote_record_text",
 ]
 
-#: ``action_id`` of the ask's Approve button (the value says whose clicks count, see :func:`button_value`).
+#: ``action_id`` of the ask's Approve button (whose clicks count is in the ask's metadata).
 APPROVE_ACTION = "airflow_slack_gate_approve"
 #: ``action_id`` of the ask's Reject button; a click opens :func:`reason_modal`.
 REJECT_ACTION = "airflow_slack_gate_reject"
@@ -68,7 +63,7 @@ REASON_BLOCK = "airflow_slack_gate_reason"
 REASON_ACTION = "reason"
 #: Slack's limit on a button's ``value``.
 BUTTON_VALUE_LIMIT = 2000
-_BUTTON_VALUE_VERSION = 1
+_BUTTON_VALUE = "airflow_slack_gate:v2"
 
 #: Slack's limit on a section block's text.
 SECTION_TEXT_LIMIT = 3000
@@ -152,7 +147,7 @@ def ask_message(
     footer: list[dict[str, Any]] = [_context(_mrkdwn(_fit("\n".join(how))))]
     if context_line:
         footer.append(_context({"type": "plain_text", "text": context_line[:SECTION_TEXT_LIMIT]}))
-    buttons = _answer_buttons(button_value(policy, approver_groups))
+    buttons = _answer_buttons(button_value())
     if len(author_blocks) + 2 + len(footer) > _MAX_BLOCKS:
         # no room for the context line's own block: it joins the how-to-answer block
         footer = [_context(*(element for block in footer for element in block["elements"]))]
@@ -164,80 +159,15 @@ def ask_message(
     }
 
 
-@dataclass(frozen=True)
-class ButtonRules:
-    """Whose click counts, as the ask's buttons carry it (read back by :func:`read_button_value`).
+def button_value() -> str:
+    """The ``value`` of the ask's buttons: a small fixed token, whatever the gate's rules.
 
-    ``policy`` holds the user approvers (``None``: anyone), the quorum, the requester and the words
-    and reactions; ``groups`` are approver user groups still to expand. ``policy`` is ``None`` when the
-    rules were too large for a button's value: a click is then recorded and the gate's own rules,
-    applied by whoever decides, are the only check.
+    Version 1 carried the rules (approvers, quorum, requester) in the value, which Slack limits to
+    2000 characters: a long approver list no longer fit, and clicks went unchecked. The rules are now
+    in the ask's message metadata (:func:`~airflow_slack_gate.gate.ask_metadata`), which only the
+    gate's bot can write; a click is judged from there, never from what the click carries.
     """
-
-    policy: ApprovalPolicy | None
-    groups: frozenset[str] = frozenset()
-
-
-def button_value(policy: ApprovalPolicy, approver_groups: Iterable[str] = ()) -> str:
-    """The ``value`` of the ask's buttons: the gate's rules, compact JSON of at most 2000 characters.
-
-    Slack sends the value back with every click (and it is in the ask message, which only the bot can
-    edit), so the receiver of a click can tell a person "you are not an approver" without knowing the
-    trigger. Word and reaction lists are carried only when they differ from the defaults; when even
-    the approvers do not fit, the value says so and clicks are checked only by the gate's own rules.
-    """
-    rules: dict[str, Any] = {
-        "v": _BUTTON_VALUE_VERSION,
-        "a": None if policy.approvers is None else sorted(policy.approvers),
-        "g": sorted(set(approver_groups)),
-        "n": policy.required_approvals,
-        "r": policy.requested_by,
-        "s": policy.allow_self_approval,
-    }
-    words = [list(policy.approve_words), list(policy.reject_words)]
-    reactions = [list(policy.approve_reactions), list(policy.reject_reactions)]
-    optional = {}
-    if words != [list(DEFAULT_APPROVE_WORDS), list(DEFAULT_REJECT_WORDS)]:
-        optional["w"] = words
-    if reactions != [list(DEFAULT_APPROVE_REACTIONS), list(DEFAULT_REJECT_REACTIONS)]:
-        optional["e"] = reactions
-    for value in ({**rules, **optional}, rules, {"v": _BUTTON_VALUE_VERSION, "p": 0}):
-        text = json.dumps(value, separators=(",", ":"))
-        if len(text) <= BUTTON_VALUE_LIMIT:
-            return text
-    raise AssertionError("unreachable: the smallest value fits")  # pragma: no cover
-
-
-def read_button_value(value: object) -> ButtonRules | None:
-    """The rules a button's value carries; ``None`` for a value this package did not write."""
-    if not isinstance(value, str):
-        return None
-    try:
-        data = json.loads(value)
-    except ValueError:
-        return None
-    if not isinstance(data, dict) or data.get("v") != _BUTTON_VALUE_VERSION:
-        return None
-    if data.get("p") == 0:
-        return ButtonRules(policy=None)
-    try:
-        words = data.get("w") or [DEFAULT_APPROVE_WORDS, DEFAULT_REJECT_WORDS]
-        reactions = data.get("e") or [DEFAULT_APPROVE_REACTIONS, DEFAULT_REJECT_REACTIONS]
-        approvers = data.get("a")
-        policy = ApprovalPolicy(
-            approvers=None if approvers is None else frozenset(approvers),
-            required_approvals=data.get("n", 1),
-            approve_words=tuple(words[0]),
-            reject_words=tuple(words[1]),
-            approve_reactions=tuple(reactions[0]),
-            reject_reactions=tuple(reactions[1]),
-            requested_by=data.get("r"),
-            allow_self_approval=bool(data.get("s", False)),
-        )
-        groups = frozenset(str(group) for group in data.get("g") or ())
-    except (TypeError, ValueError, IndexError):
-        return None
-    return ButtonRules(policy=policy, groups=groups)
+    return _BUTTON_VALUE
 
 
 def reason_modal(*, channel: str, ts: str, question: str) -> dict[str, Any]:
@@ -288,6 +218,18 @@ def not_a_voter_text(why: NotVoter) -> str:
     if why == "self_approval":
         return "You requested this and cannot approve your own request; your click changed nothing."
     return "You are not an approver of this gate; your click changed nothing."
+
+
+def not_an_open_question_text(why: str) -> str:
+    """The ephemeral answer to a click on a message whose buttons are no open question of the gate's:
+    ``"not_an_ask"`` (the bot's message carries no ask metadata), ``"old_ask"`` (asked by a version
+    that kept its rules in the buttons) or ``"unknown_state"``."""
+    if why == "old_ask":
+        return (
+            "This question was asked by an older version of the gate, whose buttons no longer count: "
+            "answer it in its thread instead, as the question says. Your click changed nothing."
+        )
+    return "This message is not an open question of this gate; your click changed nothing."
 
 
 def already_decided_text(outcome: str) -> str:

@@ -268,7 +268,7 @@ class SlackApprovalSensor(SlackTextTemplating, BaseSensorOperator):
                 channel=channel,
                 text=ask["text"],
                 blocks=ask["blocks"],
-                metadata=ask_metadata(identity, "open"),
+                metadata=ask_metadata(identity, "open", policy=policy, approver_groups=groups),
             ).ts
 
         def landed() -> str | None:
@@ -507,13 +507,14 @@ class SlackApprovalSensor(SlackTextTemplating, BaseSensorOperator):
             decided_at=decided_at,
             on_timeout=self.on_timeout if outcome == "timed_out" else None,
         )
+        policy, groups = self._base_policy()
         try:
             self.hook.update_message(
                 channel=gate.channel,
                 ts=gate.ts,
                 text=update["text"],
                 blocks=update["blocks"],
-                metadata=ask_metadata(identity, outcome),
+                metadata=ask_metadata(identity, outcome, policy=policy, approver_groups=groups),
             )
             reply = outcome_thread_reply(
                 outcome=outcome,
