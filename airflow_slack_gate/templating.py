@@ -38,7 +38,8 @@ _NO_MARKERS = str.maketrans("", "", _VALUE_START + _VALUE_END)
 BLOCKS_TEMPLATE_HELP = (
     "blocks must be a list of Block Kit blocks: a list of dicts with templated strings, e.g. "
     "blocks=[{'type': 'section', 'text': {'type': 'mrkdwn', 'text': 'Model {{ params.model }}'}}], or a "
-    "JSON string of that list whose templates sit inside its string values. The JSON is read before "
+    "JSON string of that list whose templates sit inside its string values (quote strings inside a "
+    "template with ' there: {{ ti.xcom_pull(task_ids='build') }}). The JSON is read before "
     "rendering, so a value cannot end a string or add blocks; templates that build the JSON itself "
     "({% for %}, or a whole list from a param or XCom) are refused. To send blocks an upstream task "
     "built, pass its output: blocks=build_blocks.output."

@@ -297,3 +297,16 @@ def test_json_blocks_whose_templates_are_not_inside_strings_fail_when_parsed(blo
     with pytest.raises(ValueError, match="blocks must be a list of Block Kit blocks") as raised:
         SlackPostOperator(task_id="post", text="hi", blocks=blocks)
     assert "list of dicts" in str(raised.value)
+
+
+def test_double_quotes_inside_a_template_in_json_blocks_are_refused_with_the_fix() -> None:
+    from airflow_slack_gate.operators.slack import SlackPostOperator
+
+    blocks = (
+        '[{"type": "section", "text": {"type": "mrkdwn", "text": "{{ ti.xcom_pull(task_ids="build") }}"}}]'
+    )
+    with pytest.raises(ValueError, match="not JSON") as raised:
+        SlackPostOperator(task_id="post", text="hi", blocks=blocks)
+    assert "{{ ti.xcom_pull(task_ids='build') }}" in str(raised.value)
+    single = blocks.replace('"build"', "'build'")
+    assert SlackPostOperator(task_id="post", text="hi", blocks=single).blocks == single
