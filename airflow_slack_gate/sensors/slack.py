@@ -42,7 +42,13 @@ from airflow_slack_gate.gate import (
 )
 from airflow_slack_gate.hooks.slack import DEFAULT_CONN_ID, MAX_RATE_LIMIT_RETRIES, SlackGateHook
 from airflow_slack_gate.links import SLACK_MESSAGE_XCOM_KEY, SlackMessageLink
-from airflow_slack_gate.messages import ask_message, outcome_message, outcome_thread_reply, superseded_message
+from airflow_slack_gate.messages import (
+    ASK_OWN_BLOCKS,
+    ask_message,
+    outcome_message,
+    outcome_thread_reply,
+    superseded_message,
+)
 from airflow_slack_gate.operators.slack import parse_blocks, resolve_channel
 from airflow_slack_gate.templating import SlackTextTemplating
 from airflow_slack_gate.triggers.slack import SlackApprovalTrigger
@@ -74,10 +80,18 @@ class SlackApprovalSensor(SlackTextTemplating, BaseSensorOperator):
 
     :param slack_conn_id: Airflow connection of type ``slack_gate`` (or the official ``slack``). (templated)
     :param channel: Channel ID or ``#name``; defaults to the connection's ``default_channel``. (templated)
-    :param text: The question, in Slack mrkdwn. (templated)
-        Values that templates insert into ``text`` and ``blocks`` are escaped, so data cannot ping a
-        channel or disguise a link; ``<!here>`` or ``<@U...>`` written literally are sent as written.
-    :param blocks: Optional Block Kit blocks shown above the answering instructions. (templated)
+    :param text: The question, in Slack mrkdwn (shortened to 3000 characters if longer). (templated)
+        Values that templates insert into ``text`` and ``blocks`` are escaped whatever their type (a
+        list shows as its text), so data cannot ping a channel, mention someone or disguise a link, and
+        a value inside your ``<{{ url }}|label>`` cannot change the label (its ``|`` is sent as
+        ``%7C``); ``<!here>`` or ``<@U...>`` written literally are sent as written. Always rendered as
+        text, also when the DAG renders templates as native objects.
+    :param blocks: Optional Block Kit blocks shown above the answering instructions: a list of dicts
+        whose strings may hold templates, or a JSON string of that list whose templates sit inside its
+        string values (read as JSON before rendering, so a value can never add blocks). The gate adds 3
+        blocks of its own, so at most 47; blocks over Slack's Block Kit limits (a section's text 3000
+        characters, a header's 150, ...) fail the task before anything is asked, whatever
+        ``fail_on_error`` says (when the DAG is parsed if nothing is templated). (templated)
     :param approvers: Slack user IDs (``U...``/``W...``) and user-group IDs (``S...``) who may vote;
         groups are expanded when the gate runs. ``None``: any person who can see the message. (templated)
     :param required_approvals: Distinct approvals needed; one valid reject always rejects.
@@ -107,6 +121,7 @@ class SlackApprovalSensor(SlackTextTemplating, BaseSensorOperator):
     template_fields_renderers = {"blocks": "json", "text": "md"}
     ui_color = "#ECB22E"
     operator_extra_links = (SlackMessageLink(),)
+    own_blocks = ASK_OWN_BLOCKS
 
     def __init__(
         self,
@@ -151,6 +166,10 @@ class SlackApprovalSensor(SlackTextTemplating, BaseSensorOperator):
         self.fail_on_error = fail_on_error
         if not _is_template(approvers) and not _is_template(requested_by):
             self._validate()
+        self.check_slack_message(rendered=False)
+
+    def slack_message_to_check(self) -> tuple[Any, Any]:
+        return None, self.blocks  # the question is shortened to fit; the author's blocks are not
 
     def _validate(self) -> None:
         try:
@@ -197,6 +216,7 @@ class SlackApprovalSensor(SlackTextTemplating, BaseSensorOperator):
 
     def execute(self, context: Context) -> bool:
         self._validate()  # templated approvers/requested_by are only known now
+        self.check_slack_message()
         try:
             gate = self._ask(context)
         except SlackGateError as error:
