@@ -22,6 +22,7 @@ from airflow_slack_gate.emulator.pagination import (
 )
 from airflow_slack_gate.emulator.params import Params
 from airflow_slack_gate.emulator.state import Bot, Channel, Message, SlackError, Workspace
+from airflow_slack_gate.messages import check_block_kit_limits
 
 Response = dict[str, Any]
 
@@ -68,12 +69,14 @@ class Call:
         return found
 
     def content(self) -> tuple[str, list[Any] | None]:
-        """``text`` and ``blocks``; ``no_text`` when both are missing."""
+        """``text`` and ``blocks``; ``no_text`` when both are missing; Slack's errors for content over
+        Block Kit's limits (:func:`check_limits`)."""
         text, blocks = self.params.get_str("text"), self.params.get_json("blocks", "invalid_blocks")
         if blocks is not None and not isinstance(blocks, list):
             raise SlackError("invalid_blocks")
         if not text and not blocks:
             raise SlackError("no_text")
+        check_limits(text, blocks)
         return text or "", blocks
 
     def window(self) -> Window:
@@ -88,6 +91,29 @@ class Call:
         """A message as this call should show it (metadata only when ``include_all_metadata``)."""
         include = self.params.get_bool("include_all_metadata")
         return render.message(self.workspace, channel, msg, include_metadata=include)
+
+
+def check_limits(text: str | None, blocks: list[Any] | None) -> None:
+    """Refuse content over Slack's limits as Slack does: ``invalid_blocks`` with each problem in
+    ``errors`` and ``response_metadata.messages`` (``must be less than 3001 characters
+    [json-pointer:/blocks/0/text/text]``), else ``msg_too_long`` for text over 40,000 characters.
+
+    Emulator choice: Slack documents truncating text over 40,000 characters with a warning, but answers
+    ``msg_too_long`` (a documented error of chat.postMessage, chat.update and chat.postEphemeral) for
+    text it will not take; failing loudly keeps tests from relying on silent truncation.
+    """
+    problems = check_block_kit_limits(text, blocks)
+    invalid = [
+        f"{p.slack_message} [json-pointer:{p.pointer}]" for p in problems if p.error == "invalid_blocks"
+    ]
+    if invalid:
+        raise SlackError(
+            "invalid_blocks",
+            errors=invalid,
+            response_metadata={"messages": [f"[ERROR] {message}" for message in invalid]},
+        )
+    if problems:
+        raise SlackError("msg_too_long")
 
 
 def auth_test(call: Call) -> Response:

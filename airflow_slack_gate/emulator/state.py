@@ -33,7 +33,7 @@ DEFAULT_BOT_SCOPES: tuple[str, ...] = (
 class SlackError(Exception):
     """A Slack API error: ``code`` becomes ``error`` in the response, ``fields`` are added beside it."""
 
-    def __init__(self, code: str, **fields: str) -> None:
+    def __init__(self, code: str, **fields: Any) -> None:
         super().__init__(code)
         self.code = code
         self.fields = fields

@@ -46,6 +46,7 @@ from airflow_slack_gate.gate import (
 from airflow_slack_gate.hooks.slack import DEFAULT_CONN_ID, MAX_RATE_LIMIT_RETRIES, SlackGateHook
 from airflow_slack_gate.links import SLACK_MESSAGE_XCOM_KEY, SlackMessageLink
 from airflow_slack_gate.messages import (
+    ASK_OWN_BLOCKS,
     ask_message,
     outcome_message,
     outcome_thread_reply,
@@ -125,10 +126,18 @@ class SlackApprovalSensor(SlackTextTemplating, BaseSensorOperator):
         (templated with ``var``, ``conn`` and ``macros`` only, never the run's params or conf)
     :param channel: Channel ID or ``#name``; defaults to the connection's ``default_channel``.
         (templated with ``var``, ``conn`` and ``macros`` only, e.g. ``"{{ var.value.release_channel }}"``)
-    :param text: The question, in Slack mrkdwn. (templated)
-        Values that templates insert into ``text`` and ``blocks`` are escaped, so data cannot ping a
-        channel or disguise a link; ``<!here>`` or ``<@U...>`` written literally are sent as written.
-    :param blocks: Optional Block Kit blocks shown above the answering instructions. (templated)
+    :param text: The question, in Slack mrkdwn (shortened to 3000 characters if longer). (templated)
+        Values that templates insert into ``text`` and ``blocks`` are escaped whatever their type (a
+        list shows as its text), so data cannot ping a channel, mention someone or disguise a link, and
+        a value inside your ``<{{ url }}|label>`` cannot change the label (its ``|`` is sent as
+        ``%7C``); ``<!here>`` or ``<@U...>`` written literally are sent as written. Always rendered as
+        text, also when the DAG renders templates as native objects.
+    :param blocks: Optional Block Kit blocks shown above the answering instructions: a list of dicts
+        whose strings may hold templates, or a JSON string of that list whose templates sit inside its
+        string values (read as JSON before rendering, so a value can never add blocks). The gate adds 3
+        blocks of its own, so at most 47; blocks over Slack's Block Kit limits (a section's text 3000
+        characters, a header's 150, ...) fail the task before anything is asked, whatever
+        ``fail_on_error`` says (when the DAG is parsed if nothing is templated). (templated)
     :param approvers: Slack user IDs (``U...``/``W...``) and user-group IDs (``S...``) who may vote, as a
         list or one string separated by commas or spaces (a Variable's value); groups are expanded when
         the gate runs. ``None``: any person who can see the message.
@@ -157,6 +166,7 @@ class SlackApprovalSensor(SlackTextTemplating, BaseSensorOperator):
     template_fields_renderers = {"blocks": "json", "text": "md"}
     ui_color = "#ECB22E"
     operator_extra_links = (SlackMessageLink(),)
+    own_blocks = ASK_OWN_BLOCKS
 
     def __init__(
         self,
@@ -216,6 +226,10 @@ class SlackApprovalSensor(SlackTextTemplating, BaseSensorOperator):
         self.fail_on_error = fail_on_error
         self._requester: Requester | None = None
         self._validate()
+        self.check_slack_message(rendered=False)
+
+    def slack_message_to_check(self) -> tuple[Any, Any]:
+        return None, self.blocks  # the question is shortened to fit; the author's blocks are not
 
     def _validate(self, requested_by: str | None = None) -> None:
         try:
@@ -251,7 +265,9 @@ class SlackApprovalSensor(SlackTextTemplating, BaseSensorOperator):
         trusted = {key: run_context[key] for key in TRUSTED_CONTEXT_KEYS if key in run_context}
         for name in (field for field in fields if field in TRUSTED_TEMPLATE_FIELDS):
             try:
-                super()._do_render_template_fields(parent, [name], trusted, jinja_env, seen_oids)  # type: ignore[arg-type]
+                # Airflow's own rendering, past the mixin that escapes and checks the message fields
+                base_render = super(SlackTextTemplating, self)._do_render_template_fields
+                base_render(parent, [name], trusted, jinja_env, seen_oids)  # type: ignore[arg-type]
             except Exception as error:
                 raise ValueError(
                     f"Task {self.task_id!r}: the {name} template could not be rendered with trusted values "
@@ -362,6 +378,7 @@ class SlackApprovalSensor(SlackTextTemplating, BaseSensorOperator):
     # -- asking --------------------------------------------------------------------------------------
 
     def execute(self, context: Context) -> bool:
+        self.check_slack_message()
         try:
             self._settle_requester(context)
             gate = self._ask(context)
@@ -415,7 +432,7 @@ class SlackApprovalSensor(SlackTextTemplating, BaseSensorOperator):
                 channel=channel,
                 text=ask["text"],
                 blocks=ask["blocks"],
-                metadata=ask_metadata(identity, "open"),
+                metadata=ask_metadata(identity, "open", policy=policy, approver_groups=groups),
             ).ts
 
         def landed() -> str | None:
@@ -622,6 +639,7 @@ class SlackApprovalSensor(SlackTextTemplating, BaseSensorOperator):
 
     def execute_complete(self, context: Context, event: dict[str, Any]) -> bool:
         """Record the outcome in Slack and XCom, and turn it into the task's result."""
+        requester = self._kept_requester(context)  # also in the rules the outcome's metadata keeps
         gate = GateRef.from_dict(event["gate"])
         if event["status"] == "error":
             error = SlackGateError(event["error"], error_code=event["error_code"], conn_id=self.slack_conn_id)
@@ -638,7 +656,7 @@ class SlackApprovalSensor(SlackTextTemplating, BaseSensorOperator):
             "decided_by": list(decision.decided_by),
             "reason": decision.reason,
             "decided_at": decided_at.isoformat(),
-            "requester": self._kept_requester(context).to_dict(),
+            "requester": requester.to_dict(),
             **gate.to_dict(),
         }
         context["ti"].xcom_push(key=SLACK_DECISION_XCOM_KEY, value=record)
@@ -661,13 +679,14 @@ class SlackApprovalSensor(SlackTextTemplating, BaseSensorOperator):
             decided_at=decided_at,
             on_timeout=self.on_timeout if outcome == "timed_out" else None,
         )
+        policy, groups = self._base_policy()
         try:
             self.hook.update_message(
                 channel=gate.channel,
                 ts=gate.ts,
                 text=update["text"],
                 blocks=update["blocks"],
-                metadata=ask_metadata(identity, outcome),
+                metadata=ask_metadata(identity, outcome, policy=policy, approver_groups=groups),
             )
             reply = outcome_thread_reply(
                 outcome=outcome,

@@ -77,3 +77,9 @@ with DAG("post_escaped", schedule=None, params={"model": "churn"}) as post_escap
     )
 
 escaped_gate = branch_dag("gate_escaped", text="Deploy {{ params.model }}?", params={"model": "churn"})
+
+header_gate = branch_dag(
+    "gate_header",
+    params={"title": "Release"},
+    blocks=[{"type": "header", "text": {"type": "plain_text", "text": "{{ params.title }}"}}],
+)

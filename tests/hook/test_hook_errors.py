@@ -157,7 +157,29 @@ def alices_message_ts(setup: Setup) -> str:
     return setup.slack.messages("approvals")[-1]["ts"]
 
 
+LONG_SECTION = [{"type": "section", "text": {"type": "mrkdwn", "text": "x" * 3001}}]
+
 CASES = [
+    pytest.param(
+        Case(
+            "invalid_blocks",
+            "Slack says: must be less than 3001 characters [json-pointer:/blocks/0/text/text]",
+            True,
+            seeded_token,
+            lambda hook, setup: hook.post_message(channel=setup.ws.approvals, text="x", blocks=LONG_SECTION),
+        ),
+        id="invalid_blocks",
+    ),
+    pytest.param(
+        Case(
+            "msg_too_long",
+            "put details behind a link",
+            True,
+            seeded_token,
+            lambda hook, setup: hook.post_message(channel=setup.ws.approvals, text="x" * 40_001),
+        ),
+        id="msg_too_long",
+    ),
     pytest.param(Case("invalid_auth", TOKEN_FIX, True, unknown_token, identity), id="invalid_auth"),
     pytest.param(Case("not_authed", TOKEN_FIX, True, fault("not_authed"), identity), id="not_authed"),
     pytest.param(Case("token_revoked", TOKEN_FIX, True, revoked, identity), id="token_revoked"),

@@ -99,6 +99,15 @@ def apply_deviations(spec: dict[str, Any]) -> dict[str, Any]:
         # missing_scope answers carry needed/provided, which some 2020 error schemas forbid.
         error["properties"].setdefault("needed", {"type": "string"})
         error["properties"].setdefault("provided", {"type": "string"})
+    for method in ("chat.postMessage", "chat.update"):
+        # invalid_blocks answers say what is wrong, in errors and response_metadata.messages.
+        error = schema.error(method)["properties"]
+        error["errors"] = {"type": "array", "items": {"type": "string"}}
+        error["response_metadata"] = {
+            "type": "object",
+            "required": ["messages"],
+            "properties": {"messages": {"type": "array", "items": {"type": "string"}}},
+        }
     for method in ("conversations.history", "conversations.replies"):
         # Slack paginates these with response_metadata.next_cursor; the 2020 schema forbids it.
         schema.success(method)["properties"]["response_metadata"] = {
