@@ -14,6 +14,7 @@ import re
 import pytest
 from airflow.sdk import DAG
 
+from airflow_slack_gate.gate import ask_rules, gate_metadata
 from airflow_slack_gate.messages import unknown_requester_note
 from airflow_slack_gate.sensors.slack import SlackApprovalSensor
 from tests.gate_helpers import load_dag, people, task_states, wait_for_reads, xcom
@@ -291,3 +292,23 @@ def test_the_triggering_user_cannot_approve_in_the_workers_modes_either(slack_em
     decision = xcom(run, "ask", "slack_decision")
     assert decision["decided_by"] == [ws.bob]
     assert decision["requester"]["slack_user"] == ws.alice
+
+
+@pytest.mark.usefixtures("airflow_db")
+def test_a_click_is_judged_with_the_triggering_user_as_requester(slack_emulator, monkeypatch):
+    """Button clicks are judged by the rules in the question's metadata: they hold the run's requester,
+    from asking to the outcome, so the triggering user's click cannot approve either."""
+    ws = slack_emulator.workspace
+    connection_extras(monkeypatch, slack_emulator, slack_users={DAG_TEST_USER: ws.alice})
+    asked = {}
+
+    def read_rules_then_approve(ask):
+        asked["rules"] = ask_rules(gate_metadata(ask) or {})
+        slack_emulator.reply("approvals", ask["ts"], ws.bob, "approve")
+
+    run = run_gate(slack_emulator, "gate_anyone", read_rules_then_approve)
+
+    assert asked["rules"].policy.requested_by == ws.alice
+    assert asked["rules"].policy.allow_self_approval is False
+    question = slack_emulator.get_message("approvals", xcom(run, "ask", "slack_message")["ts"])
+    assert ask_rules(gate_metadata(question)) == asked["rules"]
