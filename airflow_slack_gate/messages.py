@@ -98,6 +98,20 @@ def escape_mrkdwn(value: str) -> str:
     return value.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
 
 
+def unknown_requester_note(airflow_user: str | None, *, conn_id: str) -> str:
+    """The ask's sentence (mrkdwn, values escaped) for a run a person started whose Slack user is not
+    known, so the gate cannot refuse their own approval."""
+    if airflow_user:
+        name = escape_mrkdwn(airflow_user.replace("`", "'"))  # a backtick would end the code span
+        who = f"Airflow user `{name}`"
+    else:
+        who = "an Airflow user whose name Airflow did not record"
+    return (
+        f"Requested by {who}, who has no Slack user found here, so their own approval would count "
+        f"(an Airflow admin maps them in the slack_users extra of connection `{escape_mrkdwn(conn_id)}`)."
+    )
+
+
 def ask_message(
     *,
     text: str,
@@ -108,6 +122,7 @@ def ask_message(
     requested_by: str | None,
     context_line: str | None,
     approver_users: Iterable[str] | None = None,
+    requester_note: str | None = None,
 ) -> dict[str, Any]:
     """Build the question people answer: the author's blocks, their question, and how to answer.
 
@@ -121,7 +136,8 @@ def ask_message(
     When ``policy.approvers`` is ``None`` anyone in the channel may answer; otherwise the ask names
     ``approver_users`` (default: ``policy.approvers``) and ``approver_groups`` (as ``@group``
     mentions). Pass the users named in the DAG as ``approver_users`` when the policy's approvers
-    already include group members, so members are not each mentioned.
+    already include group members, so members are not each mentioned. ``requester_note`` (mrkdwn,
+    see :func:`unknown_requester_note`) follows who may answer.
     """
     author_blocks = list(blocks or ())
     if len(author_blocks) > _MAX_BLOCKS - ASK_OWN_BLOCKS:
@@ -141,6 +157,8 @@ def ask_message(
             who.append(f"Requested by {_mention(requested_by)}.")
         else:
             who.append(f"Requested by {_mention(requested_by)}, who cannot approve their own request.")
+    if requester_note:
+        who.append(requester_note)
     how = [_how_to_answer(policy), " ".join(who)]
     if deadline is not None:
         how.append(f"Answer by {_date(deadline)}.")

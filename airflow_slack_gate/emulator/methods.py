@@ -317,6 +317,22 @@ def users_info(call: Call) -> Response:
     return {"ok": True, "user": render.user(call.workspace, member)}
 
 
+def users_lookup_by_email(call: Call) -> Response:
+    """users.lookupByEmail: the active person with this profile email (scope users:read.email).
+
+    Slack grants users:read.email only together with users:read, so a token has both or neither.
+    """
+    call.require_scope("users:read.email")
+    call.require_scope("users:read")
+    email = call.params.get_str("email")
+    member = call.workspace.find_user_by_email(email) if email else None
+    if member is None or member.deleted or member.is_bot:
+        raise SlackError("users_not_found")
+    user = render.user(call.workspace, member)
+    user["profile"]["email"] = member.email
+    return {"ok": True, "user": user}
+
+
 def usergroups_users_list(call: Call) -> Response:
     """usergroups.users.list: the user ids in a user group."""
     call.require_scope("usergroups:read")
@@ -358,6 +374,7 @@ METHODS: dict[str, Method] = {
     "conversations.list": Method(conversations_list, 2),
     "reactions.get": Method(reactions_get, 3),
     "users.info": Method(users_info, 4),
+    "users.lookupByEmail": Method(users_lookup_by_email, 3),
     "usergroups.users.list": Method(usergroups_users_list, 2),
     "views.open": Method(views_open, 4),
 }

@@ -48,6 +48,7 @@ ERRORS_ADDED: dict[str, set[str]] = {
     "conversations.list": AUTH_ERRORS | {"invalid_cursor", "invalid_types"},
     "reactions.get": AUTH_ERRORS | SCOPE_ERRORS | {"channel_not_found"},
     "users.info": AUTH_ERRORS | SCOPE_ERRORS,
+    "users.lookupByEmail": AUTH_ERRORS | SCOPE_ERRORS,
     "usergroups.users.list": SCOPE_ERRORS | {"no_such_subteam"},
     "auth.test": set(),
 }

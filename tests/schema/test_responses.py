@@ -227,6 +227,15 @@ CASES: dict[str, Case] = {
     "users.info missing_scope": Case(
         "users.info", lambda s, w: {"user": w.alice}, token=_bot_without("users:read")
     ),
+    "users.lookupByEmail ok": Case("users.lookupByEmail", lambda s, w: {"email": "Alice@Example.com"}),
+    "users.lookupByEmail users_not_found": Case(
+        "users.lookupByEmail", lambda s, w: {"email": "nobody@example.com"}
+    ),
+    "users.lookupByEmail missing_scope": Case(
+        "users.lookupByEmail",
+        lambda s, w: {"email": "alice@example.com"},
+        token=_bot_without("users:read.email"),
+    ),
     "chat.postEphemeral ok": Case(
         "chat.postEphemeral", lambda s, w: {"channel": w.approvals, "user": w.alice, "text": "only you"}
     ),
@@ -275,6 +284,7 @@ NEEDS_DEVIATION = {
     "reactions.get channel_not_found",
     "reactions.get missing_scope",
     "users.info missing_scope",
+    "users.lookupByEmail missing_scope",
     "usergroups.users.list no_such_subteam",
     "usergroups.users.list missing_scope",
 }
@@ -320,6 +330,7 @@ def test_every_method_has_success_and_error_cases() -> None:
         ("conversations.info ok", ("channel",), "objs_conversation"),
         ("users.info ok", ("user",), "objs_user"),
         ("users.info ok bot", ("user",), "objs_user"),
+        ("users.lookupByEmail ok", ("user",), "objs_user"),
     ],
 )
 def test_objects_match_first_schema_variant(

@@ -48,9 +48,12 @@ def test_a_quorum_that_groups_may_reach_is_accepted():
     assert sensor.required_approvals == 5
 
 
-def test_templated_approvers_are_checked_when_the_task_runs_not_when_parsed():
-    sensor = SlackApprovalSensor(**GOOD, approvers="{{ params.approvers }}", required_approvals=2)
-    assert sensor.approvers == "{{ params.approvers }}"
+def test_approvers_as_one_string_are_checked_when_parsed():
+    """A Variable's value is one string of IDs: it is checked like a list."""
+    with pytest.raises(ValueError, match="required_approvals=3"):
+        SlackApprovalSensor(**GOOD, approvers="U0AAAA1, U0AAAA2", required_approvals=3)
+    with pytest.raises(ValueError, match="'alice'"):
+        SlackApprovalSensor(**GOOD, approvers="U0AAAA1 alice")
 
 
 def test_the_error_shows_as_a_dag_import_error(tmp_path):
