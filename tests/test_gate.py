@@ -9,7 +9,7 @@ IDENTITY = {"dag_id": "d", "run_id": "r", "task_id": "t", "map_index": -1, "try_
 
 def test_the_repost_is_kept_and_the_late_first_attempt_is_not():
     """The first post's answer was lost; the repost names it in ``replaces``; the first lands later."""
-    repost = ("1700000002.000000", {"ask_id": "b", "replaces": ["a"]})
+    repost = ("1700000002.000000", {"ask_id": "b", "replaces": "a"})
     late_first = ("1700000003.000000", {"ask_id": "a"})
     assert kept_ask([late_first, repost]) == repost[0]
 
@@ -21,7 +21,7 @@ def test_of_questions_no_one_replaces_the_oldest_is_kept():
 
 def test_questions_that_replace_each_other_still_keep_one():
     assert (
-        kept_ask([("2.0", {"ask_id": "b", "replaces": ["a"]}), ("1.0", {"ask_id": "a", "replaces": ["b"]})])
+        kept_ask([("2.0", {"ask_id": "b", "replaces": "a"}), ("1.0", {"ask_id": "a", "replaces": "b"})])
         == "1.0"
     )
     assert kept_ask([]) is None

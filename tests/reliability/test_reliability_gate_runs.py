@@ -171,7 +171,7 @@ def test_a_question_slack_posts_later_than_twice_the_client_timeout_is_closed_as
     assert not _has_buttons(kept)
     sent = [_metadata_sent(call)["event_payload"] for call in calls_of(slack, "chat.postMessage")]
     reposts = [payload["replaces"] for payload in sent if "replaces" in payload]
-    assert reposts == [[late["metadata"]["event_payload"]["ask_id"]]], "the repost names what it replaces"
+    assert reposts == [late["metadata"]["event_payload"]["ask_id"]], "the repost names what it replaces"
 
 
 def test_in_poke_mode_the_sensor_closes_the_late_copy_before_it_shows_the_outcome(
