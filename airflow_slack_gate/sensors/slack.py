@@ -173,8 +173,9 @@ class SlackApprovalSensor(SlackTextTemplating, BaseSensorOperator):
     ui_color = "#ECB22E"
     operator_extra_links = (SlackMessageLink(),)
     own_blocks = ASK_OWN_BLOCKS
-    #: Set when this process had to post the question again (a lost answer): a late copy may appear.
-    _reposted = False
+    #: When this process first sent this try's question, if it had to send it again (a lost answer):
+    #: a late copy may still appear, never older than that.
+    _reposted_since: float | None = None
 
     def __init__(
         self,
@@ -438,7 +439,7 @@ class SlackApprovalSensor(SlackTextTemplating, BaseSensorOperator):
         """Post the question once per try (a rerun of the same try finds its message in Slack)."""
         channel = self.hook.channel_id(resolve_channel(self.channel, self.hook, task_id=self.task_id))
         identity = task_identity(context)
-        earlier = self._find_asks(channel, identity, context)
+        earlier = self._find_asks(channel, identity, since=_run_could_start(context).timestamp())
         if asked := kept_ask(self._open_of_this_try(earlier, identity)):
             self.log.info("This try already asked in Slack (message %s); waiting on it.", asked)
             gate = GateRef(channel=channel, ts=asked)
@@ -456,6 +457,7 @@ class SlackApprovalSensor(SlackTextTemplating, BaseSensorOperator):
             requester_note=self._requester_note(),
         )
         attempts: list[str] = []
+        first_sent = time.time()  # no copy of this try's question can be older
 
         def post() -> str:
             marks: dict[str, Any] = {"ask_id": new_post_id()}
@@ -470,12 +472,14 @@ class SlackApprovalSensor(SlackTextTemplating, BaseSensorOperator):
             ).ts
 
         def landed() -> str | None:
-            return kept_ask(self._open_of_this_try(self._find_asks(channel, identity, context), identity))
+            return kept_ask(
+                self._open_of_this_try(self._find_asks(channel, identity, since=first_sent), identity)
+            )
 
         gate = GateRef(channel=channel, ts=self._post_once(post, landed, "the question"))
         if len(attempts) > 1:
-            self._reposted = True
-            gate = self._keep_one_ask(channel, identity, context, gate)
+            self._reposted_since = first_sent
+            gate = self._keep_one_ask(channel, identity, gate, since=first_sent)
         self._supersede_earlier_tries(earlier, identity, gate)
         return self._remember(context, gate)
 
@@ -499,11 +503,11 @@ class SlackApprovalSensor(SlackTextTemplating, BaseSensorOperator):
         return [(ask.ts, ask.payload) for ask in asks if same_try(ask.payload, identity) and ask.is_open]
 
     def _keep_one_ask(
-        self, channel: str, identity: dict[str, Any], context: Context, gate: GateRef
+        self, channel: str, identity: dict[str, Any], gate: GateRef, *, since: float
     ) -> GateRef:
         """After a retried post, close any other open question of this try (Slack got it twice)."""
         try:
-            asks = self._find_asks(channel, identity, context)
+            asks = self._find_asks(channel, identity, since=since)
         except SlackGateError as error:
             self.log.warning("Could not check Slack for a duplicate question: %s", error)
             return gate
@@ -520,17 +524,18 @@ class SlackApprovalSensor(SlackTextTemplating, BaseSensorOperator):
             self.log.warning("Slack got the question twice (also %s); closing that copy.", ask.ts)
             self._update_ask(gate.channel, ask.ts, update, ask_metadata(ask.payload, "superseded"))
 
-    def _find_asks(self, channel: str, identity: dict[str, Any], context: Context) -> list[FoundAsk]:
-        """This task instance's ask messages (any try) since the DAG run could first start.
+    def _find_asks(self, channel: str, identity: dict[str, Any], *, since: float) -> list[FoundAsk]:
+        """This task instance's ask messages (any try) posted since the Unix time ``since``.
 
-        The look-up starts from the run's ``run_after``, which a clear leaves alone (a clear resets the
-        run's start date: an earlier try's question may be older). Only messages of this connection's
-        own bot count: metadata is readable by anyone, but only the bot can post as itself.
+        Earlier tries' questions are looked for since the run's ``run_after`` (see
+        :func:`_run_could_start`: a clear resets the run's start date, and an earlier try's question
+        may be older). Only messages of this connection's own bot count: metadata is readable by
+        anyone, but only the bot can post as itself.
         """
         bot_id = self.hook.bot_identity().bot_id
         history = self.hook.read_history(
             channel=channel,
-            oldest=f"{_run_could_start(context).timestamp() - CLOCK_SKEW:.6f}",
+            oldest=f"{since - CLOCK_SKEW:.6f}",
             include_all_metadata=True,
         )
         found = []
@@ -643,8 +648,8 @@ class SlackApprovalSensor(SlackTextTemplating, BaseSensorOperator):
         outcome = decision.outcome if event["status"] == "decided" else "timed_out"
         decided_at = datetime.now(tz=timezone.utc)
         identity = task_identity(context)
-        if self._reposted:  # poke modes: no trigger's watcher closed a late copy meanwhile
-            self._keep_one_ask(gate.channel, identity, context, gate)
+        if self._reposted_since is not None:  # poke modes: no trigger's watcher closed a late copy
+            self._keep_one_ask(gate.channel, identity, gate, since=self._reposted_since)
         self._show_outcome(gate, outcome, decision, decided_at, identity)
         approved = outcome == "approved" or (outcome == "timed_out" and self.on_timeout == "approve")
         record = {
