@@ -145,3 +145,29 @@ def gate_metadata(message: Mapping[str, Any]) -> dict[str, Any] | None:
 def same_task(payload: Mapping[str, Any], identity: Mapping[str, Any]) -> bool:
     """True when an ask message belongs to the same task instance (any try)."""
     return all(payload.get(key) == identity.get(key) for key in ("dag_id", "run_id", "task_id", "map_index"))
+
+
+_TRY_KEYS = ("dag_id", "run_id", "task_id", "map_index", "try_number")
+
+
+def try_key(payload: Mapping[str, Any]) -> tuple[Any, ...]:
+    """The task instance and try an ask message belongs to, as one hashable value."""
+    return tuple(payload.get(key) for key in _TRY_KEYS)
+
+
+def same_try(payload: Mapping[str, Any], identity: Mapping[str, Any]) -> bool:
+    """True when an ask message belongs to the same try of the same task instance."""
+    return try_key(payload) == try_key(identity)
+
+
+def kept_ask(asks: Sequence[tuple[str, Mapping[str, Any]]]) -> str | None:
+    """Of one try's open questions, as (ts, metadata payload), the one its gate waits on.
+
+    A question posted again after Slack's answer to a post was lost names the ``ask_id`` of each
+    earlier attempt it ``replaces`` (comma-separated: metadata values are flat); the oldest question
+    no other one replaces is kept (the oldest of all when every one is replaced by another).
+    """
+    replaced = {ask_id for _, payload in asks for ask_id in str(payload.get("replaces") or "").split(",")}
+    unreplaced = sorted(ts for ts, payload in asks if payload.get("ask_id") not in replaced)
+    candidates = unreplaced or sorted(ts for ts, _ in asks)
+    return candidates[0] if candidates else None

@@ -30,3 +30,28 @@ def replies_fingerprint(parent: dict) -> tuple:
     """What the channel history shows of a thread's replies: while it is unchanged, the replies are
     too (except edits, which Slack does not reflect on the parent: see ``THREAD_REFRESH``)."""
     return (parent.get("reply_count", 0), parent.get("latest_reply"))
+
+
+#: Most reads of Slack in one look for a post whose answer was lost (see :func:`look_times`).
+MAX_LOOKS = 6
+
+
+def look_times(window: float, first_gap: float, max_looks: int = MAX_LOOKS) -> list[float]:
+    """Seconds after a lost answer at which to look in Slack for the post: at once, then with gaps
+    doubling from ``first_gap`` (the read method's share of Slack's rate limit), the last look at the
+    end of ``window``; at most ``max_looks`` looks, however long the window.
+
+    >>> look_times(15, 1.2)
+    [0.0, 1.2, 3.6, 8.4, 15.0]
+    """
+    times = [0.0]
+    gap = first_gap
+    while len(times) < max_looks and times[-1] < window:
+        times.append(round(min(window, times[-1] + gap), 6))
+        gap *= 2
+    return times
+
+
+def doubling_backoff(failures: int, first: float, ceiling: float) -> float:
+    """Seconds to pause after ``failures`` failures in a row: ``first``, doubling, at most ``ceiling``."""
+    return float(min(ceiling, first * 2 ** max(0, failures - 1)))

@@ -40,6 +40,7 @@ __all__ = [
     "ask_message",
     "button_value",
     "check_block_kit_limits",
+    "duplicate_ask_message",
     "escape_mrkdwn",
     "not_a_voter_text",
     "not_an_open_question_text",
@@ -289,6 +290,26 @@ def superseded_message(*, original_text: str, new_try: int) -> dict[str, Any]:
     return {
         "text": _fit(f"{note} {original_text}"),
         "blocks": [_section(_fit(original_text)), _context(_mrkdwn(f":arrows_counterclockwise: {note}"))],
+    }
+
+
+def duplicate_ask_message(ask_blocks: Sequence[dict[str, Any]]) -> dict[str, Any] | None:
+    """Build the ``chat.update`` that closes a copy of a question Slack got twice (a post whose answer
+    was lost, carried out after it was posted again): the author's blocks and the question stay, the
+    how-to-answer part and the buttons go, and a note points to the other copy.
+
+    ``ask_blocks`` are the copy's blocks as :func:`ask_message` built them; ``None`` when they hold no
+    answer buttons (the copy is closed already).
+    """
+    buttons = next((i for i, block in enumerate(ask_blocks) if block.get("block_id") == ANSWER_BLOCK), None)
+    if buttons is None or buttons < 2:
+        return None
+    kept = [dict(block) for block in ask_blocks[: buttons - 1]]  # up to the question, not how to answer
+    question = str((kept[-1].get("text") or {}).get("text") or "")
+    note = "Slack got this question twice; this copy is closed: answer the other message."
+    return {
+        "text": _fit(f"{note} {question}"),
+        "blocks": [*kept, _context(_mrkdwn(f":arrows_counterclockwise: {note}"))],
     }
 
 

@@ -8,6 +8,11 @@ channel since the oldest open gate; it shows every gate's reactions and its thre
 gates whose snapshot changed are woken. Gates older than :data:`HISTORY_HORIZON` would make that read
 expensive, so they read their own thread instead, rarely (their interval grows while they are quiet).
 
+The round's history read also shows whether Slack got a watched gate's question twice (a post whose
+answer was lost, carried out after the sensor posted it again): the watcher closes such a late copy
+with one ``chat.update`` (buttons removed, state ``superseded``). That is the only write a watcher
+makes: an idempotent update of a duplicate question, never a vote or an outcome.
+
 Every few minutes the watcher also asks ``conversations.info`` whether the channel is still usable:
 Slack keeps serving the history of an archived channel, so without this a gate there would wait for
 votes nobody can cast. Transient failures (429 after retries, 5xx, timeouts, Slack unreachable) keep
@@ -25,8 +30,10 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from airflow_slack_gate.errors import SlackGateError, explain
+from airflow_slack_gate.gate import ask_metadata, gate_metadata, try_key
 from airflow_slack_gate.hooks.slack import SlackGateHook
-from airflow_slack_gate.intervals import THREAD_REFRESH, gate_interval, replies_fingerprint
+from airflow_slack_gate.intervals import THREAD_REFRESH, doubling_backoff, gate_interval, replies_fingerprint
+from airflow_slack_gate.messages import duplicate_ask_message
 
 #: Gates whose message is older than this read their own thread instead of widening the history read.
 HISTORY_HORIZON = 6 * 3600.0
@@ -149,6 +156,7 @@ class ChannelWatcher:
         self._next_channel_check = 0.0
         self._channel_checks = True
         self._woken = 0.0  # monotonic time of the last wake(); one during a round means read again
+        self._closed: set[str] = set()  # late copies of a question already closed (or not closable)
 
     def join(self, ts: str, poke_interval: float) -> GateWatch:
         gate = self.gates.get(ts)
@@ -239,7 +247,7 @@ class ChannelWatcher:
         poke = min((gate.poke_interval for gate in self.gates.values()), default=low)
         start = max(0.01, min(low, poke))
         ceiling = max(start, min(high, ERROR_BACKOFF_POKES * poke))
-        return float(min(ceiling, start * 2 ** (failures - 1)))
+        return doubling_backoff(failures, start, ceiling)
 
     async def _wait_until_due(self) -> bool:
         """Sleep until some gate is due or a new gate joins; True if woken early by a new gate."""
@@ -262,8 +270,11 @@ class ChannelWatcher:
         old_due = [gate for gate in self.gates.values() if gate not in recent and gate.next_due <= now]
         if recent:
             oldest = min(gate.ts for gate in recent)
-            history = await self.hook.aread_history(channel=self.channel, oldest=oldest, inclusive=True)
+            history = await self.hook.aread_history(
+                channel=self.channel, oldest=oldest, inclusive=True, include_all_metadata=True
+            )
             parents = {message["ts"]: message for message in history}
+            await self._close_late_copies(recent, parents, history)
             for gate in recent:
                 await self._refresh(gate, parents.get(gate.ts), now)
         for gate in old_due:
@@ -271,6 +282,58 @@ class ChannelWatcher:
         for gate in self.gates.values():
             # a wake-up while this round was reading may have come after its reads: read again at once
             gate.next_due = self._woken if self._woken >= now else now + gate.interval(now)
+
+    async def _close_late_copies(
+        self, gates: list[_Gate], parents: dict[str, dict[str, Any]], history: Thread
+    ) -> None:
+        """Close every other open question of a watched gate's try: Slack got it twice, and the gate
+        waits on the question its sensor deferred with, so votes on the copy would never count."""
+        open_asks: dict[tuple[Any, ...], list[tuple[dict[str, Any], dict[str, Any]]]] = {}
+        for message in history:
+            payload = gate_metadata(message)
+            if payload is not None and payload.get("state") == "open" and message["ts"] not in self._closed:
+                open_asks.setdefault(try_key(payload), []).append((message, payload))
+        for gate in gates:
+            asked = parents.get(gate.ts)
+            identity = gate_metadata(asked) if asked else None
+            if not asked or not identity:
+                continue
+            for message, payload in open_asks.get(try_key(identity), []):
+                if message["ts"] != gate.ts and message.get("bot_id") == asked.get("bot_id"):
+                    await self._close_copy(message, payload, gate.ts)
+
+    async def _close_copy(self, message: dict[str, Any], payload: dict[str, Any], kept: str) -> None:
+        update = duplicate_ask_message(message.get("blocks") or [])
+        if update is None:
+            self._closed.add(message["ts"])
+            return
+        try:
+            await self.hook.acall(
+                "chat.update",
+                channel=self.channel,
+                ts=message["ts"],
+                text=update["text"],
+                blocks=update["blocks"],
+                metadata=ask_metadata(payload, "superseded"),
+            )
+        except SlackGateError as error:
+            if error.is_permanent:
+                self._closed.add(message["ts"])
+            self.hook.log.warning(
+                "Slack watcher of %s: could not close %s, a late copy of question %s: %s",
+                self.channel,
+                message["ts"],
+                kept,
+                error,
+            )
+            return
+        self._closed.add(message["ts"])
+        self.hook.log.warning(
+            "Slack watcher of %s: Slack got question %s twice; closed the late copy %s.",
+            self.channel,
+            kept,
+            message["ts"],
+        )
 
     async def _check_channel(self, now: float) -> None:
         """Raise ``is_archived`` (permanent) if the channel was archived; Slack still serves its history.

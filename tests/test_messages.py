@@ -14,6 +14,7 @@ from airflow_slack_gate.messages import (
     SECTION_TEXT_LIMIT,
     ask_message,
     check_block_kit_limits,
+    duplicate_ask_message,
     escape_mrkdwn,
     outcome_message,
     outcome_thread_reply,
@@ -420,6 +421,42 @@ def test_an_unknown_outcome_is_a_caller_error():
         outcome(outcome="pending")
     with pytest.raises(ValueError, match="outcome must be one of"):
         outcome_thread_reply(outcome="pending", decided_by=(), reason=None)
+
+
+def test_a_late_copy_of_a_question_is_closed_keeping_the_question_without_buttons():
+    author = [{"type": "header", "text": {"type": "plain_text", "text": "Release"}}]
+    asked = ask_message(
+        text="Deploy *v7*?",
+        blocks=author,
+        policy=ApprovalPolicy(),
+        approver_groups=[],
+        deadline=None,
+        requested_by=None,
+        context_line="Airflow: d.t (try 1)",
+    )
+    closed = duplicate_ask_message(asked["blocks"])
+    assert closed is not None
+    assert closed["blocks"][:2] == [
+        author[0],
+        {"type": "section", "text": {"type": "mrkdwn", "text": "Deploy *v7*?"}},
+    ]
+    assert not [block for block in closed["blocks"] if block["type"] == "actions"]
+    assert "answer the other message" in closed["text"]
+    assert duplicate_ask_message(closed["blocks"]) is None, "a closed copy is not closed again"
+
+
+@pytest.mark.parametrize("outcome", ["approved", "rejected", "timed_out"])
+def test_a_decided_question_keeps_no_buttons(outcome):
+    """A question decided in an earlier try stays as it is after a clear: it must show no buttons."""
+    decided = outcome_message(
+        original_text="Deploy?",
+        outcome=outcome,
+        decided_by=[],
+        reason=None,
+        decided_at=datetime(2026, 1, 1, tzinfo=timezone.utc),
+        on_timeout="reject" if outcome == "timed_out" else None,
+    )
+    assert not [block for block in decided["blocks"] if block["type"] == "actions"]
 
 
 def test_superseded_keeps_the_question_and_points_to_the_new_try():

@@ -132,6 +132,9 @@ ROUTES: dict[tuple[str, str], Handler] = {
     ("POST", "/faults"): _inject_fault,
     ("DELETE", "/faults"): lambda api, a: api.clear_faults(),
     ("POST", "/latency"): lambda api, a: api.set_latency(a["method"], float(a["seconds"])),
+    ("POST", "/delays"): lambda api, a: api.delay_calls(
+        a["method"], float(a["seconds"]), int(a.get("count", 1))
+    ),
     ("POST", "/drops"): lambda api, a: api.drop_connections(a["method"], int(a.get("count", 1))),
     ("POST", "/rate_limits"): lambda api, a: api.enable_rate_limits(
         bool(a.get("enabled", True)), overrides=a.get("overrides")

@@ -347,6 +347,10 @@ class EmulatorApi:
         """Delay every answer of ``method`` (``"*"``: any) by ``seconds``; 0 removes the delay."""
         self.controls.set_latency(method, seconds)
 
+    def delay_calls(self, method: str, seconds: float, count: int = 1) -> None:
+        """Delay only the next ``count`` calls of ``method`` by ``seconds`` (each is still carried out)."""
+        self.controls.delay_calls(method, seconds, count)
+
     def drop_connections(self, method: str, count: int = 1) -> None:
         """Close the connection without any answer for the next ``count`` calls of ``method``."""
         self.controls.drop_connections(method, count)

@@ -145,6 +145,10 @@ class EmulatorClient:
         """Delay every answer of ``method`` by ``seconds``."""
         self._request("POST", "/latency", {"method": method, "seconds": seconds})
 
+    def delay_calls(self, method: str, seconds: float, count: int = 1) -> None:
+        """Delay only the next ``count`` calls of ``method`` by ``seconds`` (each is still carried out)."""
+        self._request("POST", "/delays", {"method": method, "seconds": seconds, "count": count})
+
     def drop_connections(self, method: str, count: int = 1) -> None:
         """Close the connection without answering for the next ``count`` calls of ``method``."""
         self._request("POST", "/drops", {"method": method, "count": count})

@@ -48,6 +48,7 @@ class Controls:
         self._lock = threading.Lock()
         self._faults: dict[str, deque[Fault]] = defaultdict(deque)
         self._latency: dict[str, float] = {}
+        self._delays: dict[str, deque[float]] = defaultdict(deque)
         self._drops: dict[str, int] = defaultdict(int)
         self._calls: list[CallRecord] = []
         self.rate_limits_enabled = False
@@ -74,9 +75,21 @@ class Controls:
         with self._lock:
             self._latency[method] = seconds
 
-    def latency(self, method: str) -> float:
-        """The delay to apply to a call of ``method``."""
+    def delay_calls(self, method: str, seconds: float, count: int = 1) -> None:
+        """Delay the next ``count`` calls of ``method`` by ``seconds``, then answer at the usual pace.
+
+        A delayed call is still carried out (like a Slack that is slow, not failing): a post the
+        client gave up on lands in the channel when the delay ends.
+        """
         with self._lock:
+            self._delays[method].extend([seconds] * count)
+
+    def latency(self, method: str) -> float:
+        """The delay to apply to a call of ``method`` (consumes one queued :meth:`delay_calls`)."""
+        with self._lock:
+            for key in (method, ANY_METHOD):
+                if self._delays[key]:
+                    return self._delays[key].popleft()
             return self._latency.get(method, self._latency.get(ANY_METHOD, 0.0))
 
     def drop_connections(self, method: str, count: int = 1) -> None:
@@ -99,6 +112,7 @@ class Controls:
             self._faults.clear()
             self._drops.clear()
             self._latency.clear()
+            self._delays.clear()
 
     # -- counters ------------------------------------------------------------------------------
 

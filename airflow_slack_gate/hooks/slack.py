@@ -437,7 +437,12 @@ class SlackGateHook(SlackHook):
         )
 
     async def aread_history(
-        self, *, channel: str, oldest: str | None = None, inclusive: bool = True
+        self,
+        *,
+        channel: str,
+        oldest: str | None = None,
+        inclusive: bool = True,
+        include_all_metadata: bool = False,
     ) -> list[dict[str, Any]]:
         """Async :meth:`read_history`, paced by the loop's shared rate limiter.
 
@@ -449,7 +454,12 @@ class SlackGateHook(SlackHook):
             "conversations.history",
             "messages",
             lambda cursor: client.conversations_history(
-                channel=channel, oldest=oldest, inclusive=inclusive, limit=HISTORY_PAGE_SIZE, cursor=cursor
+                channel=channel,
+                oldest=oldest,
+                inclusive=inclusive,
+                limit=HISTORY_PAGE_SIZE,
+                cursor=cursor,
+                include_all_metadata=include_all_metadata,
             ),
         )
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from collections.abc import Sequence
 from functools import cached_property
 from typing import TYPE_CHECKING, Any
@@ -11,6 +12,15 @@ from airflow.sdk import BaseOperator
 from airflow_slack_gate.errors import SlackGateError
 from airflow_slack_gate.hooks.slack import DEFAULT_CONN_ID, PostedMessage, SlackGateHook
 from airflow_slack_gate.links import SLACK_MESSAGE_XCOM_KEY, SlackMessageLink
+from airflow_slack_gate.posting import (
+    CLOCK_SKEW,
+    message_with_post_id,
+    new_post_id,
+    post_metadata,
+    post_once,
+    posting_hook,
+    task_identity,
+)
 from airflow_slack_gate.templating import BLOCKS_TEMPLATE_HELP, SlackTextTemplating, blocks_template
 
 if TYPE_CHECKING:
@@ -22,7 +32,9 @@ class SlackPostOperator(SlackTextTemplating, BaseOperator):
     Post a message to a Slack channel; the task's return value (XCom) is ``True`` if Slack accepted it.
 
     A Slack error is logged at ERROR with its fix and the task returns ``False`` (after bounded retries
-    of transient errors), so a downstream branch can react; set ``fail_on_error=True`` to fail the task
+    of transient errors), so a downstream branch can react; when Slack's answer to the post is lost
+    (a timeout, a dropped connection, a 5xx), the task looks for its message in Slack before posting
+    again, so a slow Slack does not get it twice; set ``fail_on_error=True`` to fail the task
     instead and let Airflow's own retries apply. On success the XCom key ``slack_message`` holds
     ``{"channel", "ts", "permalink"}`` and the task shows a "Slack message" link.
 
@@ -74,14 +86,17 @@ class SlackPostOperator(SlackTextTemplating, BaseOperator):
     def hook(self) -> SlackGateHook:
         return SlackGateHook(slack_conn_id=self.slack_conn_id)
 
+    @cached_property
+    def write_hook(self) -> SlackGateHook:
+        """The hook for the post: its client retries only 429s (see :mod:`airflow_slack_gate.posting`)."""
+        return posting_hook(self.slack_conn_id)
+
     def execute(self, context: Context) -> bool:
         channel = resolve_channel(self.channel, self.hook, task_id=self.task_id)
         blocks = parse_blocks(self.blocks, task_id=self.task_id)
         self.check_slack_message()
         try:
-            posted = self.hook.post_message(
-                channel=channel, text=self.text, blocks=blocks, thread_ts=self.thread_ts
-            )
+            posted = self._post(channel, blocks, context)
         except SlackGateError as error:
             if self.fail_on_error:
                 raise
@@ -92,6 +107,42 @@ class SlackPostOperator(SlackTextTemplating, BaseOperator):
         context["ti"].xcom_push(key=SLACK_MESSAGE_XCOM_KEY, value=reference)
         self.log.info("Posted to Slack: %s", reference["permalink"])
         return True
+
+    def _post(self, channel: str, blocks: list[dict[str, Any]] | None, context: Context) -> PostedMessage:
+        """Post at most once; the message's metadata names the task and a post id to find it by."""
+        post_id = new_post_id()
+        metadata = post_metadata(task_identity(context), post_id)
+        sent_at = time.time()
+        posted: list[PostedMessage] = []
+
+        def post() -> str:
+            posted.append(
+                self.write_hook.post_message(
+                    channel=channel,
+                    text=self.text,
+                    blocks=blocks,
+                    thread_ts=self.thread_ts,
+                    metadata=metadata,
+                )
+            )
+            return posted[-1].ts
+
+        def landed() -> str | None:
+            channel_id = self.hook.channel_id(channel)
+            if self.thread_ts:
+                messages = self.hook.read_thread(channel=channel_id, ts=self.thread_ts)[1:]
+            else:
+                oldest = f"{sent_at - CLOCK_SKEW:.6f}"
+                messages = self.hook.read_history(
+                    channel=channel_id, oldest=oldest, include_all_metadata=True
+                )
+            return message_with_post_id(messages, post_id, self.hook.bot_identity().bot_id)
+
+        window = float(self.write_hook.client.timeout)
+        ts = post_once(post, landed, what="the message", window=window, log=self.log)
+        if posted and posted[-1].ts == ts:
+            return posted[-1]
+        return PostedMessage(channel=self.hook.channel_id(channel), ts=ts, message={})
 
 
 def resolve_channel(channel: str | None, hook: SlackGateHook, *, task_id: str) -> str:

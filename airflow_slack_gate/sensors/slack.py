@@ -6,7 +6,7 @@ import time
 from collections.abc import Callable, Iterable, Sequence
 from datetime import datetime, timedelta, timezone
 from functools import cached_property
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 import jinja2
 import jinja2.meta
@@ -18,7 +18,6 @@ from airflow.sdk.exceptions import (
     AirflowSkipException,
 )
 from jinja2.defaults import DEFAULT_NAMESPACE
-from slack_sdk.http_retry.builtin_handlers import RateLimitErrorRetryHandler
 
 from airflow_slack_gate.decisions import (
     DEFAULT_APPROVE_REACTIONS,
@@ -39,21 +38,26 @@ from airflow_slack_gate.gate import (
     error_payload,
     event_payload,
     gate_metadata,
+    kept_ask,
     read_step,
     same_task,
+    same_try,
     with_group_members,
 )
-from airflow_slack_gate.hooks.slack import DEFAULT_CONN_ID, MAX_RATE_LIMIT_RETRIES, SlackGateHook
+from airflow_slack_gate.hooks.slack import DEFAULT_CONN_ID, SlackGateHook
+from airflow_slack_gate.intervals import doubling_backoff
 from airflow_slack_gate.links import SLACK_MESSAGE_XCOM_KEY, SlackMessageLink
 from airflow_slack_gate.messages import (
     ASK_OWN_BLOCKS,
     ask_message,
+    duplicate_ask_message,
     outcome_message,
     outcome_thread_reply,
     superseded_message,
     unknown_requester_note,
 )
 from airflow_slack_gate.operators.slack import parse_blocks, resolve_channel
+from airflow_slack_gate.posting import CLOCK_SKEW, new_post_id, post_once, posting_hook, task_identity
 from airflow_slack_gate.requesters import (
     EMAIL_DOMAIN_EXTRA,
     SLACK_USERS_EXTRA,
@@ -100,10 +104,12 @@ _RULE_EXAMPLES = {
 }
 #: How long after the gate's own deadline Airflow's deferral timeout fires, if the trigger never did.
 DEFERRAL_GRACE = timedelta(minutes=5)
-#: Attempts to post one message when Slack times out, drops the connection or answers 5xx.
-POST_ATTEMPTS = 3
-#: Seconds between looks in Slack for a post whose answer was lost.
-LOOK_AGAIN_EVERY = 0.25
+#: Seconds a gate keeps trying to ask while Slack fails transiently (5xx, dropped connections,
+#: timeouts) before the try gives up (returns False, or fails with ``fail_on_error``)...
+ASK_RETRY_WINDOW = 60.0
+#: ...pausing this long after the first failure, doubling up to the maximum.
+ASK_RETRY_FIRST_PAUSE = 1.0
+ASK_RETRY_MAX_PAUSE = 15.0
 
 
 class SlackApprovalSensor(SlackTextTemplating, BaseSensorOperator):
@@ -167,6 +173,9 @@ class SlackApprovalSensor(SlackTextTemplating, BaseSensorOperator):
     ui_color = "#ECB22E"
     operator_extra_links = (SlackMessageLink(),)
     own_blocks = ASK_OWN_BLOCKS
+    #: When this process first sent this try's question, if it had to send it again (a lost answer):
+    #: a late copy may still appear, never older than that.
+    _reposted_since: float | None = None
 
     def __init__(
         self,
@@ -405,14 +414,37 @@ class SlackApprovalSensor(SlackTextTemplating, BaseSensorOperator):
         )
 
     def _ask(self, context: Context) -> GateRef:
+        """Ask once per try, waiting out a short Slack outage (5xx, dropped connections, timeouts) for
+        up to :data:`ASK_RETRY_WINDOW` seconds; each new attempt first looks for the question in Slack,
+        so the wait never posts it twice."""
+        give_up_at = time.monotonic() + ASK_RETRY_WINDOW
+        failures = 0
+        while True:
+            try:
+                return self._ask_once(context)
+            except SlackGateError as error:
+                failures += 1
+                pause = doubling_backoff(failures, ASK_RETRY_FIRST_PAUSE, ASK_RETRY_MAX_PAUSE)
+                if error.is_permanent or time.monotonic() + pause > give_up_at:
+                    raise
+                self.log.warning(
+                    "Could not ask in Slack yet (%s); asking again in %.0fs (a question that did reach "
+                    "Slack is found there, not posted twice).",
+                    error,
+                    pause,
+                )
+                time.sleep(pause)
+
+    def _ask_once(self, context: Context) -> GateRef:
         """Post the question once per try (a rerun of the same try finds its message in Slack)."""
         channel = self.hook.channel_id(resolve_channel(self.channel, self.hook, task_id=self.task_id))
-        identity = _task_identity(context)
-        earlier = self._find_asks(channel, identity, context)
-        for ts, payload in earlier:
-            if payload.get("try_number") == identity["try_number"] and payload.get("state") == "open":
-                self.log.info("This try already asked in Slack (message %s); waiting on it.", ts)
-                return self._remember(context, GateRef(channel=channel, ts=ts))
+        identity = task_identity(context)
+        earlier = self._find_asks(channel, identity, since=_run_could_start(context).timestamp())
+        if asked := kept_ask(self._open_of_this_try(earlier, identity)):
+            self.log.info("This try already asked in Slack (message %s); waiting on it.", asked)
+            gate = GateRef(channel=channel, ts=asked)
+            self._close_duplicates(earlier, identity, gate)
+            return self._remember(context, gate)
         policy, groups = self._base_policy()
         ask = ask_message(
             text=self.text,
@@ -424,24 +456,30 @@ class SlackApprovalSensor(SlackTextTemplating, BaseSensorOperator):
             context_line=_context_line(identity),
             requester_note=self._requester_note(),
         )
-        attempts: list[int] = []
+        attempts: list[str] = []
+        first_sent = time.time()  # no copy of this try's question can be older
 
         def post() -> str:
-            attempts.append(1)
+            marks: dict[str, Any] = {"ask_id": new_post_id()}
+            if attempts:  # posting again after a lost answer: the earlier attempts may still land
+                marks["replaces"] = ",".join(attempts)  # metadata values are flat
+            attempts.append(marks["ask_id"])
             return self.write_hook.post_message(
                 channel=channel,
                 text=ask["text"],
                 blocks=ask["blocks"],
-                metadata=ask_metadata(identity, "open", policy=policy, approver_groups=groups),
+                metadata=ask_metadata({**identity, **marks}, "open", policy=policy, approver_groups=groups),
             ).ts
 
         def landed() -> str | None:
-            mine = self._open_asks_of_this_try(channel, identity, context)
-            return mine[0] if mine else None
+            return kept_ask(
+                self._open_of_this_try(self._find_asks(channel, identity, since=first_sent), identity)
+            )
 
         gate = GateRef(channel=channel, ts=self._post_once(post, landed, "the question"))
         if len(attempts) > 1:
-            gate = self._keep_one_ask(channel, identity, context, gate)
+            self._reposted_since = first_sent
+            gate = self._keep_one_ask(channel, identity, gate, since=first_sent)
         self._supersede_earlier_tries(earlier, identity, gate)
         return self._remember(context, gate)
 
@@ -454,113 +492,75 @@ class SlackApprovalSensor(SlackTextTemplating, BaseSensorOperator):
 
     @cached_property
     def write_hook(self) -> SlackGateHook:
-        """The hook for posts: its client retries only 429s (Slack refused, so nothing was posted).
-
-        After a timeout, a dropped connection or a 5xx the message may be in Slack already; a blind
-        retry would post it twice, so :meth:`_post_once` looks in Slack before posting again.
-        """
-        return SlackGateHook(
-            slack_conn_id=self.slack_conn_id,
-            retry_handlers=[RateLimitErrorRetryHandler(max_retry_count=MAX_RATE_LIMIT_RETRIES)],
-        )
+        """The hook for posts: its client retries only 429s (see :mod:`airflow_slack_gate.posting`)."""
+        return posting_hook(self.slack_conn_id)
 
     def _post_once(self, post: Callable[[], str], landed: Callable[[], str | None], what: str) -> str:
-        """Post with ``post()`` (returns the ts); when the answer is lost, find it with ``landed()``
-        before trying again, so a slow or failing Slack does not get the message twice."""
-        for attempt in range(1, POST_ATTEMPTS + 1):
-            try:
-                return post()
-            except SlackGateError as error:
-                if error.is_permanent or error.error_code == "ratelimited" or attempt == POST_ATTEMPTS:
-                    raise
-                self.log.warning(
-                    "Posting %s failed (%s); looking in Slack whether it arrived before posting again.",
-                    what,
-                    error,
-                )
-                try:
-                    found = self._look_for(landed)
-                except SlackGateError as look_error:
-                    self.log.error(
-                        "Could not look in Slack either (%s): not posting %s again.", look_error, what
-                    )
-                    raise error from None
-                if found:
-                    self.log.info("%s did arrive in Slack (message %s): not posting it again.", what, found)
-                    return found
-                self.log.warning("%s is not in Slack: posting it again (attempt %d).", what, attempt + 1)
-        raise AssertionError("unreachable")  # pragma: no cover
+        return post_once(post, landed, what=what, window=float(self.write_hook.client.timeout), log=self.log)
 
-    def _look_for(self, landed: Callable[[], str | None]) -> str | None:
-        """Poll ``landed()`` for as long as the client waits for an answer: a post that timed out may
-        still be processed by Slack meanwhile."""
-        deadline = time.monotonic() + max(1.0, float(self.write_hook.client.timeout))
-        while True:
-            found = landed()
-            if found or time.monotonic() >= deadline:
-                return found
-            time.sleep(LOOK_AGAIN_EVERY)
-
-    def _open_asks_of_this_try(self, channel: str, identity: dict[str, Any], context: Context) -> list[str]:
-        """The ts of this try's open questions in Slack, oldest first."""
-        return sorted(
-            ts
-            for ts, payload in self._find_asks(channel, identity, context)
-            if payload.get("try_number") == identity["try_number"] and payload.get("state") == "open"
-        )
+    @staticmethod
+    def _open_of_this_try(asks: list[FoundAsk], identity: dict[str, Any]) -> list[tuple[str, dict[str, Any]]]:
+        return [(ask.ts, ask.payload) for ask in asks if same_try(ask.payload, identity) and ask.is_open]
 
     def _keep_one_ask(
-        self, channel: str, identity: dict[str, Any], context: Context, gate: GateRef
+        self, channel: str, identity: dict[str, Any], gate: GateRef, *, since: float
     ) -> GateRef:
-        """After a retried post, mark any other open question of this try superseded by ``gate``."""
+        """After a retried post, close any other open question of this try (Slack got it twice)."""
         try:
-            others = [ts for ts in self._open_asks_of_this_try(channel, identity, context) if ts != gate.ts]
+            asks = self._find_asks(channel, identity, since=since)
         except SlackGateError as error:
             self.log.warning("Could not check Slack for a duplicate question: %s", error)
             return gate
-        for ts in others:
-            self.log.warning("Slack got the question twice (also %s); marking that copy superseded.", ts)
-            payload = {**identity, "state": "open"}
-            self._supersede(channel, ts, payload, identity)
+        self._close_duplicates(asks, identity, gate)
         return gate
 
-    def _find_asks(
-        self, channel: str, identity: dict[str, Any], context: Context
-    ) -> list[tuple[str, dict[str, Any]]]:
-        """(ts, metadata) of this task instance's ask messages (any try) since the DAG run started.
+    def _close_duplicates(self, asks: list[FoundAsk], identity: dict[str, Any], gate: GateRef) -> None:
+        for ask in asks:
+            if ask.ts == gate.ts or not ask.is_open or not same_try(ask.payload, identity):
+                continue
+            update = duplicate_ask_message(ask.blocks)
+            if update is None:
+                continue
+            self.log.warning("Slack got the question twice (also %s); closing that copy.", ask.ts)
+            self._update_ask(gate.channel, ask.ts, update, ask_metadata(ask.payload, "superseded"))
 
-        Only messages of this connection's own bot count: metadata is readable by anyone, but only
-        the bot can post as itself.
+    def _find_asks(self, channel: str, identity: dict[str, Any], *, since: float) -> list[FoundAsk]:
+        """This task instance's ask messages (any try) posted since the Unix time ``since``.
+
+        Earlier tries' questions are looked for since the run's ``run_after`` (see
+        :func:`_run_could_start`: a clear resets the run's start date, and an earlier try's question
+        may be older). Only messages of this connection's own bot count: metadata is readable by
+        anyone, but only the bot can post as itself.
         """
-        run_start = context["dag_run"].start_date or datetime.now(tz=timezone.utc)
         bot_id = self.hook.bot_identity().bot_id
         history = self.hook.read_history(
-            channel=channel, oldest=f"{run_start.timestamp() - 60:.6f}", include_all_metadata=True
+            channel=channel,
+            oldest=f"{since - CLOCK_SKEW:.6f}",
+            include_all_metadata=True,
         )
         found = []
         for message in history:
             payload = gate_metadata(message)
             if payload and message.get("bot_id") == bot_id and same_task(payload, identity):
-                found.append((message["ts"], payload))
+                found.append(FoundAsk(str(message["ts"]), payload, list(message.get("blocks") or [])))
         return found
 
     def _supersede_earlier_tries(
-        self, earlier: list[tuple[str, dict[str, Any]]], identity: dict[str, Any], new: GateRef
+        self, earlier: list[FoundAsk], identity: dict[str, Any], new: GateRef
     ) -> None:
-        for ts, payload in earlier:
-            if payload.get("state") != "open" or payload.get("try_number") == identity["try_number"]:
+        for ask in earlier:
+            if not ask.is_open or ask.payload.get("try_number") == identity["try_number"]:
                 continue
-            self._supersede(new.channel, ts, payload, identity)
+            self._supersede(new.channel, ask.ts, ask.payload, identity)
 
     def _supersede(self, channel: str, ts: str, payload: dict[str, Any], identity: dict[str, Any]) -> None:
         update = superseded_message(original_text=self.text, new_try=identity["try_number"])
+        self._update_ask(channel, ts, update, ask_metadata(payload, "superseded"))
+
+    def _update_ask(self, channel: str, ts: str, update: dict[str, Any], metadata: dict[str, Any]) -> None:
         try:
             self.hook.update_message(
-                channel=channel,
-                ts=ts,
-                text=update["text"],
-                blocks=update["blocks"],
-                metadata=ask_metadata(payload, "superseded"),
+                channel=channel, ts=ts, text=update["text"], blocks=update["blocks"], metadata=metadata
             )
         except SlackGateError as error:
             self.log.warning("Could not mark the question %s as superseded: %s", ts, error)
@@ -647,7 +647,10 @@ class SlackApprovalSensor(SlackTextTemplating, BaseSensorOperator):
         decision = Decision.from_dict(event["decision"])
         outcome = decision.outcome if event["status"] == "decided" else "timed_out"
         decided_at = datetime.now(tz=timezone.utc)
-        self._show_outcome(gate, outcome, decision, decided_at, _task_identity(context))
+        identity = task_identity(context)
+        if self._reposted_since is not None:  # poke modes: no trigger's watcher closed a late copy
+            self._keep_one_ask(gate.channel, identity, gate, since=self._reposted_since)
+        self._show_outcome(gate, outcome, decision, decided_at, identity)
         approved = outcome == "approved" or (outcome == "timed_out" and self.on_timeout == "approve")
         record = {
             "approved": approved,
@@ -717,15 +720,24 @@ class SlackApprovalSensor(SlackTextTemplating, BaseSensorOperator):
         return False
 
 
-def _task_identity(context: Context) -> dict[str, Any]:
-    ti = context["ti"]
-    return {
-        "dag_id": ti.dag_id,
-        "run_id": ti.run_id,
-        "task_id": ti.task_id,
-        "map_index": ti.map_index,
-        "try_number": ti.try_number,
-    }
+class FoundAsk(NamedTuple):
+    """An ask message of this task instance found in Slack: its ts, metadata payload and blocks."""
+
+    ts: str
+    payload: dict[str, Any]
+    blocks: list[dict[str, Any]]
+
+    @property
+    def is_open(self) -> bool:
+        return self.payload.get("state") == "open"
+
+
+def _run_could_start(context: Context) -> datetime:
+    """The earliest time a task of this DAG run can have run: its ``run_after`` (Airflow never starts a
+    run before it, and a clear does not change it), or its start date if that is earlier."""
+    dag_run = context["dag_run"]
+    dates = [date for date in (getattr(dag_run, "run_after", None), dag_run.start_date) if date is not None]
+    return min(dates) if dates else datetime.now(tz=timezone.utc)
 
 
 def _context_line(identity: dict[str, Any]) -> str:

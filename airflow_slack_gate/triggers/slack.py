@@ -22,6 +22,7 @@ from airflow_slack_gate.gate import (
 from airflow_slack_gate.hooks.sessions import holding_shared_sessions
 from airflow_slack_gate.hooks.slack import SlackGateHook
 from airflow_slack_gate.interactive.socket_mode import socket_mode
+from airflow_slack_gate.intervals import doubling_backoff
 from airflow_slack_gate.watcher import group_members, watching
 
 #: Longest pause between reads while Slack is failing (transient errors back off up to this).
@@ -45,9 +46,11 @@ class SlackApprovalTrigger(BaseTrigger):
     """
     Read one ask message's thread and reactions until the gate's rules decide or the deadline passes.
 
-    The trigger only reads Slack, never writes, so a triggerer restart that re-creates it from
-    :meth:`serialize` is harmless; votes cast while no trigger ran are still found, because every read
-    covers the whole thread. Its kwargs hold no secret: the token stays in the Airflow connection.
+    The trigger reads Slack and never writes a vote or an outcome, so a triggerer restart that
+    re-creates it from :meth:`serialize` is harmless; votes cast while no trigger ran are still found,
+    because every read covers the whole thread. Its one write is idempotent: the shared channel
+    watcher closes a late duplicate of the gate's question (see :mod:`airflow_slack_gate.watcher`).
+    Its kwargs hold no secret: the token stays in the Airflow connection.
 
     While it waits, the trigger holds the triggerer's Socket Mode connection of the connection's
     ``app_token`` (one per app token per triggerer, shared by every gate; none without an app token):
@@ -238,7 +241,7 @@ class SlackApprovalTrigger(BaseTrigger):
 
     def _backoff(self, failures: int) -> float:
         """Pause after ``failures`` failed reads in a row: doubling, never past the deadline."""
-        return self._pause(min(self.poke_interval * 2**failures, MAX_ERROR_BACKOFF))
+        return self._pause(doubling_backoff(failures + 1, self.poke_interval, MAX_ERROR_BACKOFF))
 
     def _timed_out_unread(self) -> TriggerEvent:
         """The deadline passed while Slack failed before the approvers could be known: a timeout."""

@@ -8,6 +8,9 @@ so tests can show that a run's conf changes nothing.
 
 from __future__ import annotations
 
+from datetime import datetime, timedelta, timezone
+from typing import Any
+
 from airflow.sdk import DAG, Variable, task
 
 from airflow_slack_gate.operators.slack import SlackPostOperator
@@ -16,12 +19,22 @@ from airflow_slack_gate.sensors.slack import SlackApprovalSensor
 FAST = {"poke_interval": 0.2, "timeout": 60}
 
 
-def branch_dag(dag_id: str, params: dict | None = None, **sensor_kwargs):
+class ClearedAnHourLater(SlackApprovalSensor):
+    """A gate whose run is cleared an hour after each try asked. From try 2 on, the task sees the run
+    as Airflow's clear_task_instances leaves it: start_date is the time of the clear, run_after and
+    logical_date are unchanged (dag.test() cannot clear a run it is running, nor wait an hour)."""
+
+    def execute(self, context: Any) -> Any:
+        if context["ti"].try_number > 1:
+            cleared_at = datetime.now(timezone.utc) + timedelta(hours=1)
+            context["dag_run"] = context["dag_run"].model_copy(update={"start_date": cleared_at})
+        return super().execute(context)
+
+
+def branch_dag(dag_id: str, params: dict | None = None, sensor=SlackApprovalSensor, **sensor_kwargs):
     """ask >> @task.branch >> (deploy | skip_deploy), the seed's flow."""
     with DAG(dag_id, schedule=None, params={"approvers": "", "requested_by": "", **(params or {})}) as dag:
-        ask = SlackApprovalSensor(
-            task_id="ask", **{"text": "Deploy model {{ dag_run.run_id }}?", **FAST, **sensor_kwargs}
-        )
+        ask = sensor(task_id="ask", **{"text": "Deploy model {{ dag_run.run_id }}?", **FAST, **sensor_kwargs})
 
         @task.branch
         def choose(approved: bool) -> str:
@@ -68,6 +81,7 @@ with DAG("post_message", schedule=None, params={"channel": "approvals"}) as post
 with DAG("post_message_strict", schedule=None, params={"channel": "approvals"}) as post_strict_dag:
     SlackPostOperator(task_id="post", channel="{{ params.channel }}", text="hello", fail_on_error=True)
 retrying = branch_dag("gate_retry", fail_on_error=True, retries=1, retry_delay=0)
+cleared = branch_dag("gate_cleared", sensor=ClearedAnHourLater, fail_on_error=True, retries=1, retry_delay=0)
 
 with DAG("post_escaped", schedule=None, params={"model": "churn"}) as post_escaped_dag:
     SlackPostOperator(

@@ -83,6 +83,7 @@ def test_faults_counters_and_rate_limits_remotely(
         client.auth_test()
     remote.drop_connections("auth.test", 3)
     remote.set_latency("auth.test", 0.5)
+    remote.delay_calls("auth.test", 0.5, count=2)
     remote.clear_faults()
     assert client.auth_test()["ok"]
 

@@ -166,6 +166,27 @@ def test_latency(client: WebClient, slack_emulator: SlackEmulator) -> None:
     assert time.monotonic() - started < 0.2
 
 
+def test_delayed_calls_are_carried_out_late_then_the_rest_answer_at_once(
+    slack_emulator: SlackEmulator, ws: DemoWorkspace
+) -> None:
+    """delay_calls slows only the next calls, and each slow call still happens (a Slack that is slow,
+    not failing): a post the client gave up on lands in the channel when the delay ends."""
+    client = WebClient(token=ws.bot_token, base_url=slack_emulator.base_url, timeout=0.1, retry_handlers=[])
+    slack_emulator.delay_calls("chat.postMessage", 0.5, count=1)
+
+    with pytest.raises(TimeoutError):
+        client.chat_postMessage(channel=ws.approvals, text="slow")
+    started = time.monotonic()
+    client.chat_postMessage(channel=ws.approvals, text="fast")
+
+    assert time.monotonic() - started < 0.1
+    slack_emulator.wait_for(lambda: len(slack_emulator.messages("approvals")) == 2, timeout=5)
+    assert [m["text"] for m in slack_emulator.messages("approvals")] == [
+        "fast",
+        "slow",
+    ]  # the slow one landed last
+
+
 def test_latency_trips_client_timeout(slack_emulator: SlackEmulator, ws: DemoWorkspace) -> None:
     client = WebClient(token=ws.bot_token, base_url=slack_emulator.base_url, timeout=0.1, retry_handlers=[])
     slack_emulator.set_latency("*", 0.5)

@@ -50,6 +50,30 @@ def test_a_new_try_asks_again_and_marks_the_old_question_superseded(slack_emulat
     assert newest["metadata"]["event_payload"]["state"] == "approved"
 
 
+def test_a_cleared_run_closes_the_question_of_its_earlier_try(slack_emulator):
+    """A run cleared an hour after its gate asked (see tests/dags ClearedAnHourLater): the new try finds
+    the earlier try's question by its metadata, not from the run's reset start date, and closes it,
+    buttons removed, so nobody can click an old question while the new one waits."""
+    ws = slack_emulator.workspace
+
+    def questions():
+        return [m for m in slack_emulator.messages("approvals") if m.get("bot_id") == ws.bot_id]
+
+    def clear_then_approve_the_new_question(first_ask):
+        slack_emulator.inject_fault("conversations.history", error="missing_scope", count=1)  # try 1 ends
+        second = slack_emulator.wait_for(lambda: len(questions()) == 2 and questions()[-1], timeout=30)
+        slack_emulator.reply("approvals", second["ts"], ws.alice, "approve")
+
+    with people(clear_then_approve_the_new_question, slack_emulator):
+        run = load_dag("gate_cleared").test()
+
+    assert xcom(run, "ask") is True
+    oldest, newest = questions()
+    assert oldest["metadata"]["event_payload"]["state"] == "superseded"
+    assert not [block for block in oldest["blocks"] if block["type"] == "actions"], "no buttons left"
+    assert newest["metadata"]["event_payload"]["state"] == "approved"
+
+
 def test_a_question_that_cannot_be_posted_returns_false(slack_emulator):
     run = load_dag("gate_bad_channel").test()
     assert task_states(run)["ask"] == "success"

@@ -10,7 +10,15 @@ import pytest
 
 from airflow_slack_gate.hooks.sessions import close_shared_sessions
 from airflow_slack_gate.hooks.slack import SlackGateHook
-from airflow_slack_gate.intervals import ACTIVE_WINDOW, MAX_INTERVAL, gate_interval, replies_fingerprint
+from airflow_slack_gate.intervals import (
+    ACTIVE_WINDOW,
+    MAX_INTERVAL,
+    MAX_LOOKS,
+    doubling_backoff,
+    gate_interval,
+    look_times,
+    replies_fingerprint,
+)
 from airflow_slack_gate.ratelimit import RateLimiter, loop_rate_limiter
 
 
@@ -30,6 +38,24 @@ def test_quiet_old_gates_are_read_less_often(age, since_change, expected):
 def test_the_interval_never_drops_below_poke_interval_nor_exceeds_the_cap():
     assert gate_interval(600, age=10**6, since_change=10**6) == 600
     assert gate_interval(100, age=10**6, since_change=10**6) == MAX_INTERVAL
+
+
+@pytest.mark.parametrize(
+    ("window", "expected"),
+    [(1, [0.0, 1.0]), (3, [0.0, 1.2, 3.0]), (15, [0.0, 1.2, 3.6, 8.4, 15.0])],
+)
+def test_a_lost_post_is_looked_for_at_doubling_gaps_until_the_window_ends(window, expected):
+    assert look_times(window, 1.2) == expected
+
+
+def test_a_lost_post_is_looked_for_a_bounded_number_of_times_however_long_the_window():
+    times = look_times(3600, 1.2)
+    assert len(times) == MAX_LOOKS
+    assert all(later - earlier >= 1.2 for earlier, later in itertools.pairwise(times))
+
+
+def test_doubling_backoff_starts_at_first_and_stops_at_the_ceiling():
+    assert [doubling_backoff(n, 1.0, 15.0) for n in range(1, 7)] == [1.0, 2.0, 4.0, 8.0, 15.0, 15.0]
 
 
 def test_replies_fingerprint_changes_when_a_reply_arrives_but_not_with_reactions():

@@ -235,3 +235,63 @@ async def test_a_failed_round_is_reported_even_when_slack_answered_again_before_
     assert raised.value is failure
     assert await watch.next_thread(timeout=1.0) == thread
     assert await watch.next_thread(timeout=0.01) is None
+
+
+def _post_question(slack, try_number, task_id="ask"):
+    """A question as the sensor posts it: the ask's blocks and its metadata (open)."""
+    from slack_sdk import WebClient
+
+    from airflow_slack_gate.gate import ask_metadata
+    from airflow_slack_gate.messages import ask_message
+
+    ws = slack.workspace
+    identity = {"dag_id": "d", "run_id": "r", "task_id": task_id, "map_index": -1, "try_number": try_number}
+    asked = ask_message(
+        text=f"Deploy ({task_id} try {try_number})?",
+        blocks=None,
+        policy=ApprovalPolicy(),
+        approver_groups=[],
+        deadline=None,
+        requested_by=None,
+        context_line=None,
+    )
+    client = WebClient(token=ws.bot_token, base_url=slack.base_url)
+    response = client.chat_postMessage(
+        channel=ws.approvals,
+        text=asked["text"],
+        blocks=asked["blocks"],
+        metadata=ask_metadata(identity, "open"),
+    )
+    return response["ts"]
+
+
+@pytest.mark.usefixtures("loop_cleanup")
+async def test_the_watcher_closes_a_late_copy_of_a_watched_question_once_and_nothing_else(slack_emulator):
+    """Slack got a gate's question twice (a lost post carried out late): the watcher closes the copy
+    with one chat.update (no buttons, state superseded) and leaves every other question alone."""
+    ws = slack_emulator.workspace
+    watched = _post_question(slack_emulator, try_number=1)
+    other_task = _post_question(slack_emulator, try_number=1, task_id="other")
+    late_copy = _post_question(slack_emulator, try_number=1)
+
+    def state(ts):
+        message = next(m for m in slack_emulator.messages("approvals") if m["ts"] == ts)
+        return message["metadata"]["event_payload"]["state"], message["blocks"]
+
+    async with watching("slack_gate_default", ws.approvals, watched, 0.05) as watch:
+        assert await watch.next_thread(timeout=10)
+        await wait_for_async(lambda: state(late_copy)[0] == "superseded")
+        rounds = slack_emulator.call_count("conversations.history")
+        await wait_for_async(lambda: slack_emulator.call_count("conversations.history") >= rounds + 3)
+
+    assert slack_emulator.call_count("chat.update") == 1, "closed once, then left alone"
+    assert not [block for block in state(late_copy)[1] if block["type"] == "actions"]
+    assert state(watched)[0] == "open"
+    assert state(other_task)[0] == "open"
+
+
+async def wait_for_async(condition, timeout=10.0):
+    deadline = time.monotonic() + timeout
+    while not condition():
+        assert time.monotonic() < deadline, "condition not met in time"
+        await asyncio.sleep(0.01)
