@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+import inspect
 import time
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from datetime import datetime, timedelta, timezone
 from functools import cached_property
 from typing import TYPE_CHECKING, Any, NamedTuple
@@ -267,8 +268,11 @@ class SlackApprovalSensor(SlackTextTemplating, BaseSensorOperator):
     ) -> None:
         """Render the channel and connection with trusted values only; the rest with the run's context.
 
-        Airflow renders mapped tasks through this method too, so the restriction holds for them.
+        Airflow renders mapped tasks through this method too, so the restriction holds for them, and a
+        mapped gate is refused here, before rendering, if the mapping gives it rules from an XCom.
         """
+        if parent is self:
+            self._refuse_rules_from_mapping()
         fields = list(template_fields)
         run_context: dict[str, Any] = dict(context)
         trusted = {key: run_context[key] for key in TRUSTED_CONTEXT_KEYS if key in run_context}
@@ -314,7 +318,26 @@ class SlackApprovalSensor(SlackTextTemplating, BaseSensorOperator):
         policy, groups = self._base_policy()
         return with_group_members(policy, self.hook.expand_usergroups(groups)) if groups else policy
 
-    # -- asking --------------------------------------------------------------------------------------
+    def _refuse_rules_from_mapping(self) -> None:
+        """Refuse a mapped gate whose rules, channel or connection come from an upstream task's XCom.
+
+        Airflow builds a mapped task's arguments when it runs, so ``__init__`` sees resolved values
+        only; the DAG's mapping still shows where each came from. Called before rendering, so the
+        values compared are the DAG's, not rendered ones.
+        """
+        mapped = self.dag.task_dict.get(self.task_id) if self.has_dag() else None
+        expand_input = getattr(mapped, "expand_input", None)
+        if expand_input is None:
+            return
+        fields = _fields_mapped_from_xcom(self, expand_input.value, getattr(mapped, "partial_kwargs", {}))
+        if fields:
+            raise AirflowFailException(
+                f"Task {self.task_id!r} maps {', '.join(fields)} over an upstream task's XCom, which the "
+                "run can influence (its conf, its data); who may approve, where the question is asked and "
+                "what an undecided gate does must come from the DAG's author. Map the question "
+                "(text, blocks) only, and set the rules in .partial() from the DAG's code, a Variable "
+                "read in the DAG's code or a connection's extra. Nothing was asked."
+            )
 
     # -- the requester -------------------------------------------------------------------------------
 
@@ -379,7 +402,7 @@ class SlackApprovalSensor(SlackTextTemplating, BaseSensorOperator):
     def _kept_requester(self, context: Context) -> Requester:
         """The requester found when the gate asked (a resumed task is a new process)."""
         if self._requester is None:
-            kept = context["ti"].xcom_pull(task_ids=self.task_id, key=SLACK_REQUESTER_XCOM_KEY)
+            kept = _own_xcom(context, SLACK_REQUESTER_XCOM_KEY)
             fallback = Requester(slack_user=self.requested_by or None)
             self._requester = Requester.from_dict(kept) if kept else fallback
         return self._requester
@@ -600,7 +623,7 @@ class SlackApprovalSensor(SlackTextTemplating, BaseSensorOperator):
         try:
             return super().resume_execution(next_method, next_kwargs, context)
         except AirflowSensorTimeout:
-            reference = context["ti"].xcom_pull(task_ids=self.task_id, key=SLACK_MESSAGE_XCOM_KEY)
+            reference = _own_xcom(context, SLACK_MESSAGE_XCOM_KEY)
             if not reference:
                 raise
             gate = GateRef.from_dict(reference)
@@ -732,6 +755,13 @@ class FoundAsk(NamedTuple):
         return self.payload.get("state") == "open"
 
 
+def _own_xcom(context: Context, key: str) -> Any:
+    """What this task instance pushed under ``key`` (its own map index: a mapped gate's siblings push
+    the same keys)."""
+    ti = context["ti"]
+    return ti.xcom_pull(task_ids=ti.task_id, key=key, map_indexes=ti.map_index)
+
+
 def _run_could_start(context: Context) -> datetime:
     """The earliest time a task of this DAG run can have run: its ``run_after`` (Airflow never starts a
     run before it, and a clear does not change it), or its start date if that is earlier."""
@@ -811,6 +841,31 @@ def _refuse_run_controlled_target(task_id: str, field: str, value: Any, trusted_
             f"Task {task_id!r}: the {field} template {value!r} uses {', '.join(map(repr, untrusted))}, "
             f"which the run controls. {_trusted_template_help(field)}"
         )
+
+
+def _fields_mapped_from_xcom(task: Any, mapped: Any, partial_kwargs: Mapping[str, Any]) -> list[str]:
+    """The rule, channel and connection fields a mapped task takes from an XCom.
+
+    ``mapped`` is the DAG's expand input: a dict of field -> values (``expand``), or a list of dicts, or
+    an XCom of them (``expand_kwargs``). Where an XCom's dicts say which fields they set is known only
+    once resolved, so a field counts as taken from it when its value differs from the DAG's.
+    """
+    guarded = (*RULE_FIELDS, *TRUSTED_TEMPLATE_FIELDS)
+    if isinstance(mapped, Mapping):
+        return [field for field in guarded if field in mapped and not _is_plain(mapped[field])]
+    defaults = inspect.signature(type(task).__init__).parameters
+    taken: set[str] = set()
+    for item in mapped if isinstance(mapped, (list, tuple)) else [mapped]:
+        if isinstance(item, Mapping):
+            taken |= {field for field in guarded if field in item and not _is_plain(item[field])}
+        else:
+            taken |= {
+                field
+                for field in guarded
+                if getattr(task, field)
+                != partial_kwargs.get(field, getattr(defaults.get(field), "default", None))
+            }
+    return [field for field in guarded if field in taken]
 
 
 def _as_id_list(value: Sequence[str] | str | None) -> list[str] | None:

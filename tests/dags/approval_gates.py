@@ -97,3 +97,25 @@ header_gate = branch_dag(
     params={"title": "Release"},
     blocks=[{"type": "header", "text": {"type": "plain_text", "text": "{{ params.title }}"}}],
 )
+
+with DAG("gate_mapped_rules", schedule=None, params={"approvers": "", "channel": ""}) as mapped_rules_dag:
+    # A mapped gate whose rules come from an upstream task: here the run's conf, through XCom.
+
+    @task
+    def rules_from_the_run(**context: Any) -> list[str]:
+        return [context["params"]["approvers"]]
+
+    @task
+    def rule_sets_from_the_run(**context: Any) -> list[dict[str, Any]]:
+        return [{"text": "Deploy?", "approvers": context["params"]["approvers"]}]
+
+    SlackApprovalSensor.partial(task_id="ask_mapped", text="Deploy?", **FAST).expand(
+        approvers=rules_from_the_run()
+    )
+    SlackApprovalSensor.partial(task_id="ask_mapped_kwargs", **FAST).expand_kwargs(rule_sets_from_the_run())
+
+with DAG("gate_mapped_text", schedule=None, params={"model": "churn"}) as mapped_text_dag:
+    # Mapping what the question says is fine: the rules stay the DAG's.
+    SlackApprovalSensor.partial(
+        task_id="ask", approvers=Variable.get("gate_approvers", default="U0NOBODY"), **FAST
+    ).expand(text=["Deploy {{ params.model }} to staging?", "Deploy {{ params.model }} to prod?"])

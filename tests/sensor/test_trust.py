@@ -312,3 +312,38 @@ def test_a_click_is_judged_with_the_triggering_user_as_requester(slack_emulator,
     assert asked["rules"].policy.allow_self_approval is False
     question = slack_emulator.get_message("approvals", xcom(run, "ask", "slack_message")["ts"])
     assert ask_rules(gate_metadata(question)) == asked["rules"]
+
+
+@pytest.mark.usefixtures("airflow_db")
+def test_a_mapped_gate_cannot_take_its_rules_from_an_upstream_task(slack_emulator):
+    """``.expand(approvers=task())`` or ``.expand_kwargs(task())`` hands the rules to whatever the
+    upstream task returns: here the run's conf. Mapped tasks are built after parsing, so the sensor
+    refuses when it runs, before anything is asked."""
+    ws = slack_emulator.workspace
+    run = load_dag("gate_mapped_rules").test(run_conf={"approvers": ws.mallory})
+
+    states = task_states(run)
+    assert states["ask_mapped"] == "failed"
+    assert states["ask_mapped_kwargs"] == "failed"
+    assert not [m for m in slack_emulator.messages("approvals") if m.get("bot_id") == ws.bot_id]
+
+
+@pytest.mark.usefixtures("airflow_db")
+def test_a_mapped_gate_may_map_its_question(slack_emulator, monkeypatch):
+    ws = slack_emulator.workspace
+    monkeypatch.setenv("AIRFLOW_VAR_GATE_APPROVERS", ws.alice)
+
+    def reject_each(ask):
+        slack_emulator.reply("approvals", ask["ts"], ws.alice, "reject: not today")
+        second = slack_emulator.wait_for(
+            lambda: [m for m in slack_emulator.messages("approvals") if m.get("bot_id") == ws.bot_id][1:],
+            30,
+        )
+        slack_emulator.reply("approvals", second[0]["ts"], ws.alice, "reject: not today")
+
+    run = run_gate(slack_emulator, "gate_mapped_text", reject_each)
+
+    assert task_states(run)["ask"] == "success"
+    questions = [m["text"] for m in slack_emulator.messages("approvals") if m.get("bot_id") == ws.bot_id]
+    assert any("staging" in text for text in questions)
+    assert any("prod" in text for text in questions)
