@@ -7,12 +7,15 @@ caller stops reading, so nothing here can turn a decided gate back into a pendin
 
 How people answer (with the default policy):
 
-* reply in the ask message's thread with a reply whose first word is an approve word (``approve``,
-  ``approved``, ``lgtm``, ``ok``, ``yes``) or a reject word (``reject``, ``rejected``, ``decline``,
-  ``disapprove``, ``no``); the rest of the reply is the reason, e.g. ``reject: metrics regressed``;
+* reply in the ask message's thread (the strict grammar of :func:`read_reply`): ``approve``,
+  ``approved`` or ``lgtm``, alone or followed by a reason (``approve: metrics look good``); ``ok`` or
+  ``yes`` alone; or a reject word (``reject``, ``rejected``, ``decline``, ``disapprove``, ``no``),
+  alone or with a reason (``reject: metrics regressed``);
 * or react to the ask message with :white_check_mark: / :+1: (approve) or :x: / :-1: (reject).
 
-One valid reject rejects the gate; ``required_approvals`` distinct valid approvers approve it.
+One valid reject rejects the gate; ``required_approvals`` distinct valid approvers approve it. Only
+people vote: the caller checks with Slack (``users.info``) that each user :func:`voters_to_verify`
+names is a person, neither a bot nor deactivated, and passes those as ``people``.
 """
 
 from __future__ import annotations
@@ -30,22 +33,29 @@ __all__ = [
     "DEFAULT_REJECT_REACTIONS",
     "DEFAULT_REJECT_WORDS",
     "ON_TIMEOUT_CHOICES",
+    "SHORT_APPROVE_WORDS",
     "VOTE_EVENT_TYPE",
     "ApprovalPolicy",
     "Decision",
+    "ReplyReading",
     "Vote",
     "collect_votes",
     "decide",
+    "is_short_approve_word",
     "parse_reply_vote",
+    "read_reply",
     "recorded_votes",
     "split_approvers",
+    "uncounted_reply_note",
     "validate_gate_config",
     "validate_on_timeout",
     "vote_record_metadata",
+    "voters_to_verify",
     "why_not_voter",
 ]
 
-#: Reply words that approve (matched case-insensitively on the reply's first word).
+#: Reply words that approve (matched case-insensitively on the reply's first word; ``ok`` and ``yes``
+#: are short words, which count only alone: see :data:`SHORT_APPROVE_WORDS`).
 DEFAULT_APPROVE_WORDS: tuple[str, ...] = ("approve", "approved", "lgtm", "ok", "yes")
 #: Reply words that reject (matched case-insensitively on the reply's first word).
 DEFAULT_REJECT_WORDS: tuple[str, ...] = ("reject", "rejected", "decline", "disapprove", "no")
@@ -53,6 +63,39 @@ DEFAULT_REJECT_WORDS: tuple[str, ...] = ("reject", "rejected", "decline", "disap
 DEFAULT_APPROVE_REACTIONS: tuple[str, ...] = ("white_check_mark", "+1")
 #: Reactions on the ask message that reject: :x: and :-1: (any skin tone).
 DEFAULT_REJECT_REACTIONS: tuple[str, ...] = ("x", "-1")
+#: Casual approve words that count only as the whole reply (``ok``, ``Yes!``), never with more text:
+#: "ok, but the AUC looks wrong" is a hedge, not an approval. Every approve word of three letters or
+#: fewer is short too (``y``, ``k``, ``yep``, ``go``...). Other approve words (``approve``, ``lgtm``,
+#: ``ship``) are explicit and may carry a reason.
+SHORT_APPROVE_WORDS = frozenset(
+    {
+        "ok",
+        "okay",
+        "okey",
+        "k",
+        "kk",
+        "y",
+        "ya",
+        "yes",
+        "yep",
+        "yup",
+        "yeah",
+        "yea",
+        "sure",
+        "fine",
+        "go",
+        "ack",
+        "cool",
+        "np",
+        "ty",
+        "agreed",
+        "alright",
+        "right",
+        "good",
+        "great",
+        "nice",
+    }
+)
 #: Slack message metadata event type of a button click recorded in the gate's thread by the gate's bot.
 VOTE_EVENT_TYPE = "airflow_slack_gate_vote"
 #: What a gate may do when nobody decided before the deadline.
@@ -63,6 +106,9 @@ VoteVia = Literal["reply", "reaction", "button"]
 Outcome = Literal["pending", "approved", "rejected"]
 #: Why a person's vote does not count: a bot, not among the approvers, or approving their own request.
 NotVoter = Literal["bot", "not_approver", "self_approval"]
+#: Why a reply that looks like a vote does not count: it asks (``?``), a short approve word is not
+#: alone, or the vote word is struck through, quoted or code.
+ReplyProblem = Literal["question", "not_alone", "formatted"]
 
 _USER_ID = re.compile(r"[UW][A-Z0-9]+")
 _GROUP_ID = re.compile(r"S[A-Z0-9]+")
@@ -75,7 +121,30 @@ _OUTCOMES = ("pending", "approved", "rejected")
 # (joins, tombstones of deleted replies, bot messages, channel events...) is never a vote.
 _HUMAN_SUBTYPES = frozenset({None, "thread_broadcast", "file_share"})
 # Separators people put between the vote word and the reason: "reject: x", "reject - x".
-_REASON_SEPARATORS = string.whitespace + ":;,.-\u2013\u2014"
+_REASON_SEPARATORS = string.whitespace + ":;,.!-\u2013\u2014"
+# A vote word: plain ASCII letters and digits, hyphens only inside ("go-ahead"). Look-alike letters,
+# zero-width or fullwidth characters end the word, and then what follows it is not a separator.
+_WORD = re.compile(r"[A-Za-z0-9]+(?:-[A-Za-z0-9]+)*")
+# Bold (*x*) and italic (_x_) around the vote word are deliberate emphasis; other wrappers are not.
+_EMPHASIS = ("**", "__", "*_", "_*", "*", "_")
+# Openings of text that quotes or shows something rather than saying it: block quotes (Slack sends
+# ">" as "&gt;"), inline code and code blocks, strike-through, quotation marks.
+_NOT_SAID = (
+    "&gt;",
+    ">",
+    "`",
+    "~",
+    '"',
+    "'",
+    "\u201c",
+    "\u201d",
+    "\u2018",
+    "\u2019",
+    "\u00ab",
+    "\u00bb",
+    "\u201e",
+    "\u201a",
+)
 _ID_HELP = "use the Slack member ID (profile > More > Copy member ID), e.g. 'U012AB3CD'"
 
 
@@ -248,38 +317,150 @@ class Decision:
         )
 
 
+@dataclass(frozen=True)
+class ReplyReading:
+    """What a thread reply says under the strict grammar of :func:`read_reply`.
+
+    ``vote`` and ``reason`` are the counted vote (``vote`` is ``None`` when the reply is no vote).
+    A reply that looks like a vote but does not count has ``looks_like`` (the vote it resembles) and
+    ``problem`` (why it does not count: ``"question"``, ``"not_alone"`` or ``"formatted"``).
+    """
+
+    vote: VoteKind | None = None
+    reason: str | None = None
+    looks_like: VoteKind | None = None
+    problem: ReplyProblem | None = None
+
+
+_NO_VOTE = ReplyReading()
+
+
+def is_short_approve_word(word: str) -> bool:
+    """True for an approve word that counts only as the whole reply (``ok``, ``yes``, ``y``, ``sure``):
+    one in :data:`SHORT_APPROVE_WORDS` or of three letters or fewer."""
+    return len(word) <= 3 or word.lower() in SHORT_APPROVE_WORDS
+
+
+def read_reply(text: str, policy: ApprovalPolicy) -> ReplyReading:
+    """Read a thread reply's text with the strict reply grammar; an ambiguous reply never approves.
+
+    The reply's first word is the vote word, matched case-insensitively against ``policy``'s words:
+
+    * an **explicit approve word** (``approve``, ``approved``, ``lgtm``, a custom ``ship``) counts
+      alone or followed by a reason: ``approve``, ``LGTM!``, ``approve: metrics look good``;
+    * a **short approve word** (``ok``, ``yes``: see :func:`is_short_approve_word`) counts only as the
+      whole reply, a trailing ``.`` or ``!`` allowed: ``ok``, ``Yes!``; ``yes, ship it`` is not counted;
+    * a **reject word**, short or long, counts alone or followed by a reason: ``no, the AUC is off``;
+    * the word may be bold or italic (``*approve*``), and is followed by the end of the reply, white
+      space or a separator (``:;,.!`` or a dash); anything else glued to it (``approve/reject``,
+      ``ok's``, a zero-width or look-alike character) makes it no word;
+    * never counted: a ``?`` right after the vote word (``ok?``, ``no?``: a question, not a vote), an
+      approval in a reply that ends with ``?`` (``approve, any concerns?``), and a reply that opens
+      with strike-through (``~approve~``), a block quote (``> approve``, which Slack sends as
+      ``&gt; approve``), inline code or a code block, or quotation marks (``"approve"``).
+
+    Only plain ASCII words match, checked *before* lower-casing: look-alikes such as a Cyrillic
+    ``\u0430``, zero-width characters, fullwidth letters or the Kelvin sign (which lower-cases to
+    ``k``) never make a vote.
+
+    The rest of the reply, without a leading separator such as ``:`` or ``-``, is the reason (``None``
+    if empty). ``text`` is Slack's message text, so the reason has Slack's ``&amp;``, ``&lt;`` and
+    ``&gt;`` escapes undone.
+    """
+    text = text.strip()
+    if not text:
+        return _NO_VOTE
+    if text.startswith(_NOT_SAID):
+        return _looks_like(_unwrapped_vote_word(text, policy), "formatted")
+    emphasis = next((mark for mark in _EMPHASIS if text.startswith(mark)), "")
+    body = text[len(emphasis) :]
+    word = _WORD.match(body)
+    if word is None:
+        return _NO_VOTE
+    kind = _word_kind(word.group(), policy)
+    if kind is None:
+        return _NO_VOTE
+    rest = body[word.end() :]
+    if rest.startswith("?"):
+        return _looks_like(kind, "question")
+    if emphasis:
+        closing = emphasis[::-1]
+        if not rest.startswith(closing):
+            return _looks_like(kind, "formatted")
+        rest = rest[len(closing) :]
+        if rest.startswith("?"):
+            return _looks_like(kind, "question")
+    if rest and rest[0] not in _REASON_SEPARATORS:
+        return _NO_VOTE
+    if kind == "approve" and text.endswith("?"):
+        return _looks_like(kind, "question")
+    if kind == "approve" and is_short_approve_word(word.group()) and rest.strip(".!" + string.whitespace):
+        return _looks_like(kind, "not_alone")
+    reason = _slack_unescape(rest.lstrip(_REASON_SEPARATORS).rstrip())
+    return ReplyReading(vote=kind, reason=reason or None)
+
+
 def parse_reply_vote(text: str, policy: ApprovalPolicy) -> tuple[VoteKind, str | None] | None:
     """Read a thread reply's text as a vote: ``("approve"|"reject", reason)``, or ``None`` if no vote.
 
-    The first word decides: the reply's first whitespace-separated word with surrounding ASCII
-    punctuation removed (so ``LGTM!``, ``*approve*`` and ``Reject:`` count), and also split at a colon
-    (so ``reject:too risky`` counts). It must then equal an approve or reject word after lower-casing,
-    and must be plain ASCII *before* lower-casing: look-alikes such as a Cyrillic ``\u0430``, zero-width
-    characters, fullwidth letters or the Kelvin sign (which lower-cases to ``k``) never make a vote.
-
-    The rest of the reply, without a leading separator such as ``:`` or ``-``, is the reason
-    (``None`` if empty). ``text`` is Slack's message text, so the reason has Slack's ``&amp;``,
-    ``&lt;`` and ``&gt;`` escapes undone.
+    The grammar is :func:`read_reply`'s; this is its counted vote alone.
     """
-    parts = text.split(None, 1)
-    if not parts:
+    reading = read_reply(text, policy)
+    return None if reading.vote is None else (reading.vote, reading.reason)
+
+
+def uncounted_reply_note(text: str, policy: ApprovalPolicy) -> str | None:
+    """The note (Slack mrkdwn) for the author of a reply that looks like a vote but is not counted:
+    why, and what to write instead. ``None`` when the reply counts or does not look like a vote."""
+    reading = read_reply(text, policy)
+    if reading.looks_like is None:
         return None
-    rest = parts[1] if len(parts) == 2 else ""
-    word, colon, glued = parts[0].strip(string.punctuation).partition(":")
-    if colon:
-        rest = f"{glued} {rest}"
+    word = _first_word_of(text, policy) or reading.looks_like
+    why = {
+        "question": "a question is never a vote",
+        "not_alone": f"`{word}` counts only on its own",
+        "formatted": "struck-through, quoted and code text never count",
+    }[reading.problem or "formatted"]
+    explicit = [w for w in policy.approve_words if not is_short_approve_word(w)]
+    if explicit:
+        approve = f"`{explicit[0]}` (a reason may follow: `{explicit[0]}: looks good`)"
+    else:
+        approve = f"`{policy.approve_words[0]}` on its own"
+    return (
+        f"Your reply in this thread was not counted as a vote: {why}. To approve, reply {approve}; "
+        f"to reject, reply `{policy.reject_words[0]}: &lt;reason&gt;`."
+    )
+
+
+def _word_kind(word: str, policy: ApprovalPolicy) -> VoteKind | None:
     if not word.isascii():
         return None
     word = word.lower()
-    kind: VoteKind
     if word in {w.lower() for w in policy.reject_words}:
-        kind = "reject"
-    elif word in {w.lower() for w in policy.approve_words}:
-        kind = "approve"
-    else:
-        return None
-    reason = _slack_unescape(rest.lstrip(_REASON_SEPARATORS).rstrip())
-    return kind, reason or None
+        return "reject"
+    if word in {w.lower() for w in policy.approve_words}:
+        return "approve"
+    return None
+
+
+def _unwrapped_vote_word(text: str, policy: ApprovalPolicy) -> VoteKind | None:
+    """The vote a quoted, struck-through or code reply's first word would be, without its wrappers."""
+    return _word_kind(_first_word_of(text, policy) or "", policy)
+
+
+def _first_word_of(text: str, policy: ApprovalPolicy) -> str | None:
+    inner = text.strip()
+    while True:
+        stripped = inner.removeprefix("&gt;").lstrip("".join(_NOT_SAID) + "*_" + string.whitespace)
+        if stripped == inner:
+            break
+        inner = stripped
+    word = _WORD.match(inner)
+    return word.group().lower() if word else None
+
+
+def _looks_like(kind: VoteKind | None, problem: ReplyProblem) -> ReplyReading:
+    return _NO_VOTE if kind is None else ReplyReading(looks_like=kind, problem=problem)
 
 
 def collect_votes(
@@ -612,6 +793,11 @@ def _check_words(name: str, words: Iterable[str], problems: list[str]) -> set[st
             problems.append(
                 f"{name} holds {word!r}: punctuation around a word and colons are ignored when matching, "
                 f"use {word.strip(string.punctuation).partition(':')[0]!r}"
+            )
+        elif not _WORD.fullmatch(word):
+            problems.append(
+                f"{name} holds {word!r}: a reply's vote word is read as letters, digits and inner hyphens "
+                f"only, so this word could never match; use e.g. {word.replace('_', '-')!r}"
             )
         else:
             valid.add(word.lower())
