@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import re
 import string
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any, Literal, cast
@@ -45,8 +45,10 @@ __all__ = [
     "parse_reply_vote",
     "read_reply",
     "recorded_votes",
+    "replies_to_note",
     "split_approvers",
     "uncounted_reply_note",
+    "user_kind",
     "validate_gate_config",
     "validate_on_timeout",
     "vote_record_metadata",
@@ -106,6 +108,9 @@ VoteVia = Literal["reply", "reaction", "button"]
 Outcome = Literal["pending", "approved", "rejected"]
 #: Why a person's vote does not count: a bot, not among the approvers, or approving their own request.
 NotVoter = Literal["bot", "not_approver", "self_approval"]
+#: What Slack says a user is (``users.info``): only a ``person`` votes. ``unknown``: Slack would not
+#: say (``user_not_found``, ``user_not_visible``).
+UserKind = Literal["person", "bot", "deleted", "unknown"]
 #: Why a reply that looks like a vote does not count: it asks (``?``), a short approve word is not
 #: alone, or the vote word is struck through, quoted or code.
 ReplyProblem = Literal["question", "not_alone", "formatted"]
@@ -470,25 +475,31 @@ def collect_votes(
     *,
     extra_votes: Sequence[Vote] = (),
     bot_users: Iterable[str] = (),
+    people: Collection[str] | None = None,
 ) -> list[Vote]:
     """Return each valid voter's effective vote, ordered by time (reactions last, by user ID).
 
     ``ask_message`` is the gate's message as Slack returns it (its ``ts`` and ``reactions`` are read);
     ``replies`` is the conversations.replies result (the parent, if included, is skipped);
     ``extra_votes`` are votes from elsewhere (button clicks, see :func:`recorded_votes`); ``bot_users``
-    are user IDs known to be bots.
+    are user IDs known to be bots; ``people`` the user IDs Slack confirmed are people (``users.info``:
+    neither a bot nor deactivated). When ``people`` is given, a vote counts only from a user in it:
+    reactions and replies carry no sign of who cast them, so another app's bot user or a deactivated
+    account is told apart only that way. Callers that read Slack pass it (see :func:`voters_to_verify`);
+    ``None`` checks nothing (pure examples).
 
     What counts:
 
     * a reply in the ask message's thread (``thread_ts`` equal to the ask's ``ts``) typed by a person,
-      whose text :func:`parse_reply_vote` reads as a vote; replies from bots (``bot_id`` or a bot
+      whose text :func:`read_reply` reads as a vote; replies from bots (``bot_id`` or a bot
       subtype), other subtypes (joins, deleted-message tombstones...) and messages elsewhere never do;
     * a configured reaction on the ask message (skin tones ignored: ``+1::skin-tone-2`` is ``+1``);
     * extra votes.
 
     Then, whatever their source, votes never count from: bots (users who posted a bot message here,
-    the bot that posted the ask, Slackbot, ``bot_users``), users outside ``policy.approvers`` (when
-    set), and approvals (not rejects) by ``policy.requested_by`` unless ``allow_self_approval``.
+    the bot that posted the ask, Slackbot, ``bot_users``), users not in ``people`` (when given), users
+    outside ``policy.approvers`` (when set), and approvals (not rejects) by ``policy.requested_by``
+    unless ``allow_self_approval``.
 
     A user's effective vote is their latest timed vote (reply or button, by ``ts``) together with the
     reactions they currently have on the ask message (removing a reaction retracts it). When these
@@ -497,43 +508,60 @@ def collect_votes(
     reject decides the gate), and in either order there was a moment when the user's latest vote was
     that reject. So "reject wins" is what "latest vote" gives in every order an observer could see.
     """
-    ask_ts = ask_message.get("ts")
-    if not isinstance(ask_ts, str) or not _SLACK_TS.fullmatch(ask_ts):
-        raise ValueError(
-            f"ask_message has no valid 'ts' (got {ask_ts!r}): pass the message as chat.postMessage "
-            "or conversations.history returned it"
-        )
-    bots = {"USLACKBOT", *bot_users}
-    for message in (ask_message, *replies):
-        if _is_bot_message(message) and isinstance(message.get("user"), str):
-            bots.add(message["user"])
-
-    signals: list[Vote] = []
-    for reply in replies:
-        user, text, ts = reply.get("user"), reply.get("text"), reply.get("ts")
-        if not (
-            isinstance(user, str)
-            and isinstance(text, str)
-            and isinstance(ts, str)
-            and _SLACK_TS.fullmatch(ts)
-            and ts != ask_ts
-            and reply.get("thread_ts") == ask_ts
-            and not _is_bot_message(reply)
-            and reply.get("subtype") in _HUMAN_SUBTYPES
-        ):
-            continue
-        parsed = parse_reply_vote(text, policy)
-        if parsed is not None:
-            signals.append(Vote(user=user, vote=parsed[0], via="reply", reason=parsed[1], ts=ts))
-    signals.extend(_reaction_votes(ask_message, policy))
-    signals.extend(extra_votes)
-
+    signals, bots = _signals(ask_message, replies, policy, extra_votes, bot_users)
+    verified = None if people is None else set(people)
     by_user: dict[str, list[Vote]] = {}
     for vote in signals:
-        if _counts(vote, policy, bots):
+        if _counts(vote, policy, bots) and (verified is None or vote.user in verified):
             by_user.setdefault(vote.user, []).append(vote)
     effective = [_effective_vote(votes) for votes in by_user.values()]
     return sorted(effective, key=_vote_order)
+
+
+def voters_to_verify(
+    ask_message: Mapping[str, Any],
+    replies: Sequence[Mapping[str, Any]],
+    policy: ApprovalPolicy,
+    *,
+    extra_votes: Sequence[Vote] = (),
+) -> frozenset[str]:
+    """The users to check with Slack (``users.info``) before their votes can count: everyone whose
+    vote would count if they are a person, and the authors of replies that :func:`replies_to_note`
+    would answer. Users whose votes could not count anyway (other reactions, words that are no vote,
+    non-approvers, bots already known) are left out, so a crowded thread costs few look-ups."""
+    signals, bots = _signals(ask_message, replies, policy, extra_votes, ())
+    users = {vote.user for vote in signals if _counts(vote, policy, bots)}
+    users.update(user for user, _, _ in replies_to_note(ask_message, replies, policy, people=None))
+    return frozenset(users)
+
+
+def replies_to_note(
+    ask_message: Mapping[str, Any],
+    replies: Sequence[Mapping[str, Any]],
+    policy: ApprovalPolicy,
+    *,
+    people: Collection[str] | None,
+) -> list[tuple[str, str, str]]:
+    """``(user, reply ts, note)`` for each reply in the gate's thread that looks like a vote but is not
+    counted (see :func:`uncounted_reply_note`), from a person (in ``people``, when given) whose vote of
+    that kind would count: nobody is told how to vote who may not."""
+    ask_ts = _ask_ts(ask_message)
+    bots = _bots(ask_message, replies, ())
+    verified = None if people is None else set(people)
+    notes = []
+    for reply in replies:
+        if not _is_human_reply(reply, ask_ts):
+            continue
+        reading = read_reply(reply["text"], policy)
+        user = reply["user"]
+        if reading.looks_like is None or (verified is not None and user not in verified):
+            continue
+        if why_not_voter(policy, user, reading.looks_like, bots=bots) is not None:
+            continue
+        note = uncounted_reply_note(reply["text"], policy)
+        if note:
+            notes.append((user, reply["ts"], note))
+    return notes
 
 
 def decide(
@@ -543,6 +571,7 @@ def decide(
     *,
     extra_votes: Sequence[Vote] = (),
     bot_users: Iterable[str] = (),
+    people: Collection[str] | None = None,
 ) -> Decision:
     """Decide a gate from its ask message and thread: one valid reject rejects it,
     ``policy.required_approvals`` distinct valid approvers approve it, otherwise it is pending.
@@ -551,7 +580,11 @@ def decide(
     rejected, ``decided_by`` names every rejecting user and ``reason`` joins their reasons; when
     approved, it names every approving user and joins their reasons.
     """
-    votes = tuple(collect_votes(ask_message, replies, policy, extra_votes=extra_votes, bot_users=bot_users))
+    votes = tuple(
+        collect_votes(
+            ask_message, replies, policy, extra_votes=extra_votes, bot_users=bot_users, people=people
+        )
+    )
     rejects = [v for v in votes if v.vote == "reject"]
     approvals = [v for v in votes if v.vote == "approve"]
     if rejects:
@@ -559,6 +592,64 @@ def decide(
     if len(approvals) >= policy.required_approvals:
         return Decision("approved", votes, tuple(v.user for v in approvals), _join_reasons(approvals))
     return Decision("pending", votes)
+
+
+def _ask_ts(ask_message: Mapping[str, Any]) -> str:
+    ask_ts = ask_message.get("ts")
+    if not isinstance(ask_ts, str) or not _SLACK_TS.fullmatch(ask_ts):
+        raise ValueError(
+            f"ask_message has no valid 'ts' (got {ask_ts!r}): pass the message as chat.postMessage "
+            "or conversations.history returned it"
+        )
+    return ask_ts
+
+
+def _bots(
+    ask_message: Mapping[str, Any], replies: Sequence[Mapping[str, Any]], bot_users: Iterable[str]
+) -> set[str]:
+    bots = {"USLACKBOT", *bot_users}
+    for message in (ask_message, *replies):
+        if _is_bot_message(message) and isinstance(message.get("user"), str):
+            bots.add(message["user"])
+    return bots
+
+
+def _is_human_reply(reply: Mapping[str, Any], ask_ts: str) -> bool:
+    user, text, ts = reply.get("user"), reply.get("text"), reply.get("ts")
+    return (
+        isinstance(user, str)
+        and isinstance(text, str)
+        and isinstance(ts, str)
+        and _SLACK_TS.fullmatch(ts) is not None
+        and ts != ask_ts
+        and reply.get("thread_ts") == ask_ts
+        and not _is_bot_message(reply)
+        and reply.get("subtype") in _HUMAN_SUBTYPES
+    )
+
+
+def _signals(
+    ask_message: Mapping[str, Any],
+    replies: Sequence[Mapping[str, Any]],
+    policy: ApprovalPolicy,
+    extra_votes: Sequence[Vote],
+    bot_users: Iterable[str],
+) -> tuple[list[Vote], set[str]]:
+    """Every vote cast (before whose-vote-counts), and the users known to be bots."""
+    ask_ts = _ask_ts(ask_message)
+    bots = _bots(ask_message, replies, bot_users)
+    signals: list[Vote] = []
+    for reply in replies:
+        if not _is_human_reply(reply, ask_ts):
+            continue
+        parsed = parse_reply_vote(reply["text"], policy)
+        if parsed is not None:
+            signals.append(
+                Vote(user=reply["user"], vote=parsed[0], via="reply", reason=parsed[1], ts=reply["ts"])
+            )
+    signals.extend(_reaction_votes(ask_message, policy))
+    signals.extend(extra_votes)
+    return signals, bots
 
 
 def vote_record_metadata(
@@ -638,6 +729,18 @@ def why_not_voter(
     if vote == "approve" and user == policy.requested_by and not policy.allow_self_approval:
         return "self_approval"
     return None
+
+
+def user_kind(user: Mapping[str, Any]) -> UserKind:
+    """What a ``users.info`` user object says its user is: ``bot`` (``is_bot``, or Slackbot, which
+    Slack does not mark as a bot), ``deleted`` (deactivated), ``person`` when Slack says neither, and
+    ``unknown`` when the object lacks either field."""
+    is_bot, deleted = user.get("is_bot"), user.get("deleted")
+    if is_bot is True or user.get("id") == "USLACKBOT":
+        return "bot"
+    if deleted is True:
+        return "deleted"
+    return "person" if is_bot is False and deleted is False else "unknown"
 
 
 def split_approvers(approvers: Iterable[str]) -> tuple[frozenset[str], frozenset[str]]:

@@ -28,6 +28,7 @@ PERMANENT_ERRORS = TOKEN_ERRORS | frozenset(
         "cant_update_message",
         "no_such_subteam",
         "user_not_found",
+        "user_not_visible",
         "invalid_blocks",
         "invalid_blocks_format",
         "msg_too_long",
@@ -67,9 +68,17 @@ class SlackGateError(AirflowException):
         return self.error_code in PERMANENT_ERRORS
 
 
-def fix_for(error_code: str, conn_id: str, response: Mapping[str, Any] | None = None) -> str:
-    """Return the advice for ``error_code``, naming the connection ``conn_id``."""
+def fix_for(
+    error_code: str, conn_id: str, response: Mapping[str, Any] | None = None, *, method: str | None = None
+) -> str:
+    """Return the advice for ``error_code`` (returned by Slack ``method``), naming the connection."""
     response = response or {}
+    if method == "users.info" and error_code in {"user_not_found", "user_not_visible"}:
+        return (
+            "Slack will not say whether this user is a person (unknown to this workspace, or in an "
+            "organisation the app cannot see), so their reaction or reply does not count as a vote; "
+            "nothing to fix unless they should vote: then they vote from an account of this workspace"
+        )
     if error_code in TOKEN_ERRORS:
         return (
             f"check the Bot User OAuth Token (xoxb-...) in Airflow connection {conn_id!r}: "
@@ -157,6 +166,6 @@ def explain(
     seen = f" [{detail}]" if detail else ""
     message = (
         f"Slack {method} failed with error {error_code!r}{seen} (connection {conn_id!r}): "
-        f"{fix_for(error_code, conn_id, response)}."
+        f"{fix_for(error_code, conn_id, response, method=method)}."
     )
     return SlackGateError(message, error_code=error_code, conn_id=conn_id)

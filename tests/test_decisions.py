@@ -21,10 +21,12 @@ from airflow_slack_gate.decisions import (
     is_short_approve_word,
     parse_reply_vote,
     read_reply,
+    replies_to_note,
     split_approvers,
     uncounted_reply_note,
     validate_gate_config,
     validate_on_timeout,
+    voters_to_verify,
 )
 
 ASK_TS = "1700000000.000100"
@@ -243,21 +245,26 @@ def test_hedges_and_questions_from_the_issue_do_not_approve(text):
 )
 def test_the_note_says_why_the_reply_did_not_count_and_what_to_write(text, says):
     note = uncounted_reply_note(text, DEFAULT)
-    assert note is not None and says in note
-    assert "`approve`" in note and "`reject: <reason>`" in note.replace("&lt;", "<").replace("&gt;", ">")
+    assert note is not None
+    assert says in note
+    assert "`approve`" in note
+    assert "`reject: <reason>`" in note.replace("&lt;", "<").replace("&gt;", ">")
 
 
 def test_the_note_names_the_configured_words():
     policy = ApprovalPolicy(approve_words=("ship", "y"), reject_words=("hold",))
     note = uncounted_reply_note("y, go", policy)
-    assert note is not None and "`y` counts only on its own" in note and "`ship`" in note
+    assert note is not None
+    assert "`y` counts only on its own" in note
+    assert "`ship`" in note
     assert "`hold: " in note
 
 
 def test_the_note_suggests_a_short_word_alone_when_no_explicit_word_is_configured():
     policy = ApprovalPolicy(approve_words=("ok",))
     note = uncounted_reply_note("ok?", policy)
-    assert note is not None and "`ok` on its own" in note
+    assert note is not None
+    assert "`ok` on its own" in note
 
 
 @pytest.mark.parametrize(
@@ -289,7 +296,7 @@ def test_short_approve_words_count_only_alone(word, short):
 
 def test_words_with_characters_the_grammar_cannot_read_are_refused():
     with pytest.raises(
-        ValueError, match="approve_words holds 'ship_it': .*letters, digits and inner hyphens"
+        ValueError, match=r"approve_words holds 'ship_it': .*letters, digits and inner hyphens"
     ):
         ApprovalPolicy(approve_words=("ship_it",))
     assert parse_reply_vote("go-ahead: fine", ApprovalPolicy(approve_words=("go-ahead",))) == (
@@ -366,6 +373,56 @@ def test_our_own_outcome_message_in_the_thread_does_not_decide_anything():
 )
 def test_bot_reactions_are_never_votes(ask_message, replies, bot_users):
     assert collect_votes(ask_message, replies, DEFAULT, bot_users=bot_users) == []
+
+
+def test_a_reaction_or_reply_by_someone_slack_did_not_confirm_as_a_person_never_votes():
+    """Reactions carry no bot_id: another app's bot user or a deactivated account is told apart only by
+    users.info. With ``people`` given, only those users vote."""
+    approve_reaction = ask(reaction("white_check_mark", "UOTHERAPP"))
+    assert decide(approve_reaction, [], DEFAULT).outcome == "approved"  # nothing checked: pure example
+    assert decide(approve_reaction, [], DEFAULT, people=()).outcome == "pending"
+    assert decide(approve_reaction, [], DEFAULT, people={"U1"}).outcome == "pending"
+    assert decide(approve_reaction, [], DEFAULT, people={"UOTHERAPP"}).outcome == "approved"
+    botlike_reply = reply("UOTHERAPP", "reject: no")  # a bot posting as a user, without bot_id
+    assert decide(ask(), [botlike_reply], DEFAULT, people={"U1"}).outcome == "pending"
+    button = Vote("UGONE", "approve", "button", ts=ts(1))
+    assert decide(ask(), [], DEFAULT, extra_votes=[button], people={"U1"}).outcome == "pending"
+
+
+def test_only_users_whose_vote_could_count_are_to_be_verified():
+    message = ask(
+        reaction("eyes", *(f"UWATCH{i}" for i in range(300))),
+        reaction("white_check_mark", "U1", BOT),
+        reaction("x", "U2"),
+    )
+    replies = [
+        reply("U3", "approve", ts(1)),
+        reply("U4", "what about case 12?", ts(2)),
+        reply("U5", "ok?", ts(3)),  # not counted, but noted: its author is checked before being told
+        reply("UB", "approve", ts(4), bot_id="B2"),
+        reply("U6", "reject", ts(5), thread_ts="1699999999.000000"),
+    ]
+    assert voters_to_verify(message, replies, DEFAULT) == {"U1", "U2", "U3", "U5"}
+    policy = ApprovalPolicy(approvers=frozenset({"U2", "U5"}), requested_by="U5")
+    assert voters_to_verify(message, replies, policy) == {"U2"}  # U5 cannot approve their own request
+    clicked = [Vote("U7", "approve", "button", ts=ts(6))]
+    assert "U7" in voters_to_verify(ask(), [], DEFAULT, extra_votes=clicked)
+
+
+def test_replies_that_look_like_votes_are_noted_for_people_who_may_vote():
+    replies = [
+        reply("U1", "ok?", ts(1)),
+        reply("U2", "approve", ts(2)),
+        reply("U3", "~approve~", ts(3)),
+        reply("U4", "yes, ship it", ts(4)),
+        reply("UB", "ok?", ts(5), bot_id="B2"),
+        reply("U5", "hello?", ts(6)),
+    ]
+    noted = replies_to_note(ask(), replies, DEFAULT, people=None)
+    assert [(user, reply_ts) for user, reply_ts, _ in noted] == [("U1", ts(1)), ("U3", ts(3)), ("U4", ts(4))]
+    assert [user for user, _, _ in replies_to_note(ask(), replies, DEFAULT, people={"U3"})] == ["U3"]
+    requester_only = ApprovalPolicy(approvers=frozenset({"U4"}), requested_by="U4")
+    assert replies_to_note(ask(), replies, requester_only, people=None) == []  # U4 may not approve anyway
 
 
 def test_slackbot_replies_are_never_votes():

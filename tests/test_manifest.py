@@ -125,6 +125,7 @@ def test_manifest_scopes_are_exactly_those_of_the_called_methods():
         "groups:history",
         "groups:read",
         "usergroups:read",
+        "users:read",
     ]
 
 
@@ -231,6 +232,7 @@ def run_every_call(slack: SlackEmulator, scopes: list[str], monkeypatch: pytest.
         hook.update_message(channel=channel_id, ts=posted.ts, text="Deploy? Approved")
         assert hook.get_permalink(channel=channel_id, ts=posted.ts)
     assert hook.expand_usergroups([ids.deployers]) == {ids.alice, ids.bob, ids.carol}
+    assert hook.user_kinds([ids.alice]) == {ids.alice: "person"}
     # what a button click makes the bot do: tell a person ephemerally, open the reject-reason modal
     client = hook.get_conn()
     client.chat_postEphemeral(channel=public, user=ids.alice, text="You are not an approver of this gate")

@@ -32,12 +32,15 @@ from airflow_slack_gate.errors import SlackGateError
 from airflow_slack_gate.gate import (
     NO_DECISION,
     GateRef,
+    SentNotes,
     ask_metadata,
     error_payload,
     event_payload,
     gate_metadata,
     read_step,
     same_task,
+    uncounted_replies,
+    voters_to_check,
     with_group_members,
 )
 from airflow_slack_gate.hooks.slack import DEFAULT_CONN_ID, MAX_RATE_LIMIT_RETRIES, SlackGateHook
@@ -426,12 +429,42 @@ class SlackApprovalSensor(SlackTextTemplating, BaseSensorOperator):
             if check_channel:
                 self._check_channel(gate.channel)
             thread = self.hook.read_thread(channel=gate.channel, ts=gate.ts)
-            return read_step(thread, gate, self._policy(), expired=expired)
+            policy = self._policy()
+            kinds = self.hook.user_kinds(voters_to_check(thread, gate, policy))
+            people = frozenset(user for user, kind in kinds.items() if kind == "person")
+            payload = read_step(thread, gate, policy, expired=expired, people=people)
+            if payload is None:
+                self._note_uncounted(gate, thread, policy, people)
+            return payload
         except SlackGateError as error:
             if error.is_permanent:
                 return error_payload(gate, error=str(error), error_code=error.error_code)
             self.log.warning("Slack read failed, will retry: %s", error)
             return None
+
+    @cached_property
+    def _sent_notes(self) -> SentNotes:
+        return SentNotes()
+
+    def _note_uncounted(
+        self, gate: GateRef, thread: list[dict[str, Any]], policy: ApprovalPolicy, people: frozenset[str]
+    ) -> None:
+        """Tell the authors of replies that look like votes but do not count why, ephemerally.
+
+        Poke mode remembers the replies it noted; reschedule mode keeps nothing between reads, so it
+        notes only replies newer than one ``poke_interval`` (a slow reschedule may skip or repeat one).
+        A failure to send a note changes nothing for the gate.
+        """
+        since = time.time() - self.poke_interval - 1 if self.reschedule else 0.0
+        for user, reply_ts, text in uncounted_replies(thread, gate, policy, people=people):
+            if float(reply_ts) <= since or not self._sent_notes.first_time(gate.channel, reply_ts):
+                continue
+            try:
+                self.hook.post_ephemeral(channel=gate.channel, user=user, text=text, thread_ts=gate.ts)
+            except SlackGateError as error:
+                self.log.warning(
+                    "Could not tell %s why their reply %s did not count: %s", user, reply_ts, error
+                )
 
     def _check_channel(self, channel: str) -> None:
         """Raise ``is_archived`` if the channel was archived (Slack still serves its history)."""

@@ -17,12 +17,14 @@ from airflow_slack_gate.gate import (
     error_payload,
     event_payload,
     read_step,
+    uncounted_replies,
+    voters_to_check,
     with_group_members,
 )
 from airflow_slack_gate.hooks.sessions import holding_shared_sessions
 from airflow_slack_gate.hooks.slack import SlackGateHook
 from airflow_slack_gate.interactive.socket_mode import socket_mode
-from airflow_slack_gate.watcher import group_members, watching
+from airflow_slack_gate.watcher import group_members, people_among, send_notes, watching
 
 #: Longest pause between reads while Slack is failing (transient errors back off up to this).
 MAX_ERROR_BACKOFF = 300.0
@@ -150,7 +152,8 @@ class SlackApprovalTrigger(BaseTrigger):
         At the deadline the gate decides on what it last saw, even while Slack is still failing.
         """
         async with watching(self.slack_conn_id, self.gate.channel, self.gate.ts, poke_interval) as watch:
-            policy_failures = 0
+            policy_failures = lookup_failures = 0
+            look_again_in: float | None = None  # who voted could not be looked up: judge the thread again
             while True:
                 try:
                     policy = await self._resolve_policy(hook)
@@ -164,8 +167,11 @@ class SlackApprovalTrigger(BaseTrigger):
                         return self._timed_out_unread()
                     await asyncio.sleep(self._backoff(policy_failures))
                     continue
+                wait = self._time_left()
+                if look_again_in is not None:
+                    wait = look_again_in if wait is None else min(wait, look_again_in)
                 try:
-                    thread = await watch.next_thread(self._time_left())
+                    thread = await watch.next_thread(wait)
                 except SlackGateError as error:
                     if error.is_permanent:
                         return self._error_event(error)
@@ -173,6 +179,9 @@ class SlackApprovalTrigger(BaseTrigger):
                     if not self._expired():
                         continue
                     thread = None
+                if thread is None and look_again_in is not None and not self._expired():
+                    thread = watch.latest()
+                look_again_in = None
                 expired = self._expired()
                 if thread is None and expired:
                     try:
@@ -181,8 +190,41 @@ class SlackApprovalTrigger(BaseTrigger):
                         return self._error_event(error)
                 elif thread is not None:
                     self._note_recovery()
-                if thread is not None and (payload := read_step(thread, self.gate, policy, expired=expired)):
+                if thread is None:
+                    continue
+                try:
+                    people = await self._people(hook, thread, policy)
+                    lookup_failures = 0
+                except SlackGateError as error:
+                    if error.is_permanent:
+                        return self._error_event(error)
+                    lookup_failures += 1
+                    self._note_trouble(error, lookup_failures)
+                    if not expired:
+                        look_again_in = self._backoff(lookup_failures)
+                        continue
+                    people = frozenset()  # at the deadline, votes nobody could check do not count
+                if payload := read_step(thread, self.gate, policy, expired=expired, people=people):
                     return self._event(payload)
+                await self._note_uncounted(hook, thread, policy, people)
+
+    async def _people(
+        self, hook: SlackGateHook, thread: list[dict[str, Any]], policy: ApprovalPolicy
+    ) -> frozenset[str]:
+        """Who of the users whose votes could count Slack confirms as people (cached per loop)."""
+        return await people_among(hook, voters_to_check(thread, self.gate, policy))
+
+    async def _note_uncounted(
+        self,
+        hook: SlackGateHook,
+        thread: list[dict[str, Any]],
+        policy: ApprovalPolicy,
+        people: frozenset[str],
+    ) -> None:
+        """Tell the authors of replies that look like votes but do not count why (ephemeral, once)."""
+        notes = uncounted_replies(thread, self.gate, policy, people=people)
+        if notes:
+            await send_notes(hook, self.gate.channel, self.gate.ts, notes)
 
     async def _last_look(self, hook: SlackGateHook, latest: list[dict[str, Any]]) -> list[dict[str, Any]]:
         """At the deadline, read the thread once more: a vote already in Slack wins over the timeout."""
@@ -217,6 +259,7 @@ class SlackApprovalTrigger(BaseTrigger):
                 continue
             try:
                 thread = await hook.aread_thread(channel=self.gate.channel, ts=self.gate.ts)
+                people = await self._people(hook, thread, policy)
             except SlackGateError as error:
                 if error.is_permanent:
                     return self._error_event(error)
@@ -226,14 +269,15 @@ class SlackApprovalTrigger(BaseTrigger):
                     await asyncio.sleep(self._backoff(failures))
                     continue
                 self.log.warning("Read at the deadline failed, deciding on the last one seen: %s", error)
-                thread = latest
+                thread, people = latest, frozenset()
             else:
                 failures = 0
                 self._note_recovery()
                 latest = thread
-            payload = read_step(thread, self.gate, policy, expired=expired)
+            payload = read_step(thread, self.gate, policy, expired=expired, people=people)
             if payload is not None:
                 return self._event(payload)
+            await self._note_uncounted(hook, thread, policy, people)
             await asyncio.sleep(self._pause(self.poke_interval))
 
     def _backoff(self, failures: int) -> float:
