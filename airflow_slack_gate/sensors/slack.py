@@ -60,6 +60,9 @@ SLACK_DECISION_XCOM_KEY = "slack_decision"
 DEFERRAL_GRACE = timedelta(minutes=5)
 #: Attempts to post one message when Slack times out, drops the connection or answers 5xx.
 POST_ATTEMPTS = 3
+#: Reschedule mode notes replies newer than one poke_interval plus this many seconds (see
+#: ``SlackApprovalSensor._note_uncounted``).
+NOTE_GRACE = 5.0
 #: Seconds between looks in Slack for a post whose answer was lost.
 LOOK_AGAIN_EVERY = 0.25
 
@@ -452,10 +455,12 @@ class SlackApprovalSensor(SlackTextTemplating, BaseSensorOperator):
         """Tell the authors of replies that look like votes but do not count why, ephemerally.
 
         Poke mode remembers the replies it noted; reschedule mode keeps nothing between reads, so it
-        notes only replies newer than one ``poke_interval`` (a slow reschedule may skip or repeat one).
+        notes only replies newer than the previous read (one ``poke_interval`` plus
+        :data:`NOTE_GRACE`): a reschedule later than that skips a note, a reply inside the grace
+        may be noted twice.
         A failure to send a note changes nothing for the gate.
         """
-        since = time.time() - self.poke_interval - 1 if self.reschedule else 0.0
+        since = time.time() - self._next_wait(float("inf")) - NOTE_GRACE if self.reschedule else 0.0
         for user, reply_ts, text in uncounted_replies(thread, gate, policy, people=people):
             if float(reply_ts) <= since or not self._sent_notes.first_time(gate.channel, reply_ts):
                 continue
