@@ -28,7 +28,6 @@ PERMANENT_ERRORS = TOKEN_ERRORS | frozenset(
         "cant_update_message",
         "no_such_subteam",
         "user_not_found",
-        "user_not_visible",
         "invalid_blocks",
         "invalid_blocks_format",
         "msg_too_long",
@@ -52,6 +51,11 @@ BUTTON_ERRORS = frozenset(
         "user_not_in_channel",
     }
 )
+
+
+#: Errors of users.info about one voter that only that call meets: that person's vote does not count,
+#: and the gate keeps waiting (``user_not_found`` there means the same; elsewhere it ends the gate).
+VOTER_ERRORS = frozenset({"user_not_visible"})
 
 
 class SlackGateError(AirflowException):

@@ -32,7 +32,7 @@ from slack_sdk.http_retry.builtin_handlers import (
 from slack_sdk.web.async_client import AsyncWebClient
 
 from airflow_slack_gate.decisions import UserKind, user_kind
-from airflow_slack_gate.errors import SlackGateError, explain
+from airflow_slack_gate.errors import VOTER_ERRORS, SlackGateError, explain
 from airflow_slack_gate.hooks.sessions import shared_session
 from airflow_slack_gate.ratelimit import AsyncSharedRateLimitRetryHandler, loop_rate_limiter, token_key
 
@@ -48,7 +48,7 @@ MAX_SERVER_ERROR_RETRIES = 2
 MAX_CONNECTION_RETRIES = 2
 PAGE_SIZE = 200
 #: users.info errors that say nothing of a user but that Slack will not show them: they never vote.
-UNKNOWN_USER_ERRORS = frozenset({"user_not_found", "user_not_visible"})
+UNKNOWN_USER_ERRORS = frozenset({"user_not_found"}) | VOTER_ERRORS
 #: Slack's largest page for conversations.history (it may return fewer).
 HISTORY_PAGE_SIZE = 999
 

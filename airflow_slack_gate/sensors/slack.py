@@ -72,8 +72,12 @@ class SlackApprovalSensor(SlackTextTemplating, BaseSensorOperator):
     Ask a question in Slack and wait for people to approve or reject it; return ``True`` only if approved.
 
     The task posts the question, then (``deferrable=True``, the default) frees its worker slot while a
-    trigger reads the message's thread and reactions. Approvers answer in Slack: a thread reply whose
-    first word is an approve or reject word (``reject: <reason>``), or a reaction. The return value
+    trigger reads the message's thread and reactions. Approvers answer in Slack: a thread reply
+    (``approve``, ``approve: <reason>``, ``ok`` alone, ``reject: <reason>``), or a reaction. The reply
+    grammar is strict: an ambiguous reply may reject but never approves (``ok?``, ``~approve~``, a
+    quote, ``yes, ship it`` are not counted, and their author gets an ephemeral note saying what to
+    write); see docs/decisions.md. Only people vote: Slack's ``users.info`` tells other apps' bot users
+    and deactivated accounts apart (the app needs ``users:read``). The return value
     (XCom) is ``True`` if the question was posted and approved, else ``False``, so ``@task.branch``,
     ``BranchPythonOperator`` or ``ShortCircuitOperator`` can act on it. XCom ``slack_decision`` holds
     the full record (outcome, votes, who decided, reason, when, and the message).
@@ -87,7 +91,9 @@ class SlackApprovalSensor(SlackTextTemplating, BaseSensorOperator):
     :param approvers: Slack user IDs (``U...``/``W...``) and user-group IDs (``S...``) who may vote;
         groups are expanded when the gate runs. ``None``: any person who can see the message. (templated)
     :param required_approvals: Distinct approvals needed; one valid reject always rejects.
-    :param approve_words: First words of a thread reply that approve (case-insensitive).
+    :param approve_words: First words of a thread reply that approve (case-insensitive). Short words
+        (``ok``, ``yes``, any of three letters or fewer, ``sure``...) count only as the whole reply;
+        others (``approve``, ``lgtm``) may be followed by a reason.
     :param reject_words: First words of a thread reply that reject; the rest of the reply is the reason.
     :param approve_reactions: Reaction names on the question that approve.
     :param reject_reactions: Reaction names on the question that reject.

@@ -47,9 +47,13 @@ class SlackApprovalTrigger(BaseTrigger):
     """
     Read one ask message's thread and reactions until the gate's rules decide or the deadline passes.
 
-    The trigger only reads Slack, never writes, so a triggerer restart that re-creates it from
-    :meth:`serialize` is harmless; votes cast while no trigger ran are still found, because every read
-    covers the whole thread. Its kwargs hold no secret: the token stays in the Airflow connection.
+    The trigger only reads Slack and never writes votes or outcomes, so a triggerer restart that
+    re-creates it from :meth:`serialize` is harmless; votes cast while no trigger ran are still found,
+    because every read covers the whole thread. The one thing it sends is an ephemeral note to a person
+    whose reply looked like a vote but did not count (neither a vote nor state: a repeat after a
+    restart or a failure to send changes nothing). Before a vote counts, ``users.info`` confirms its
+    caster is a person (cached per loop); a vote nobody could check does not count, and the gate keeps
+    waiting. Its kwargs hold no secret: the token stays in the Airflow connection.
 
     While it waits, the trigger holds the triggerer's Socket Mode connection of the connection's
     ``app_token`` (one per app token per triggerer, shared by every gate; none without an app token):
