@@ -150,6 +150,11 @@ _NOT_SAID = (
     "\u201e",
     "\u201a",
 )
+_NOT_SAID_CHARS = "".join(mark for mark in _NOT_SAID if len(mark) == 1)
+# A question mark (ASCII, fullwidth, inverted) anywhere in an approval makes it a question...
+_QUESTION_MARKS = ("?", "\uff1f", "\u00bf")
+# ...except inside Slack links and mentions (<https://x?id=1>) and inline code.
+_MARKUP = re.compile(r"<[^<>]*>|`[^`]*`")
 _ID_HELP = "use the Slack member ID (profile > More > Copy member ID), e.g. 'U012AB3CD'"
 
 
@@ -360,7 +365,8 @@ def read_reply(text: str, policy: ApprovalPolicy) -> ReplyReading:
       space or a separator (``:;,.!`` or a dash); anything else glued to it (``approve/reject``,
       ``ok's``, a zero-width or look-alike character) makes it no word;
     * never counted: a ``?`` right after the vote word (``ok?``, ``no?``: a question, not a vote), an
-      approval in a reply that ends with ``?`` (``approve, any concerns?``), and a reply that opens
+      approval with a question mark anywhere outside links and code (``approve, any concerns?``;
+      ``approve: <https://dash?id=3>`` counts), and a reply that opens
       with strike-through (``~approve~``), a block quote (``> approve``, which Slack sends as
       ``&gt; approve``), inline code or a code block, or quotation marks (``"approve"``).
 
@@ -386,18 +392,18 @@ def read_reply(text: str, policy: ApprovalPolicy) -> ReplyReading:
     if kind is None:
         return _NO_VOTE
     rest = body[word.end() :]
-    if rest.startswith("?"):
+    if rest.startswith(_QUESTION_MARKS):
         return _looks_like(kind, "question")
     if emphasis:
         closing = emphasis[::-1]
         if not rest.startswith(closing):
             return _looks_like(kind, "formatted")
         rest = rest[len(closing) :]
-        if rest.startswith("?"):
+        if rest.startswith(_QUESTION_MARKS):
             return _looks_like(kind, "question")
     if rest and rest[0] not in _REASON_SEPARATORS:
         return _NO_VOTE
-    if kind == "approve" and text.endswith("?"):
+    if kind == "approve" and _asks(rest):
         return _looks_like(kind, "question")
     if kind == "approve" and is_short_approve_word(word.group()) and rest.strip(".!" + string.whitespace):
         return _looks_like(kind, "not_alone")
@@ -456,12 +462,18 @@ def _unwrapped_vote_word(text: str, policy: ApprovalPolicy) -> VoteKind | None:
 def _first_word_of(text: str, policy: ApprovalPolicy) -> str | None:
     inner = text.strip()
     while True:
-        stripped = inner.removeprefix("&gt;").lstrip("".join(_NOT_SAID) + "*_" + string.whitespace)
+        stripped = inner.removeprefix("&gt;").lstrip(_NOT_SAID_CHARS + "*_" + string.whitespace)
         if stripped == inner:
             break
         inner = stripped
     word = _WORD.match(inner)
     return word.group().lower() if word else None
+
+
+def _asks(text: str) -> bool:
+    """True when ``text`` holds a question mark outside links, mentions and code (``<...>``, `` `...` ``)."""
+    said = _MARKUP.sub("", text)
+    return any(mark in said for mark in _QUESTION_MARKS)
 
 
 def _looks_like(kind: VoteKind | None, problem: ReplyProblem) -> ReplyReading:

@@ -170,6 +170,15 @@ GRAMMAR = [
     ("approve, any concerns?", None, ("approve", "question")),
     ("approve: is the AUC right ?", None, ("approve", "question")),
     ("approve?!", None, ("approve", "question")),
+    ("approve (any concerns?) thanks", None, ("approve", "question")),
+    ("ok\uff1f", None, ("approve", "question")),
+    ("lgtm \u00bfseguro?", None, ("approve", "question")),
+    (
+        "approve: see <https://dash.test/d?id=3|the dashboard>",
+        ("approve", "see <https://dash.test/d?id=3|the dashboard>"),
+        None,
+    ),
+    ("lgtm, `WHERE id = ?` is fine", ("approve", "`WHERE id = ?` is fine"), None),
     ("reject?", None, ("reject", "question")),
     ("no?", None, ("reject", "question")),
     # strike-through, quotes and code never count
@@ -192,6 +201,8 @@ GRAMMAR = [
     ("*approve", None, ("approve", "formatted")),
     ("*approve_", None, ("approve", "formatted")),
     ("&gt; Deploy?\napprove", None, None),
+    ("&gt; tno", None, None),
+    ("&gt; &amp;no", None, None),
     # reject words, short or long, may carry a reason
     ("reject", ("reject", None), None),
     ("no", ("reject", None), None),
