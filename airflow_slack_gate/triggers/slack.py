@@ -95,6 +95,8 @@ class SlackApprovalTrigger(BaseTrigger):
         self.share_reads = share_reads
         self._failures = 0
         self._trouble_since: float | None = None
+        #: users Slack confirmed as people during this run (what the deadline decides on if Slack fails)
+        self._known_people: frozenset[str] = frozenset()
 
     def serialize(self) -> tuple[str, dict[str, Any]]:
         return (
@@ -207,7 +209,7 @@ class SlackApprovalTrigger(BaseTrigger):
                     if not expired:
                         look_again_in = self._backoff(lookup_failures)
                         continue
-                    people = frozenset()  # at the deadline, votes nobody could check do not count
+                    people = self._known_people  # at the deadline, votes nobody could check do not count
                 if payload := read_step(thread, self.gate, policy, expired=expired, people=people):
                     return self._event(payload)
                 await self._note_uncounted(hook, thread, policy, people)
@@ -216,7 +218,9 @@ class SlackApprovalTrigger(BaseTrigger):
         self, hook: SlackGateHook, thread: list[dict[str, Any]], policy: ApprovalPolicy
     ) -> frozenset[str]:
         """Who of the users whose votes could count Slack confirms as people (cached per loop)."""
-        return await people_among(hook, voters_to_check(thread, self.gate, policy))
+        people = await people_among(hook, voters_to_check(thread, self.gate, policy))
+        self._known_people |= people
+        return people
 
     async def _note_uncounted(
         self,
@@ -263,7 +267,6 @@ class SlackApprovalTrigger(BaseTrigger):
                 continue
             try:
                 thread = await hook.aread_thread(channel=self.gate.channel, ts=self.gate.ts)
-                people = await self._people(hook, thread, policy)
             except SlackGateError as error:
                 if error.is_permanent:
                     return self._error_event(error)
@@ -273,11 +276,22 @@ class SlackApprovalTrigger(BaseTrigger):
                     await asyncio.sleep(self._backoff(failures))
                     continue
                 self.log.warning("Read at the deadline failed, deciding on the last one seen: %s", error)
-                thread, people = latest, frozenset()
+                thread = latest
             else:
                 failures = 0
                 self._note_recovery()
                 latest = thread
+            try:
+                people = await self._people(hook, thread, policy)
+            except SlackGateError as error:
+                if error.is_permanent:
+                    return self._error_event(error)
+                failures += 1
+                self._note_trouble(error, failures)
+                if not expired:
+                    await asyncio.sleep(self._backoff(failures))
+                    continue
+                people = self._known_people  # at the deadline, votes nobody could check do not count
             payload = read_step(thread, self.gate, policy, expired=expired, people=people)
             if payload is not None:
                 return self._event(payload)
