@@ -821,6 +821,7 @@ def validate_gate_config(
     if not required and fixed_users and users:
         problems += _quorum_problems(users, required_approvals, requested_by, allow_self_approval)
     problems += _answer_problems(approve_words, reject_words, approve_reactions, reject_reactions)
+    problems += _unreadable_word_problems(approve_words, reject_words)
     if problems:
         raise ValueError("Invalid Slack approval gate: " + "; ".join(problems))
 
@@ -868,6 +869,29 @@ def _answer_problems(
     return problems
 
 
+def _unreadable_word_problems(approve_words: Iterable[str], reject_words: Iterable[str]) -> list[str]:
+    """Words the reply grammar can never read (checked when the DAG is parsed; a policy already in a
+    trigger keeps such a word, which simply never matches)."""
+    problems = []
+    for name, words in (("approve_words", approve_words), ("reject_words", reject_words)):
+        if isinstance(words, str):
+            continue
+        for word in words:
+            if (
+                isinstance(word, str)
+                and word.isascii()
+                and len(word.split()) == 1
+                and not _WORD.fullmatch(word)
+            ):
+                if word.strip(string.punctuation) != word or ":" in word:
+                    continue  # _check_words names the fix
+                problems.append(
+                    f"{name} holds {word!r}: a reply's vote word is read as letters, digits and inner "
+                    f"hyphens only, so this word could never match; use e.g. {word.replace('_', '-')!r}"
+                )
+    return problems
+
+
 def _quorum_problems(
     users: set[str], required: int, requested_by: str | None, allow_self_approval: bool
 ) -> list[str]:
@@ -908,11 +932,6 @@ def _check_words(name: str, words: Iterable[str], problems: list[str]) -> set[st
             problems.append(
                 f"{name} holds {word!r}: punctuation around a word and colons are ignored when matching, "
                 f"use {word.strip(string.punctuation).partition(':')[0]!r}"
-            )
-        elif not _WORD.fullmatch(word):
-            problems.append(
-                f"{name} holds {word!r}: a reply's vote word is read as letters, digits and inner hyphens "
-                f"only, so this word could never match; use e.g. {word.replace('_', '-')!r}"
             )
         else:
             valid.add(word.lower())

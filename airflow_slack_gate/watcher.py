@@ -12,6 +12,10 @@ Every few minutes the watcher also asks ``conversations.info`` whether the chann
 Slack keeps serving the history of an archived channel, so without this a gate there would wait for
 votes nobody can cast. Transient failures (429 after retries, 5xx, timeouts, Slack unreachable) keep
 every gate waiting; each gate's trigger is told about them, so its own task log says what happened.
+
+The loop also keeps, for all its gates, what ``users.info`` said of each voter (:func:`user_kinds`:
+only people vote; 15 minutes, bounded) and which vote-like replies were already answered with an
+ephemeral note (:func:`send_notes`; a trigger may send notes, it never writes votes or outcomes).
 """
 
 from __future__ import annotations

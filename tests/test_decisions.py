@@ -309,7 +309,9 @@ def test_words_with_characters_the_grammar_cannot_read_are_refused():
     with pytest.raises(
         ValueError, match=r"approve_words holds 'ship_it': .*letters, digits and inner hyphens"
     ):
-        ApprovalPolicy(approve_words=("ship_it",))
+        validate_gate_config(**{**VALID, "approve_words": ["ship_it"]})
+    # a policy already serialized into a trigger keeps such a word: it simply never matches
+    assert parse_reply_vote("ship_it", ApprovalPolicy(approve_words=("ship_it",))) is None
     assert parse_reply_vote("go-ahead: fine", ApprovalPolicy(approve_words=("go-ahead",))) == (
         "approve",
         "fine",
