@@ -20,7 +20,7 @@ import asyncio
 import logging
 import time
 from collections import OrderedDict
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass, replace
 from typing import Any, Literal
 
@@ -32,7 +32,7 @@ from airflow_slack_gate.decisions import (
     why_not_voter,
 )
 from airflow_slack_gate.errors import SlackGateError
-from airflow_slack_gate.gate import gate_metadata, split_thread
+from airflow_slack_gate.gate import GateRef, gate_metadata, split_thread, voters_to_check
 from airflow_slack_gate.hooks.slack import SlackGateHook
 from airflow_slack_gate.interactive.payloads import Click
 from airflow_slack_gate.messages import (
@@ -44,7 +44,7 @@ from airflow_slack_gate.messages import (
     reason_modal,
     vote_record_text,
 )
-from airflow_slack_gate.watcher import group_members, offer_thread, wake_channel
+from airflow_slack_gate.watcher import group_members, offer_thread, people_among, wake_channel
 
 log = logging.getLogger(__name__)
 
@@ -80,11 +80,14 @@ def judge_click(
     bot_id: str | None,
     rules: ButtonRules | None,
     members: frozenset[str] = frozenset(),
+    people: Collection[str] | None = None,
 ) -> Verdict:
     """Judge a click on the gate whose thread (ask first, as conversations.replies returns it) is given.
 
     ``bot_id`` is the connection's bot; ``rules`` what the ask's buttons carry (:func:`click_rules`);
-    ``members`` the members of the rules' approver groups.
+    ``members`` the members of the rules' approver groups; ``people`` the voters Slack confirmed as
+    people (see :meth:`ClickHandler._people`), so another app's bot reaction does not make the gate
+    look decided.
     """
     parent, replies = split_thread(thread, click.ts)
     if not bot_id or parent.get("bot_id") != bot_id:
@@ -104,7 +107,7 @@ def judge_click(
     if rules.groups:
         policy = replace(policy, approvers=(policy.approvers or frozenset()) | members)
     clicks = recorded_votes(replies, ask_ts=click.ts, bot_id=bot_id)
-    decision = decide(parent, replies, policy, extra_votes=clicks)
+    decision = decide(parent, replies, policy, extra_votes=clicks, people=people)
     if decision.is_final:
         return Verdict("tell", "already_decided", already_decided_text(decision.outcome))
     why = why_not_voter(policy, click.user, click.vote)
@@ -170,7 +173,8 @@ class ClickHandler:
         members: frozenset[str] = frozenset()
         if rules is not None and rules.policy is not None and rules.groups:
             members = await group_members(self.hook, sorted(rules.groups))
-        verdict = judge_click(thread, click, bot_id=bot.bot_id, rules=rules, members=members)
+        people = await self._people(thread, click, rules, members)
+        verdict = judge_click(thread, click, bot_id=bot.bot_id, rules=rules, members=members, people=people)
         if verdict.action == "record":
             record = await self._record(click)
             # The gate decides at once when this loop's watcher holds it: it gets the thread just read
@@ -185,6 +189,29 @@ class ClickHandler:
         elif verdict.action == "tell" and verdict.text:
             await self._tell(click, verdict.text)
         return verdict
+
+    async def _people(
+        self,
+        thread: Sequence[Mapping[str, Any]],
+        click: Click,
+        rules: ButtonRules | None,
+        members: frozenset[str],
+    ) -> frozenset[str]:
+        """The thread's voters Slack confirms as people (``users.info``, cached per loop). When Slack
+        cannot say, nobody: the gate looks undecided and the click is recorded (the trigger judges it)."""
+        if rules is None or rules.policy is None:
+            return frozenset()
+        policy = rules.policy
+        if rules.groups:
+            policy = replace(policy, approvers=(policy.approvers or frozenset()) | members)
+        voters = voters_to_check(thread, GateRef(channel=click.channel, ts=click.ts), policy)
+        try:
+            return await people_among(self.hook, voters)
+        except SlackGateError as error:
+            log.warning(
+                "Could not check who voted on gate %s; judging the click without them: %s", click.ts, error
+            )
+            return frozenset()
 
     async def _record(self, click: Click) -> dict[str, Any] | None:
         """Post the click record; return it as conversations.replies would show it, if Slack said.
