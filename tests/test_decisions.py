@@ -212,6 +212,7 @@ GRAMMAR = [
     ("Reject: why was this not tested?", ("reject", "why was this not tested?"), None),
     ("*reject*: too risky", ("reject", "too risky"), None),
     ("decline!", ("reject", None), None),
+    ("no problem, ship it", ("reject", "problem, ship it"), None),  # erring safe: it may reject
     # not votes at all (no note either)
     ("approve/reject", None, None),
     ("yes/no?", None, None),
