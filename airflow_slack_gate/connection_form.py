@@ -43,6 +43,20 @@ EXTRA_FIELDS: tuple[ExtraField, ...] = (
         kind="secret",
     ),
     ExtraField(
+        "slack_users",
+        "Slack users of Airflow users",
+        "Optional. JSON object mapping Airflow user names to Slack member IDs, so the person who "
+        'triggers a run cannot approve it: {"alice": "U012AB3CD"}.',
+        '{"alice": "U012AB3CD"}',
+    ),
+    ExtraField(
+        "email_domain",
+        "Email domain of Airflow users",
+        "Optional. Finds the Slack user of an Airflow user name that is not an email as "
+        "<name>@<this domain> (users.lookupByEmail); email user names are looked up as they are.",
+        "example.com",
+    ),
+    ExtraField(
         "base_url",
         "Base URL",
         "Optional. Slack Web API base URL (default https://slack.com/api/); point it at the emulator "

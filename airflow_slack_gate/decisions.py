@@ -42,6 +42,7 @@ __all__ = [
     "collect_votes",
     "decide",
     "is_short_approve_word",
+    "is_user_id",
     "parse_reply_vote",
     "read_reply",
     "recorded_votes",
@@ -970,6 +971,11 @@ def _bad_id(name: str, value: object) -> str:
     if text and (_is_user_id(text.upper()) or _is_group_id(text.upper())):
         return f"{name} holds {value!r}: Slack IDs are upper case, use {text.upper()!r}"
     return f"{name} holds {value!r}, which is not a Slack user ID (U...) or user group ID (S...): {_ID_HELP}"
+
+
+def is_user_id(value: object) -> bool:
+    """True for a Slack user ID (``U...`` or ``W...``)."""
+    return _is_user_id(value)
 
 
 def _is_user_id(value: object) -> bool:

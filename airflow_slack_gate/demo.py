@@ -113,7 +113,10 @@ def _demo(args: argparse.Namespace, out: IO[str]) -> int:
         say(out, f"Slack emulator at {slack.url} (#{ids.channel_name}: {', '.join(PEOPLE)})")
         runner = AirflowRunner(
             args.dags_folder,
-            env={"AIRFLOW_CONN_SLACK_GATE_DEFAULT": slack.airflow_connection()},
+            env={
+                "AIRFLOW_CONN_SLACK_GATE_DEFAULT": slack.airflow_connection(),
+                **ids.example_dag_variables(),
+            },
             gate_poke_interval=POKE_INTERVAL,
             wait_for_dags=[DAG_ID],
             stream=out,

@@ -122,7 +122,15 @@ def fix_for(
             "check the user and user-group IDs in `approvers`/`requested_by` (copy them from the "
             "profile or group's '...' menu in Slack)"
         )
-    if error_code in {"no_text", "invalid_blocks", "invalid_blocks_format", "msg_too_long"}:
+    if error_code == "invalid_blocks" and isinstance(response.get("errors"), list):
+        where = "; ".join(str(problem) for problem in response["errors"][:5])
+        return f"fix the message's blocks (Block Kit Builder validates blocks); Slack says: {where}"
+    if error_code == "msg_too_long":
+        return (
+            "the message's text is longer than Slack takes (40,000 characters at most; Slack advises "
+            "4,000): shorten it and put details behind a link"
+        )
+    if error_code in {"no_text", "invalid_blocks", "invalid_blocks_format"}:
         return "fix the message's text/blocks (Block Kit Builder validates blocks)"
     if error_code == "socket_mode_not_enabled":
         return (

@@ -7,8 +7,9 @@ shows" to "the event that ends the wait" lives here, free of I/O.
 
 from __future__ import annotations
 
+import json
 from collections import OrderedDict
-from collections.abc import Collection, Mapping, Sequence
+from collections.abc import Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from typing import Any, Literal
 
@@ -23,6 +24,8 @@ from airflow_slack_gate.decisions import (
 
 #: Slack message metadata event type that marks an ask message posted by this package.
 ASK_EVENT_TYPE = "airflow_slack_gate_ask"
+_RULES_KEY = "rules"
+_RULES_VERSION = 2  # version 1 was the rules in the buttons' value, which a long approver list overflowed
 
 GateStatus = Literal["decided", "timed_out", "error"]
 #: The decision of a gate that timed out without a vote seen (e.g. Slack could not be read in time).
@@ -136,9 +139,52 @@ def error_payload(gate: GateRef, *, error: str, error_code: str) -> dict[str, An
     return event_payload("error", gate, error=error, error_code=error_code)
 
 
-def ask_metadata(identity: Mapping[str, Any], state: str) -> dict[str, Any]:
-    """Slack message metadata that lets any later run of the task find this gate's message."""
-    return {"event_type": ASK_EVENT_TYPE, "event_payload": {**identity, "state": state}}
+def ask_metadata(
+    identity: Mapping[str, Any],
+    state: str,
+    *,
+    policy: ApprovalPolicy | None = None,
+    approver_groups: Iterable[str] = (),
+) -> dict[str, Any]:
+    """Slack message metadata that lets any later run of the task find this gate's message.
+
+    With ``policy`` (user approvers only) and ``approver_groups`` it also carries the gate's rules
+    (:func:`ask_rules` reads them back), so whoever receives a click can judge it from the ask itself:
+    only the gate's bot can write its message's metadata. ``identity`` may be an earlier payload:
+    rules it carries are kept.
+    """
+    payload: dict[str, Any] = {**identity, "state": state}
+    if policy is not None:
+        rules = {"policy": policy.to_dict(), "approver_groups": sorted(set(approver_groups))}
+        # one string value: Slack's metadata payload takes flat values, not lists
+        payload[_RULES_KEY] = json.dumps({"version": _RULES_VERSION, **rules}, separators=(",", ":"))
+    return {"event_type": ASK_EVENT_TYPE, "event_payload": payload}
+
+
+@dataclass(frozen=True)
+class AskRules:
+    """The rules an ask's metadata carries: ``policy`` (user approvers) and the groups to expand."""
+
+    policy: ApprovalPolicy
+    approver_groups: frozenset[str] = frozenset()
+
+
+def ask_rules(payload: Mapping[str, Any]) -> AskRules | None:
+    """The rules in an ask's metadata payload (:func:`gate_metadata`); ``None`` when it carries none
+    (an ask posted before version 2 of the rules) or rules this version cannot read."""
+    text = payload.get(_RULES_KEY)
+    if not isinstance(text, str):
+        return None
+    try:
+        data = json.loads(text)
+        if not isinstance(data, dict) or data.get("version") != _RULES_VERSION:
+            return None
+        groups = data.get("approver_groups") or []
+        if not isinstance(groups, list) or not all(isinstance(group, str) for group in groups):
+            return None
+        return AskRules(ApprovalPolicy.from_dict(data["policy"]), frozenset(groups))
+    except (ValueError, TypeError, KeyError, AttributeError, RecursionError):
+        return None
 
 
 def gate_metadata(message: Mapping[str, Any]) -> dict[str, Any] | None:

@@ -33,6 +33,7 @@ METHOD_SCOPES: dict[str, tuple[str, ...]] = {
     "conversations.list": ("channels:read", "groups:read"),
     "reactions.get": ("reactions:read",),
     "users.info": ("users:read",),
+    "users.lookupByEmail": ("users:read", "users:read.email"),  # Slack grants .email only with users:read
     "usergroups.users.list": ("usergroups:read",),
     "views.open": (),
 }
@@ -55,6 +56,7 @@ USED_METHODS: dict[str, str] = {
     "conversations.info": "notice a waiting gate's channel was archived (Slack still serves its history)",
     "usergroups.users.list": "expand approver user groups (S...) to their members",
     "users.info": "check that whoever reacted or replied is a person, not another app's bot or deactivated",
+    "users.lookupByEmail": "find the Slack user of the Airflow user who triggered a run (the requester)",
     "views.open": "open the reject-reason dialog when someone clicks Reject",
 }
 
@@ -68,7 +70,9 @@ SCOPE_REASONS: dict[str, str] = {
     "groups:read": "conversations.list, conversations.info: the same for private channels",
     "usergroups:read": "usergroups.users.list: expand approver user groups",
     "reactions:read": "the reaction_added / reaction_removed events (instant wake-ups)",
-    "users:read": "users.info: only people vote (reactions carry no bot_id)",
+    "users:read": "users.info: only people vote (reactions carry no bot_id); Slack grants users:read.email "
+    "only with it",
+    "users:read.email": "users.lookupByEmail: the requester's Slack user, from their Airflow email",
 }
 
 #: Bot events of the Socket Mode variant, and the scope Slack requires to subscribe to each.

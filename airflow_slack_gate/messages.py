@@ -17,10 +17,6 @@ from datetime import datetime, timezone
 from typing import Any
 
 from airflow_slack_gate.decisions import (
-    DEFAULT_APPROVE_REACTIONS,
-    DEFAULT_APPROVE_WORDS,
-    DEFAULT_REJECT_REACTIONS,
-    DEFAULT_REJECT_WORDS,
     ApprovalPolicy,
     NotVoter,
     VoteKind,
@@ -29,28 +25,32 @@ from airflow_slack_gate.decisions import (
 __all__ = [
     "ANSWER_BLOCK",
     "APPROVE_ACTION",
+    "ASK_OWN_BLOCKS",
     "BUTTON_VALUE_LIMIT",
+    "MAX_BLOCKS",
     "OUTCOMES",
     "REASON_ACTION",
     "REASON_BLOCK",
     "REASON_CALLBACK",
     "REJECT_ACTION",
     "SECTION_TEXT_LIMIT",
-    "ButtonRules",
+    "TEXT_LIMIT",
+    "BlockKitProblem",
     "already_decided_text",
     "ask_message",
     "button_value",
+    "check_block_kit_limits",
     "escape_mrkdwn",
     "not_a_voter_text",
+    "not_an_open_question_text",
     "outcome_message",
     "outcome_thread_reply",
-    "read_button_value",
     "reason_modal",
     "superseded_message",
     "vote_record_text",
 ]
 
-#: ``action_id`` of the ask's Approve button (the value says whose clicks count, see :func:`button_value`).
+#: ``action_id`` of the ask's Approve button (whose clicks count is in the ask's metadata).
 APPROVE_ACTION = "airflow_slack_gate_approve"
 #: ``action_id`` of the ask's Reject button; a click opens :func:`reason_modal`.
 REJECT_ACTION = "airflow_slack_gate_reject"
@@ -63,11 +63,17 @@ REASON_BLOCK = "airflow_slack_gate_reason"
 REASON_ACTION = "reason"
 #: Slack's limit on a button's ``value``.
 BUTTON_VALUE_LIMIT = 2000
-_BUTTON_VALUE_VERSION = 1
+_BUTTON_VALUE = "airflow_slack_gate:v2"
 
 #: Slack's limit on a section block's text.
 SECTION_TEXT_LIMIT = 3000
-_MAX_BLOCKS = 50  # Slack's limit on blocks in one message
+#: Slack's limit on blocks in one message.
+MAX_BLOCKS = 50
+_MAX_BLOCKS = MAX_BLOCKS
+#: Slack's limit on a message's top-level ``text``.
+TEXT_LIMIT = 40_000
+#: Blocks :func:`ask_message` adds after the author's: the question, how to answer, the buttons.
+ASK_OWN_BLOCKS = 3
 _MAX_NAMED_APPROVERS = 20  # the ask names this many approvers, then says how many more
 _REASON_LIMIT = 1000  # a reason longer than this is shortened in Slack (the decision keeps it whole)
 
@@ -92,6 +98,20 @@ def escape_mrkdwn(value: str) -> str:
     return value.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
 
 
+def unknown_requester_note(airflow_user: str | None, *, conn_id: str) -> str:
+    """The ask's sentence (mrkdwn, values escaped) for a run a person started whose Slack user is not
+    known, so the gate cannot refuse their own approval."""
+    if airflow_user:
+        name = escape_mrkdwn(airflow_user.replace("`", "'"))  # a backtick would end the code span
+        who = f"Airflow user `{name}`"
+    else:
+        who = "an Airflow user whose name Airflow did not record"
+    return (
+        f"Requested by {who}, who has no Slack user found here, so their own approval would count "
+        f"(an Airflow admin maps them in the slack_users extra of connection `{escape_mrkdwn(conn_id)}`)."
+    )
+
+
 def ask_message(
     *,
     text: str,
@@ -102,6 +122,7 @@ def ask_message(
     requested_by: str | None,
     context_line: str | None,
     approver_users: Iterable[str] | None = None,
+    requester_note: str | None = None,
 ) -> dict[str, Any]:
     """Build the question people answer: the author's blocks, their question, and how to answer.
 
@@ -115,13 +136,14 @@ def ask_message(
     When ``policy.approvers`` is ``None`` anyone in the channel may answer; otherwise the ask names
     ``approver_users`` (default: ``policy.approvers``) and ``approver_groups`` (as ``@group``
     mentions). Pass the users named in the DAG as ``approver_users`` when the policy's approvers
-    already include group members, so members are not each mentioned.
+    already include group members, so members are not each mentioned. ``requester_note`` (mrkdwn,
+    see :func:`unknown_requester_note`) follows who may answer.
     """
     author_blocks = list(blocks or ())
-    if len(author_blocks) > _MAX_BLOCKS - 3:
+    if len(author_blocks) > _MAX_BLOCKS - ASK_OWN_BLOCKS:
         raise ValueError(
             f"blocks has {len(author_blocks)} blocks; Slack allows {_MAX_BLOCKS} per message and the gate "
-            f"adds up to 3: pass at most {_MAX_BLOCKS - 3}"
+            f"adds up to {ASK_OWN_BLOCKS}: pass at most {_MAX_BLOCKS - ASK_OWN_BLOCKS}"
         )
     question = _fit(text)
     if policy.approvers is None:
@@ -135,13 +157,15 @@ def ask_message(
             who.append(f"Requested by {_mention(requested_by)}.")
         else:
             who.append(f"Requested by {_mention(requested_by)}, who cannot approve their own request.")
+    if requester_note:
+        who.append(requester_note)
     how = [_how_to_answer(policy), " ".join(who)]
     if deadline is not None:
         how.append(f"Answer by {_date(deadline)}.")
     footer: list[dict[str, Any]] = [_context(_mrkdwn(_fit("\n".join(how))))]
     if context_line:
         footer.append(_context({"type": "plain_text", "text": context_line[:SECTION_TEXT_LIMIT]}))
-    buttons = _answer_buttons(button_value(policy, approver_groups))
+    buttons = _answer_buttons(button_value())
     if len(author_blocks) + 2 + len(footer) > _MAX_BLOCKS:
         # no room for the context line's own block: it joins the how-to-answer block
         footer = [_context(*(element for block in footer for element in block["elements"]))]
@@ -153,80 +177,15 @@ def ask_message(
     }
 
 
-@dataclass(frozen=True)
-class ButtonRules:
-    """Whose click counts, as the ask's buttons carry it (read back by :func:`read_button_value`).
+def button_value() -> str:
+    """The ``value`` of the ask's buttons: a small fixed token, whatever the gate's rules.
 
-    ``policy`` holds the user approvers (``None``: anyone), the quorum, the requester and the words
-    and reactions; ``groups`` are approver user groups still to expand. ``policy`` is ``None`` when the
-    rules were too large for a button's value: a click is then recorded and the gate's own rules,
-    applied by whoever decides, are the only check.
+    Version 1 carried the rules (approvers, quorum, requester) in the value, which Slack limits to
+    2000 characters: a long approver list no longer fit, and clicks went unchecked. The rules are now
+    in the ask's message metadata (:func:`~airflow_slack_gate.gate.ask_metadata`), which only the
+    gate's bot can write; a click is judged from there, never from what the click carries.
     """
-
-    policy: ApprovalPolicy | None
-    groups: frozenset[str] = frozenset()
-
-
-def button_value(policy: ApprovalPolicy, approver_groups: Iterable[str] = ()) -> str:
-    """The ``value`` of the ask's buttons: the gate's rules, compact JSON of at most 2000 characters.
-
-    Slack sends the value back with every click (and it is in the ask message, which only the bot can
-    edit), so the receiver of a click can tell a person "you are not an approver" without knowing the
-    trigger. Word and reaction lists are carried only when they differ from the defaults; when even
-    the approvers do not fit, the value says so and clicks are checked only by the gate's own rules.
-    """
-    rules: dict[str, Any] = {
-        "v": _BUTTON_VALUE_VERSION,
-        "a": None if policy.approvers is None else sorted(policy.approvers),
-        "g": sorted(set(approver_groups)),
-        "n": policy.required_approvals,
-        "r": policy.requested_by,
-        "s": policy.allow_self_approval,
-    }
-    words = [list(policy.approve_words), list(policy.reject_words)]
-    reactions = [list(policy.approve_reactions), list(policy.reject_reactions)]
-    optional = {}
-    if words != [list(DEFAULT_APPROVE_WORDS), list(DEFAULT_REJECT_WORDS)]:
-        optional["w"] = words
-    if reactions != [list(DEFAULT_APPROVE_REACTIONS), list(DEFAULT_REJECT_REACTIONS)]:
-        optional["e"] = reactions
-    for value in ({**rules, **optional}, rules, {"v": _BUTTON_VALUE_VERSION, "p": 0}):
-        text = json.dumps(value, separators=(",", ":"))
-        if len(text) <= BUTTON_VALUE_LIMIT:
-            return text
-    raise AssertionError("unreachable: the smallest value fits")  # pragma: no cover
-
-
-def read_button_value(value: object) -> ButtonRules | None:
-    """The rules a button's value carries; ``None`` for a value this package did not write."""
-    if not isinstance(value, str):
-        return None
-    try:
-        data = json.loads(value)
-    except ValueError:
-        return None
-    if not isinstance(data, dict) or data.get("v") != _BUTTON_VALUE_VERSION:
-        return None
-    if data.get("p") == 0:
-        return ButtonRules(policy=None)
-    try:
-        words = data.get("w") or [DEFAULT_APPROVE_WORDS, DEFAULT_REJECT_WORDS]
-        reactions = data.get("e") or [DEFAULT_APPROVE_REACTIONS, DEFAULT_REJECT_REACTIONS]
-        approvers = data.get("a")
-        policy = ApprovalPolicy(
-            approvers=None if approvers is None else frozenset(approvers),
-            required_approvals=data.get("n", 1),
-            approve_words=tuple(words[0]),
-            reject_words=tuple(words[1]),
-            approve_reactions=tuple(reactions[0]),
-            reject_reactions=tuple(reactions[1]),
-            requested_by=data.get("r"),
-            allow_self_approval=bool(data.get("s", False)),
-        )
-        groups = frozenset(str(group) for group in data.get("g") or ())
-    except (TypeError, ValueError, IndexError):
-        return None
-    return ButtonRules(policy=policy, groups=groups)
+    return _BUTTON_VALUE
 
 
 def reason_modal(*, channel: str, ts: str, question: str) -> dict[str, Any]:
@@ -277,6 +236,18 @@ def not_a_voter_text(why: NotVoter) -> str:
     if why == "self_approval":
         return "You requested this and cannot approve your own request; your click changed nothing."
     return "You are not an approver of this gate; your click changed nothing."
+
+
+def not_an_open_question_text(why: str) -> str:
+    """The ephemeral answer to a click on a message whose buttons are no open question of the gate's:
+    ``"not_an_ask"`` (the bot's message carries no ask metadata), ``"old_ask"`` (asked by a version
+    that kept its rules in the buttons) or ``"unknown_state"``."""
+    if why == "old_ask":
+        return (
+            "This question was asked by an older version of the gate, whose buttons no longer count: "
+            "answer it in its thread instead, as the question says. Your click changed nothing."
+        )
+    return "This message is not an open question of this gate; your click changed nothing."
 
 
 def already_decided_text(outcome: str) -> str:
@@ -460,3 +431,162 @@ def _answer_buttons(value: str) -> dict[str, Any]:
             },
         ],
     }
+
+
+# -- Block Kit limits ------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class BlockKitProblem:
+    """One way a message breaks Slack's limits, as Slack reports it and as a DAG author can fix it.
+
+    ``error`` is Slack's error code (``invalid_blocks`` or ``msg_too_long``), ``pointer`` the JSON
+    pointer into the call's arguments (``/blocks/0/text/text``), ``slack_message`` Slack's own words
+    (``must be less than 3001 characters``) and ``explanation`` what is wrong in a person's words.
+    """
+
+    error: str
+    pointer: str
+    slack_message: str
+    explanation: str
+
+    def __str__(self) -> str:
+        return f"{self.explanation} (at {self.pointer})"
+
+
+# (kind of limit, key, limit, what it is): checked on each block of a type, and each element of a block.
+_BLOCK_LIMITS: dict[str, list[tuple[str, str, int, str]]] = {
+    "section": [
+        ("text", "text", SECTION_TEXT_LIMIT, "a section's text"),
+        ("items", "fields", 10, "a section"),
+    ],
+    "header": [("text", "text", 150, "a header's text")],
+    "context": [("items", "elements", 10, "a context block")],
+    "actions": [("items", "elements", 25, "an actions block")],
+    "image": [
+        ("chars", "alt_text", 2000, "an image's alt_text"),
+        ("chars", "image_url", 3000, "an image's URL"),
+    ],
+}
+_ELEMENT_LIMITS: dict[str, list[tuple[str, str, int, str]]] = {
+    "button": [
+        ("text", "text", 75, "a button's text"),
+        ("chars", "value", BUTTON_VALUE_LIMIT, "a button's value"),
+        ("chars", "url", 3000, "a button's URL"),
+    ],
+}
+_FIELD_TEXT_LIMIT = 2000
+_ID_LIMIT = 255  # block_id and action_id
+
+
+def check_block_kit_limits(
+    text: Any,
+    blocks: Any,
+    *,
+    own_blocks: int = 0,
+    skip_templates: bool = False,
+) -> list[BlockKitProblem]:
+    """What in a ``chat.postMessage`` / ``chat.update`` (``text``, ``blocks``) breaks Slack's limits.
+
+    Slack's documented limits: 50 blocks in a message, a section's text 3000 characters and its
+    ``fields`` 10 items of 2000, a header's text 150, a context block 10 elements, an actions block 25,
+    a button's text 75 and its value 2000, ``block_id`` and ``action_id`` 255, and the top-level
+    ``text`` 40,000. ``own_blocks`` is how many blocks the caller adds after these (the approval gate
+    adds its own), so fewer are left. With ``skip_templates`` strings holding Jinja are not measured
+    (they are measured once rendered). Values that are not Block Kit shapes (not a list, not dicts)
+    are left to :func:`~airflow_slack_gate.operators.slack.parse_blocks` and to Slack.
+    """
+    problems: list[BlockKitProblem] = []
+    if isinstance(text, str) and not (skip_templates and _is_jinja(text)) and len(text) > TEXT_LIMIT:
+        problems.append(
+            BlockKitProblem(
+                "msg_too_long",
+                "/text",
+                "msg_too_long",
+                f"text has {len(text)} characters; Slack allows {TEXT_LIMIT} (msg_too_long)",
+            )
+        )
+    if not isinstance(blocks, (list, tuple)):
+        return problems
+    allowed = MAX_BLOCKS - own_blocks
+    if len(blocks) > allowed:
+        explanation = f"blocks has {len(blocks)} blocks; Slack allows {MAX_BLOCKS} in a message"
+        if own_blocks:
+            explanation += f" and the approval gate adds {own_blocks} of its own: pass at most {allowed}"
+        problems.append(_invalid("/blocks", f"no more than {MAX_BLOCKS} items allowed", explanation))
+    for index, block in enumerate(blocks):
+        if isinstance(block, dict):
+            problems += _block_problems(block, f"/blocks/{index}", skip_templates)
+    return problems
+
+
+def _block_problems(block: dict[str, Any], pointer: str, skip: bool) -> list[BlockKitProblem]:
+    problems = _id_problems(block, "block_id", pointer, skip)
+    problems += _limits(block, _BLOCK_LIMITS.get(str(block.get("type")), []), pointer, skip)
+    if block.get("type") == "section":
+        for index, field in enumerate(_as_list(block.get("fields"))):
+            problems += _text_problem(
+                field, f"{pointer}/fields/{index}", _FIELD_TEXT_LIMIT, "a section field", skip
+            )
+        if isinstance(block.get("accessory"), dict):
+            problems += _element_problems(block["accessory"], f"{pointer}/accessory", skip)
+    if block.get("type") == "actions":
+        for index, element in enumerate(_as_list(block.get("elements"))):
+            if isinstance(element, dict):
+                problems += _element_problems(element, f"{pointer}/elements/{index}", skip)
+    return problems
+
+
+def _element_problems(element: dict[str, Any], pointer: str, skip: bool) -> list[BlockKitProblem]:
+    problems = _id_problems(element, "action_id", pointer, skip)
+    return problems + _limits(element, _ELEMENT_LIMITS.get(str(element.get("type")), []), pointer, skip)
+
+
+def _limits(
+    item: dict[str, Any], limits: list[tuple[str, str, int, str]], pointer: str, skip: bool
+) -> list[BlockKitProblem]:
+    problems: list[BlockKitProblem] = []
+    for kind, key, limit, what in limits:
+        value = item.get(key)
+        if kind == "text":
+            problems += _text_problem(value, f"{pointer}/{key}", limit, what, skip)
+        elif kind == "chars":
+            problems += _chars_problem(value, f"{pointer}/{key}", limit, what, skip)
+        elif isinstance(value, list) and len(value) > limit:
+            problems.append(
+                _invalid(
+                    f"{pointer}/{key}",
+                    f"no more than {limit} items allowed",
+                    f"{what} has {len(value)} {key}; Slack allows {limit}",
+                )
+            )
+    return problems
+
+
+def _text_problem(obj: Any, pointer: str, limit: int, what: str, skip: bool) -> list[BlockKitProblem]:
+    if not isinstance(obj, dict):
+        return []
+    return _chars_problem(obj.get("text"), f"{pointer}/text", limit, what, skip)
+
+
+def _chars_problem(value: Any, pointer: str, limit: int, what: str, skip: bool) -> list[BlockKitProblem]:
+    if not isinstance(value, str) or len(value) <= limit or (skip and _is_jinja(value)):
+        return []
+    explanation = f"{what} has {len(value)} characters; Slack allows {limit}"
+    return [_invalid(pointer, f"must be less than {limit + 1} characters", explanation)]
+
+
+def _id_problems(item: dict[str, Any], key: str, pointer: str, skip: bool) -> list[BlockKitProblem]:
+    return _chars_problem(item.get(key), f"{pointer}/{key}", _ID_LIMIT, key, skip)
+
+
+def _invalid(pointer: str, slack_message: str, explanation: str) -> BlockKitProblem:
+    return BlockKitProblem("invalid_blocks", pointer, slack_message, explanation)
+
+
+def _as_list(value: Any) -> list[Any]:
+    return value if isinstance(value, list) else []
+
+
+def _is_jinja(text: str) -> bool:
+    return "{{" in text or "{%" in text or "{#" in text

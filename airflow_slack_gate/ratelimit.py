@@ -33,6 +33,7 @@ TIER_BUDGETS: dict[str, int] = {
     "reactions.get": 50,  # Tier 3
     "users.info": 100,  # Tier 4
     "chat.postEphemeral": 100,  # Tier 4
+    "users.lookupByEmail": 50,  # Tier 3
 }
 DEFAULT_BUDGET = 50
 

@@ -181,8 +181,9 @@ async def run_case(
     for i in range(gates):
         channel = env["channels"][i % CHANNELS]
         identity = {"dag_id": "bench", "run_id": "r", "task_id": f"g{i}", "map_index": -1, "try_number": 1}
+        metadata = ask_metadata(identity, "open", policy=policy)
         response = await poster.chat_postMessage(
-            channel=channel, text=ask["text"], blocks=ask["blocks"], metadata=ask_metadata(identity, "open")
+            channel=channel, text=ask["text"], blocks=ask["blocks"], metadata=metadata
         )
         asks.append((channel, response["ts"]))
     admin.enable_rate_limits(True)

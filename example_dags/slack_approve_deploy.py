@@ -11,15 +11,18 @@ so no worker slot is held while people think. Anyone in the channel answers in t
 outcome, the votes, who decided and the reason. After 4 hours without an answer the gate rejects.
 
 **Configure without editing this file:** the Airflow connection `slack_gate_default` (type
-`slack_gate`) holds the bot token and the default channel; the DAG param `channel` overrides the
-channel for one run.
+`slack_gate`) holds the bot token and the default channel; the Airflow Variable `slack_gate_channel`
+(a channel ID or `#name`), if set, asks there instead. A run's params or conf cannot move the
+question: with anyone in the channel allowed to answer, the person who triggers a run could
+otherwise send it to a private channel of their own and approve it there. The person who triggered
+the run cannot approve it (map Airflow users to Slack users in the connection, see the docs).
 """
 
 from __future__ import annotations
 
 from datetime import timedelta
 
-from airflow.sdk import DAG, Param, get_current_context, task
+from airflow.sdk import DAG, get_current_context, task
 
 from airflow_slack_gate.operators.slack import SlackPostOperator
 from airflow_slack_gate.sensors.slack import SlackApprovalSensor
@@ -30,15 +33,9 @@ with DAG(
     catchup=False,
     tags=["slack-gate", "example"],
     doc_md=__doc__,
-    params={
-        "channel": Param(
-            "",
-            type="string",
-            title="Slack channel",
-            description="Channel ID or #name; empty: the connection's default channel.",
-        ),
-    },
 ):
+    # Rendered with Variables and connections only, never with the run's params or conf.
+    channel = "{{ var.value.get('slack_gate_channel', '') }}"
 
     @task
     def train_model() -> dict:
@@ -62,7 +59,7 @@ with DAG(
 
     ask_for_approval = SlackApprovalSensor(
         task_id="ask_for_approval",
-        channel="{{ params.channel }}",
+        channel=channel,
         text="{{ ti.xcom_pull(task_ids='format_message') }}",
         timeout=timedelta(hours=4),
         on_timeout="reject",
@@ -81,7 +78,7 @@ with DAG(
 
     notify_skipped = SlackPostOperator(
         task_id="notify_skipped",
-        channel="{{ params.channel }}",
+        channel=channel,
         text=(
             "{% set m = ti.xcom_pull(task_ids='train_model') %}"
             "{% set d = ti.xcom_pull(task_ids='ask_for_approval', key='slack_decision') or {} %}"

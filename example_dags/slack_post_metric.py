@@ -7,13 +7,13 @@ accepted the message, and `slack_message` holds the message's channel, ts and pe
 the task's "Slack message" link).
 
 **Configure without editing this file:** the Airflow connection `slack_gate_default` (type
-`slack_gate`) holds the bot token and the default channel; the DAG param `channel` (a channel ID or
-`#name`) overrides the channel for one run, and empty means the connection's default channel.
+`slack_gate`) holds the bot token and the default channel; the Airflow Variable `slack_gate_channel`
+(a channel ID or `#name`), if set, posts there instead.
 """
 
 from __future__ import annotations
 
-from airflow.sdk import DAG, Param, task
+from airflow.sdk import DAG, task
 
 from airflow_slack_gate.operators.slack import SlackPostOperator
 
@@ -23,14 +23,6 @@ with DAG(
     catchup=False,
     tags=["slack-gate", "example"],
     doc_md=__doc__,
-    params={
-        "channel": Param(
-            "",
-            type="string",
-            title="Slack channel",
-            description="Channel ID or #name; empty: the connection's default channel.",
-        ),
-    },
 ):
 
     @task
@@ -40,7 +32,7 @@ with DAG(
 
     post_metric = SlackPostOperator(
         task_id="post_metric",
-        channel="{{ params.channel }}",
+        channel="{{ var.value.get('slack_gate_channel', '') }}",
         text=(
             "{% set m = ti.xcom_pull(task_ids='evaluate_model') %}"
             ":bar_chart: *{{ m.model }}* test {{ m.metric }}: *{{ '%.3f' | format(m.value) }}* "

@@ -7,9 +7,12 @@ returned `True`, and otherwise skips everything downstream (`publish_release`,
 `announce_release`). With a `ShortCircuitOperator` there is no "no" branch: a rejection or a timeout
 simply stops the DAG, and the run still ends in success.
 
-**Configure without editing this file:** the DAG param `approvers` lists the Slack user IDs
-(`U...`) or user group IDs (`S...`) who may approve, separated by commas or spaces; `channel`
-overrides the connection's default channel.
+**Configure without editing this file:** the Airflow Variable `slack_gate_data_stewards` lists the
+Slack user IDs (`U...`) or user group IDs (`S...`) who may approve, separated by commas or spaces
+(`airflow variables set slack_gate_data_stewards "U0123ABCD, S0456EFGH"`); the DAG does not load
+without it. The Variable is read in the DAG's code, so the people who may trigger a run cannot
+choose who approves it (a run's conf overrides its params). `slack_gate_channel`, if set, is the
+channel to ask in instead of the connection's default.
 """
 
 from __future__ import annotations
@@ -17,10 +20,18 @@ from __future__ import annotations
 from datetime import timedelta
 
 from airflow.providers.standard.operators.python import ShortCircuitOperator
-from airflow.sdk import DAG, Param, task
+from airflow.sdk import DAG, Variable, task
 
 from airflow_slack_gate.operators.slack import SlackPostOperator
 from airflow_slack_gate.sensors.slack import SlackApprovalSensor
+
+DATA_STEWARDS = Variable.get("slack_gate_data_stewards", default=None)
+if not DATA_STEWARDS:
+    raise ValueError(
+        "Set the Airflow Variable slack_gate_data_stewards to the Slack user IDs (U...) or user group IDs "
+        '(S...) who may approve releases, e.g. airflow variables set slack_gate_data_stewards "U0123ABCD"'
+    )
+CHANNEL = "{{ var.value.get('slack_gate_channel', '') }}"  # Variables only, never the run's params
 
 with DAG(
     dag_id="slack_gate_short_circuit",
@@ -28,20 +39,6 @@ with DAG(
     catchup=False,
     tags=["slack-gate", "example"],
     doc_md=__doc__,
-    params={
-        "approvers": Param(
-            type="string",
-            pattern=r"^\s*[UWS][A-Z0-9]+([\s,]+[UWS][A-Z0-9]+)*\s*$",
-            title="Approvers",
-            description="Slack user IDs (U...) or user group IDs (S...), separated by commas or spaces.",
-        ),
-        "channel": Param(
-            "",
-            type="string",
-            title="Slack channel",
-            description="Channel ID or #name; empty: the connection's default channel.",
-        ),
-    },
 ):
 
     @task
@@ -51,12 +48,12 @@ with DAG(
 
     ask_data_stewards = SlackApprovalSensor(
         task_id="ask_data_stewards",
-        channel="{{ params.channel }}",
+        channel=CHANNEL,
         text=(
             "{% set r = ti.xcom_pull(task_ids='build_release') %}"
             "Publish data release *{{ r.name }}* `{{ r.version }}` ({{ r.rows }} rows)?"
         ),
-        approvers="{{ params.approvers }}",
+        approvers=DATA_STEWARDS,
         timeout=timedelta(hours=8),
         on_timeout="reject",
     )
@@ -74,7 +71,7 @@ with DAG(
 
     announce_release = SlackPostOperator(
         task_id="announce_release",
-        channel="{{ params.channel }}",
+        channel=CHANNEL,
         text=":tada: Published {{ ti.xcom_pull(task_ids='publish_release') }}.",
     )
 

@@ -7,19 +7,28 @@ Slack user group (say `@db-owners` with three people). Each member approves with
 :x: or :-1:) from a member stops it. Votes from people outside the group do not count. The group is
 expanded when the gate runs, so changing its members in Slack needs no DAG change.
 
-**Configure without editing this file:** the DAG param `approver_group` is the user group's ID
-(`S...`, from Slack's *Copy group ID*); `channel` overrides the connection's default channel.
+**Configure without editing this file:** the Airflow Variable `slack_gate_db_owners` is the user
+group's ID (`S...`, from Slack's *Copy group ID*; `airflow variables set slack_gate_db_owners
+S0123ABCD`); the DAG does not load without it. It is read in the DAG's code, so whoever triggers a
+run cannot name other approvers (a run's conf overrides its params). `slack_gate_channel`, if set,
+is the channel to ask in instead of the connection's default.
 """
 
 from __future__ import annotations
 
 from datetime import timedelta
 
-from airflow.sdk import DAG, Param, task
+from airflow.sdk import DAG, Variable, task
 
 from airflow_slack_gate.sensors.slack import SlackApprovalSensor
 
 TABLES = ["events_2019", "events_2020", "sessions_legacy"]
+DB_OWNERS = Variable.get("slack_gate_db_owners", default=None)
+if not DB_OWNERS:
+    raise ValueError(
+        "Set the Airflow Variable slack_gate_db_owners to the Slack user group ID (S...) whose members "
+        "may approve dropping tables, e.g. airflow variables set slack_gate_db_owners S0123ABCD"
+    )
 
 with DAG(
     dag_id="slack_gate_two_of_three",
@@ -27,20 +36,6 @@ with DAG(
     catchup=False,
     tags=["slack-gate", "example"],
     doc_md=__doc__,
-    params={
-        "approver_group": Param(
-            type="string",
-            pattern="^S[A-Z0-9]+$",
-            title="Approver user group ID",
-            description="Slack user group (S...) whose members may approve; two approvals are needed.",
-        ),
-        "channel": Param(
-            "",
-            type="string",
-            title="Slack channel",
-            description="Channel ID or #name; empty: the connection's default channel.",
-        ),
-    },
 ):
 
     @task
@@ -50,13 +45,13 @@ with DAG(
 
     ask_owners = SlackApprovalSensor(
         task_id="ask_owners",
-        channel="{{ params.channel }}",
+        channel="{{ var.value.get('slack_gate_channel', '') }}",  # Variables only, never the run's params
         text=(
             ":warning: Drop the legacy tables "
             + ", ".join(f"`{table}`" for table in TABLES)
             + " in *production*? A backup was taken."
         ),
-        approvers="{{ params.approver_group }}",
+        approvers=DB_OWNERS,
         required_approvals=2,
         approve_reactions=["white_check_mark", "+1"],
         reject_reactions=["x", "-1"],

@@ -193,7 +193,7 @@ def test_the_testing_pages_project_passes(docs_project_run):
     assert re.search(r"\b4 passed\b", docs_project_run["output"]), docs_project_run["output"]
 
 
-TYPES = {"bool": (bool,), "str": (str,), "str or None": (str, type(None))}
+TYPES = {"bool": (bool,), "str": (str,), "str or None": (str, type(None)), "dict": (dict,)}
 
 
 def assert_matches_table(value: dict, rows: list[list[str]], what: str) -> None:
@@ -219,6 +219,7 @@ def test_xcom_tables_match_a_real_gate(docs_project_run):
     assert decision["votes"], decision
     for vote in decision["votes"]:
         assert_matches_table(vote, table_after(page, "#### Each vote"), "a vote")
+    assert_matches_table(decision["requester"], table_after(page, "#### The requester"), "the requester")
     outcome_row = next(row for row in table_after(page, "### `slack_decision`") if row[0] == "`outcome`")
     assert re.findall(r'"(\w+)"', outcome_row[2]) == ["approved", "rejected", "timed_out"]
     assert decision["outcome"] == "rejected"

@@ -1,4 +1,4 @@
-"""The example DAGs parse, use no hard-coded Slack IDs, and are explained in docs/examples.md."""
+"""The example DAGs parse, take no Slack IDs from the file or the run, and are explained in the docs."""
 
 from __future__ import annotations
 
@@ -22,9 +22,19 @@ EXAMPLE_DAG_IDS = {
 }
 
 
+#: The Variables the examples read in their code (who may approve), as an admin would set them.
+EXAMPLE_VARIABLES = {
+    "AIRFLOW_VAR_SLACK_GATE_DB_OWNERS": "S0DBOWNERS",
+    "AIRFLOW_VAR_SLACK_GATE_DATA_STEWARDS": "U0ALICE01, U0CAROL01",
+}
+
+
 @pytest.fixture(scope="module")
 def bag() -> DagBag:
-    return DagBag(dag_folder=str(ROOT / "example_dags"))
+    with pytest.MonkeyPatch.context() as monkeypatch:
+        for name, value in EXAMPLE_VARIABLES.items():
+            monkeypatch.setenv(name, value)
+        return DagBag(dag_folder=str(ROOT / "example_dags"))
 
 
 def test_every_example_parses_without_import_errors(bag):
@@ -33,12 +43,31 @@ def test_every_example_parses_without_import_errors(bag):
 
 
 @pytest.mark.parametrize("dag_id", sorted(EXAMPLE_DAG_IDS))
-def test_slack_ids_come_from_dag_params_not_from_the_file(bag, dag_id):
+def test_no_example_lets_a_run_choose_approvers_or_the_channel(bag, dag_id):
+    """Slack IDs come from Variables read in the DAG's code or from the connection, never the file or
+    the run: the DAGs have no params a run's conf could use to pick approvers or the channel."""
     dag = bag.dags[dag_id]
-    assert "channel" in dag.params
-    for gate in (task for task in dag.tasks if isinstance(task, SlackApprovalSensor)):
-        assert gate.channel == "{{ params.channel }}"
-        assert gate.approvers is None or gate.approvers.startswith("{{ params."), gate.approvers
+    assert not {"approvers", "approver_group", "channel", "requested_by"} & set(dag.params)
+    for task in dag.tasks:
+        assert getattr(task, "channel", None) in (None, "{{ var.value.get('slack_gate_channel', '') }}")
+    gates = {task.task_id: task.approvers for task in dag.tasks if isinstance(task, SlackApprovalSensor)}
+    assert (
+        gates
+        == {
+            "slack_gate_approve_deploy": {"ask_for_approval": None},
+            "slack_gate_two_of_three": {"ask_owners": "S0DBOWNERS"},
+            "slack_gate_short_circuit": {"ask_data_stewards": "U0ALICE01, U0CAROL01"},
+            "slack_gate_post_metric": {},
+        }[dag_id]
+    )
+
+
+def test_a_restricted_example_does_not_load_without_its_approvers_variable():
+    bag = DagBag(dag_folder=str(ROOT / "example_dags"))
+    errors = {Path(path).name: error for path, error in bag.import_errors.items()}
+    assert set(errors) == {"slack_two_of_three.py", "slack_short_circuit.py"}
+    assert "Set the Airflow Variable slack_gate_db_owners" in errors["slack_two_of_three.py"]
+    assert "Set the Airflow Variable slack_gate_data_stewards" in errors["slack_short_circuit.py"]
 
 
 @pytest.mark.parametrize("dag_id", sorted(EXAMPLE_DAG_IDS))

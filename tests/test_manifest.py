@@ -126,6 +126,7 @@ def test_manifest_scopes_are_exactly_those_of_the_called_methods():
         "groups:read",
         "usergroups:read",
         "users:read",
+        "users:read.email",
     ]
 
 
@@ -233,6 +234,7 @@ def run_every_call(slack: SlackEmulator, scopes: list[str], monkeypatch: pytest.
         assert hook.get_permalink(channel=channel_id, ts=posted.ts)
     assert hook.expand_usergroups([ids.deployers]) == {ids.alice, ids.bob, ids.carol}
     assert hook.user_kinds([ids.alice]) == {ids.alice: "person"}
+    assert hook.lookup_user_by_email("alice@example.com") == ids.alice
     # what a button click makes the bot do: tell a person ephemerally, open the reject-reason modal
     client = hook.get_conn()
     client.chat_postEphemeral(channel=public, user=ids.alice, text="You are not an approver of this gate")

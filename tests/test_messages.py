@@ -13,6 +13,7 @@ from airflow_slack_gate.decisions import ApprovalPolicy, decide
 from airflow_slack_gate.messages import (
     SECTION_TEXT_LIMIT,
     ask_message,
+    check_block_kit_limits,
     escape_mrkdwn,
     outcome_message,
     outcome_thread_reply,
@@ -32,6 +33,7 @@ def assert_valid_block_kit(message: dict[str, Any]) -> None:
     assert isinstance(message["text"], str)
     assert message["text"].strip()
     assert len(message["text"]) <= 40_000
+    assert check_block_kit_limits(message["text"], message["blocks"]) == []
     blocks = message["blocks"]
     assert 1 <= len(blocks) <= 50
     for block in blocks:
@@ -467,3 +469,61 @@ def test_the_bots_own_ask_and_outcome_texts_never_count_as_votes():
         for i, text in enumerate(bot_says, start=1)
     ]
     assert decide(parent, thread, policy).outcome == "pending"
+
+
+# --- Block Kit limits ----------------------------------------------------------------------------------
+
+
+def header(text: str) -> dict[str, Any]:
+    return {"type": "header", "text": {"type": "plain_text", "text": text}}
+
+
+def test_limits_name_each_problem_with_its_place_and_slacks_words():
+    (problem,) = check_block_kit_limits("hi", [{"type": "divider"}, header("x" * 151)])
+
+    assert (problem.error, problem.pointer) == ("invalid_blocks", "/blocks/1/text/text")
+    assert problem.slack_message == "must be less than 151 characters"
+    assert str(problem) == "a header's text has 151 characters; Slack allows 150 (at /blocks/1/text/text)"
+
+
+def test_limits_say_how_many_blocks_the_gate_leaves():
+    (problem,) = check_block_kit_limits(None, [{"type": "divider"}] * 48, own_blocks=3)
+
+    assert "Slack allows 50 in a message and the approval gate adds 3 of its own: pass at most 47" in str(
+        problem
+    )
+    assert check_block_kit_limits(None, [{"type": "divider"}] * 47, own_blocks=3) == []
+
+
+def test_limits_reach_into_accessories_and_actions():
+    button = {
+        "type": "button",
+        "text": {"type": "plain_text", "text": "x" * 76},
+        "action_id": "a",
+        "value": "v",
+    }
+    blocks = [
+        {"type": "section", "text": {"type": "mrkdwn", "text": "ok"}, "accessory": button},
+        {"type": "actions", "elements": [button] * 26},
+    ]
+
+    pointers = [problem.pointer for problem in check_block_kit_limits(None, blocks)]
+
+    assert pointers[:3] == [
+        "/blocks/0/accessory/text/text",
+        "/blocks/1/elements",
+        "/blocks/1/elements/0/text/text",
+    ]
+    assert len(pointers) == 2 + 26
+
+
+def test_limits_measure_templates_only_once_rendered():
+    template = "{{ params.title }}" + "x" * 150
+
+    assert check_block_kit_limits(template * 300, [header(template)], skip_templates=True) == []
+    assert len(check_block_kit_limits(template * 300, [header(template)])) == 2
+
+
+def test_limits_leave_shapes_that_are_not_block_kit_to_slack():
+    assert check_block_kit_limits(None, "[not parsed]") == []
+    assert check_block_kit_limits(None, ["a string", {"type": "unknown", "text": "x" * 5000}]) == []

@@ -51,6 +51,8 @@ def test_connection_type_form_matches_hook():
         "default_channel",
         "app_token",
         "signing_secret",
+        "slack_users",
+        "email_domain",
         "base_url",
         "timeout",
         "proxy",

@@ -50,9 +50,11 @@ class EmulatorApi:
             raise EmulatorError("the demo workspace is not seeded; call seed_demo_workspace() first")
         return self._demo
 
-    def create_user(self, name: str, *, real_name: str | None = None, deleted: bool = False) -> str:
-        """Add a person; return their user id (``U...``)."""
-        return self.state.create_user(name, real_name=real_name, deleted=deleted)
+    def create_user(
+        self, name: str, *, real_name: str | None = None, deleted: bool = False, email: str | None = None
+    ) -> str:
+        """Add a person (with the profile ``email``, if given); return their user id (``U...``)."""
+        return self.state.create_user(name, real_name=real_name, deleted=deleted, email=email)
 
     def create_bot(
         self, name: str, scopes: Iterable[str] = DEFAULT_BOT_SCOPES, *, token: str | None = None

@@ -89,6 +89,7 @@ def run_emulator(args: argparse.Namespace) -> int:
             ),
             f"usergroup: deployers={ids.deployers}",
             f"AIRFLOW_CONN_{DEMO_CONN_ID.upper()}={shlex.quote(emulator.airflow_connection())}",
+            *(f"{name}={shlex.quote(value)}" for name, value in ids.example_dag_variables().items()),
         ]
         try:
             print("\n".join(lines), flush=True)

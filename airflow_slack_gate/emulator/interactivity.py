@@ -590,10 +590,11 @@ class Interactivity:
         }
 
 
-def sign(signing_secret: str, body: str, timestamp: int | None = None) -> dict[str, str]:
+def sign(signing_secret: str, body: str | bytes, timestamp: int | None = None) -> dict[str, str]:
     """The headers Slack signs a request with: ``v0=`` HMAC-SHA256 of ``v0:<timestamp>:<body>``."""
     stamp = str(int(time.time()) if timestamp is None else timestamp)
-    digest = hmac.new(signing_secret.encode(), f"v0:{stamp}:{body}".encode(), hashlib.sha256).hexdigest()
+    raw = body if isinstance(body, bytes) else body.encode()
+    digest = hmac.new(signing_secret.encode(), f"v0:{stamp}:".encode() + raw, hashlib.sha256).hexdigest()
     return {"X-Slack-Request-Timestamp": stamp, "X-Slack-Signature": f"v0={digest}"}
 
 

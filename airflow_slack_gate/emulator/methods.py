@@ -22,6 +22,7 @@ from airflow_slack_gate.emulator.pagination import (
 )
 from airflow_slack_gate.emulator.params import Params
 from airflow_slack_gate.emulator.state import Bot, Channel, Message, SlackError, Workspace
+from airflow_slack_gate.messages import check_block_kit_limits
 
 Response = dict[str, Any]
 
@@ -68,12 +69,14 @@ class Call:
         return found
 
     def content(self) -> tuple[str, list[Any] | None]:
-        """``text`` and ``blocks``; ``no_text`` when both are missing."""
+        """``text`` and ``blocks``; ``no_text`` when both are missing; Slack's errors for content over
+        Block Kit's limits (:func:`check_limits`)."""
         text, blocks = self.params.get_str("text"), self.params.get_json("blocks", "invalid_blocks")
         if blocks is not None and not isinstance(blocks, list):
             raise SlackError("invalid_blocks")
         if not text and not blocks:
             raise SlackError("no_text")
+        check_limits(text, blocks)
         return text or "", blocks
 
     def window(self) -> Window:
@@ -88,6 +91,29 @@ class Call:
         """A message as this call should show it (metadata only when ``include_all_metadata``)."""
         include = self.params.get_bool("include_all_metadata")
         return render.message(self.workspace, channel, msg, include_metadata=include)
+
+
+def check_limits(text: str | None, blocks: list[Any] | None) -> None:
+    """Refuse content over Slack's limits as Slack does: ``invalid_blocks`` with each problem in
+    ``errors`` and ``response_metadata.messages`` (``must be less than 3001 characters
+    [json-pointer:/blocks/0/text/text]``), else ``msg_too_long`` for text over 40,000 characters.
+
+    Emulator choice: Slack documents truncating text over 40,000 characters with a warning, but answers
+    ``msg_too_long`` (a documented error of chat.postMessage, chat.update and chat.postEphemeral) for
+    text it will not take; failing loudly keeps tests from relying on silent truncation.
+    """
+    problems = check_block_kit_limits(text, blocks)
+    invalid = [
+        f"{p.slack_message} [json-pointer:{p.pointer}]" for p in problems if p.error == "invalid_blocks"
+    ]
+    if invalid:
+        raise SlackError(
+            "invalid_blocks",
+            errors=invalid,
+            response_metadata={"messages": [f"[ERROR] {message}" for message in invalid]},
+        )
+    if problems:
+        raise SlackError("msg_too_long")
 
 
 def auth_test(call: Call) -> Response:
@@ -291,6 +317,22 @@ def users_info(call: Call) -> Response:
     return {"ok": True, "user": render.user(call.workspace, member)}
 
 
+def users_lookup_by_email(call: Call) -> Response:
+    """users.lookupByEmail: the active person with this profile email (scope users:read.email).
+
+    Slack grants users:read.email only together with users:read, so a token has both or neither.
+    """
+    call.require_scope("users:read.email")
+    call.require_scope("users:read")
+    email = call.params.get_str("email")
+    member = call.workspace.find_user_by_email(email) if email else None
+    if member is None or member.deleted or member.is_bot:
+        raise SlackError("users_not_found")
+    user = render.user(call.workspace, member)
+    user["profile"]["email"] = member.email
+    return {"ok": True, "user": user}
+
+
 def usergroups_users_list(call: Call) -> Response:
     """usergroups.users.list: the user ids in a user group."""
     call.require_scope("usergroups:read")
@@ -332,6 +374,7 @@ METHODS: dict[str, Method] = {
     "conversations.list": Method(conversations_list, 2),
     "reactions.get": Method(reactions_get, 3),
     "users.info": Method(users_info, 4),
+    "users.lookupByEmail": Method(users_lookup_by_email, 3),
     "usergroups.users.list": Method(usergroups_users_list, 2),
     "views.open": Method(views_open, 4),
 }

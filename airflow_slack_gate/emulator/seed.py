@@ -12,6 +12,8 @@ from airflow_slack_gate.emulator.state import Bot, Workspace
 DEMO_BOT_TOKEN = "xoxb-emulator-bot-token"  # noqa: S105 - a fake token of the emulator, not a secret
 DEMO_CHANNEL = "approvals"
 DEMO_CONN_ID = "slack_gate_default"
+#: The seeded people's profile emails are ``<name>@`` this domain (users.lookupByEmail finds them).
+DEMO_EMAIL_DOMAIN = "example.com"
 
 
 @dataclass(frozen=True)
@@ -19,8 +21,8 @@ class DemoWorkspace:
     """Ids of the seeded workspace.
 
     Bot ``airflow-gate`` (token :data:`DEMO_BOT_TOKEN`, default scopes), people ``alice``, ``bob``,
-    ``carol``, ``dave`` and ``mallory``, channel ``#approvals`` (everyone and the bot are members) and
-    user group ``@deployers`` (alice, bob, carol).
+    ``carol``, ``dave`` and ``mallory`` (emails ``alice@example.com``...), channel ``#approvals``
+    (everyone and the bot are members) and user group ``@deployers`` (alice, bob, carol).
     """
 
     team_id: str
@@ -41,11 +43,22 @@ class DemoWorkspace:
         """The ids as a JSON-able dict."""
         return asdict(self)
 
+    def example_dag_variables(self) -> dict[str, str]:
+        """The Airflow Variables (as ``AIRFLOW_VAR_*`` environment) that say who may approve in the
+        example DAGs, for this workspace: ``@deployers`` owns the tables, alice and carol steward data."""
+        return {
+            "AIRFLOW_VAR_SLACK_GATE_DB_OWNERS": self.deployers,
+            "AIRFLOW_VAR_SLACK_GATE_DATA_STEWARDS": f"{self.alice}, {self.carol}",
+        }
+
 
 def seed_demo_workspace(workspace: Workspace) -> DemoWorkspace:
     """Create the standard bot, people, channel and user group in ``workspace``; return their ids."""
     bot: Bot = workspace.create_bot("airflow-gate", token=DEMO_BOT_TOKEN)
-    people = {name: workspace.create_user(name) for name in ("alice", "bob", "carol", "dave", "mallory")}
+    people = {
+        name: workspace.create_user(name, email=f"{name}@{DEMO_EMAIL_DOMAIN}")
+        for name in ("alice", "bob", "carol", "dave", "mallory")
+    }
     approvals = workspace.create_channel(DEMO_CHANNEL, members=[bot.user_id, *people.values()])
     deployers = workspace.create_usergroup("deployers", [people["alice"], people["bob"], people["carol"]])
     return DemoWorkspace(

@@ -25,6 +25,7 @@ DEFAULT_BOT_SCOPES: tuple[str, ...] = (
     "groups:read",
     "reactions:read",
     "users:read",
+    "users:read.email",
     "usergroups:read",
 )
 
@@ -32,7 +33,7 @@ DEFAULT_BOT_SCOPES: tuple[str, ...] = (
 class SlackError(Exception):
     """A Slack API error: ``code`` becomes ``error`` in the response, ``fields`` are added beside it."""
 
-    def __init__(self, code: str, **fields: str) -> None:
+    def __init__(self, code: str, **fields: Any) -> None:
         super().__init__(code)
         self.code = code
         self.fields = fields
@@ -64,6 +65,7 @@ class User:
     deleted: bool = False
     bot_id: str | None = None
     app_id: str | None = None
+    email: str | None = None
 
     @property
     def is_bot(self) -> bool:
@@ -161,12 +163,14 @@ class Workspace:
 
     # -- directory ----------------------------------------------------------------------------
 
-    def create_user(self, name: str, *, real_name: str | None = None, deleted: bool = False) -> str:
-        """Add a person; return their user id (``U...``)."""
+    def create_user(
+        self, name: str, *, real_name: str | None = None, deleted: bool = False, email: str | None = None
+    ) -> str:
+        """Add a person (with the profile ``email``, if given); return their user id (``U...``)."""
         with self.lock:
             if self.find_user(name):
                 raise EmulatorError(f"a user named {name!r} already exists")
-            user = User(self._new_id("U"), name, real_name or name.title(), deleted=deleted)
+            user = User(self._new_id("U"), name, real_name or name.title(), deleted=deleted, email=email)
             self.users[user.id] = user
             self._notify()
             return user.id
@@ -257,6 +261,12 @@ class Workspace:
             return group.id
 
     # -- lookups ------------------------------------------------------------------------------
+
+    def find_user_by_email(self, email: str) -> User | None:
+        """The person whose profile email is ``email`` (case-insensitive), if any."""
+        with self.lock:
+            wanted = email.casefold()
+            return next((u for u in self.users.values() if u.email and u.email.casefold() == wanted), None)
 
     def find_user(self, ref: str) -> User | None:
         """A user by id or name (``alice`` or ``@alice``), or None."""

@@ -120,7 +120,8 @@ class SlackGateHook(SlackHook):
     Slack Web API access for approval gates, from a ``slack_gate`` (or official ``slack``) connection.
 
     The connection's password is the bot token (``xoxb-...``); extras: ``default_channel``,
-    ``app_token`` (``xapp-...``, Socket Mode), ``signing_secret``, ``base_url``, ``timeout``, ``proxy``.
+    ``app_token`` (``xapp-...``, Socket Mode), ``signing_secret``, ``base_url``, ``timeout``, ``proxy``,
+    and for finding a run's requester in Slack ``slack_users`` and ``email_domain``.
     Every Slack error is raised as :class:`~airflow_slack_gate.errors.SlackGateError` naming the error
     code, the connection and the fix. Transient errors (429, 5xx, dropped connections) are retried a
     bounded number of times first.
@@ -185,6 +186,11 @@ class SlackGateHook(SlackHook):
         """The connection's ``default_channel`` extra, or None."""
         conn = self.get_connection(self.slack_conn_id)
         return self._extras(conn, conn.extra_dejson).get("default_channel", default=None) or None
+
+    def connection_extra(self, name: str) -> Any:
+        """The connection's extra ``name`` (also under its ``extra__<type>__`` form), or None."""
+        conn = self.get_connection(self.slack_conn_id)
+        return self._extras(conn, conn.extra_dejson).get(name, default=None)
 
     @cached_property
     def client(self) -> WebClient:
@@ -390,6 +396,21 @@ class SlackGateHook(SlackHook):
                 method="conversations.info",
                 detail=f"channel {channel} was archived",
             )
+
+    def lookup_user_by_email(self, email: str) -> str | None:
+        """The ID of the Slack user with this email (users.lookupByEmail), or None if nobody has it.
+
+        Needs the scope ``users:read.email``; Slack raises ``missing_scope`` without it.
+        """
+        try:
+            response = self._call(
+                "users.lookupByEmail", partial(self.client.users_lookupByEmail, email=email)
+            )
+        except SlackGateError as error:
+            if error.error_code == "users_not_found":
+                return None
+            raise
+        return str(response["user"]["id"])
 
     def expand_usergroups(self, group_ids: Iterable[str]) -> frozenset[str]:
         """The user IDs of every member of the given user groups (S...)."""

@@ -1,17 +1,21 @@
 """What a click on a gate's button does, wherever Slack delivered it (Socket Mode or the Request URL).
 
-The receiver reads the gate's thread (one ``conversations.replies``) and judges the click by the same
-rules as every vote (:func:`judge_click`, pure), then does one thing through Slack:
+The receiver reads the gate's thread (one ``conversations.replies``) and judges the click
+(:func:`judge_click`, pure) by the gate's own rules, which the ask's message metadata carries
+(:func:`~airflow_slack_gate.gate.ask_rules`; only the gate's bot can write it), never by anything the
+click carries. Then it does one thing through Slack:
 
 - **record** the vote: a thread reply by the gate's bot carrying ``airflow_slack_gate_vote`` message
   metadata. Slack gives an event to only one of an app's connections, so the vote must live in Slack,
   where every triggerer (and the worker) reads it; only the bot's own messages count, so nobody can
-  forge one. A click delivered twice is recorded once (``click_id``).
+  forge one. A click is recorded once: its record names it (``click_id``, from Slack's ``action_ts``)
+  and the receiver posts none when the thread it just read has one, whichever process posted it.
 - **open the reason modal** (``views.open`` with the click's ``trigger_id``) for a Reject click; its
   submission is the vote.
 - **tell** the person, ephemerally (``chat.postEphemeral``), why nothing changed: not an approver,
-  cannot approve their own request, or the gate is already decided.
-- **ignore** clicks on messages that are not this bot's open gates, and repeated deliveries.
+  cannot approve their own request, the question is superseded or already decided, or the message is
+  no open question of this bot's. Such a click never shows in the thread.
+- **ignore** clicks on messages that are not this bot's, and repeated deliveries.
 """
 
 from __future__ import annotations
@@ -21,7 +25,7 @@ import logging
 import time
 from collections import OrderedDict
 from collections.abc import Collection, Mapping, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from typing import Any, Literal
 
 from airflow_slack_gate.decisions import (
@@ -32,15 +36,23 @@ from airflow_slack_gate.decisions import (
     why_not_voter,
 )
 from airflow_slack_gate.errors import SlackGateError
-from airflow_slack_gate.gate import GateRef, gate_metadata, split_thread, voters_to_check
+from airflow_slack_gate.gate import (
+    AskRules,
+    GateRef,
+    ask_rules,
+    gate_metadata,
+    split_thread,
+    voters_to_check,
+    with_group_members,
+)
 from airflow_slack_gate.hooks.slack import SlackGateHook
 from airflow_slack_gate.interactive.payloads import Click
 from airflow_slack_gate.messages import (
     ANSWER_BLOCK,
-    ButtonRules,
+    OUTCOMES,
     already_decided_text,
     not_a_voter_text,
-    read_button_value,
+    not_an_open_question_text,
     reason_modal,
     vote_record_text,
 )
@@ -62,15 +74,10 @@ class Verdict:
     text: str | None = None
 
 
-def click_rules(parent: Mapping[str, Any], click: Click) -> ButtonRules | None:
-    """The rules the ask's buttons carry (as Slack has the message now), else those of the click."""
-    for block in parent.get("blocks") or ():
-        if isinstance(block, Mapping) and block.get("block_id") == ANSWER_BLOCK:
-            for element in block.get("elements") or ():
-                rules = read_button_value(element.get("value") if isinstance(element, Mapping) else None)
-                if rules is not None:
-                    return rules
-    return read_button_value(click.value)
+def click_rules(parent: Mapping[str, Any]) -> AskRules | None:
+    """The gate's rules as the ask's metadata has them now (``None``: not an open ask with rules)."""
+    ask = gate_metadata(parent)
+    return ask_rules(ask) if ask is not None and ask.get("state") == "open" else None
 
 
 def judge_click(
@@ -78,34 +85,37 @@ def judge_click(
     click: Click,
     *,
     bot_id: str | None,
-    rules: ButtonRules | None,
     members: frozenset[str] = frozenset(),
     people: Collection[str] | None = None,
 ) -> Verdict:
     """Judge a click on the gate whose thread (ask first, as conversations.replies returns it) is given.
 
-    ``bot_id`` is the connection's bot; ``rules`` what the ask's buttons carry (:func:`click_rules`);
-    ``members`` the members of the rules' approver groups; ``people`` the voters Slack confirmed as
+    ``bot_id`` is the connection's bot; ``members`` the members of the approver groups in the ask's
+    rules. The rules come from the ask's metadata, which only the bot can write (never from the
+    button's value, which the click carries): a click on anything but this bot's open ask with rules
+    is answered privately and never recorded. ``people`` are the thread's voters Slack confirmed as
     people (see :meth:`ClickHandler._people`), so another app's bot reaction does not make the gate
     look decided.
     """
     parent, replies = split_thread(thread, click.ts)
     if not bot_id or parent.get("bot_id") != bot_id:
         return Verdict("ignore", "not_a_gate")
-    state = (gate_metadata(parent) or {}).get("state")
-    if state and state != "open":
-        return Verdict("tell", "already_decided", already_decided_text(state))
+    ask = gate_metadata(parent)
+    if ask is None:
+        return Verdict("tell", "not_an_ask", not_an_open_question_text("not_an_ask"))
+    state = ask.get("state")
+    if state != "open":
+        if state in (*OUTCOMES, "superseded"):
+            return Verdict("tell", "already_decided", already_decided_text(str(state)))
+        return Verdict("tell", "unknown_state", not_an_open_question_text("unknown_state"))
+    rules = ask_rules(ask)
     if rules is None:
-        return Verdict("ignore", "not_a_gate")
+        return Verdict("tell", "old_ask", not_an_open_question_text("old_ask"))
     if not click.opens_reason_modal:
         mine = [r for r in replies if r.get("bot_id") == bot_id]
         if any(_click_id(r) == click.click_id for r in mine):
             return Verdict("ignore", "duplicate")
-    if rules.policy is None:  # the rules did not fit into the button: the gate's own rules decide later
-        return Verdict("open_modal" if click.opens_reason_modal else "record", "unchecked")
-    policy = rules.policy
-    if rules.groups:
-        policy = replace(policy, approvers=(policy.approvers or frozenset()) | members)
+    policy = with_group_members(rules.policy, members) if rules.approver_groups else rules.policy
     clicks = recorded_votes(replies, ask_ts=click.ts, bot_id=bot_id)
     decision = decide(parent, replies, policy, extra_votes=clicks, people=people)
     if decision.is_final:
@@ -129,6 +139,10 @@ class ClickHandler:
         self._done: OrderedDict[str, Verdict] = OrderedDict()
         #: ts of the click records this handler posted (it woke this loop's gates for them already)
         self.recorded: OrderedDict[str, None] = OrderedDict()
+
+    def verdict_of(self, click_id: str) -> Verdict | None:
+        """What this handler did with a recent click (``None``: not handled here, or long ago)."""
+        return self._done.get(click_id)
 
     async def handle(self, click: Click) -> Verdict:
         """Judge the click against Slack as it is now, and act on it; never raises for Slack errors."""
@@ -169,12 +183,12 @@ class ClickHandler:
                 return Verdict("ignore", "not_a_gate")
             raise
         parent, _ = split_thread(thread, click.ts)
-        rules = click_rules(parent, click)
+        rules = click_rules(parent) if parent.get("bot_id") == bot.bot_id else None
         members: frozenset[str] = frozenset()
-        if rules is not None and rules.policy is not None and rules.groups:
-            members = await group_members(self.hook, sorted(rules.groups))
+        if rules is not None and rules.approver_groups:
+            members = await group_members(self.hook, sorted(rules.approver_groups))
         people = await self._people(thread, click, rules, members)
-        verdict = judge_click(thread, click, bot_id=bot.bot_id, rules=rules, members=members, people=people)
+        verdict = judge_click(thread, click, bot_id=bot.bot_id, members=members, people=people)
         if verdict.action == "record":
             record = await self._record(click)
             # The gate decides at once when this loop's watcher holds it: it gets the thread just read
@@ -194,16 +208,14 @@ class ClickHandler:
         self,
         thread: Sequence[Mapping[str, Any]],
         click: Click,
-        rules: ButtonRules | None,
+        rules: AskRules | None,
         members: frozenset[str],
     ) -> frozenset[str]:
         """The thread's voters Slack confirms as people (``users.info``, cached per loop). When Slack
         cannot say, nobody: the gate looks undecided and the click is recorded (the trigger judges it)."""
-        if rules is None or rules.policy is None:
+        if rules is None:
             return frozenset()
-        policy = rules.policy
-        if rules.groups:
-            policy = replace(policy, approvers=(policy.approvers or frozenset()) | members)
+        policy = with_group_members(rules.policy, members) if rules.approver_groups else rules.policy
         voters = voters_to_check(thread, GateRef(channel=click.channel, ts=click.ts), policy)
         try:
             return await people_among(self.hook, voters)

@@ -18,6 +18,7 @@ class InteractionSettings:
     """The Socket Mode and Request URL settings of one Airflow connection."""
 
     conn_id: str
+    conn_type: str | None = None
     app_token: str | None = field(default=None, repr=False)
     signing_secret: str | None = field(default=None, repr=False)
     base_url: str | None = None
@@ -33,6 +34,7 @@ async def interaction_settings(hook: SlackGateHook) -> InteractionSettings:
     params = hook._params_from(conn, extra)
     return InteractionSettings(
         conn_id=hook.slack_conn_id,
+        conn_type=conn.conn_type,
         app_token=_text(extras.get("app_token", default=None)),
         signing_secret=_text(extras.get("signing_secret", default=None)),
         base_url=params.get("base_url"),

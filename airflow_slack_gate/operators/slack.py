@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from collections.abc import Sequence
 from functools import cached_property
 from typing import TYPE_CHECKING, Any
@@ -12,7 +11,7 @@ from airflow.sdk import BaseOperator
 from airflow_slack_gate.errors import SlackGateError
 from airflow_slack_gate.hooks.slack import DEFAULT_CONN_ID, PostedMessage, SlackGateHook
 from airflow_slack_gate.links import SLACK_MESSAGE_XCOM_KEY, SlackMessageLink
-from airflow_slack_gate.templating import SlackTextTemplating
+from airflow_slack_gate.templating import BLOCKS_TEMPLATE_HELP, SlackTextTemplating, blocks_template
 
 if TYPE_CHECKING:
     from airflow.sdk import Context
@@ -31,9 +30,17 @@ class SlackPostOperator(SlackTextTemplating, BaseOperator):
     :param channel: Channel ID (``C0123ABCD``) or name (``#deploys``); defaults to the connection's
         ``default_channel``. (templated)
     :param text: Message text in Slack mrkdwn; the notification text when ``blocks`` are given. (templated)
-        Values that templates insert into ``text`` and ``blocks`` are escaped, so data cannot ping a
-        channel or disguise a link; ``<!here>`` or ``<@U...>`` written literally are sent as written.
-    :param blocks: Optional Block Kit blocks. (templated)
+        Values that templates insert into ``text`` and ``blocks`` are escaped whatever their type (a
+        list shows as its text), so data cannot ping a channel, mention someone or disguise a link, and
+        a value inside your ``<{{ url }}|label>`` cannot change the label (its ``|`` is sent as
+        ``%7C``); ``<!here>`` or ``<@U...>`` written literally are sent as written. Always rendered as
+        text, also when the DAG renders templates as native objects.
+    :param blocks: Optional Block Kit blocks: a list of dicts whose strings may hold templates, or a JSON
+        string of that list whose templates sit inside its string values (it is read as JSON before
+        rendering, so a value can never add blocks). A message over Slack's Block Kit limits (50 blocks;
+        a section's text 3000 characters; a header's 150; a button's value 2000; ...) or with text over
+        40,000 characters fails the task before anything is posted, whatever ``fail_on_error`` says
+        (when the DAG is parsed if nothing is templated). (templated)
     :param thread_ts: Post as a reply in this message's thread. (templated)
     :param fail_on_error: Raise on a Slack error instead of returning ``False``.
     """
@@ -61,6 +68,7 @@ class SlackPostOperator(SlackTextTemplating, BaseOperator):
         self.blocks = blocks
         self.thread_ts = thread_ts
         self.fail_on_error = fail_on_error
+        self.check_slack_message(rendered=False)
 
     @cached_property
     def hook(self) -> SlackGateHook:
@@ -69,6 +77,7 @@ class SlackPostOperator(SlackTextTemplating, BaseOperator):
     def execute(self, context: Context) -> bool:
         channel = resolve_channel(self.channel, self.hook, task_id=self.task_id)
         blocks = parse_blocks(self.blocks, task_id=self.task_id)
+        self.check_slack_message()
         try:
             posted = self.hook.post_message(
                 channel=channel, text=self.text, blocks=blocks, thread_ts=self.thread_ts
@@ -97,19 +106,12 @@ def resolve_channel(channel: str | None, hook: SlackGateHook, *, task_id: str) -
 
 
 def parse_blocks(blocks: list[dict[str, Any]] | str | None, *, task_id: str) -> list[dict[str, Any]] | None:
-    """Blocks as a list; a template that rendered to a JSON string is parsed."""
+    """Blocks as a list; a JSON string (not rendered: rendering reads it as JSON first) is parsed."""
     if blocks is None or isinstance(blocks, list):
         return blocks
-    try:
-        parsed = json.loads(blocks)
-    except ValueError:
-        parsed = None
-    if not isinstance(parsed, list):
-        raise ValueError(
-            f"Task {task_id!r}: blocks must be a list of Block Kit blocks (or a template rendering to a "
-            "JSON list), e.g. blocks=[{'type': 'section', 'text': {'type': 'mrkdwn', 'text': 'Hi'}}]."
-        )
-    return parsed
+    if isinstance(blocks, str):
+        return blocks_template(blocks, task_id=task_id)
+    raise ValueError(f"Task {task_id!r}: {BLOCKS_TEMPLATE_HELP}")
 
 
 def message_reference(hook: SlackGateHook, posted: PostedMessage, *, log: Any) -> dict[str, str]:

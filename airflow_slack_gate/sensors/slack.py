@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from datetime import datetime, timedelta, timezone
 from functools import cached_property
 from typing import TYPE_CHECKING, Any
 
+import jinja2
+import jinja2.meta
 from airflow.sdk import BaseSensorOperator
 from airflow.sdk.exceptions import (
     AirflowFailException,
@@ -15,6 +17,7 @@ from airflow.sdk.exceptions import (
     AirflowSensorTimeout,
     AirflowSkipException,
 )
+from jinja2.defaults import DEFAULT_NAMESPACE
 from slack_sdk.http_retry.builtin_handlers import RateLimitErrorRetryHandler
 
 from airflow_slack_gate.decisions import (
@@ -45,8 +48,24 @@ from airflow_slack_gate.gate import (
 )
 from airflow_slack_gate.hooks.slack import DEFAULT_CONN_ID, MAX_RATE_LIMIT_RETRIES, SlackGateHook
 from airflow_slack_gate.links import SLACK_MESSAGE_XCOM_KEY, SlackMessageLink
-from airflow_slack_gate.messages import ask_message, outcome_message, outcome_thread_reply, superseded_message
+from airflow_slack_gate.messages import (
+    ASK_OWN_BLOCKS,
+    ask_message,
+    outcome_message,
+    outcome_thread_reply,
+    superseded_message,
+    unknown_requester_note,
+)
 from airflow_slack_gate.operators.slack import parse_blocks, resolve_channel
+from airflow_slack_gate.requesters import (
+    EMAIL_DOMAIN_EXTRA,
+    SLACK_USERS_EXTRA,
+    Requester,
+    email_of,
+    mapped_slack_user,
+    parse_user_map,
+    run_starter,
+)
 from airflow_slack_gate.templating import SlackTextTemplating
 from airflow_slack_gate.triggers.slack import SlackApprovalTrigger
 from airflow_slack_gate.watcher import channel_check_due, channel_check_every
@@ -56,6 +75,32 @@ if TYPE_CHECKING:
 
 #: XCom key of the decision record (see the docs' XCom contract).
 SLACK_DECISION_XCOM_KEY = "slack_decision"
+#: XCom key of the gate's requester, kept from asking until the decision record is written.
+SLACK_REQUESTER_XCOM_KEY = "slack_requester"
+#: Fields that decide who may approve and what an undecided gate does. They are never templates: a
+#: run's conf overrides its params, so a template here would let whoever triggers a run choose them.
+RULE_FIELDS = (
+    "approvers",
+    "required_approvals",
+    "allow_self_approval",
+    "requested_by",
+    "on_timeout",
+    "require_known_requester",
+)
+#: Templated fields that choose where the question is asked and which Slack app reads the votes: they
+#: render with :data:`TRUSTED_CONTEXT_KEYS` only, never with the run's params, conf, dag_run or XCom.
+TRUSTED_TEMPLATE_FIELDS = ("slack_conn_id", "channel")
+#: What a template in a trusted field may use: Variables and connections (an admin chooses them, not
+#: the run) and Airflow's run-independent macros.
+TRUSTED_CONTEXT_KEYS = ("var", "conn", "macros")
+_RULE_EXAMPLES = {
+    "approvers": "['U012AB3CD', 'S0123GRP']",
+    "required_approvals": "2",
+    "allow_self_approval": "False",
+    "requested_by": "'U012AB3CD'",
+    "on_timeout": "'reject'",
+    "require_known_requester": "True",
+}
 #: How long after the gate's own deadline Airflow's deferral timeout fires, if the trigger never did.
 DEFERRAL_GRACE = timedelta(minutes=5)
 #: Attempts to post one message when Slack times out, drops the connection or answers 5xx.
@@ -82,14 +127,30 @@ class SlackApprovalSensor(SlackTextTemplating, BaseSensorOperator):
     ``BranchPythonOperator`` or ``ShortCircuitOperator`` can act on it. XCom ``slack_decision`` holds
     the full record (outcome, votes, who decided, reason, when, and the message).
 
-    :param slack_conn_id: Airflow connection of type ``slack_gate`` (or the official ``slack``). (templated)
-    :param channel: Channel ID or ``#name``; defaults to the connection's ``default_channel``. (templated)
-    :param text: The question, in Slack mrkdwn. (templated)
-        Values that templates insert into ``text`` and ``blocks`` are escaped, so data cannot ping a
-        channel or disguise a link; ``<!here>`` or ``<@U...>`` written literally are sent as written.
-    :param blocks: Optional Block Kit blocks shown above the answering instructions. (templated)
-    :param approvers: Slack user IDs (``U...``/``W...``) and user-group IDs (``S...``) who may vote;
-        groups are expanded when the gate runs. ``None``: any person who can see the message. (templated)
+    Who may approve comes from the DAG's code, never from the run: the rule fields (``approvers``,
+    ``required_approvals``, ``allow_self_approval``, ``requested_by``, ``on_timeout``,
+    ``require_known_requester``) are not templates, and a template there is refused when the DAG is
+    parsed. Read them in the DAG's code instead, e.g. ``approvers=Variable.get("release_approvers")``.
+
+    :param slack_conn_id: Airflow connection of type ``slack_gate`` (or the official ``slack``).
+        (templated with ``var``, ``conn`` and ``macros`` only, never the run's params or conf)
+    :param channel: Channel ID or ``#name``; defaults to the connection's ``default_channel``.
+        (templated with ``var``, ``conn`` and ``macros`` only, e.g. ``"{{ var.value.release_channel }}"``)
+    :param text: The question, in Slack mrkdwn (shortened to 3000 characters if longer). (templated)
+        Values that templates insert into ``text`` and ``blocks`` are escaped whatever their type (a
+        list shows as its text), so data cannot ping a channel, mention someone or disguise a link, and
+        a value inside your ``<{{ url }}|label>`` cannot change the label (its ``|`` is sent as
+        ``%7C``); ``<!here>`` or ``<@U...>`` written literally are sent as written. Always rendered as
+        text, also when the DAG renders templates as native objects.
+    :param blocks: Optional Block Kit blocks shown above the answering instructions: a list of dicts
+        whose strings may hold templates, or a JSON string of that list whose templates sit inside its
+        string values (read as JSON before rendering, so a value can never add blocks). The gate adds 3
+        blocks of its own, so at most 47; blocks over Slack's Block Kit limits (a section's text 3000
+        characters, a header's 150, ...) fail the task before anything is asked, whatever
+        ``fail_on_error`` says (when the DAG is parsed if nothing is templated). (templated)
+    :param approvers: Slack user IDs (``U...``/``W...``) and user-group IDs (``S...``) who may vote, as a
+        list or one string separated by commas or spaces (a Variable's value); groups are expanded when
+        the gate runs. ``None``: any person who can see the message.
     :param required_approvals: Distinct approvals needed; one valid reject always rejects.
     :param approve_words: First words of a thread reply that approve (case-insensitive). Short words
         (``ok``, ``yes``, any of three letters or fewer, ``sure``...) count only as the whole reply;
@@ -98,8 +159,13 @@ class SlackApprovalSensor(SlackTextTemplating, BaseSensorOperator):
     :param approve_reactions: Reaction names on the question that approve.
     :param reject_reactions: Reaction names on the question that reject.
     :param requested_by: Slack user ID of the requester; they cannot approve their own request unless
-        ``allow_self_approval``. (templated)
-    :param allow_self_approval: Let ``requested_by`` approve.
+        ``allow_self_approval``. By default the requester is the Airflow user who triggered the run,
+        found in Slack through the connection's ``slack_users`` extra or by email
+        (``users.lookupByEmail``; the connection's ``email_domain`` extra completes user names that are
+        not emails). Scheduled runs have no requester.
+    :param allow_self_approval: Let the requester approve.
+    :param require_known_requester: Fail the task before asking when a person triggered the run but
+        their Slack user cannot be found (by default the question says so and asks anyway).
     :param poke_interval: Seconds between reads of Slack (30 by default).
     :param timeout: Seconds (or timedelta) to wait for a decision before ``on_timeout`` applies.
     :param on_timeout: ``"reject"`` (return False), ``"approve"`` (return True), ``"skip"`` (skip the
@@ -108,17 +174,11 @@ class SlackApprovalSensor(SlackTextTemplating, BaseSensorOperator):
     :param fail_on_error: Raise on Slack errors instead of returning ``False``.
     """
 
-    template_fields: Sequence[str] = (
-        "slack_conn_id",
-        "channel",
-        "text",
-        "blocks",
-        "approvers",
-        "requested_by",
-    )
+    template_fields: Sequence[str] = ("slack_conn_id", "channel", "text", "blocks")
     template_fields_renderers = {"blocks": "json", "text": "md"}
     ui_color = "#ECB22E"
     operator_extra_links = (SlackMessageLink(),)
+    own_blocks = ASK_OWN_BLOCKS
 
     def __init__(
         self,
@@ -135,6 +195,7 @@ class SlackApprovalSensor(SlackTextTemplating, BaseSensorOperator):
         reject_reactions: Sequence[str] = DEFAULT_REJECT_REACTIONS,
         requested_by: str | None = None,
         allow_self_approval: bool = False,
+        require_known_requester: bool = False,
         poke_interval: float = 30,
         timeout: float | timedelta = timedelta(days=1),
         on_timeout: str = "reject",
@@ -145,6 +206,19 @@ class SlackApprovalSensor(SlackTextTemplating, BaseSensorOperator):
         super().__init__(poke_interval=poke_interval, timeout=timeout, **kwargs)
         if not isinstance(text, str) or not text.strip():
             raise ValueError(f"Task {self.task_id!r}: text must be a non-empty question to ask in Slack.")
+        _refuse_run_controlled_rules(
+            self.task_id,
+            approvers=approvers,
+            required_approvals=required_approvals,
+            allow_self_approval=allow_self_approval,
+            requested_by=requested_by,
+            on_timeout=on_timeout,
+            require_known_requester=require_known_requester,
+        )
+        dag_macros = (self.dag.user_defined_macros if self.has_dag() else None) or {}
+        trusted_names = set(TRUSTED_CONTEXT_KEYS) | set(dag_macros)
+        for name, value in (("slack_conn_id", slack_conn_id), ("channel", channel)):
+            _refuse_run_controlled_target(self.task_id, name, value, trusted_names)
         validate_on_timeout(on_timeout)
         self.slack_conn_id = slack_conn_id
         self.channel = channel
@@ -158,13 +232,18 @@ class SlackApprovalSensor(SlackTextTemplating, BaseSensorOperator):
         self.reject_reactions = tuple(reject_reactions)
         self.requested_by = requested_by
         self.allow_self_approval = allow_self_approval
+        self.require_known_requester = require_known_requester
         self.on_timeout = on_timeout
         self.deferrable = deferrable
         self.fail_on_error = fail_on_error
-        if not _is_template(approvers) and not _is_template(requested_by):
-            self._validate()
+        self._requester: Requester | None = None
+        self._validate()
+        self.check_slack_message(rendered=False)
 
-    def _validate(self) -> None:
+    def slack_message_to_check(self) -> tuple[Any, Any]:
+        return None, self.blocks  # the question is shortened to fit; the author's blocks are not
+
+    def _validate(self, requested_by: str | None = None) -> None:
         try:
             validate_gate_config(
                 approvers=_as_id_list(self.approvers),
@@ -173,11 +252,41 @@ class SlackApprovalSensor(SlackTextTemplating, BaseSensorOperator):
                 reject_words=self.reject_words,
                 approve_reactions=self.approve_reactions,
                 reject_reactions=self.reject_reactions,
-                requested_by=self.requested_by or None,
+                requested_by=requested_by or self.requested_by or None,
                 allow_self_approval=self.allow_self_approval,
             )
         except ValueError as error:
             raise ValueError(f"Task {self.task_id!r}: {error}") from None
+
+    # -- templates ------------------------------------------------------------------------------------
+
+    def _do_render_template_fields(
+        self,
+        parent: Any,
+        template_fields: Iterable[str],
+        context: Context,
+        jinja_env: jinja2.Environment,
+        seen_oids: set[int],
+    ) -> None:
+        """Render the channel and connection with trusted values only; the rest with the run's context.
+
+        Airflow renders mapped tasks through this method too, so the restriction holds for them.
+        """
+        fields = list(template_fields)
+        run_context: dict[str, Any] = dict(context)
+        trusted = {key: run_context[key] for key in TRUSTED_CONTEXT_KEYS if key in run_context}
+        for name in (field for field in fields if field in TRUSTED_TEMPLATE_FIELDS):
+            try:
+                # Airflow's own rendering, past the mixin that escapes and checks the message fields
+                base_render = super(SlackTextTemplating, self)._do_render_template_fields
+                base_render(parent, [name], trusted, jinja_env, seen_oids)  # type: ignore[arg-type]
+            except Exception as error:
+                raise ValueError(
+                    f"Task {self.task_id!r}: the {name} template could not be rendered with trusted values "
+                    f"only ({error}). {_trusted_template_help(name)}"
+                ) from None
+        others = [field for field in fields if field not in TRUSTED_TEMPLATE_FIELDS]
+        super()._do_render_template_fields(parent, others, context, jinja_env, seen_oids)
 
     @cached_property
     def hook(self) -> SlackGateHook:
@@ -186,7 +295,10 @@ class SlackApprovalSensor(SlackTextTemplating, BaseSensorOperator):
     # -- policy --------------------------------------------------------------------------------------
 
     def _base_policy(self) -> tuple[ApprovalPolicy, list[str]]:
-        """The rules with user approvers only, and the user groups still to expand."""
+        """The rules with user approvers only, and the user groups still to expand.
+
+        The requester is the one found for this run (see :meth:`_find_requester`) once it is known.
+        """
         approvers = _as_id_list(self.approvers)
         users, groups = split_approvers(approvers or ())
         policy = ApprovalPolicy(
@@ -196,7 +308,7 @@ class SlackApprovalSensor(SlackTextTemplating, BaseSensorOperator):
             reject_words=self.reject_words,
             approve_reactions=self.approve_reactions,
             reject_reactions=self.reject_reactions,
-            requested_by=self.requested_by or None,
+            requested_by=self._requester.slack_user if self._requester else (self.requested_by or None),
             allow_self_approval=self.allow_self_approval,
         )
         return policy, sorted(groups)
@@ -207,9 +319,80 @@ class SlackApprovalSensor(SlackTextTemplating, BaseSensorOperator):
 
     # -- asking --------------------------------------------------------------------------------------
 
+    # -- the requester -------------------------------------------------------------------------------
+
+    def _find_requester(self, context: Context) -> Requester:
+        """Who asked: ``requested_by`` from the DAG, else the run's triggering user mapped to Slack."""
+        dag_run = context["dag_run"]
+        by_person, airflow_user = run_starter(
+            getattr(dag_run, "run_type", None), getattr(dag_run, "triggering_user_name", None)
+        )
+        if self.requested_by:
+            return Requester(airflow_user, self.requested_by, "dag", started_by_person=by_person)
+        if airflow_user is None:
+            return Requester(started_by_person=by_person)
+        user_map = parse_user_map(self.hook.connection_extra(SLACK_USERS_EXTRA), conn_id=self.slack_conn_id)
+        mapped = mapped_slack_user(user_map, airflow_user)
+        if mapped:
+            return Requester(airflow_user, mapped, "connection", started_by_person=True)
+        email = email_of(airflow_user, self.hook.connection_extra(EMAIL_DOMAIN_EXTRA))
+        if email:
+            try:
+                found = self.hook.lookup_user_by_email(email)
+            except SlackGateError as error:
+                if error.error_code != "missing_scope":
+                    raise
+                self.log.warning("Cannot find the requester in Slack by email: %s", error)
+                found = None
+            if found:
+                return Requester(airflow_user, found, "email", started_by_person=True)
+        return Requester(airflow_user, started_by_person=True)
+
+    def _settle_requester(self, context: Context) -> Requester:
+        """Find the requester, refuse a gate they make impossible, and keep them for the decision."""
+        requester = self._find_requester(context)
+        if requester.is_unknown and self.require_known_requester:
+            raise AirflowFailException(
+                f"Task {self.task_id!r}: {_requester_name(requester)} triggered the run and has no Slack "
+                "user that the gate can find, and require_known_requester=True, so nothing was asked. Map "
+                f"them in the {SLACK_USERS_EXTRA!r} extra of Airflow connection {self.slack_conn_id!r} "
+                f'(e.g. {{"alice": "U012AB3CD"}}), or set its {EMAIL_DOMAIN_EXTRA!r} extra (or use email '
+                "user names) so Slack's users.lookupByEmail finds them (scope users:read.email)."
+            )
+        if requester.slack_user and requester.found_by != "dag":
+            try:
+                self._validate(requested_by=requester.slack_user)
+            except ValueError as error:
+                raise AirflowFailException(
+                    f"{error}. The requester is {_requester_name(requester)}, who triggered the run: ask "
+                    "someone else to trigger it."
+                ) from None
+        context["ti"].xcom_push(key=SLACK_REQUESTER_XCOM_KEY, value=requester.to_dict())
+        if requester.is_unknown:
+            self.log.warning(
+                "%s triggered the run but has no Slack user: the question says so, and their own approval "
+                "would count. Map them in the %r extra of connection %r.",
+                _requester_name(requester),
+                SLACK_USERS_EXTRA,
+                self.slack_conn_id,
+            )
+        self._requester = requester
+        return requester
+
+    def _kept_requester(self, context: Context) -> Requester:
+        """The requester found when the gate asked (a resumed task is a new process)."""
+        if self._requester is None:
+            kept = context["ti"].xcom_pull(task_ids=self.task_id, key=SLACK_REQUESTER_XCOM_KEY)
+            fallback = Requester(slack_user=self.requested_by or None)
+            self._requester = Requester.from_dict(kept) if kept else fallback
+        return self._requester
+
+    # -- asking --------------------------------------------------------------------------------------
+
     def execute(self, context: Context) -> bool:
-        self._validate()  # templated approvers/requested_by are only known now
+        self.check_slack_message()
         try:
+            self._settle_requester(context)
             gate = self._ask(context)
         except SlackGateError as error:
             context["ti"].xcom_push(key=SLACK_MESSAGE_XCOM_KEY, value=None)  # nothing to link to
@@ -249,8 +432,9 @@ class SlackApprovalSensor(SlackTextTemplating, BaseSensorOperator):
             policy=policy,
             approver_groups=groups,
             deadline=datetime.now(tz=timezone.utc) + timedelta(seconds=self.timeout),
-            requested_by=self.requested_by or None,
+            requested_by=policy.requested_by,
             context_line=_context_line(identity),
+            requester_note=self._requester_note(),
         )
         attempts: list[int] = []
 
@@ -260,7 +444,7 @@ class SlackApprovalSensor(SlackTextTemplating, BaseSensorOperator):
                 channel=channel,
                 text=ask["text"],
                 blocks=ask["blocks"],
-                metadata=ask_metadata(identity, "open"),
+                metadata=ask_metadata(identity, "open", policy=policy, approver_groups=groups),
             ).ts
 
         def landed() -> str | None:
@@ -272,6 +456,11 @@ class SlackApprovalSensor(SlackTextTemplating, BaseSensorOperator):
             gate = self._keep_one_ask(channel, identity, context, gate)
         self._supersede_earlier_tries(earlier, identity, gate)
         return self._remember(context, gate)
+
+    def _requester_note(self) -> str | None:
+        if self._requester is None or not self._requester.is_unknown:
+            return None
+        return unknown_requester_note(self._requester.airflow_user, conn_id=self.slack_conn_id)
 
     # -- writing at most once ------------------------------------------------------------------------
 
@@ -427,6 +616,7 @@ class SlackApprovalSensor(SlackTextTemplating, BaseSensorOperator):
             if not reference:
                 raise
             gate = GateRef.from_dict(reference)
+            self._kept_requester(context)  # the last look applies the same four-eyes rule
             self.log.warning("The trigger did not answer by the deadline; reading Slack once more.")
             payload = self._read_once(gate, expired=True) or event_payload("timed_out", gate, NO_DECISION)
             return self.execute_complete(context, payload)
@@ -493,6 +683,7 @@ class SlackApprovalSensor(SlackTextTemplating, BaseSensorOperator):
 
     def execute_complete(self, context: Context, event: dict[str, Any]) -> bool:
         """Record the outcome in Slack and XCom, and turn it into the task's result."""
+        requester = self._kept_requester(context)  # also in the rules the outcome's metadata keeps
         gate = GateRef.from_dict(event["gate"])
         if event["status"] == "error":
             error = SlackGateError(event["error"], error_code=event["error_code"], conn_id=self.slack_conn_id)
@@ -509,6 +700,7 @@ class SlackApprovalSensor(SlackTextTemplating, BaseSensorOperator):
             "decided_by": list(decision.decided_by),
             "reason": decision.reason,
             "decided_at": decided_at.isoformat(),
+            "requester": requester.to_dict(),
             **gate.to_dict(),
         }
         context["ti"].xcom_push(key=SLACK_DECISION_XCOM_KEY, value=record)
@@ -531,13 +723,14 @@ class SlackApprovalSensor(SlackTextTemplating, BaseSensorOperator):
             decided_at=decided_at,
             on_timeout=self.on_timeout if outcome == "timed_out" else None,
         )
+        policy, groups = self._base_policy()
         try:
             self.hook.update_message(
                 channel=gate.channel,
                 ts=gate.ts,
                 text=update["text"],
                 blocks=update["blocks"],
-                metadata=ask_metadata(identity, outcome),
+                metadata=ask_metadata(identity, outcome, policy=policy, approver_groups=groups),
             )
             reply = outcome_thread_reply(
                 outcome=outcome,
@@ -583,8 +776,77 @@ def _context_line(identity: dict[str, Any]) -> str:
     return f"Airflow: {identity['dag_id']}.{identity['task_id']} (try {identity['try_number']})"
 
 
+def _requester_name(requester: Requester) -> str:
+    if requester.airflow_user:
+        return f"Airflow user {requester.airflow_user!r}"
+    return "a person whose Airflow user name Airflow did not record"
+
+
+def _safe_alternatives(field: str) -> str:
+    example = _RULE_EXAMPLES.get(field, "...")
+    return (
+        f"Set {field} in the DAG's code ({field}={example}), from an Airflow Variable read in the DAG's "
+        f"code ({field}=Variable.get('release_{field}')), or from a connection's extra read in the DAG's "
+        f"code, one connection per environment ({field}=Connection.get('release_gate')"
+        f".extra_dejson['{field}'])."
+    )
+
+
+def _refuse_run_controlled_rules(task_id: str, **rules: Any) -> None:
+    """Refuse a rule field that is a template or an XCom: a run could choose its value."""
+    for field, value in rules.items():
+        if _is_template(value):
+            why = f"is a template ({value!r}), but templates render with the run's params and conf"
+        elif not _is_plain(value):
+            why = f"is a {type(value).__name__}, not a value: it would be resolved from the run"
+        else:
+            continue
+        raise ValueError(
+            f"Task {task_id!r}: {field} {why}, and whoever triggers a run chooses those; who may approve "
+            f"and what an undecided gate does must come from the DAG's author. {_safe_alternatives(field)}"
+        )
+
+
+def _trusted_template_help(field: str) -> str:
+    example = (
+        "{{ var.value.release_channel }}" if field == "channel" else "{{ var.value.release_slack_conn }}"
+    )
+    return (
+        f"{field} decides where the question is asked and whose Slack answers it, so a run's params, conf, "
+        f"dag_run and XCom cannot choose it: write it in the DAG's code, or template it with "
+        f"{', '.join(TRUSTED_CONTEXT_KEYS)} only, e.g. {field}={example!r} (var.value reads an "
+        "Airflow Variable)."
+    )
+
+
+def _refuse_run_controlled_target(task_id: str, field: str, value: Any, trusted_names: set[str]) -> None:
+    """Refuse a channel or connection that a run could choose: a template using anything but trusted
+    names (Variables, connections, macros and the DAG's own macros), or an XCom."""
+    if value is None and field == "channel":
+        return
+    if not isinstance(value, str):
+        raise ValueError(
+            f"Task {task_id!r}: {field} is a {type(value).__name__}, not a string. "
+            + _trusted_template_help(field)
+        )
+    if not _is_template(value):
+        return
+    try:
+        names = jinja2.meta.find_undeclared_variables(jinja2.Environment(autoescape=True).parse(value))
+    except jinja2.TemplateSyntaxError as error:
+        raise ValueError(
+            f"Task {task_id!r}: the {field} template {value!r} is not valid Jinja: {error}"
+        ) from None
+    untrusted = sorted(names - trusted_names - set(DEFAULT_NAMESPACE))
+    if untrusted:
+        raise ValueError(
+            f"Task {task_id!r}: the {field} template {value!r} uses {', '.join(map(repr, untrusted))}, "
+            f"which the run controls. {_trusted_template_help(field)}"
+        )
+
+
 def _as_id_list(value: Sequence[str] | str | None) -> list[str] | None:
-    """Approvers as a list; a string (e.g. a rendered template) may separate IDs by commas or spaces."""
+    """Approvers as a list; a string (e.g. a Variable's value) may separate IDs by commas or spaces."""
     if value is None:
         return None
     if isinstance(value, str):
@@ -595,6 +857,15 @@ def _as_id_list(value: Sequence[str] | str | None) -> list[str] | None:
 def _is_template(value: Any) -> bool:
     if isinstance(value, str):
         return "{{" in value or "{%" in value
-    if isinstance(value, (list, tuple)):
+    if isinstance(value, (list, tuple, set, frozenset)):
         return any(_is_template(item) for item in value)
+    return False
+
+
+def _is_plain(value: Any) -> bool:
+    """Data written in the DAG's code (or read there), not something Airflow resolves at run time."""
+    if value is None or isinstance(value, (str, int, float)):
+        return True
+    if isinstance(value, (list, tuple, set, frozenset)):
+        return all(_is_plain(item) for item in value)
     return False

@@ -1,11 +1,14 @@
 """DAGs for the sensor tests (run with dag.test(); dag.test() needs them inside the DAGs folder).
 
-Approver IDs come from the emulator at test time, so restricted gates take them as templated params.
+Approver IDs come from the emulator at test time, so restricted gates read them from Airflow Variables
+in the DAG's code (the tests set ``AIRFLOW_VAR_GATE_APPROVERS``...), the way a DAG author keeps IDs
+out of a DAG file; a run's params or conf never choose them. The params named like rule fields stay,
+so tests can show that a run's conf changes nothing.
 """
 
 from __future__ import annotations
 
-from airflow.sdk import DAG, task
+from airflow.sdk import DAG, Variable, task
 
 from airflow_slack_gate.operators.slack import SlackPostOperator
 from airflow_slack_gate.sensors.slack import SlackApprovalSensor
@@ -38,13 +41,16 @@ def branch_dag(dag_id: str, params: dict | None = None, **sensor_kwargs):
 
 anyone = branch_dag("gate_anyone")
 restricted = branch_dag(
-    "gate_restricted", approvers="{{ params.approvers }}", requested_by="{{ params.requested_by }}"
+    "gate_restricted",
+    approvers=Variable.get("gate_approvers", default="U0NOBODY"),
+    requested_by=Variable.get("gate_requested_by", default=None),
 )
 quorum = branch_dag(
     "gate_quorum",
-    approvers="{{ params.approvers }}",
+    approvers=Variable.get("gate_quorum_approvers", default="S0NOBODY"),
     required_approvals=2,
 )
+known_requester = branch_dag("gate_known_requester", require_known_requester=True)
 timeouts = {
     on_timeout: branch_dag(f"gate_timeout_{on_timeout}", timeout=1, on_timeout=on_timeout)
     for on_timeout in ("reject", "approve", "skip", "fail")
@@ -71,3 +77,9 @@ with DAG("post_escaped", schedule=None, params={"model": "churn"}) as post_escap
     )
 
 escaped_gate = branch_dag("gate_escaped", text="Deploy {{ params.model }}?", params={"model": "churn"})
+
+header_gate = branch_dag(
+    "gate_header",
+    params={"title": "Release"},
+    blocks=[{"type": "header", "text": {"type": "plain_text", "text": "{{ params.title }}"}}],
+)

@@ -37,5 +37,46 @@ with DAG("post_in_thread", schedule=None, params={"thread_ts": ""}) as in_thread
 with DAG("post_to_default_channel", schedule=None) as to_default_channel:
     SlackPostOperator(task_id="post", text="To the connection's channel")
 
-with DAG("post_bad_blocks", schedule=None, params={"blocks": '{"type": "section"}'}) as bad_blocks:
-    SlackPostOperator(task_id="post", channel="approvals", text="hello", blocks="{{ params.blocks }}")
+# -- values that templates insert are data (tests/test_templating.py) -----------------------------
+
+with DAG(
+    "post_hostile_values",
+    schedule=None,
+    params={"models": ["churn"], "url": "https://example.com/run", "model": "churn"},
+) as hostile_values:
+    SlackPostOperator(
+        task_id="post",
+        channel="approvals",
+        text="Models {{ params.models }} <{{ params.url }}|Open> <{{ params.url }}>",
+        blocks=(
+            '[{"type": "section", "text": {"type": "mrkdwn", "text": "Model {{ params.model }}", '
+            '"verbatim": false}}]'
+        ),
+    )
+
+with DAG(
+    "post_native_values",
+    schedule=None,
+    params={"models": ["churn"], "model": "churn"},
+    render_template_as_native_obj=True,
+) as native_values:
+    SlackPostOperator(
+        task_id="post",
+        channel="approvals",
+        text="{{ params.models }}",
+        blocks=[
+            {"type": "section", "text": {"type": "mrkdwn", "text": "{{ params.models }}"}},
+            {"type": "section", "text": {"type": "mrkdwn", "text": "{{ params.model }}"}},
+        ],
+    )
+
+with DAG("post_mapped_values", schedule=None, params={"model": "churn"}) as mapped_values:
+    SlackPostOperator.partial(task_id="post", text="Deploy {{ params.model }}").expand(channel=["approvals"])
+
+with DAG("post_header", schedule=None, params={"title": "Release"}) as header:
+    SlackPostOperator(
+        task_id="post",
+        channel="approvals",
+        text="Release notes",
+        blocks=[{"type": "header", "text": {"type": "plain_text", "text": "{{ params.title }}"}}],
+    )

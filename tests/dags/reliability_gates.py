@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from airflow.sdk import DAG, task
+from airflow.sdk import DAG, Variable, task
 
 from airflow_slack_gate.sensors.slack import SlackApprovalSensor
 
@@ -38,7 +38,8 @@ def gate_dag(dag_id: str, params: dict[str, Any] | None = None, **sensor_kwargs:
 anyone = gate_dag("reliability_gate")
 strict = gate_dag("reliability_gate_strict", fail_on_error=True)
 restricted = gate_dag(
-    "reliability_gate_restricted", params={"approvers": ""}, approvers="{{ params.approvers }}"
+    "reliability_gate_restricted",
+    approvers=Variable.get("reliability_gate_approvers", default="U0NOBODY"),
 )
 poke_mode = gate_dag("reliability_gate_poke", deferrable=False, mode="poke")
 poke_mode_strict = gate_dag("reliability_gate_poke_strict", deferrable=False, mode="poke", fail_on_error=True)

@@ -41,7 +41,10 @@ def airflow(e2e_slack: SlackEmulator) -> Iterator[AirflowRunner]:
     global _runner
     runner = AirflowRunner(
         EXAMPLE_DAGS,
-        env={"AIRFLOW_CONN_SLACK_GATE_DEFAULT": e2e_slack.airflow_connection()},
+        env={
+            "AIRFLOW_CONN_SLACK_GATE_DEFAULT": e2e_slack.airflow_connection(),
+            **e2e_slack.workspace.example_dag_variables(),
+        },
         gate_poke_interval=POKE_INTERVAL,
         wait_for_dags=EXAMPLE_DAG_IDS,
         stream=sys.stderr,

@@ -29,7 +29,10 @@ def airflow(e2e_slack: SlackEmulator) -> Iterator[AirflowRunner]:
     conn["extra"].update({"app_token": app.app_token, "signing_secret": app.signing_secret})
     runner = AirflowRunner(
         EXAMPLE_DAGS,
-        env={"AIRFLOW_CONN_SLACK_GATE_DEFAULT": json.dumps(conn)},
+        env={
+            "AIRFLOW_CONN_SLACK_GATE_DEFAULT": json.dumps(conn),
+            **e2e_slack.workspace.example_dag_variables(),
+        },
         gate_poke_interval=POKE_INTERVAL,
         wait_for_dags=[DAG_ID],
         components=["scheduler", "triggerer", "dag-processor"],

@@ -12,16 +12,14 @@ RUN_TIMEOUT = 120.0
 SLACK_READS = frozenset({"conversations.history", "conversations.replies", "reactions.get"})
 
 
-def ask_and_wait_deferred(
-    airflow: AirflowRunner, dag_id: str, gate: str, conf: dict | None = None
-) -> tuple[str, dict]:
+def ask_and_wait_deferred(airflow: AirflowRunner, dag_id: str, gate: str) -> tuple[str, dict]:
     """Trigger ``dag_id``; return its run id and the gate's Slack message once the gate is deferred.
 
     Also waits until the scheduler has seen the deferring worker exit, so that a quick answer cannot
     hit Airflow's stale-executor-event race (see AirflowRunner.wait_until_deferral_settled).
     """
     api = airflow.api
-    run_id = api.trigger(dag_id, conf)
+    run_id = api.trigger(dag_id)
     api.wait_for_task_state(dag_id, run_id, gate, ["deferred"], timeout=RUN_TIMEOUT)
     airflow.wait_until_deferral_settled(dag_id, run_id, gate)
     return run_id, api.xcom(dag_id, run_id, gate, "slack_message")
@@ -99,7 +97,7 @@ def test_two_of_three_group_members_approve_by_reaction_and_reply(
     airflow: AirflowRunner, e2e_slack: SlackEmulator
 ):
     api, ids, dag_id = airflow.api, e2e_slack.workspace, "slack_gate_two_of_three"
-    run_id, ask = ask_and_wait_deferred(airflow, dag_id, "ask_owners", {"approver_group": ids.deployers})
+    run_id, ask = ask_and_wait_deferred(airflow, dag_id, "ask_owners")  # @deployers, from a Variable
     assert_waits_without_a_worker_slot(api, dag_id, run_id, "ask_owners")
 
     e2e_slack.add_reaction("approvals", ask["ts"], ids.dave, "white_check_mark")  # not in @deployers
@@ -126,8 +124,7 @@ def test_two_of_three_group_members_approve_by_reaction_and_reply(
 
 def test_short_circuit_skips_everything_after_a_rejection(airflow: AirflowRunner, e2e_slack: SlackEmulator):
     api, ids, dag_id = airflow.api, e2e_slack.workspace, "slack_gate_short_circuit"
-    conf = {"approvers": f"{ids.alice}, {ids.carol}"}
-    run_id, ask = ask_and_wait_deferred(airflow, dag_id, "ask_data_stewards", conf)
+    run_id, ask = ask_and_wait_deferred(airflow, dag_id, "ask_data_stewards")  # alice, carol: a Variable
     assert_waits_without_a_worker_slot(api, dag_id, run_id, "ask_data_stewards")
 
     e2e_slack.add_reaction("approvals", ask["ts"], ids.carol, "x")

@@ -211,3 +211,113 @@ def test_permalink_errors(client: WebClient, ws: DemoWorkspace) -> None:
 
     assert unknown_message.response["error"] == "message_not_found"
     assert unknown_channel.response["error"] == "channel_not_found"
+
+
+# -- Block Kit limits: Slack refuses what it would not show (issue 11, hole 5) -------------------------
+
+SECTION = {"type": "section", "text": {"type": "mrkdwn", "text": "ok"}}
+
+
+def _section(text: str) -> dict:
+    return {"type": "section", "text": {"type": "mrkdwn", "text": text}}
+
+
+def _button(**fields: object) -> dict:
+    return {
+        "type": "actions",
+        "elements": [{"type": "button", "text": {"type": "plain_text", "text": "Go"}, **fields}],
+    }
+
+
+OVER_LIMITS = {
+    "too-many-blocks": ([{"type": "divider"}] * 51, "no more than 50 items allowed", "/blocks"),
+    "long-section": ([_section("x" * 3001)], "must be less than 3001 characters", "/blocks/0/text/text"),
+    "long-field": (
+        [{"type": "section", "fields": [{"type": "mrkdwn", "text": "x" * 2001}]}],
+        "must be less than 2001 characters",
+        "/blocks/0/fields/0/text",
+    ),
+    "too-many-fields": (
+        [{"type": "section", "fields": [{"type": "mrkdwn", "text": "x"}] * 11}],
+        "no more than 10 items allowed",
+        "/blocks/0/fields",
+    ),
+    "long-header": (
+        [{"type": "header", "text": {"type": "plain_text", "text": "x" * 151}}],
+        "must be less than 151 characters",
+        "/blocks/0/text/text",
+    ),
+    "long-button-value": (
+        [SECTION, _button(value="x" * 2001)],
+        "must be less than 2001 characters",
+        "/blocks/1/elements/0/value",
+    ),
+    "long-action-id": (
+        [_button(action_id="x" * 256)],
+        "must be less than 256 characters",
+        "/blocks/0/elements/0/action_id",
+    ),
+    "too-many-context-elements": (
+        [{"type": "context", "elements": [{"type": "mrkdwn", "text": "x"}] * 11}],
+        "no more than 10 items allowed",
+        "/blocks/0/elements",
+    ),
+}
+
+
+@pytest.mark.parametrize(("blocks", "message", "pointer"), list(OVER_LIMITS.values()), ids=list(OVER_LIMITS))
+def test_post_over_block_kit_limits_is_invalid_blocks(
+    client: WebClient,
+    slack_emulator: SlackEmulator,
+    ws: DemoWorkspace,
+    blocks: list,
+    message: str,
+    pointer: str,
+) -> None:
+    response = _error(client.chat_postMessage, channel=ws.approvals, text="x", blocks=blocks).response
+
+    assert response["error"] == "invalid_blocks"
+    assert response["errors"] == [f"{message} [json-pointer:{pointer}]"]
+    assert response["response_metadata"]["messages"] == [f"[ERROR] {message} [json-pointer:{pointer}]"]
+    assert slack_emulator.messages("approvals") == []
+
+
+def test_blocks_at_the_limits_post(client: WebClient, ws: DemoWorkspace) -> None:
+    blocks = [_section("x" * 3000), {"type": "header", "text": {"type": "plain_text", "text": "x" * 150}}]
+    blocks += [{"type": "divider"}] * 48
+
+    assert (
+        client.chat_postMessage(channel=ws.approvals, text="x", blocks=blocks)["message"]["blocks"] == blocks
+    )
+
+
+def test_update_and_ephemeral_over_block_kit_limits_are_invalid_blocks(
+    client: WebClient, ws: DemoWorkspace
+) -> None:
+    ts = client.chat_postMessage(channel=ws.approvals, text="Deploy?", blocks=BLOCKS)["ts"]
+    too_long = [_section("x" * 3001)]
+
+    update = _error(client.chat_update, channel=ws.approvals, ts=ts, text="x", blocks=too_long)
+    ephemeral = _error(
+        client.chat_postEphemeral, channel=ws.approvals, user=ws.alice, text="x", blocks=too_long
+    )
+
+    assert update.response["error"] == ephemeral.response["error"] == "invalid_blocks"
+    assert client.conversations_history(channel=ws.approvals)["messages"][0]["blocks"] == BLOCKS
+
+
+def test_text_over_40000_characters_is_msg_too_long(
+    client: WebClient, slack_emulator: SlackEmulator, ws: DemoWorkspace
+) -> None:
+    ts = client.chat_postMessage(channel=ws.approvals, text="Deploy?")["ts"]
+
+    assert (
+        _error(client.chat_postMessage, channel=ws.approvals, text="x" * 40_001).response["error"]
+        == "msg_too_long"
+    )
+    assert (
+        _error(client.chat_update, channel=ws.approvals, ts=ts, text="x" * 40_001).response["error"]
+        == "msg_too_long"
+    )
+    assert [m["text"] for m in slack_emulator.messages("approvals")] == ["Deploy?"]
+    assert client.chat_postMessage(channel=ws.approvals, text="x" * 40_000)["ok"]

@@ -113,6 +113,14 @@ def bot_without_users_read(setup: Setup) -> str:
     return setup.bot("no-users-read", scopes=tuple(s for s in DEFAULT_BOT_SCOPES if s != "users:read"))
 
 
+def bot_without_email_scope(setup: Setup) -> str:
+    return setup.bot("no-emails", scopes=tuple(s for s in DEFAULT_BOT_SCOPES if s != "users:read.email"))
+
+
+def lookup_alice(hook: SlackGateHook, setup: Setup) -> Any:
+    return hook.lookup_user_by_email("alice@example.com")
+
+
 def alices_message(setup: Setup) -> str:
     setup.slack.post_as_user("approvals", "alice", "mine")
     return setup.ws.bot_token
@@ -153,7 +161,29 @@ def alices_message_ts(setup: Setup) -> str:
     return setup.slack.messages("approvals")[-1]["ts"]
 
 
+LONG_SECTION = [{"type": "section", "text": {"type": "mrkdwn", "text": "x" * 3001}}]
+
 CASES = [
+    pytest.param(
+        Case(
+            "invalid_blocks",
+            "Slack says: must be less than 3001 characters [json-pointer:/blocks/0/text/text]",
+            True,
+            seeded_token,
+            lambda hook, setup: hook.post_message(channel=setup.ws.approvals, text="x", blocks=LONG_SECTION),
+        ),
+        id="invalid_blocks",
+    ),
+    pytest.param(
+        Case(
+            "msg_too_long",
+            "put details behind a link",
+            True,
+            seeded_token,
+            lambda hook, setup: hook.post_message(channel=setup.ws.approvals, text="x" * 40_001),
+        ),
+        id="msg_too_long",
+    ),
     pytest.param(Case("invalid_auth", TOKEN_FIX, True, unknown_token, identity), id="invalid_auth"),
     pytest.param(Case("not_authed", TOKEN_FIX, True, fault("not_authed"), identity), id="not_authed"),
     pytest.param(Case("token_revoked", TOKEN_FIX, True, revoked, identity), id="token_revoked"),
@@ -211,6 +241,31 @@ CASES = [
             lambda hook, setup: hook.user_kinds([setup.ws.alice]),
         ),
         id="missing_scope-users",
+    ),
+    pytest.param(
+        Case(
+            "missing_scope",
+            "add the OAuth scope users:read.email",
+            True,
+            bot_without_email_scope,
+            lookup_alice,
+        ),
+        id="missing_scope-lookup_by_email",
+    ),
+    pytest.param(
+        Case("invalid_auth", TOKEN_FIX, True, unknown_token, lookup_alice), id="invalid_auth-lookup"
+    ),
+    pytest.param(
+        Case("ratelimited", "429 (rate limited)", False, persistent_429, lookup_alice, RATE_LIMITED),
+        id="ratelimited-lookup",
+    ),
+    pytest.param(
+        Case("http_500", "server error", False, persistent_http(500), lookup_alice, SERVER_ERRORS),
+        id="http_500-lookup",
+    ),
+    pytest.param(
+        Case("connection_error", "base_url", False, dropped_connections, lookup_alice, DROPPED),
+        id="connection_dropped-lookup",
     ),
     pytest.param(
         Case(
@@ -331,6 +386,15 @@ def test_slack_error_is_explained(
         case.call(hook, setup)
 
     check(case, raised.value, token, setup, assert_explained)
+
+
+def test_nobody_with_that_email_is_no_user_not_an_error(setup: Setup) -> None:
+    """users_not_found: the requester is simply not in Slack under that email."""
+    hook = SlackGateHook(slack_conn_id=setup.conn_id)
+
+    assert hook.lookup_user_by_email("nobody@example.com") is None
+    assert hook.lookup_user_by_email("ALICE@example.com") == setup.ws.alice
+    assert [call.method for call in setup.slack.calls] == ["users.lookupByEmail"] * 2
 
 
 def test_missing_scope_names_the_scopes_the_token_has(setup: Setup) -> None:

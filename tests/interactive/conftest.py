@@ -11,12 +11,15 @@ from concurrent.futures import Future
 from typing import Any, TypeVar
 
 import pytest
+import uvicorn
+from fastapi import FastAPI
 
-from airflow_slack_gate.decisions import ApprovalPolicy
+from airflow_slack_gate.decisions import VOTE_EVENT_TYPE, ApprovalPolicy
 from airflow_slack_gate.emulator import SlackEmulator
 from airflow_slack_gate.gate import ask_metadata
 from airflow_slack_gate.hooks.sessions import close_shared_sessions
-from airflow_slack_gate.messages import ask_message
+from airflow_slack_gate.interactive.http import ROUTE, URL_PREFIX, InteractionReceiver, create_app
+from airflow_slack_gate.messages import APPROVE_ACTION, ask_message
 from airflow_slack_gate.ratelimit import loop_rate_limiter, token_key
 from airflow_slack_gate.triggers.slack import SlackApprovalTrigger
 
@@ -48,8 +51,11 @@ def post_ask(
     groups: tuple[str, ...] = (),
     text: str = "Deploy model v7?",
     task_id: str = "gate",
+    state: str = "open",
+    metadata: dict[str, Any] | None = None,
 ) -> str:
-    """Post an ask the way the sensor does (blocks with buttons, ask metadata); return its ts."""
+    """Post an ask the way the sensor does (blocks with buttons, ask metadata in ``state``); return its
+    ts. ``metadata`` replaces the ask metadata (``{}``: none)."""
     ws = slack.workspace
     ask = ask_message(
         text=text,
@@ -61,12 +67,10 @@ def post_ask(
         context_line=f"Airflow: deploy.{task_id} (try 1)",
     )
     identity = {"dag_id": "deploy", "run_id": "r1", "task_id": task_id, "map_index": -1, "try_number": 1}
+    if metadata is None:
+        metadata = ask_metadata(identity, state, policy=policy or ApprovalPolicy(), approver_groups=groups)
     return slack.post_as_bot(
-        ws.approvals,
-        ws.bot_user_id,
-        ask["text"],
-        blocks=ask["blocks"],
-        metadata=ask_metadata(identity, "open"),
+        ws.approvals, ws.bot_user_id, ask["text"], blocks=ask["blocks"], metadata=metadata or None
     )
 
 
@@ -172,3 +176,97 @@ async def until(condition: Callable[[], Any], timeout: float = 10.0) -> Any:
             raise TimeoutError(f"not true within {timeout}s")
         await asyncio.sleep(0.02)
     return result
+
+
+# -- the Request URL on an API server ---------------------------------------------------------------
+
+
+class _Server(uvicorn.Server):
+    """uvicorn in a thread, saying when it listens; closes the loop's Slack sessions when it stops."""
+
+    def __init__(self, app: FastAPI) -> None:
+        super().__init__(uvicorn.Config(app, host="127.0.0.1", port=0, log_level="warning", lifespan="off"))
+        self.ready = threading.Event()
+
+    async def startup(self, sockets: Any = None) -> None:
+        await super().startup(sockets)
+        self.ready.set()
+
+    async def shutdown(self, sockets: Any = None) -> None:
+        await super().shutdown(sockets)
+        await close_shared_sessions()
+
+    @property
+    def port(self) -> int:
+        return self.servers[0].sockets[0].getsockname()[1]
+
+
+class ApiServer:
+    """The interactions app mounted as the Airflow API server mounts a plugin's app, served by uvicorn
+    on 127.0.0.1 in a thread: one API server process, as far as Slack can tell."""
+
+    def __init__(self) -> None:
+        self.receiver = InteractionReceiver()
+        root = FastAPI()
+        root.mount(URL_PREFIX, create_app(self.receiver))
+        self.server = _Server(root)
+        self.thread = threading.Thread(target=self.server.run, name="api-server", daemon=True)
+        self.thread.start()
+        assert self.server.ready.wait(20), "uvicorn did not start"
+        self.root = f"http://127.0.0.1:{self.server.port}"
+        self.url = f"{self.root}{URL_PREFIX}{ROUTE}"
+
+    def stop(self) -> None:
+        self.server.should_exit = True
+        self.thread.join(20)
+
+
+@pytest.fixture
+def api_servers() -> Iterator[Callable[[], ApiServer]]:
+    """Start API servers (each with its own receiver); all are stopped after the test."""
+    started: list[ApiServer] = []
+
+    def start() -> ApiServer:
+        started.append(ApiServer())
+        return started[-1]
+
+    yield start
+    for server in started:
+        server.stop()
+
+
+@pytest.fixture
+def api_server(api_servers: Callable[[], ApiServer]) -> str:
+    """One API server's root URL."""
+    return api_servers().root
+
+
+@pytest.fixture
+def request_url(slack, api_server) -> str:
+    """Slack's Request URL for the app (Socket Mode off), pointing at the API server."""
+    url = f"{api_server}{URL_PREFIX}{ROUTE}"
+    slack.configure_app(socket_mode=False, request_url=url)
+    return url
+
+
+@pytest.fixture
+def refused(slack, api_server):
+    """Clicks go to an unrelated URL (so only the test's own requests reach the API server)."""
+    slack.configure_app(socket_mode=False, request_url=f"{api_server}/elsewhere")
+    return f"{api_server}{URL_PREFIX}{ROUTE}"
+
+
+def records(slack: SlackEmulator, ts: str) -> list[dict[str, Any]]:
+    """The click records in the gate's thread."""
+    return [
+        m
+        for m in slack.replies("approvals", ts)[1:]
+        if (m.get("metadata") or {}).get("event_type") == VOTE_EVENT_TYPE
+    ]
+
+
+def click(slack: SlackEmulator, ts: str, user: str, action_id: str = APPROVE_ACTION) -> Any:
+    """``user`` clicks a button of the ask; the delivery, answered 200."""
+    delivery = slack.click_button("approvals", ts, user, action_id).wait(10)
+    assert (delivery.status, delivery.error) == (200, None), delivery.body
+    return delivery

@@ -20,7 +20,7 @@ from slack_sdk.signature import SignatureVerifier
 
 from airflow_slack_gate.decisions import ApprovalPolicy
 from airflow_slack_gate.emulator import EmulatorClient, EmulatorError, SlackEmulator
-from airflow_slack_gate.messages import APPROVE_ACTION, REJECT_ACTION, reason_modal
+from airflow_slack_gate.messages import APPROVE_ACTION, REJECT_ACTION, button_value, reason_modal
 from tests.interactive.conftest import post_ask
 
 
@@ -139,7 +139,7 @@ def test_a_connection_says_hello_and_gets_a_click_in_an_envelope(slack_emulator,
     }
     (action,) = payload["actions"]
     assert action["action_id"] == APPROVE_ACTION
-    assert json.loads(action["value"])["v"] == 1
+    assert action["value"] == button_value()  # the value as the ask's button has it
     assert payload["trigger_id"]
     assert payload["message"]["ts"] == ts
 

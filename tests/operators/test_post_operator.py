@@ -235,15 +235,78 @@ def test_persistent_429_returns_false_and_says_rate_limited(
     assert slack_emulator.messages("approvals") == []
 
 
-# -- blocks --------------------------------------------------------------------------------------------
+# -- blocks and Block Kit limits (issue 11, hole 5) ----------------------------------------------------
 
 
-@pytest.mark.parametrize("blocks", ['{"type": "section"}', "not json at all", '"a string"'])
-def test_blocks_that_are_not_a_list_fail_with_a_clear_error(
-    run_post: RunPost, slack_emulator: SlackEmulator, blocks: str
+def test_blocks_over_slacks_limits_fail_at_render_time_and_post_nothing(
+    run_post: RunPost, slack_emulator: SlackEmulator
 ) -> None:
-    run = run_post("post_bad_blocks", blocks=blocks)
+    run = run_post("post_header", title="x" * 151)
 
-    assert run.state == "failed"
-    assert "blocks must be a list of Block Kit blocks" in run.output
+    assert run.state == "failed"  # not False: the DAG's message cannot be posted, whatever fail_on_error says
+    assert "header's text has 151 characters; Slack allows 150" in run.output
+    assert "/blocks/0/text/text" in run.output
     assert slack_emulator.call_count("chat.postMessage") == 0
+
+
+def test_blocks_within_slacks_limits_post(run_post: RunPost, slack_emulator: SlackEmulator) -> None:
+    run = run_post("post_header", title="x" * 150)
+
+    assert run.returned is True
+    assert slack_emulator.messages("approvals")[0]["blocks"][0]["text"]["text"] == "x" * 150
+
+
+@pytest.mark.parametrize(
+    ("blocks", "message"),
+    [
+        ([{"type": "divider"}] * 51, "51 blocks; Slack allows 50"),
+        ([{"type": "section", "text": {"type": "mrkdwn", "text": "x" * 3001}}], "3001 characters"),
+        ('[{"type": "divider"}' + ', {"type": "divider"}' * 50 + "]", "51 blocks; Slack allows 50"),
+    ],
+    ids=["too-many-blocks", "long-section", "json-string"],
+)
+def test_literal_blocks_over_slacks_limits_fail_when_the_dag_is_parsed(blocks: Any, message: str) -> None:
+    from airflow_slack_gate.operators.slack import SlackPostOperator
+
+    with pytest.raises(ValueError, match=message):
+        SlackPostOperator(task_id="post", text="hi", blocks=blocks)
+
+
+def test_text_over_slacks_limit_fails_when_the_dag_is_parsed() -> None:
+    from airflow_slack_gate.operators.slack import SlackPostOperator
+
+    with pytest.raises(ValueError, match="msg_too_long"):
+        SlackPostOperator(task_id="post", text="x" * 40_001)
+
+
+@pytest.mark.parametrize(
+    "blocks",
+    [
+        '{"type": "section"}',
+        "not json at all",
+        '"a string"',
+        "{{ params.blocks }}",
+        '[{% for m in params.models %}{"type": "section", "text": {"type": "mrkdwn", "text": "{{ m }}"}}'
+        "{% endfor %}]",
+    ],
+    ids=["object", "not-json", "string", "whole-template", "for-loop"],
+)
+def test_json_blocks_whose_templates_are_not_inside_strings_fail_when_parsed(blocks: str) -> None:
+    from airflow_slack_gate.operators.slack import SlackPostOperator
+
+    with pytest.raises(ValueError, match="blocks must be a list of Block Kit blocks") as raised:
+        SlackPostOperator(task_id="post", text="hi", blocks=blocks)
+    assert "list of dicts" in str(raised.value)
+
+
+def test_double_quotes_inside_a_template_in_json_blocks_are_refused_with_the_fix() -> None:
+    from airflow_slack_gate.operators.slack import SlackPostOperator
+
+    blocks = (
+        '[{"type": "section", "text": {"type": "mrkdwn", "text": "{{ ti.xcom_pull(task_ids="build") }}"}}]'
+    )
+    with pytest.raises(ValueError, match="not JSON") as raised:
+        SlackPostOperator(task_id="post", text="hi", blocks=blocks)
+    assert "{{ ti.xcom_pull(task_ids='build') }}" in str(raised.value)
+    single = blocks.replace('"build"', "'build'")
+    assert SlackPostOperator(task_id="post", text="hi", blocks=single).blocks == single

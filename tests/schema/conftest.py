@@ -48,6 +48,7 @@ ERRORS_ADDED: dict[str, set[str]] = {
     "conversations.list": AUTH_ERRORS | {"invalid_cursor", "invalid_types"},
     "reactions.get": AUTH_ERRORS | SCOPE_ERRORS | {"channel_not_found"},
     "users.info": AUTH_ERRORS | SCOPE_ERRORS,
+    "users.lookupByEmail": AUTH_ERRORS | SCOPE_ERRORS,
     "usergroups.users.list": SCOPE_ERRORS | {"no_such_subteam"},
     "auth.test": set(),
 }
@@ -98,6 +99,15 @@ def apply_deviations(spec: dict[str, Any]) -> dict[str, Any]:
         # missing_scope answers carry needed/provided, which some 2020 error schemas forbid.
         error["properties"].setdefault("needed", {"type": "string"})
         error["properties"].setdefault("provided", {"type": "string"})
+    for method in ("chat.postMessage", "chat.update"):
+        # invalid_blocks answers say what is wrong, in errors and response_metadata.messages.
+        error = schema.error(method)["properties"]
+        error["errors"] = {"type": "array", "items": {"type": "string"}}
+        error["response_metadata"] = {
+            "type": "object",
+            "required": ["messages"],
+            "properties": {"messages": {"type": "array", "items": {"type": "string"}}},
+        }
     for method in ("conversations.history", "conversations.replies"):
         # Slack paginates these with response_metadata.next_cursor; the 2020 schema forbids it.
         schema.success(method)["properties"]["response_metadata"] = {

@@ -19,6 +19,7 @@ from airflow_slack_gate.emulator import METHODS, DemoWorkspace, SlackEmulator
 
 BLOCKS = [{"type": "section", "text": {"type": "mrkdwn", "text": "Deploy?"}}]
 METADATA = {"event_type": "approval_requested", "event_payload": {"gate": "deploy"}}
+LONG_HEADER = {"type": "header", "text": {"type": "plain_text", "text": "x" * 151}}
 MODAL = {"type": "modal", "title": {"type": "plain_text", "text": "Reject"}, "blocks": BLOCKS}
 
 
@@ -120,6 +121,12 @@ CASES: dict[str, Case] = {
         "chat.postMessage", lambda s, w: {"channel": _archived(s, w), "text": "x"}
     ),
     "chat.postMessage no_text": Case("chat.postMessage", lambda s, w: {"channel": w.approvals}),
+    "chat.postMessage invalid_blocks": Case(
+        "chat.postMessage", lambda s, w: {"channel": w.approvals, "text": "x", "blocks": [LONG_HEADER]}
+    ),
+    "chat.postMessage msg_too_long": Case(
+        "chat.postMessage", lambda s, w: {"channel": w.approvals, "text": "x" * 40_001}
+    ),
     "chat.postMessage missing_scope": Case(
         "chat.postMessage",
         lambda s, w: {"channel": w.approvals, "text": "x"},
@@ -135,6 +142,13 @@ CASES: dict[str, Case] = {
     ),
     "chat.update cant_update_message": Case(
         "chat.update", lambda s, w: {"channel": w.approvals, "ts": _person_message(s, w), "text": "x"}
+    ),
+    "chat.update invalid_blocks": Case(
+        "chat.update",
+        lambda s, w: {"channel": w.approvals, "ts": _thread(s, w), "text": "x", "blocks": [LONG_HEADER]},
+    ),
+    "chat.update msg_too_long": Case(
+        "chat.update", lambda s, w: {"channel": w.approvals, "ts": _thread(s, w), "text": "x" * 40_001}
     ),
     "chat.update missing_scope": Case(
         "chat.update",
@@ -220,6 +234,15 @@ CASES: dict[str, Case] = {
     "users.info missing_scope": Case(
         "users.info", lambda s, w: {"user": w.alice}, token=_bot_without("users:read")
     ),
+    "users.lookupByEmail ok": Case("users.lookupByEmail", lambda s, w: {"email": "Alice@Example.com"}),
+    "users.lookupByEmail users_not_found": Case(
+        "users.lookupByEmail", lambda s, w: {"email": "nobody@example.com"}
+    ),
+    "users.lookupByEmail missing_scope": Case(
+        "users.lookupByEmail",
+        lambda s, w: {"email": "alice@example.com"},
+        token=_bot_without("users:read.email"),
+    ),
     "chat.postEphemeral ok": Case(
         "chat.postEphemeral", lambda s, w: {"channel": w.approvals, "user": w.alice, "text": "only you"}
     ),
@@ -255,7 +278,9 @@ NEEDS_DEVIATION = {
     "chat.postMessage ok reply",
     "chat.postMessage missing_scope",  # error code and needed/provided not in the 2020 enum
     "chat.postMessage token_revoked",
+    "chat.postMessage invalid_blocks",  # error code, errors and response_metadata not in the 2020 schema
     "chat.update ok",  # blocks as an array
+    "chat.update invalid_blocks",
     "chat.update missing_scope",
     "conversations.history ok",  # app_id, edited, metadata on messages
     "conversations.history ok paginated",  # response_metadata
@@ -266,6 +291,7 @@ NEEDS_DEVIATION = {
     "reactions.get channel_not_found",
     "reactions.get missing_scope",
     "users.info missing_scope",
+    "users.lookupByEmail missing_scope",
     "usergroups.users.list no_such_subteam",
     "usergroups.users.list missing_scope",
 }
@@ -312,6 +338,7 @@ def test_every_method_has_success_and_error_cases() -> None:
         ("users.info ok", ("user",), "objs_user"),
         ("users.info ok bot", ("user",), "objs_user"),
         ("users.info ok deactivated", ("user",), "objs_user"),
+        ("users.lookupByEmail ok", ("user",), "objs_user"),
     ],
 )
 def test_objects_match_first_schema_variant(

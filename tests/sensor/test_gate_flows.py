@@ -80,15 +80,16 @@ def test_the_question_is_updated_with_the_outcome_and_answered_once_in_its_threa
     assert slack_emulator.call_count("chat.postMessage") == 2  # the question and the one reply
 
 
-def test_the_question_tells_people_how_to_answer(slack_emulator):
+def test_the_question_tells_people_how_to_answer(slack_emulator, monkeypatch):
     alice = slack_emulator.workspace.alice
+    monkeypatch.setenv("AIRFLOW_VAR_GATE_APPROVERS", alice)
     asked: list[dict] = []
 
     def look_then_approve(ask):
         asked.append(ask)
         slack_emulator.reply("approvals", ask["ts"], alice, "approve")
 
-    run_gate(slack_emulator, "gate_restricted", look_then_approve, approvers=f"{alice}", requested_by="")
+    run_gate(slack_emulator, "gate_restricted", look_then_approve)
     shown = str(asked[0]["blocks"])
     assert "approve" in shown
     assert "reject" in shown
@@ -122,36 +123,39 @@ def test_rejection_by_reaction(slack_emulator):
     assert xcom(run, "ask", "slack_decision")["decided_by"] == [dave]
 
 
-def test_two_of_three_through_a_user_group(slack_emulator):
+def test_two_of_three_through_a_user_group(slack_emulator, monkeypatch):
     ws = slack_emulator.workspace
+    monkeypatch.setenv("AIRFLOW_VAR_GATE_QUORUM_APPROVERS", ws.deployers)
 
     def two_people_approve(ask):
         slack_emulator.reply("approvals", ask["ts"], ws.alice, "approve")
         slack_emulator.add_reaction("approvals", ask["ts"], ws.carol, "+1")
 
-    run = run_gate(slack_emulator, "gate_quorum", two_people_approve, approvers=ws.deployers)
+    run = run_gate(slack_emulator, "gate_quorum", two_people_approve)
     decision = xcom(run, "ask", "slack_decision")
     assert decision["outcome"] == "approved"
     assert sorted(decision["decided_by"]) == sorted([ws.alice, ws.carol])
     assert task_states(run)["deploy"] == "success"
 
 
-def test_one_approval_of_two_is_not_enough(slack_emulator):
+def test_one_approval_of_two_is_not_enough(slack_emulator, monkeypatch):
     ws = slack_emulator.workspace
+    monkeypatch.setenv("AIRFLOW_VAR_GATE_QUORUM_APPROVERS", ws.deployers)
 
     def one_approves_then_one_rejects(ask):
         slack_emulator.reply("approvals", ask["ts"], ws.alice, "approve")
         wait_for_reads(slack_emulator)
         slack_emulator.reply("approvals", ask["ts"], ws.bob, "no: not yet")
 
-    run = run_gate(slack_emulator, "gate_quorum", one_approves_then_one_rejects, approvers=ws.deployers)
+    run = run_gate(slack_emulator, "gate_quorum", one_approves_then_one_rejects)
     decision = xcom(run, "ask", "slack_decision")
     assert decision["outcome"] == "rejected"
     assert decision["decided_by"] == [ws.bob]
 
 
-def test_votes_of_people_outside_approvers_are_ignored(slack_emulator):
+def test_votes_of_people_outside_approvers_are_ignored(slack_emulator, monkeypatch):
     ws = slack_emulator.workspace
+    monkeypatch.setenv("AIRFLOW_VAR_GATE_APPROVERS", f"{ws.alice},{ws.bob}")
 
     def outsider_then_approver(ask):
         slack_emulator.reply("approvals", ask["ts"], ws.mallory, "approve")
@@ -159,13 +163,7 @@ def test_votes_of_people_outside_approvers_are_ignored(slack_emulator):
         wait_for_reads(slack_emulator)
         slack_emulator.reply("approvals", ask["ts"], ws.bob, "approve")
 
-    run = run_gate(
-        slack_emulator,
-        "gate_restricted",
-        outsider_then_approver,
-        approvers=f"{ws.alice},{ws.bob}",
-        requested_by="",
-    )
+    run = run_gate(slack_emulator, "gate_restricted", outsider_then_approver)
     decision = xcom(run, "ask", "slack_decision")
     assert decision["decided_by"] == [ws.bob]
     assert {v["user"] for v in decision["votes"]} == {ws.bob}
@@ -187,35 +185,32 @@ def test_bot_messages_that_say_approve_are_never_votes(slack_emulator):
     assert [v["user"] for v in decision["votes"]] == [ws.dave]
 
 
-def test_the_requester_cannot_approve_their_own_request(slack_emulator):
+def test_the_requester_cannot_approve_their_own_request(slack_emulator, monkeypatch):
     ws = slack_emulator.workspace
+    monkeypatch.setenv("AIRFLOW_VAR_GATE_APPROVERS", f"{ws.alice} {ws.bob}")
+    monkeypatch.setenv("AIRFLOW_VAR_GATE_REQUESTED_BY", ws.alice)
 
     def requester_then_peer(ask):
         slack_emulator.reply("approvals", ask["ts"], ws.alice, "approve")
         wait_for_reads(slack_emulator)
         slack_emulator.reply("approvals", ask["ts"], ws.bob, "approve")
 
-    run = run_gate(
-        slack_emulator,
-        "gate_restricted",
-        requester_then_peer,
-        approvers=f"{ws.alice} {ws.bob}",
-        requested_by=ws.alice,
-    )
+    run = run_gate(slack_emulator, "gate_restricted", requester_then_peer)
     decision = xcom(run, "ask", "slack_decision")
     assert decision["decided_by"] == [ws.bob]
     assert ws.alice not in {v["user"] for v in decision["votes"]}
 
 
-def test_a_person_may_change_their_mind_while_the_gate_is_open(slack_emulator):
+def test_a_person_may_change_their_mind_while_the_gate_is_open(slack_emulator, monkeypatch):
     ws = slack_emulator.workspace
+    monkeypatch.setenv("AIRFLOW_VAR_GATE_QUORUM_APPROVERS", ws.deployers)
 
     def approve_then_reject(ask):
         slack_emulator.reply("approvals", ask["ts"], ws.alice, "approve")
         wait_for_reads(slack_emulator)
         slack_emulator.reply("approvals", ask["ts"], ws.alice, "reject: found a bug")
 
-    run = run_gate(slack_emulator, "gate_quorum", approve_then_reject, approvers=ws.deployers)
+    run = run_gate(slack_emulator, "gate_quorum", approve_then_reject)
     decision = xcom(run, "ask", "slack_decision")
     assert decision["outcome"] == "rejected"
     assert decision["reason"] == "found a bug"

@@ -48,9 +48,12 @@ def test_a_quorum_that_groups_may_reach_is_accepted():
     assert sensor.required_approvals == 5
 
 
-def test_templated_approvers_are_checked_when_the_task_runs_not_when_parsed():
-    sensor = SlackApprovalSensor(**GOOD, approvers="{{ params.approvers }}", required_approvals=2)
-    assert sensor.approvers == "{{ params.approvers }}"
+def test_approvers_as_one_string_are_checked_when_parsed():
+    """A Variable's value is one string of IDs: it is checked like a list."""
+    with pytest.raises(ValueError, match="required_approvals=3"):
+        SlackApprovalSensor(**GOOD, approvers="U0AAAA1, U0AAAA2", required_approvals=3)
+    with pytest.raises(ValueError, match="'alice'"):
+        SlackApprovalSensor(**GOOD, approvers="U0AAAA1 alice")
 
 
 def test_the_error_shows_as_a_dag_import_error(tmp_path):
@@ -69,3 +72,32 @@ def test_the_error_shows_as_a_dag_import_error(tmp_path):
     (error,) = bag.import_errors.values()
     assert "on_timeout" in error
     assert "'reject'" in error
+
+
+# -- Block Kit limits (issue 11, hole 5) ---------------------------------------------------------------
+
+
+def test_more_blocks_than_the_gate_leaves_room_for_fail_when_parsed():
+    with pytest.raises(ValueError, match="at most 47") as raised:
+        SlackApprovalSensor(**GOOD, blocks=[{"type": "divider"}] * 48)
+    assert "the approval gate adds 3 of its own" in str(raised.value)
+
+
+def test_the_gates_own_blocks_still_fit_beside_47_of_the_authors():
+    assert len(SlackApprovalSensor(**GOOD, blocks=[{"type": "divider"}] * 47).blocks) == 47
+
+
+def test_json_blocks_that_are_not_json_before_rendering_fail_when_parsed():
+    with pytest.raises(ValueError, match="blocks must be a list of Block Kit blocks"):
+        SlackApprovalSensor(**GOOD, blocks="{{ params.blocks }}")
+
+
+def test_templated_blocks_over_slacks_limits_fail_before_any_slack_call(airflow_db, slack_emulator, capfd):
+    from tests.gate_helpers import load_dag, task_states
+
+    run = load_dag("gate_header").test(run_conf={"title": "x" * 151})
+
+    assert task_states(run)["ask"] == "failed"
+    out, err = capfd.readouterr()
+    assert "header's text has 151 characters; Slack allows 150" in out + err
+    assert slack_emulator.calls == []
