@@ -7,19 +7,22 @@ caller stops reading, so nothing here can turn a decided gate back into a pendin
 
 How people answer (with the default policy):
 
-* reply in the ask message's thread with a reply whose first word is an approve word (``approve``,
-  ``approved``, ``lgtm``, ``ok``, ``yes``) or a reject word (``reject``, ``rejected``, ``decline``,
-  ``disapprove``, ``no``); the rest of the reply is the reason, e.g. ``reject: metrics regressed``;
+* reply in the ask message's thread (the strict grammar of :func:`read_reply`): ``approve``,
+  ``approved`` or ``lgtm``, alone or followed by a reason (``approve: metrics look good``); ``ok`` or
+  ``yes`` alone; or a reject word (``reject``, ``rejected``, ``decline``, ``disapprove``, ``no``),
+  alone or with a reason (``reject: metrics regressed``);
 * or react to the ask message with :white_check_mark: / :+1: (approve) or :x: / :-1: (reject).
 
-One valid reject rejects the gate; ``required_approvals`` distinct valid approvers approve it.
+One valid reject rejects the gate; ``required_approvals`` distinct valid approvers approve it. Only
+people vote: the caller checks with Slack (``users.info``) that each user :func:`voters_to_verify`
+names is a person, neither a bot nor deactivated, and passes those as ``people``.
 """
 
 from __future__ import annotations
 
 import re
 import string
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any, Literal, cast
@@ -30,23 +33,32 @@ __all__ = [
     "DEFAULT_REJECT_REACTIONS",
     "DEFAULT_REJECT_WORDS",
     "ON_TIMEOUT_CHOICES",
+    "SHORT_APPROVE_WORDS",
     "VOTE_EVENT_TYPE",
     "ApprovalPolicy",
     "Decision",
+    "ReplyReading",
     "Vote",
     "collect_votes",
     "decide",
+    "is_short_approve_word",
     "is_user_id",
     "parse_reply_vote",
+    "read_reply",
     "recorded_votes",
+    "replies_to_note",
     "split_approvers",
+    "uncounted_reply_note",
+    "user_kind",
     "validate_gate_config",
     "validate_on_timeout",
     "vote_record_metadata",
+    "voters_to_verify",
     "why_not_voter",
 ]
 
-#: Reply words that approve (matched case-insensitively on the reply's first word).
+#: Reply words that approve (matched case-insensitively on the reply's first word; ``ok`` and ``yes``
+#: are short words, which count only alone: see :data:`SHORT_APPROVE_WORDS`).
 DEFAULT_APPROVE_WORDS: tuple[str, ...] = ("approve", "approved", "lgtm", "ok", "yes")
 #: Reply words that reject (matched case-insensitively on the reply's first word).
 DEFAULT_REJECT_WORDS: tuple[str, ...] = ("reject", "rejected", "decline", "disapprove", "no")
@@ -54,6 +66,39 @@ DEFAULT_REJECT_WORDS: tuple[str, ...] = ("reject", "rejected", "decline", "disap
 DEFAULT_APPROVE_REACTIONS: tuple[str, ...] = ("white_check_mark", "+1")
 #: Reactions on the ask message that reject: :x: and :-1: (any skin tone).
 DEFAULT_REJECT_REACTIONS: tuple[str, ...] = ("x", "-1")
+#: Casual approve words that count only as the whole reply (``ok``, ``Yes!``), never with more text:
+#: "ok, but the AUC looks wrong" is a hedge, not an approval. Every approve word of three letters or
+#: fewer is short too (``y``, ``k``, ``yep``, ``go``...). Other approve words (``approve``, ``lgtm``,
+#: ``ship``) are explicit and may carry a reason.
+SHORT_APPROVE_WORDS = frozenset(
+    {
+        "ok",
+        "okay",
+        "okey",
+        "k",
+        "kk",
+        "y",
+        "ya",
+        "yes",
+        "yep",
+        "yup",
+        "yeah",
+        "yea",
+        "sure",
+        "fine",
+        "go",
+        "ack",
+        "cool",
+        "np",
+        "ty",
+        "agreed",
+        "alright",
+        "right",
+        "good",
+        "great",
+        "nice",
+    }
+)
 #: Slack message metadata event type of a button click recorded in the gate's thread by the gate's bot.
 VOTE_EVENT_TYPE = "airflow_slack_gate_vote"
 #: What a gate may do when nobody decided before the deadline.
@@ -64,6 +109,12 @@ VoteVia = Literal["reply", "reaction", "button"]
 Outcome = Literal["pending", "approved", "rejected"]
 #: Why a person's vote does not count: a bot, not among the approvers, or approving their own request.
 NotVoter = Literal["bot", "not_approver", "self_approval"]
+#: What Slack says a user is (``users.info``): only a ``person`` votes. ``unknown``: Slack would not
+#: say (``user_not_found``, ``user_not_visible``).
+UserKind = Literal["person", "bot", "deleted", "unknown"]
+#: Why a reply that looks like a vote does not count: it asks (``?``), a short approve word is not
+#: alone, or the vote word is struck through, quoted or code.
+ReplyProblem = Literal["question", "not_alone", "formatted"]
 
 _USER_ID = re.compile(r"[UW][A-Z0-9]+")
 _GROUP_ID = re.compile(r"S[A-Z0-9]+")
@@ -76,7 +127,35 @@ _OUTCOMES = ("pending", "approved", "rejected")
 # (joins, tombstones of deleted replies, bot messages, channel events...) is never a vote.
 _HUMAN_SUBTYPES = frozenset({None, "thread_broadcast", "file_share"})
 # Separators people put between the vote word and the reason: "reject: x", "reject - x".
-_REASON_SEPARATORS = string.whitespace + ":;,.-\u2013\u2014"
+_REASON_SEPARATORS = string.whitespace + ":;,.!-\u2013\u2014"
+# A vote word: plain ASCII letters and digits, hyphens only inside ("go-ahead"). Look-alike letters,
+# zero-width or fullwidth characters end the word, and then what follows it is not a separator.
+_WORD = re.compile(r"[A-Za-z0-9]+(?:-[A-Za-z0-9]+)*")
+# Bold (*x*) and italic (_x_) around the vote word are deliberate emphasis; other wrappers are not.
+_EMPHASIS = ("**", "__", "*_", "_*", "*", "_")
+# Openings of text that quotes or shows something rather than saying it: block quotes (Slack sends
+# ">" as "&gt;"), inline code and code blocks, strike-through, quotation marks.
+_NOT_SAID = (
+    "&gt;",
+    ">",
+    "`",
+    "~",
+    '"',
+    "'",
+    "\u201c",
+    "\u201d",
+    "\u2018",
+    "\u2019",
+    "\u00ab",
+    "\u00bb",
+    "\u201e",
+    "\u201a",
+)
+_NOT_SAID_CHARS = "".join(mark for mark in _NOT_SAID if len(mark) == 1)
+# A question mark (ASCII, fullwidth, inverted) anywhere in an approval makes it a question...
+_QUESTION_MARKS = ("?", "\uff1f", "\u00bf")
+# ...except inside Slack links and mentions (<https://x?id=1>) and inline code.
+_MARKUP = re.compile(r"<[^<>]*>|`[^`]*`")
 _ID_HELP = "use the Slack member ID (profile > More > Copy member ID), e.g. 'U012AB3CD'"
 
 
@@ -249,38 +328,157 @@ class Decision:
         )
 
 
+@dataclass(frozen=True)
+class ReplyReading:
+    """What a thread reply says under the strict grammar of :func:`read_reply`.
+
+    ``vote`` and ``reason`` are the counted vote (``vote`` is ``None`` when the reply is no vote).
+    A reply that looks like a vote but does not count has ``looks_like`` (the vote it resembles) and
+    ``problem`` (why it does not count: ``"question"``, ``"not_alone"`` or ``"formatted"``).
+    """
+
+    vote: VoteKind | None = None
+    reason: str | None = None
+    looks_like: VoteKind | None = None
+    problem: ReplyProblem | None = None
+
+
+_NO_VOTE = ReplyReading()
+
+
+def is_short_approve_word(word: str) -> bool:
+    """True for an approve word that counts only as the whole reply (``ok``, ``yes``, ``y``, ``sure``):
+    one in :data:`SHORT_APPROVE_WORDS` or of three letters or fewer."""
+    return len(word) <= 3 or word.lower() in SHORT_APPROVE_WORDS
+
+
+def read_reply(text: str, policy: ApprovalPolicy) -> ReplyReading:
+    """Read a thread reply's text with the strict reply grammar; an ambiguous reply never approves.
+
+    The reply's first word is the vote word, matched case-insensitively against ``policy``'s words:
+
+    * an **explicit approve word** (``approve``, ``approved``, ``lgtm``, a custom ``ship``) counts
+      alone or followed by a reason: ``approve``, ``LGTM!``, ``approve: metrics look good``;
+    * a **short approve word** (``ok``, ``yes``: see :func:`is_short_approve_word`) counts only as the
+      whole reply, a trailing ``.`` or ``!`` allowed: ``ok``, ``Yes!``; ``yes, ship it`` is not counted;
+    * a **reject word**, short or long, counts alone or followed by a reason: ``no, the AUC is off``;
+    * the word may be bold or italic (``*approve*``), and is followed by the end of the reply, white
+      space or a separator (``:;,.!`` or a dash); anything else glued to it (``approve/reject``,
+      ``ok's``, a zero-width or look-alike character) makes it no word;
+    * never counted: a ``?`` right after the vote word (``ok?``, ``no?``: a question, not a vote), an
+      approval with a question mark anywhere outside links and code (``approve, any concerns?``;
+      ``approve: <https://dash?id=3>`` counts), and a reply that opens
+      with strike-through (``~approve~``), a block quote (``> approve``, which Slack sends as
+      ``&gt; approve``), inline code or a code block, or quotation marks (``"approve"``).
+
+    Only plain ASCII words match, checked *before* lower-casing: look-alikes such as a Cyrillic
+    ``\u0430``, zero-width characters, fullwidth letters or the Kelvin sign (which lower-cases to
+    ``k``) never make a vote.
+
+    The rest of the reply, without a leading separator such as ``:`` or ``-``, is the reason (``None``
+    if empty). ``text`` is Slack's message text, so the reason has Slack's ``&amp;``, ``&lt;`` and
+    ``&gt;`` escapes undone.
+    """
+    text = text.strip()
+    if not text:
+        return _NO_VOTE
+    if text.startswith(_NOT_SAID):
+        return _looks_like(_unwrapped_vote_word(text, policy), "formatted")
+    emphasis = next((mark for mark in _EMPHASIS if text.startswith(mark)), "")
+    body = text[len(emphasis) :]
+    word = _WORD.match(body)
+    if word is None:
+        return _NO_VOTE
+    kind = _word_kind(word.group(), policy)
+    if kind is None:
+        return _NO_VOTE
+    rest = body[word.end() :]
+    if rest.startswith(_QUESTION_MARKS):
+        return _looks_like(kind, "question")
+    if emphasis:
+        closing = emphasis[::-1]
+        if not rest.startswith(closing):
+            return _looks_like(kind, "formatted")
+        rest = rest[len(closing) :]
+        if rest.startswith(_QUESTION_MARKS):
+            return _looks_like(kind, "question")
+    if rest and rest[0] not in _REASON_SEPARATORS:
+        return _NO_VOTE
+    if kind == "approve" and _asks(rest):
+        return _looks_like(kind, "question")
+    if kind == "approve" and is_short_approve_word(word.group()) and rest.strip(".!" + string.whitespace):
+        return _looks_like(kind, "not_alone")
+    reason = _slack_unescape(rest.lstrip(_REASON_SEPARATORS).rstrip())
+    return ReplyReading(vote=kind, reason=reason or None)
+
+
 def parse_reply_vote(text: str, policy: ApprovalPolicy) -> tuple[VoteKind, str | None] | None:
     """Read a thread reply's text as a vote: ``("approve"|"reject", reason)``, or ``None`` if no vote.
 
-    The first word decides: the reply's first whitespace-separated word with surrounding ASCII
-    punctuation removed (so ``LGTM!``, ``*approve*`` and ``Reject:`` count), and also split at a colon
-    (so ``reject:too risky`` counts). It must then equal an approve or reject word after lower-casing,
-    and must be plain ASCII *before* lower-casing: look-alikes such as a Cyrillic ``\u0430``, zero-width
-    characters, fullwidth letters or the Kelvin sign (which lower-cases to ``k``) never make a vote.
-
-    The rest of the reply, without a leading separator such as ``:`` or ``-``, is the reason
-    (``None`` if empty). ``text`` is Slack's message text, so the reason has Slack's ``&amp;``,
-    ``&lt;`` and ``&gt;`` escapes undone.
+    The grammar is :func:`read_reply`'s; this is its counted vote alone.
     """
-    parts = text.split(None, 1)
-    if not parts:
+    reading = read_reply(text, policy)
+    return None if reading.vote is None else (reading.vote, reading.reason)
+
+
+def uncounted_reply_note(text: str, policy: ApprovalPolicy) -> str | None:
+    """The note (Slack mrkdwn) for the author of a reply that looks like a vote but is not counted:
+    why, and what to write instead. ``None`` when the reply counts or does not look like a vote."""
+    reading = read_reply(text, policy)
+    if reading.looks_like is None:
         return None
-    rest = parts[1] if len(parts) == 2 else ""
-    word, colon, glued = parts[0].strip(string.punctuation).partition(":")
-    if colon:
-        rest = f"{glued} {rest}"
+    word = _first_word_of(text, policy) or reading.looks_like
+    why = {
+        "question": "a question is never a vote",
+        "not_alone": f"`{word}` counts only on its own",
+        "formatted": "struck-through, quoted and code text never count",
+    }[reading.problem or "formatted"]
+    explicit = [w for w in policy.approve_words if not is_short_approve_word(w)]
+    if explicit:
+        approve = f"`{explicit[0]}` (a reason may follow: `{explicit[0]}: looks good`)"
+    else:
+        approve = f"`{policy.approve_words[0]}` on its own"
+    return (
+        f"Your reply in this thread was not counted as a vote: {why}. To approve, reply {approve}; "
+        f"to reject, reply `{policy.reject_words[0]}: &lt;reason&gt;`."
+    )
+
+
+def _word_kind(word: str, policy: ApprovalPolicy) -> VoteKind | None:
     if not word.isascii():
         return None
     word = word.lower()
-    kind: VoteKind
     if word in {w.lower() for w in policy.reject_words}:
-        kind = "reject"
-    elif word in {w.lower() for w in policy.approve_words}:
-        kind = "approve"
-    else:
-        return None
-    reason = _slack_unescape(rest.lstrip(_REASON_SEPARATORS).rstrip())
-    return kind, reason or None
+        return "reject"
+    if word in {w.lower() for w in policy.approve_words}:
+        return "approve"
+    return None
+
+
+def _unwrapped_vote_word(text: str, policy: ApprovalPolicy) -> VoteKind | None:
+    """The vote a quoted, struck-through or code reply's first word would be, without its wrappers."""
+    return _word_kind(_first_word_of(text, policy) or "", policy)
+
+
+def _first_word_of(text: str, policy: ApprovalPolicy) -> str | None:
+    inner = text.strip()
+    while True:
+        stripped = inner.removeprefix("&gt;").lstrip(_NOT_SAID_CHARS + "*_" + string.whitespace)
+        if stripped == inner:
+            break
+        inner = stripped
+    word = _WORD.match(inner)
+    return word.group().lower() if word else None
+
+
+def _asks(text: str) -> bool:
+    """True when ``text`` holds a question mark outside links, mentions and code (``<...>``, `` `...` ``)."""
+    said = _MARKUP.sub("", text)
+    return any(mark in said for mark in _QUESTION_MARKS)
+
+
+def _looks_like(kind: VoteKind | None, problem: ReplyProblem) -> ReplyReading:
+    return _NO_VOTE if kind is None else ReplyReading(looks_like=kind, problem=problem)
 
 
 def collect_votes(
@@ -290,25 +488,31 @@ def collect_votes(
     *,
     extra_votes: Sequence[Vote] = (),
     bot_users: Iterable[str] = (),
+    people: Collection[str] | None = None,
 ) -> list[Vote]:
     """Return each valid voter's effective vote, ordered by time (reactions last, by user ID).
 
     ``ask_message`` is the gate's message as Slack returns it (its ``ts`` and ``reactions`` are read);
     ``replies`` is the conversations.replies result (the parent, if included, is skipped);
     ``extra_votes`` are votes from elsewhere (button clicks, see :func:`recorded_votes`); ``bot_users``
-    are user IDs known to be bots.
+    are user IDs known to be bots; ``people`` the user IDs Slack confirmed are people (``users.info``:
+    neither a bot nor deactivated). When ``people`` is given, a vote counts only from a user in it:
+    reactions and replies carry no sign of who cast them, so another app's bot user or a deactivated
+    account is told apart only that way. Callers that read Slack pass it (see :func:`voters_to_verify`);
+    ``None`` checks nothing (pure examples).
 
     What counts:
 
     * a reply in the ask message's thread (``thread_ts`` equal to the ask's ``ts``) typed by a person,
-      whose text :func:`parse_reply_vote` reads as a vote; replies from bots (``bot_id`` or a bot
+      whose text :func:`read_reply` reads as a vote; replies from bots (``bot_id`` or a bot
       subtype), other subtypes (joins, deleted-message tombstones...) and messages elsewhere never do;
     * a configured reaction on the ask message (skin tones ignored: ``+1::skin-tone-2`` is ``+1``);
     * extra votes.
 
     Then, whatever their source, votes never count from: bots (users who posted a bot message here,
-    the bot that posted the ask, Slackbot, ``bot_users``), users outside ``policy.approvers`` (when
-    set), and approvals (not rejects) by ``policy.requested_by`` unless ``allow_self_approval``.
+    the bot that posted the ask, Slackbot, ``bot_users``), users not in ``people`` (when given), users
+    outside ``policy.approvers`` (when set), and approvals (not rejects) by ``policy.requested_by``
+    unless ``allow_self_approval``.
 
     A user's effective vote is their latest timed vote (reply or button, by ``ts``) together with the
     reactions they currently have on the ask message (removing a reaction retracts it). When these
@@ -317,43 +521,60 @@ def collect_votes(
     reject decides the gate), and in either order there was a moment when the user's latest vote was
     that reject. So "reject wins" is what "latest vote" gives in every order an observer could see.
     """
-    ask_ts = ask_message.get("ts")
-    if not isinstance(ask_ts, str) or not _SLACK_TS.fullmatch(ask_ts):
-        raise ValueError(
-            f"ask_message has no valid 'ts' (got {ask_ts!r}): pass the message as chat.postMessage "
-            "or conversations.history returned it"
-        )
-    bots = {"USLACKBOT", *bot_users}
-    for message in (ask_message, *replies):
-        if _is_bot_message(message) and isinstance(message.get("user"), str):
-            bots.add(message["user"])
-
-    signals: list[Vote] = []
-    for reply in replies:
-        user, text, ts = reply.get("user"), reply.get("text"), reply.get("ts")
-        if not (
-            isinstance(user, str)
-            and isinstance(text, str)
-            and isinstance(ts, str)
-            and _SLACK_TS.fullmatch(ts)
-            and ts != ask_ts
-            and reply.get("thread_ts") == ask_ts
-            and not _is_bot_message(reply)
-            and reply.get("subtype") in _HUMAN_SUBTYPES
-        ):
-            continue
-        parsed = parse_reply_vote(text, policy)
-        if parsed is not None:
-            signals.append(Vote(user=user, vote=parsed[0], via="reply", reason=parsed[1], ts=ts))
-    signals.extend(_reaction_votes(ask_message, policy))
-    signals.extend(extra_votes)
-
+    signals, bots = _signals(ask_message, replies, policy, extra_votes, bot_users)
+    verified = None if people is None else set(people)
     by_user: dict[str, list[Vote]] = {}
     for vote in signals:
-        if _counts(vote, policy, bots):
+        if _counts(vote, policy, bots) and (verified is None or vote.user in verified):
             by_user.setdefault(vote.user, []).append(vote)
     effective = [_effective_vote(votes) for votes in by_user.values()]
     return sorted(effective, key=_vote_order)
+
+
+def voters_to_verify(
+    ask_message: Mapping[str, Any],
+    replies: Sequence[Mapping[str, Any]],
+    policy: ApprovalPolicy,
+    *,
+    extra_votes: Sequence[Vote] = (),
+) -> frozenset[str]:
+    """The users to check with Slack (``users.info``) before their votes can count: everyone whose
+    vote would count if they are a person, and the authors of replies that :func:`replies_to_note`
+    would answer. Users whose votes could not count anyway (other reactions, words that are no vote,
+    non-approvers, bots already known) are left out, so a crowded thread costs few look-ups."""
+    signals, bots = _signals(ask_message, replies, policy, extra_votes, ())
+    users = {vote.user for vote in signals if _counts(vote, policy, bots)}
+    users.update(user for user, _, _ in replies_to_note(ask_message, replies, policy, people=None))
+    return frozenset(users)
+
+
+def replies_to_note(
+    ask_message: Mapping[str, Any],
+    replies: Sequence[Mapping[str, Any]],
+    policy: ApprovalPolicy,
+    *,
+    people: Collection[str] | None,
+) -> list[tuple[str, str, str]]:
+    """``(user, reply ts, note)`` for each reply in the gate's thread that looks like a vote but is not
+    counted (see :func:`uncounted_reply_note`), from a person (in ``people``, when given) whose vote of
+    that kind would count: nobody is told how to vote who may not."""
+    ask_ts = _ask_ts(ask_message)
+    bots = _bots(ask_message, replies, ())
+    verified = None if people is None else set(people)
+    notes = []
+    for reply in replies:
+        if not _is_human_reply(reply, ask_ts):
+            continue
+        reading = read_reply(reply["text"], policy)
+        user = reply["user"]
+        if reading.looks_like is None or (verified is not None and user not in verified):
+            continue
+        if why_not_voter(policy, user, reading.looks_like, bots=bots) is not None:
+            continue
+        note = uncounted_reply_note(reply["text"], policy)
+        if note:
+            notes.append((user, reply["ts"], note))
+    return notes
 
 
 def decide(
@@ -363,6 +584,7 @@ def decide(
     *,
     extra_votes: Sequence[Vote] = (),
     bot_users: Iterable[str] = (),
+    people: Collection[str] | None = None,
 ) -> Decision:
     """Decide a gate from its ask message and thread: one valid reject rejects it,
     ``policy.required_approvals`` distinct valid approvers approve it, otherwise it is pending.
@@ -371,7 +593,11 @@ def decide(
     rejected, ``decided_by`` names every rejecting user and ``reason`` joins their reasons; when
     approved, it names every approving user and joins their reasons.
     """
-    votes = tuple(collect_votes(ask_message, replies, policy, extra_votes=extra_votes, bot_users=bot_users))
+    votes = tuple(
+        collect_votes(
+            ask_message, replies, policy, extra_votes=extra_votes, bot_users=bot_users, people=people
+        )
+    )
     rejects = [v for v in votes if v.vote == "reject"]
     approvals = [v for v in votes if v.vote == "approve"]
     if rejects:
@@ -379,6 +605,64 @@ def decide(
     if len(approvals) >= policy.required_approvals:
         return Decision("approved", votes, tuple(v.user for v in approvals), _join_reasons(approvals))
     return Decision("pending", votes)
+
+
+def _ask_ts(ask_message: Mapping[str, Any]) -> str:
+    ask_ts = ask_message.get("ts")
+    if not isinstance(ask_ts, str) or not _SLACK_TS.fullmatch(ask_ts):
+        raise ValueError(
+            f"ask_message has no valid 'ts' (got {ask_ts!r}): pass the message as chat.postMessage "
+            "or conversations.history returned it"
+        )
+    return ask_ts
+
+
+def _bots(
+    ask_message: Mapping[str, Any], replies: Sequence[Mapping[str, Any]], bot_users: Iterable[str]
+) -> set[str]:
+    bots = {"USLACKBOT", *bot_users}
+    for message in (ask_message, *replies):
+        if _is_bot_message(message) and isinstance(message.get("user"), str):
+            bots.add(message["user"])
+    return bots
+
+
+def _is_human_reply(reply: Mapping[str, Any], ask_ts: str) -> bool:
+    user, text, ts = reply.get("user"), reply.get("text"), reply.get("ts")
+    return (
+        isinstance(user, str)
+        and isinstance(text, str)
+        and isinstance(ts, str)
+        and _SLACK_TS.fullmatch(ts) is not None
+        and ts != ask_ts
+        and reply.get("thread_ts") == ask_ts
+        and not _is_bot_message(reply)
+        and reply.get("subtype") in _HUMAN_SUBTYPES
+    )
+
+
+def _signals(
+    ask_message: Mapping[str, Any],
+    replies: Sequence[Mapping[str, Any]],
+    policy: ApprovalPolicy,
+    extra_votes: Sequence[Vote],
+    bot_users: Iterable[str],
+) -> tuple[list[Vote], set[str]]:
+    """Every vote cast (before whose-vote-counts), and the users known to be bots."""
+    ask_ts = _ask_ts(ask_message)
+    bots = _bots(ask_message, replies, bot_users)
+    signals: list[Vote] = []
+    for reply in replies:
+        if not _is_human_reply(reply, ask_ts):
+            continue
+        parsed = parse_reply_vote(reply["text"], policy)
+        if parsed is not None:
+            signals.append(
+                Vote(user=reply["user"], vote=parsed[0], via="reply", reason=parsed[1], ts=reply["ts"])
+            )
+    signals.extend(_reaction_votes(ask_message, policy))
+    signals.extend(extra_votes)
+    return signals, bots
 
 
 def vote_record_metadata(
@@ -460,6 +744,18 @@ def why_not_voter(
     return None
 
 
+def user_kind(user: Mapping[str, Any]) -> UserKind:
+    """What a ``users.info`` user object says its user is: ``bot`` (``is_bot``, or Slackbot, which
+    Slack does not mark as a bot), ``deleted`` (deactivated), ``person`` when Slack says neither, and
+    ``unknown`` when the object lacks either field."""
+    is_bot, deleted = user.get("is_bot"), user.get("deleted")
+    if is_bot is True or user.get("id") == "USLACKBOT":
+        return "bot"
+    if deleted is True:
+        return "deleted"
+    return "person" if is_bot is False and deleted is False else "unknown"
+
+
 def split_approvers(approvers: Iterable[str]) -> tuple[frozenset[str], frozenset[str]]:
     """Split configured approvers into ``(user IDs, user group IDs)``.
 
@@ -526,6 +822,7 @@ def validate_gate_config(
     if not required and fixed_users and users:
         problems += _quorum_problems(users, required_approvals, requested_by, allow_self_approval)
     problems += _answer_problems(approve_words, reject_words, approve_reactions, reject_reactions)
+    problems += _unreadable_word_problems(approve_words, reject_words)
     if problems:
         raise ValueError("Invalid Slack approval gate: " + "; ".join(problems))
 
@@ -570,6 +867,29 @@ def _answer_problems(
         problems.append(
             f"the reaction {name!r} is in both approve_reactions and reject_reactions: remove it from one"
         )
+    return problems
+
+
+def _unreadable_word_problems(approve_words: Iterable[str], reject_words: Iterable[str]) -> list[str]:
+    """Words the reply grammar can never read (checked when the DAG is parsed; a policy already in a
+    trigger keeps such a word, which simply never matches)."""
+    problems = []
+    for name, words in (("approve_words", approve_words), ("reject_words", reject_words)):
+        if isinstance(words, str):
+            continue
+        for word in words:
+            if (
+                isinstance(word, str)
+                and word.isascii()
+                and len(word.split()) == 1
+                and not _WORD.fullmatch(word)
+            ):
+                if word.strip(string.punctuation) != word or ":" in word:
+                    continue  # _check_words names the fix
+                problems.append(
+                    f"{name} holds {word!r}: a reply's vote word is read as letters, digits and inner "
+                    f"hyphens only, so this word could never match; use e.g. {word.replace('_', '-')!r}"
+                )
     return problems
 
 

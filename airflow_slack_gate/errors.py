@@ -53,6 +53,11 @@ BUTTON_ERRORS = frozenset(
 )
 
 
+#: Errors of users.info about one voter that only that call meets: that person's vote does not count,
+#: and the gate keeps waiting (``user_not_found`` there means the same; elsewhere it ends the gate).
+VOTER_ERRORS = frozenset({"user_not_visible"})
+
+
 class SlackGateError(AirflowException):
     """A Slack call failed; the message names the Slack error code, the connection and the fix."""
 
@@ -67,9 +72,17 @@ class SlackGateError(AirflowException):
         return self.error_code in PERMANENT_ERRORS
 
 
-def fix_for(error_code: str, conn_id: str, response: Mapping[str, Any] | None = None) -> str:
-    """Return the advice for ``error_code``, naming the connection ``conn_id``."""
+def fix_for(
+    error_code: str, conn_id: str, response: Mapping[str, Any] | None = None, *, method: str | None = None
+) -> str:
+    """Return the advice for ``error_code`` (returned by Slack ``method``), naming the connection."""
     response = response or {}
+    if method == "users.info" and error_code in {"user_not_found", "user_not_visible"}:
+        return (
+            "Slack will not say whether this user is a person (unknown to this workspace, or in an "
+            "organisation the app cannot see), so their reaction or reply does not count as a vote; "
+            "nothing to fix unless they should vote: then they vote from an account of this workspace"
+        )
     if error_code in TOKEN_ERRORS:
         return (
             f"check the Bot User OAuth Token (xoxb-...) in Airflow connection {conn_id!r}: "
@@ -165,6 +178,6 @@ def explain(
     seen = f" [{detail}]" if detail else ""
     message = (
         f"Slack {method} failed with error {error_code!r}{seen} (connection {conn_id!r}): "
-        f"{fix_for(error_code, conn_id, response)}."
+        f"{fix_for(error_code, conn_id, response, method=method)}."
     )
     return SlackGateError(message, error_code=error_code, conn_id=conn_id)

@@ -8,11 +8,19 @@ shows" to "the event that ends the wait" lives here, free of I/O.
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable, Mapping, Sequence
+from collections import OrderedDict
+from collections.abc import Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from typing import Any, Literal
 
-from airflow_slack_gate.decisions import ApprovalPolicy, Decision, decide, recorded_votes
+from airflow_slack_gate.decisions import (
+    ApprovalPolicy,
+    Decision,
+    decide,
+    recorded_votes,
+    replies_to_note,
+    voters_to_verify,
+)
 
 #: Slack message metadata event type that marks an ask message posted by this package.
 ASK_EVENT_TYPE = "airflow_slack_gate_ask"
@@ -52,7 +60,12 @@ def split_thread(thread: Sequence[Mapping[str, Any]], ts: str) -> tuple[Mapping[
 
 
 def read_step(
-    thread: Sequence[Mapping[str, Any]], gate: GateRef, policy: ApprovalPolicy, *, expired: bool
+    thread: Sequence[Mapping[str, Any]],
+    gate: GateRef,
+    policy: ApprovalPolicy,
+    *,
+    expired: bool,
+    people: Collection[str],
 ) -> dict[str, Any] | None:
     """The event payload that ends the wait after this read, or None to keep waiting.
 
@@ -61,15 +74,56 @@ def read_step(
 
     Button clicks count as recorded in the thread by the bot that posted the ask (the thread must be
     read with its message metadata; see :func:`~airflow_slack_gate.decisions.recorded_votes`).
+
+    ``people`` are the users Slack confirmed are people (``users.info``) among :func:`voters_to_check`;
+    a vote by anyone else (another app's bot user, a deactivated account, a user who could not be
+    looked up) does not count, so a failed look-up keeps the gate waiting rather than deciding it.
     """
     parent, replies = split_thread(thread, gate.ts)
     clicks = recorded_votes(replies, ask_ts=gate.ts, bot_id=parent.get("bot_id"))
-    decision = decide(parent, replies, policy, extra_votes=clicks)
+    decision = decide(parent, replies, policy, extra_votes=clicks, people=people)
     if decision.is_final:
         return event_payload("decided", gate, decision)
     if expired:
         return event_payload("timed_out", gate, decision)
     return None
+
+
+def voters_to_check(
+    thread: Sequence[Mapping[str, Any]], gate: GateRef, policy: ApprovalPolicy
+) -> frozenset[str]:
+    """The users of this read to look up with ``users.info`` before :func:`read_step` (see
+    :func:`~airflow_slack_gate.decisions.voters_to_verify`)."""
+    parent, replies = split_thread(thread, gate.ts)
+    clicks = recorded_votes(replies, ask_ts=gate.ts, bot_id=parent.get("bot_id"))
+    return voters_to_verify(parent, replies, policy, extra_votes=clicks)
+
+
+def uncounted_replies(
+    thread: Sequence[Mapping[str, Any]], gate: GateRef, policy: ApprovalPolicy, *, people: Collection[str]
+) -> list[tuple[str, str, str]]:
+    """``(user, reply ts, note)`` for the replies of this read that look like a vote but are not
+    counted, by people who may vote (see :func:`~airflow_slack_gate.decisions.replies_to_note`)."""
+    parent, replies = split_thread(thread, gate.ts)
+    return replies_to_note(parent, replies, policy, people=people)
+
+
+class SentNotes:
+    """The replies already answered with a note (bounded: the oldest are forgotten first)."""
+
+    def __init__(self, size: int = 10_000) -> None:
+        self._size = size
+        self._sent: OrderedDict[tuple[str, str], None] = OrderedDict()
+
+    def first_time(self, channel: str, reply_ts: str) -> bool:
+        """True the first time a reply is seen (and remember it); False after that."""
+        key = (channel, reply_ts)
+        if key in self._sent:
+            return False
+        self._sent[key] = None
+        while len(self._sent) > self._size:
+            self._sent.popitem(last=False)
+        return True
 
 
 def event_payload(status: GateStatus, gate: GateRef, decision: Decision | None = None, **extra: Any) -> dict:

@@ -47,7 +47,7 @@ USED_METHODS: dict[str, str] = {
     "apps.connections.open": "open the triggerer's Socket Mode connection (app-level token)",
     "auth.test": "the connection's Test button; the bot's own id, so its messages never count as votes",
     "chat.postMessage": "post the question, notices, the outcome reply and a button click's vote record",
-    "chat.postEphemeral": "tell a person who clicked why the click changed nothing (only they see it)",
+    "chat.postEphemeral": "tell a person why their click or vote-like reply did not count (only they see it)",
     "chat.update": "show the outcome on the question; mark an earlier try's question superseded",
     "chat.getPermalink": "the message link in XCom and the task's 'Slack message' button",
     "conversations.history": "find the question an earlier attempt of the same try already posted",
@@ -55,6 +55,7 @@ USED_METHODS: dict[str, str] = {
     "conversations.list": "turn a channel name (#approvals) into its ID",
     "conversations.info": "notice a waiting gate's channel was archived (Slack still serves its history)",
     "usergroups.users.list": "expand approver user groups (S...) to their members",
+    "users.info": "check that whoever reacted or replied is a person, not another app's bot or deactivated",
     "users.lookupByEmail": "find the Slack user of the Airflow user who triggered a run (the requester)",
     "views.open": "open the reject-reason dialog when someone clicks Reject",
 }
@@ -69,7 +70,8 @@ SCOPE_REASONS: dict[str, str] = {
     "groups:read": "conversations.list, conversations.info: the same for private channels",
     "usergroups:read": "usergroups.users.list: expand approver user groups",
     "reactions:read": "the reaction_added / reaction_removed events (instant wake-ups)",
-    "users:read": "users.info; Slack grants users:read.email only with it",
+    "users:read": "users.info: only people vote (reactions carry no bot_id); Slack grants users:read.email "
+    "only with it",
     "users:read.email": "users.lookupByEmail: the requester's Slack user, from their Airflow email",
 }
 

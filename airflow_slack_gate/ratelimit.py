@@ -32,6 +32,7 @@ TIER_BUDGETS: dict[str, int] = {
     "usergroups.users.list": 20,  # Tier 2
     "reactions.get": 50,  # Tier 3
     "users.info": 100,  # Tier 4
+    "chat.postEphemeral": 100,  # Tier 4
     "users.lookupByEmail": 50,  # Tier 3
 }
 DEFAULT_BUDGET = 50

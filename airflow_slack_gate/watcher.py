@@ -17,6 +17,10 @@ Every few minutes the watcher also asks ``conversations.info`` whether the chann
 Slack keeps serving the history of an archived channel, so without this a gate there would wait for
 votes nobody can cast. Transient failures (429 after retries, 5xx, timeouts, Slack unreachable) keep
 every gate waiting; each gate's trigger is told about them, so its own task log says what happened.
+
+The loop also keeps, for all its gates, what ``users.info`` said of each voter (:func:`user_kinds`:
+only people vote; 15 minutes, bounded) and which vote-like replies were already answered with an
+ephemeral note (:func:`send_notes`; a trigger may send notes, it never writes votes or outcomes).
 """
 
 from __future__ import annotations
@@ -25,12 +29,14 @@ import asyncio
 import contextlib
 import time
 import weakref
-from collections.abc import AsyncIterator, Sequence
+from collections import OrderedDict
+from collections.abc import AsyncIterator, Collection, Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from airflow_slack_gate.decisions import UserKind
 from airflow_slack_gate.errors import SlackGateError, explain
-from airflow_slack_gate.gate import ask_metadata, gate_metadata, try_key
+from airflow_slack_gate.gate import SentNotes, ask_metadata, gate_metadata, try_key
 from airflow_slack_gate.hooks.slack import SlackGateHook
 from airflow_slack_gate.intervals import THREAD_REFRESH, doubling_backoff, gate_interval, replies_fingerprint
 from airflow_slack_gate.messages import duplicate_ask_message
@@ -496,3 +502,74 @@ async def group_members(hook: SlackGateHook, groups: Sequence[str]) -> frozenset
                 )
         members |= cached[1]
     return frozenset(members)
+
+
+_USERS: weakref.WeakKeyDictionary[
+    asyncio.AbstractEventLoop, OrderedDict[tuple[str, str], tuple[float, UserKind]]
+] = weakref.WeakKeyDictionary()
+_USER_LOCKS: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, dict[tuple[str, str], asyncio.Lock]] = (
+    weakref.WeakKeyDictionary()
+)
+#: How long what Slack said of a user (person, bot, deactivated) is reused by every gate in the loop.
+USER_TTL = 900.0
+#: How many users the loop remembers (the least recently used are forgotten first).
+USER_CACHE_SIZE = 10_000
+
+
+async def user_kinds(hook: SlackGateHook, users: Iterable[str]) -> dict[str, UserKind]:
+    """What each user is (``users.info`` via :meth:`SlackGateHook.auser_kinds`), read once per
+    :data:`USER_TTL` per loop for all gates; gates asking about one user at once wait for one call.
+
+    A failure is not remembered: it is raised (the caller counts none of these votes, keeps waiting
+    and asks again), and the next call asks Slack again.
+    """
+    loop = asyncio.get_running_loop()
+    cache = _USERS.setdefault(loop, OrderedDict())
+    locks = _USER_LOCKS.setdefault(loop, {})
+    kinds: dict[str, UserKind] = {}
+    for user in sorted(set(users)):
+        key = (hook.slack_conn_id, user)
+        lock = locks.setdefault(key, asyncio.Lock())
+        try:
+            async with lock:
+                cached = cache.get(key)
+                if cached is None or time.monotonic() - cached[0] > USER_TTL:
+                    cached = cache[key] = (time.monotonic(), (await hook.auser_kinds([user]))[user])
+                    while len(cache) > USER_CACHE_SIZE:
+                        cache.popitem(last=False)
+                cache.move_to_end(key)
+                kinds[user] = cached[1]
+        finally:
+            if not lock.locked() and locks.get(key) is lock:
+                del locks[key]
+    return kinds
+
+
+async def people_among(hook: SlackGateHook, users: Collection[str]) -> frozenset[str]:
+    """The users Slack confirms are people (not bots, not deactivated), via :func:`user_kinds`."""
+    if not users:
+        return frozenset()
+    kinds = await user_kinds(hook, users)
+    return frozenset(user for user, kind in kinds.items() if kind == "person")
+
+
+_NOTES: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, SentNotes] = weakref.WeakKeyDictionary()
+
+
+async def send_notes(
+    hook: SlackGateHook, channel: str, gate_ts: str, notes: Iterable[tuple[str, str, str]]
+) -> None:
+    """Tell each ``(user, reply ts, note)`` ephemerally, in the gate's thread, why their reply did not
+    count; each reply once per loop (after a triggerer restart a note may come once more).
+
+    A note is neither a vote nor state: a trigger may send it (it never writes votes or outcomes), and
+    a failure to send one is logged and changes nothing for the gate.
+    """
+    sent = _NOTES.setdefault(asyncio.get_running_loop(), SentNotes())
+    for user, reply_ts, text in notes:
+        if not sent.first_time(channel, reply_ts):
+            continue
+        try:
+            await hook.acall("chat.postEphemeral", channel=channel, user=user, text=text, thread_ts=gate_ts)
+        except SlackGateError as error:
+            hook.log.warning("Could not tell %s why their reply %s did not count: %s", user, reply_ts, error)

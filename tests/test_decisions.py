@@ -18,10 +18,15 @@ from airflow_slack_gate.decisions import (
     Vote,
     collect_votes,
     decide,
+    is_short_approve_word,
     parse_reply_vote,
+    read_reply,
+    replies_to_note,
     split_approvers,
+    uncounted_reply_note,
     validate_gate_config,
     validate_on_timeout,
+    voters_to_verify,
 )
 
 ASK_TS = "1700000000.000100"
@@ -80,7 +85,6 @@ def outcome(*replies: dict[str, Any], ask_message: dict[str, Any] | None = None,
         ("Approve.", ("approve", None)),
         ("APPROVED", ("approve", None)),
         ("*approve*", ("approve", None)),
-        ("`reject`", ("reject", None)),
         ("  approve  ", ("approve", None)),
         ("Reject: metrics regressed", ("reject", "metrics regressed")),
         ("reject:too risky", ("reject", "too risky")),
@@ -123,6 +127,196 @@ def test_reply_first_word_is_the_vote_and_the_rest_is_the_reason(text, expected)
 )
 def test_text_that_is_not_a_vote(text):
     assert parse_reply_vote(text, DEFAULT) is None
+
+
+# The strict grammar: an ambiguous reply may reject, but it never approves. Each row is
+# (reply text, what it counts as, the problem of a reply that looks like a vote but is not counted).
+GRAMMAR = [
+    # explicit approve words, alone or with a reason
+    ("approve", ("approve", None), None),
+    ("Approve.", ("approve", None), None),
+    ("LGTM!", ("approve", None), None),
+    ("lgtm!!", ("approve", None), None),
+    ("*approve*", ("approve", None), None),
+    ("_approved_", ("approve", None), None),
+    ("*lgtm*: ship it", ("approve", "ship it"), None),
+    ("approve: metrics look good", ("approve", "metrics look good"), None),
+    ("approved, ship it", ("approve", "ship it"), None),
+    ("LGTM! ship it", ("approve", "ship it"), None),
+    ("approve\nAUC 0.91 as expected", ("approve", "AUC 0.91 as expected"), None),
+    # short approve words count only alone (a trailing . or ! is fine)
+    ("ok", ("approve", None), None),
+    ("OK", ("approve", None), None),
+    ("ok.", ("approve", None), None),
+    ("Yes!", ("approve", None), None),
+    ("yes!!!", ("approve", None), None),
+    ("*ok*", ("approve", None), None),
+    ("  yes  ", ("approve", None), None),
+    ("ok, but the AUC looks wrong - hold on", None, ("approve", "not_alone")),
+    ("yes, ship it", None, ("approve", "not_alone")),
+    ("yes ship it", None, ("approve", "not_alone")),
+    ("ok go", None, ("approve", "not_alone")),
+    ("ok. wait, no", None, ("approve", "not_alone")),
+    ("ok\nthanks", None, ("approve", "not_alone")),
+    ("ok :+1:", None, ("approve", "not_alone")),
+    ("yes: looks fine", None, ("approve", "not_alone")),
+    # questions are never approvals, nor any vote when the vote word carries the "?"
+    ("ok?", None, ("approve", "question")),
+    ("Approve?", None, ("approve", "question")),
+    ("lgtm?", None, ("approve", "question")),
+    ("yes??", None, ("approve", "question")),
+    ("*ok?*", None, ("approve", "question")),
+    ("*approve*?", None, ("approve", "question")),
+    ("approve, any concerns?", None, ("approve", "question")),
+    ("approve: is the AUC right ?", None, ("approve", "question")),
+    ("approve?!", None, ("approve", "question")),
+    ("approve (any concerns?) thanks", None, ("approve", "question")),
+    ("ok\uff1f", None, ("approve", "question")),
+    ("lgtm \u00bfseguro?", None, ("approve", "question")),
+    (
+        "approve: see <https://dash.test/d?id=3|the dashboard>",
+        ("approve", "see <https://dash.test/d?id=3|the dashboard>"),
+        None,
+    ),
+    ("lgtm, `WHERE id = ?` is fine", ("approve", "`WHERE id = ?` is fine"), None),
+    ("reject?", None, ("reject", "question")),
+    ("no?", None, ("reject", "question")),
+    # strike-through, quotes and code never count
+    ("~approve~", None, ("approve", "formatted")),
+    ("~ok~", None, ("approve", "formatted")),
+    ("~reject~", None, ("reject", "formatted")),
+    ("`approve`", None, ("approve", "formatted")),
+    ("`reject`", None, ("reject", "formatted")),
+    ("```approve```", None, ("approve", "formatted")),
+    ("```\napprove\n```", None, ("approve", "formatted")),
+    ("&gt; approve", None, ("approve", "formatted")),
+    ("&gt;approve", None, ("approve", "formatted")),
+    ("&gt;&gt;&gt; approve", None, ("approve", "formatted")),
+    ("> approve", None, ("approve", "formatted")),
+    ('"approve"', None, ("approve", "formatted")),
+    ("'approve'", None, ("approve", "formatted")),
+    ("\u201capprove\u201d", None, ("approve", "formatted")),
+    ("\u2018lgtm\u2019", None, ("approve", "formatted")),
+    ("\u00abapprove\u00bb", None, ("approve", "formatted")),
+    ("*approve", None, ("approve", "formatted")),
+    ("*approve_", None, ("approve", "formatted")),
+    ("&gt; Deploy?\napprove", None, None),
+    ("&gt; tno", None, None),
+    ("&gt; &amp;no", None, None),
+    # reject words, short or long, may carry a reason
+    ("reject", ("reject", None), None),
+    ("no", ("reject", None), None),
+    ("No.", ("reject", None), None),
+    ("no, the AUC looks wrong", ("reject", "the AUC looks wrong"), None),
+    ("no - not today", ("reject", "not today"), None),
+    ("Reject: why was this not tested?", ("reject", "why was this not tested?"), None),
+    ("*reject*: too risky", ("reject", "too risky"), None),
+    ("decline!", ("reject", None), None),
+    ("no problem, ship it", ("reject", "problem, ship it"), None),  # erring safe: it may reject
+    # not votes at all (no note either)
+    ("approve/reject", None, None),
+    ("yes/no?", None, None),
+    ("ok's", None, None),
+    ("okay", None, None),
+    ("please approve", None, None),
+    ("approve\u200d", None, None),
+    ("O\u212a", None, None),
+    ("\u0430pprove?", None, None),
+    ("what about case 12?", None, None),
+]
+
+
+@pytest.mark.parametrize(("text", "vote", "uncounted"), GRAMMAR, ids=[row[0] for row in GRAMMAR])
+def test_reply_grammar_is_strict_and_never_approves_an_ambiguous_reply(text, vote, uncounted):
+    reading = read_reply(text, DEFAULT)
+    assert parse_reply_vote(text, DEFAULT) == vote
+    assert (reading.vote, reading.reason) == (vote or (None, None))
+    assert (None if reading.looks_like is None else (reading.looks_like, reading.problem)) == uncounted
+    note = uncounted_reply_note(text, DEFAULT)
+    assert (note is not None) == (uncounted is not None)
+
+
+@pytest.mark.parametrize(
+    "text", ["ok?", "Approve?", "~approve~", "ok, but the AUC looks wrong - hold on"], ids=str
+)
+def test_hedges_and_questions_from_the_issue_do_not_approve(text):
+    assert outcome(reply("U1", text)) == "pending"
+
+
+@pytest.mark.parametrize(
+    ("text", "says"),
+    [
+        ("ok?", "a question is never a vote"),
+        ("Approve?", "a question is never a vote"),
+        ("yes, ship it", "`yes` counts only on its own"),
+        ("ok, but the AUC looks wrong - hold on", "`ok` counts only on its own"),
+        ("~approve~", "struck-through, quoted and code text never count"),
+        ("&gt; approve", "struck-through, quoted and code text never count"),
+        ("reject?", "a question is never a vote"),
+    ],
+)
+def test_the_note_says_why_the_reply_did_not_count_and_what_to_write(text, says):
+    note = uncounted_reply_note(text, DEFAULT)
+    assert note is not None
+    assert says in note
+    assert "`approve`" in note
+    assert "`reject: <reason>`" in note.replace("&lt;", "<").replace("&gt;", ">")
+
+
+def test_the_note_names_the_configured_words():
+    policy = ApprovalPolicy(approve_words=("ship", "y"), reject_words=("hold",))
+    note = uncounted_reply_note("y, go", policy)
+    assert note is not None
+    assert "`y` counts only on its own" in note
+    assert "`ship`" in note
+    assert "`hold: " in note
+
+
+def test_the_note_suggests_a_short_word_alone_when_no_explicit_word_is_configured():
+    policy = ApprovalPolicy(approve_words=("ok",))
+    note = uncounted_reply_note("ok?", policy)
+    assert note is not None
+    assert "`ok` on its own" in note
+
+
+@pytest.mark.parametrize(
+    ("word", "short"),
+    [
+        ("ok", True),
+        ("y", True),
+        ("k", True),
+        ("yes", True),
+        ("yep", True),
+        ("sure", True),
+        ("okay", True),
+        ("yeah", True),
+        ("go", True),
+        ("SURE", True),
+        ("lgtm", False),
+        ("approve", False),
+        ("approved", False),
+        ("ship", False),
+        ("deploy", False),
+    ],
+)
+def test_short_approve_words_count_only_alone(word, short):
+    policy = ApprovalPolicy(approve_words=(word,), reject_words=("hold",))
+    assert is_short_approve_word(word) is short
+    assert parse_reply_vote(f"{word} ship it", policy) == (None if short else ("approve", "ship it"))
+    assert parse_reply_vote(f"{word}!", policy) == ("approve", None)
+
+
+def test_words_with_characters_the_grammar_cannot_read_are_refused():
+    with pytest.raises(
+        ValueError, match=r"approve_words holds 'ship_it': .*letters, digits and inner hyphens"
+    ):
+        validate_gate_config(**{**VALID, "approve_words": ["ship_it"]})
+    # a policy already serialized into a trigger keeps such a word: it simply never matches
+    assert parse_reply_vote("ship_it", ApprovalPolicy(approve_words=("ship_it",))) is None
+    assert parse_reply_vote("go-ahead: fine", ApprovalPolicy(approve_words=("go-ahead",))) == (
+        "approve",
+        "fine",
+    )
 
 
 def test_configured_words_replace_the_defaults_and_match_case_insensitively():
@@ -193,6 +387,56 @@ def test_our_own_outcome_message_in_the_thread_does_not_decide_anything():
 )
 def test_bot_reactions_are_never_votes(ask_message, replies, bot_users):
     assert collect_votes(ask_message, replies, DEFAULT, bot_users=bot_users) == []
+
+
+def test_a_reaction_or_reply_by_someone_slack_did_not_confirm_as_a_person_never_votes():
+    """Reactions carry no bot_id: another app's bot user or a deactivated account is told apart only by
+    users.info. With ``people`` given, only those users vote."""
+    approve_reaction = ask(reaction("white_check_mark", "UOTHERAPP"))
+    assert decide(approve_reaction, [], DEFAULT).outcome == "approved"  # nothing checked: pure example
+    assert decide(approve_reaction, [], DEFAULT, people=()).outcome == "pending"
+    assert decide(approve_reaction, [], DEFAULT, people={"U1"}).outcome == "pending"
+    assert decide(approve_reaction, [], DEFAULT, people={"UOTHERAPP"}).outcome == "approved"
+    botlike_reply = reply("UOTHERAPP", "reject: no")  # a bot posting as a user, without bot_id
+    assert decide(ask(), [botlike_reply], DEFAULT, people={"U1"}).outcome == "pending"
+    button = Vote("UGONE", "approve", "button", ts=ts(1))
+    assert decide(ask(), [], DEFAULT, extra_votes=[button], people={"U1"}).outcome == "pending"
+
+
+def test_only_users_whose_vote_could_count_are_to_be_verified():
+    message = ask(
+        reaction("eyes", *(f"UWATCH{i}" for i in range(300))),
+        reaction("white_check_mark", "U1", BOT),
+        reaction("x", "U2"),
+    )
+    replies = [
+        reply("U3", "approve", ts(1)),
+        reply("U4", "what about case 12?", ts(2)),
+        reply("U5", "ok?", ts(3)),  # not counted, but noted: its author is checked before being told
+        reply("UB", "approve", ts(4), bot_id="B2"),
+        reply("U6", "reject", ts(5), thread_ts="1699999999.000000"),
+    ]
+    assert voters_to_verify(message, replies, DEFAULT) == {"U1", "U2", "U3", "U5"}
+    policy = ApprovalPolicy(approvers=frozenset({"U2", "U5"}), requested_by="U5")
+    assert voters_to_verify(message, replies, policy) == {"U2"}  # U5 cannot approve their own request
+    clicked = [Vote("U7", "approve", "button", ts=ts(6))]
+    assert "U7" in voters_to_verify(ask(), [], DEFAULT, extra_votes=clicked)
+
+
+def test_replies_that_look_like_votes_are_noted_for_people_who_may_vote():
+    replies = [
+        reply("U1", "ok?", ts(1)),
+        reply("U2", "approve", ts(2)),
+        reply("U3", "~approve~", ts(3)),
+        reply("U4", "yes, ship it", ts(4)),
+        reply("UB", "ok?", ts(5), bot_id="B2"),
+        reply("U5", "hello?", ts(6)),
+    ]
+    noted = replies_to_note(ask(), replies, DEFAULT, people=None)
+    assert [(user, reply_ts) for user, reply_ts, _ in noted] == [("U1", ts(1)), ("U3", ts(3)), ("U4", ts(4))]
+    assert [user for user, _, _ in replies_to_note(ask(), replies, DEFAULT, people={"U3"})] == ["U3"]
+    requester_only = ApprovalPolicy(approvers=frozenset({"U4"}), requested_by="U4")
+    assert replies_to_note(ask(), replies, requester_only, people=None) == []  # U4 may not approve anyway
 
 
 def test_slackbot_replies_are_never_votes():

@@ -312,7 +312,7 @@ def test_troubleshooting_covers_every_error_code_and_says_which_end_a_gate():
             "ends the gate"
             if code in errors.PERMANENT_ERRORS
             else "keeps waiting"
-            if code in errors.BUTTON_ERRORS
+            if code in errors.BUTTON_ERRORS | errors.VOTER_ERRORS
             else "retried"
         )
         assert waiting == expected, code

@@ -233,6 +233,7 @@ def run_every_call(slack: SlackEmulator, scopes: list[str], monkeypatch: pytest.
         hook.update_message(channel=channel_id, ts=posted.ts, text="Deploy? Approved")
         assert hook.get_permalink(channel=channel_id, ts=posted.ts)
     assert hook.expand_usergroups([ids.deployers]) == {ids.alice, ids.bob, ids.carol}
+    assert hook.user_kinds([ids.alice]) == {ids.alice: "person"}
     assert hook.lookup_user_by_email("alice@example.com") == ids.alice
     # what a button click makes the bot do: tell a person ephemerally, open the reject-reason modal
     client = hook.get_conn()

@@ -31,7 +31,8 @@ from slack_sdk.http_retry.builtin_handlers import (
 )
 from slack_sdk.web.async_client import AsyncWebClient
 
-from airflow_slack_gate.errors import SlackGateError, explain
+from airflow_slack_gate.decisions import UserKind, user_kind
+from airflow_slack_gate.errors import VOTER_ERRORS, SlackGateError, explain
 from airflow_slack_gate.hooks.sessions import shared_session
 from airflow_slack_gate.ratelimit import AsyncSharedRateLimitRetryHandler, loop_rate_limiter, token_key
 
@@ -46,6 +47,8 @@ MAX_RATE_LIMIT_RETRIES = 3
 MAX_SERVER_ERROR_RETRIES = 2
 MAX_CONNECTION_RETRIES = 2
 PAGE_SIZE = 200
+#: users.info errors that say nothing of a user but that Slack will not show them: they never vote.
+UNKNOWN_USER_ERRORS = frozenset({"user_not_found"}) | VOTER_ERRORS
 #: Slack's largest page for conversations.history (it may return fewer).
 HISTORY_PAGE_SIZE = 999
 
@@ -418,6 +421,55 @@ class SlackGateHook(SlackHook):
             )
             users.update(response.get("users") or [])
         return frozenset(users)
+
+    def user_kinds(self, users: Iterable[str]) -> dict[str, UserKind]:
+        """What each user is, from ``users.info``: ``person``, ``bot``, ``deleted`` or ``unknown``.
+
+        Only a ``person`` votes: reactions and most replies carry no ``bot_id``, so another app's bot
+        user or a deactivated account is told apart only this way. ``user_not_found`` and
+        ``user_not_visible`` make a user ``unknown`` (logged); other errors are raised (a token without
+        ``users:read`` gets ``missing_scope`` naming it).
+        """
+        return {user: self._user_kind(user, lambda u: self.client.users_info(user=u)) for user in users}
+
+    def _user_kind(self, user: str, users_info: Callable[[str], Any]) -> UserKind:
+        try:
+            response = self._call("users.info", lambda: users_info(user))
+        except SlackGateError as error:
+            return self._unknown_user(user, error)
+        return user_kind(response.get("user") or {})
+
+    def _unknown_user(self, user: str, error: SlackGateError) -> UserKind:
+        if error.error_code not in UNKNOWN_USER_ERRORS:
+            raise error
+        self.log.warning("The vote of user %s does not count: %s", user, error)
+        return "unknown"
+
+    async def auser_kinds(self, users: Iterable[str]) -> dict[str, UserKind]:
+        """Async :meth:`user_kinds`, paced by the loop's shared rate limiter (``users.info`` is Tier 4).
+
+        Triggers call it through :func:`airflow_slack_gate.watcher.user_kinds`, which caches the
+        answers for every gate in the loop.
+        """
+        kinds: dict[str, UserKind] = {}
+        for user in users:
+            try:
+                response = await self.acall("users.info", user=user)
+            except SlackGateError as error:
+                kinds[user] = self._unknown_user(user, error)
+            else:
+                kinds[user] = user_kind(response.get("user") or {})
+        return kinds
+
+    def post_ephemeral(self, *, channel: str, user: str, text: str, thread_ts: str | None = None) -> None:
+        """Show ``text`` to ``user`` alone, in ``channel`` (in the thread of ``thread_ts``); Slack keeps
+        no copy in the channel. The async form is ``acall("chat.postEphemeral", ...)``."""
+        self._call(
+            "chat.postEphemeral",
+            lambda: self.client.chat_postEphemeral(
+                channel=channel, user=user, text=text, thread_ts=thread_ts
+            ),
+        )
 
     async def aread_thread(
         self, *, channel: str, ts: str, include_all_metadata: bool = True

@@ -24,7 +24,7 @@ import asyncio
 import logging
 import time
 from collections import OrderedDict
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Literal
 
@@ -36,7 +36,15 @@ from airflow_slack_gate.decisions import (
     why_not_voter,
 )
 from airflow_slack_gate.errors import SlackGateError
-from airflow_slack_gate.gate import AskRules, ask_rules, gate_metadata, split_thread, with_group_members
+from airflow_slack_gate.gate import (
+    AskRules,
+    GateRef,
+    ask_rules,
+    gate_metadata,
+    split_thread,
+    voters_to_check,
+    with_group_members,
+)
 from airflow_slack_gate.hooks.slack import SlackGateHook
 from airflow_slack_gate.interactive.payloads import Click
 from airflow_slack_gate.messages import (
@@ -48,7 +56,7 @@ from airflow_slack_gate.messages import (
     reason_modal,
     vote_record_text,
 )
-from airflow_slack_gate.watcher import group_members, offer_thread, wake_channel
+from airflow_slack_gate.watcher import group_members, offer_thread, people_among, wake_channel
 
 log = logging.getLogger(__name__)
 
@@ -78,13 +86,16 @@ def judge_click(
     *,
     bot_id: str | None,
     members: frozenset[str] = frozenset(),
+    people: Collection[str] | None = None,
 ) -> Verdict:
     """Judge a click on the gate whose thread (ask first, as conversations.replies returns it) is given.
 
     ``bot_id`` is the connection's bot; ``members`` the members of the approver groups in the ask's
     rules. The rules come from the ask's metadata, which only the bot can write (never from the
     button's value, which the click carries): a click on anything but this bot's open ask with rules
-    is answered privately and never recorded.
+    is answered privately and never recorded. ``people`` are the thread's voters Slack confirmed as
+    people (see :meth:`ClickHandler._people`), so another app's bot reaction does not make the gate
+    look decided.
     """
     parent, replies = split_thread(thread, click.ts)
     if not bot_id or parent.get("bot_id") != bot_id:
@@ -106,7 +117,7 @@ def judge_click(
             return Verdict("ignore", "duplicate")
     policy = with_group_members(rules.policy, members) if rules.approver_groups else rules.policy
     clicks = recorded_votes(replies, ask_ts=click.ts, bot_id=bot_id)
-    decision = decide(parent, replies, policy, extra_votes=clicks)
+    decision = decide(parent, replies, policy, extra_votes=clicks, people=people)
     if decision.is_final:
         return Verdict("tell", "already_decided", already_decided_text(decision.outcome))
     why = why_not_voter(policy, click.user, click.vote)
@@ -176,7 +187,8 @@ class ClickHandler:
         members: frozenset[str] = frozenset()
         if rules is not None and rules.approver_groups:
             members = await group_members(self.hook, sorted(rules.approver_groups))
-        verdict = judge_click(thread, click, bot_id=bot.bot_id, members=members)
+        people = await self._people(thread, click, rules, members)
+        verdict = judge_click(thread, click, bot_id=bot.bot_id, members=members, people=people)
         if verdict.action == "record":
             record = await self._record(click)
             # The gate decides at once when this loop's watcher holds it: it gets the thread just read
@@ -191,6 +203,27 @@ class ClickHandler:
         elif verdict.action == "tell" and verdict.text:
             await self._tell(click, verdict.text)
         return verdict
+
+    async def _people(
+        self,
+        thread: Sequence[Mapping[str, Any]],
+        click: Click,
+        rules: AskRules | None,
+        members: frozenset[str],
+    ) -> frozenset[str]:
+        """The thread's voters Slack confirms as people (``users.info``, cached per loop). When Slack
+        cannot say, nobody: the gate looks undecided and the click is recorded (the trigger judges it)."""
+        if rules is None:
+            return frozenset()
+        policy = with_group_members(rules.policy, members) if rules.approver_groups else rules.policy
+        voters = voters_to_check(thread, GateRef(channel=click.channel, ts=click.ts), policy)
+        try:
+            return await people_among(self.hook, voters)
+        except SlackGateError as error:
+            log.warning(
+                "Could not check who voted on gate %s; judging the click without them: %s", click.ts, error
+            )
+            return frozenset()
 
     async def _record(self, click: Click) -> dict[str, Any] | None:
         """Post the click record; return it as conversations.replies would show it, if Slack said.

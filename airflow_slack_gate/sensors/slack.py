@@ -35,6 +35,7 @@ from airflow_slack_gate.errors import SlackGateError
 from airflow_slack_gate.gate import (
     NO_DECISION,
     GateRef,
+    SentNotes,
     ask_metadata,
     error_payload,
     event_payload,
@@ -43,6 +44,8 @@ from airflow_slack_gate.gate import (
     read_step,
     same_task,
     same_try,
+    uncounted_replies,
+    voters_to_check,
     with_group_members,
 )
 from airflow_slack_gate.hooks.slack import DEFAULT_CONN_ID, SlackGateHook
@@ -111,6 +114,9 @@ ASK_RETRY_WINDOW = 60.0
 #: ...pausing this long after the first failure, doubling up to the maximum.
 ASK_RETRY_FIRST_PAUSE = 1.0
 ASK_RETRY_MAX_PAUSE = 15.0
+#: Reschedule mode notes replies newer than one poke_interval plus this many seconds (see
+#: ``SlackApprovalSensor._note_uncounted``).
+NOTE_GRACE = 5.0
 
 
 class SlackApprovalSensor(SlackTextTemplating, BaseSensorOperator):
@@ -118,8 +124,12 @@ class SlackApprovalSensor(SlackTextTemplating, BaseSensorOperator):
     Ask a question in Slack and wait for people to approve or reject it; return ``True`` only if approved.
 
     The task posts the question, then (``deferrable=True``, the default) frees its worker slot while a
-    trigger reads the message's thread and reactions. Approvers answer in Slack: a thread reply whose
-    first word is an approve or reject word (``reject: <reason>``), or a reaction. The return value
+    trigger reads the message's thread and reactions. Approvers answer in Slack: a thread reply
+    (``approve``, ``approve: <reason>``, ``ok`` alone, ``reject: <reason>``), or a reaction. The reply
+    grammar is strict: an ambiguous reply may reject but never approves (``ok?``, ``~approve~``, a
+    quote, ``yes, ship it`` are not counted, and their author gets an ephemeral note saying what to
+    write); see docs/decisions.md. Only people vote: Slack's ``users.info`` tells other apps' bot users
+    and deactivated accounts apart (the app needs ``users:read``). The return value
     (XCom) is ``True`` if the question was posted and approved, else ``False``, so ``@task.branch``,
     ``BranchPythonOperator`` or ``ShortCircuitOperator`` can act on it. XCom ``slack_decision`` holds
     the full record (outcome, votes, who decided, reason, when, and the message).
@@ -149,7 +159,9 @@ class SlackApprovalSensor(SlackTextTemplating, BaseSensorOperator):
         list or one string separated by commas or spaces (a Variable's value); groups are expanded when
         the gate runs. ``None``: any person who can see the message.
     :param required_approvals: Distinct approvals needed; one valid reject always rejects.
-    :param approve_words: First words of a thread reply that approve (case-insensitive).
+    :param approve_words: First words of a thread reply that approve (case-insensitive). Short words
+        (``ok``, ``yes``, any of three letters or fewer, ``sure``...) count only as the whole reply;
+        others (``approve``, ``lgtm``) may be followed by a reason.
     :param reject_words: First words of a thread reply that reject; the rest of the reply is the reason.
     :param approve_reactions: Reaction names on the question that approve.
     :param reject_reactions: Reaction names on the question that reject.
@@ -639,12 +651,44 @@ class SlackApprovalSensor(SlackTextTemplating, BaseSensorOperator):
             if check_channel:
                 self._check_channel(gate.channel)
             thread = self.hook.read_thread(channel=gate.channel, ts=gate.ts)
-            return read_step(thread, gate, self._policy(), expired=expired)
+            policy = self._policy()
+            kinds = self.hook.user_kinds(voters_to_check(thread, gate, policy))
+            people = frozenset(user for user, kind in kinds.items() if kind == "person")
+            payload = read_step(thread, gate, policy, expired=expired, people=people)
+            if payload is None:
+                self._note_uncounted(gate, thread, policy, people)
+            return payload
         except SlackGateError as error:
             if error.is_permanent:
                 return error_payload(gate, error=str(error), error_code=error.error_code)
             self.log.warning("Slack read failed, will retry: %s", error)
             return None
+
+    @cached_property
+    def _sent_notes(self) -> SentNotes:
+        return SentNotes()
+
+    def _note_uncounted(
+        self, gate: GateRef, thread: list[dict[str, Any]], policy: ApprovalPolicy, people: frozenset[str]
+    ) -> None:
+        """Tell the authors of replies that look like votes but do not count why, ephemerally.
+
+        Poke mode remembers the replies it noted; reschedule mode keeps nothing between reads, so it
+        notes only replies newer than the previous read (one ``poke_interval`` plus
+        :data:`NOTE_GRACE`): a reschedule later than that skips a note, a reply inside the grace
+        may be noted twice.
+        A failure to send a note changes nothing for the gate.
+        """
+        since = time.time() - self._next_wait(float("inf")) - NOTE_GRACE if self.reschedule else 0.0
+        for user, reply_ts, text in uncounted_replies(thread, gate, policy, people=people):
+            if float(reply_ts) <= since or not self._sent_notes.first_time(gate.channel, reply_ts):
+                continue
+            try:
+                self.hook.post_ephemeral(channel=gate.channel, user=user, text=text, thread_ts=gate.ts)
+            except SlackGateError as error:
+                self.log.warning(
+                    "Could not tell %s why their reply %s did not count: %s", user, reply_ts, error
+                )
 
     def _check_channel(self, channel: str) -> None:
         """Raise ``is_archived`` if the channel was archived (Slack still serves its history)."""

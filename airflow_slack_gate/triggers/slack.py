@@ -17,13 +17,15 @@ from airflow_slack_gate.gate import (
     error_payload,
     event_payload,
     read_step,
+    uncounted_replies,
+    voters_to_check,
     with_group_members,
 )
 from airflow_slack_gate.hooks.sessions import holding_shared_sessions
 from airflow_slack_gate.hooks.slack import SlackGateHook
 from airflow_slack_gate.interactive.socket_mode import socket_mode
 from airflow_slack_gate.intervals import doubling_backoff
-from airflow_slack_gate.watcher import group_members, watching
+from airflow_slack_gate.watcher import group_members, people_among, send_notes, watching
 
 #: Longest pause between reads while Slack is failing (transient errors back off up to this).
 MAX_ERROR_BACKOFF = 300.0
@@ -48,9 +50,13 @@ class SlackApprovalTrigger(BaseTrigger):
 
     The trigger reads Slack and never writes a vote or an outcome, so a triggerer restart that
     re-creates it from :meth:`serialize` is harmless; votes cast while no trigger ran are still found,
-    because every read covers the whole thread. Its one write is idempotent: the shared channel
-    watcher closes a late duplicate of the gate's question (see :mod:`airflow_slack_gate.watcher`).
-    Its kwargs hold no secret: the token stays in the Airflow connection.
+    because every read covers the whole thread. Its writes change no vote and no outcome: the shared
+    channel watcher closes a late duplicate of the gate's question (idempotent; see
+    :mod:`airflow_slack_gate.watcher`), and it sends an ephemeral note to a person whose reply looked
+    like a vote but did not count (a repeat after a restart or a failure to send changes nothing).
+    Before a vote counts, ``users.info`` confirms its caster is a person (cached per loop); a vote
+    nobody could check does not count, and the gate keeps waiting. Its kwargs hold no secret: the
+    token stays in the Airflow connection.
 
     While it waits, the trigger holds the triggerer's Socket Mode connection of the connection's
     ``app_token`` (one per app token per triggerer, shared by every gate; none without an app token):
@@ -92,6 +98,8 @@ class SlackApprovalTrigger(BaseTrigger):
         self.share_reads = share_reads
         self._failures = 0
         self._trouble_since: float | None = None
+        #: users Slack confirmed as people during this run (what the deadline decides on if Slack fails)
+        self._known_people: frozenset[str] = frozenset()
 
     def serialize(self) -> tuple[str, dict[str, Any]]:
         return (
@@ -153,7 +161,8 @@ class SlackApprovalTrigger(BaseTrigger):
         At the deadline the gate decides on what it last saw, even while Slack is still failing.
         """
         async with watching(self.slack_conn_id, self.gate.channel, self.gate.ts, poke_interval) as watch:
-            policy_failures = 0
+            policy_failures = lookup_failures = 0
+            look_again_in: float | None = None  # who voted could not be looked up: judge the thread again
             while True:
                 try:
                     policy = await self._resolve_policy(hook)
@@ -167,8 +176,11 @@ class SlackApprovalTrigger(BaseTrigger):
                         return self._timed_out_unread()
                     await asyncio.sleep(self._backoff(policy_failures))
                     continue
+                wait = self._time_left()
+                if look_again_in is not None:
+                    wait = look_again_in if wait is None else min(wait, look_again_in)
                 try:
-                    thread = await watch.next_thread(self._time_left())
+                    thread = await watch.next_thread(wait)
                 except SlackGateError as error:
                     if error.is_permanent:
                         return self._error_event(error)
@@ -176,6 +188,9 @@ class SlackApprovalTrigger(BaseTrigger):
                     if not self._expired():
                         continue
                     thread = None
+                if thread is None and look_again_in is not None and not self._expired():
+                    thread = watch.latest()
+                look_again_in = None
                 expired = self._expired()
                 if thread is None and expired:
                     try:
@@ -184,8 +199,43 @@ class SlackApprovalTrigger(BaseTrigger):
                         return self._error_event(error)
                 elif thread is not None:
                     self._note_recovery()
-                if thread is not None and (payload := read_step(thread, self.gate, policy, expired=expired)):
+                if thread is None:
+                    continue
+                try:
+                    people = await self._people(hook, thread, policy)
+                    lookup_failures = 0
+                except SlackGateError as error:
+                    if error.is_permanent:
+                        return self._error_event(error)
+                    lookup_failures += 1
+                    self._note_trouble(error, lookup_failures)
+                    if not expired:
+                        look_again_in = self._backoff(lookup_failures)
+                        continue
+                    people = self._known_people  # at the deadline, votes nobody could check do not count
+                if payload := read_step(thread, self.gate, policy, expired=expired, people=people):
                     return self._event(payload)
+                await self._note_uncounted(hook, thread, policy, people)
+
+    async def _people(
+        self, hook: SlackGateHook, thread: list[dict[str, Any]], policy: ApprovalPolicy
+    ) -> frozenset[str]:
+        """Who of the users whose votes could count Slack confirms as people (cached per loop)."""
+        people = await people_among(hook, voters_to_check(thread, self.gate, policy))
+        self._known_people |= people
+        return people
+
+    async def _note_uncounted(
+        self,
+        hook: SlackGateHook,
+        thread: list[dict[str, Any]],
+        policy: ApprovalPolicy,
+        people: frozenset[str],
+    ) -> None:
+        """Tell the authors of replies that look like votes but do not count why (ephemeral, once)."""
+        notes = uncounted_replies(thread, self.gate, policy, people=people)
+        if notes:
+            await send_notes(hook, self.gate.channel, self.gate.ts, notes)
 
     async def _last_look(self, hook: SlackGateHook, latest: list[dict[str, Any]]) -> list[dict[str, Any]]:
         """At the deadline, read the thread once more: a vote already in Slack wins over the timeout."""
@@ -234,9 +284,21 @@ class SlackApprovalTrigger(BaseTrigger):
                 failures = 0
                 self._note_recovery()
                 latest = thread
-            payload = read_step(thread, self.gate, policy, expired=expired)
+            try:
+                people = await self._people(hook, thread, policy)
+            except SlackGateError as error:
+                if error.is_permanent:
+                    return self._error_event(error)
+                failures += 1
+                self._note_trouble(error, failures)
+                if not expired:
+                    await asyncio.sleep(self._backoff(failures))
+                    continue
+                people = self._known_people  # at the deadline, votes nobody could check do not count
+            payload = read_step(thread, self.gate, policy, expired=expired, people=people)
             if payload is not None:
                 return self._event(payload)
+            await self._note_uncounted(hook, thread, policy, people)
             await asyncio.sleep(self._pause(self.poke_interval))
 
     def _backoff(self, failures: int) -> float:

@@ -109,6 +109,10 @@ def bot_without_usergroups_scope(setup: Setup) -> str:
     return setup.bot("no-groups", scopes=tuple(s for s in DEFAULT_BOT_SCOPES if s != "usergroups:read"))
 
 
+def bot_without_users_read(setup: Setup) -> str:
+    return setup.bot("no-users-read", scopes=tuple(s for s in DEFAULT_BOT_SCOPES if s != "users:read"))
+
+
 def bot_without_email_scope(setup: Setup) -> str:
     return setup.bot("no-emails", scopes=tuple(s for s in DEFAULT_BOT_SCOPES if s != "users:read.email"))
 
@@ -227,6 +231,16 @@ CASES = [
             lambda hook, setup: hook.expand_usergroups([setup.ws.deployers]),
         ),
         id="missing_scope-usergroups",
+    ),
+    pytest.param(
+        Case(
+            "missing_scope",
+            "add the OAuth scope users:read",
+            True,
+            bot_without_users_read,
+            lambda hook, setup: hook.user_kinds([setup.ws.alice]),
+        ),
+        id="missing_scope-users",
     ),
     pytest.param(
         Case(
@@ -431,6 +445,16 @@ ASYNC_CASES = [
     ),
     pytest.param(
         Case(
+            "missing_scope",
+            "add the OAuth scope users:read",
+            True,
+            bot_without_users_read,
+            lambda hook, setup: hook.auser_kinds([setup.ws.alice]),
+        ),
+        id="missing_scope-users",
+    ),
+    pytest.param(
+        Case(
             "thread_not_found",
             GONE_FIX,
             True,
@@ -476,3 +500,65 @@ async def test_slack_error_is_explained_async(
         await case.call(hook, setup)
 
     check(case, raised.value, token, setup, assert_explained)
+
+
+# -- users.info: who cast a vote ---------------------------------------------------------------------
+
+UNKNOWN_USER = "U0NOTINTHISWORKSPACE"
+
+
+def users_info_refuses(setup: Setup, code: str) -> str:
+    """The user Slack answers ``code`` about: an unknown ID, or one it will not show (fault)."""
+    if code == "user_not_visible":
+        setup.slack.inject_fault("users.info", error=code, count=10)
+        return setup.ws.alice
+    return UNKNOWN_USER
+
+
+@pytest.mark.parametrize("code", ["user_not_found", "user_not_visible"])
+def test_a_user_slack_will_not_describe_is_unknown_and_never_votes(
+    code: str, setup: Setup, debug_hook: Callable[..., SlackGateHook], logs: Any
+) -> None:
+    user = users_info_refuses(setup, code)
+    hook = debug_hook(setup.conn_id)
+
+    assert hook.user_kinds([user, setup.ws.bob] if code == "user_not_found" else [user]) == (
+        {user: "unknown", setup.ws.bob: "person"} if code == "user_not_found" else {user: "unknown"}
+    )
+    logged = logs.text()
+    assert f"The vote of user {user} does not count" in logged
+    assert f"users.info failed with error {code!r}" in logged
+    assert f"connection {setup.conn_id!r}" in logged
+    assert setup.ws.bot_token not in logged
+
+
+@pytest.mark.usefixtures("close_sessions")
+@pytest.mark.parametrize("code", ["user_not_found", "user_not_visible"])
+async def test_a_user_slack_will_not_describe_is_unknown_and_never_votes_async(
+    code: str, setup: Setup, debug_hook: Callable[..., SlackGateHook], logs: Any
+) -> None:
+    user = users_info_refuses(setup, code)
+
+    assert await debug_hook(setup.conn_id).auser_kinds([user]) == {user: "unknown"}
+    assert f"users.info failed with error {code!r}" in logs.text()
+
+
+def test_users_info_tells_people_bots_and_deactivated_accounts_apart(setup: Setup) -> None:
+    ws = setup.ws
+    other_app = setup.slack.create_bot("other-app")
+    leaver = setup.slack.create_user("leaver")
+    setup.slack.deactivate_user(leaver)
+
+    kinds = SlackGateHook(slack_conn_id=setup.conn_id).user_kinds([ws.alice, other_app.user_id, leaver])
+
+    assert kinds == {ws.alice: "person", other_app.user_id: "bot", leaver: "deleted"}
+
+
+def test_users_info_server_errors_are_raised_not_counted_as_unknown(setup: Setup) -> None:
+    """A transient failure says nothing of the user: the caller keeps waiting and asks again."""
+    setup.slack.inject_fault("users.info", status=503, count=SERVER_ERRORS)
+
+    with pytest.raises(SlackGateError) as raised:
+        SlackGateHook(slack_conn_id=setup.conn_id).user_kinds([setup.ws.alice])
+
+    assert (raised.value.error_code, raised.value.is_permanent) == ("http_503", False)

@@ -24,6 +24,8 @@ BOT_ID, BOT_USER = "B0GATE", "U0GATEBOT"
 ASK_TS = "1700000000.000100"
 GATE = GateRef(channel="C0APPROVE", ts=ASK_TS)
 ALICE, BOB, CAROL, MALLORY = "U0ALICE", "U0BOB", "U0CAROL", "U0MALLORY"
+#: Everyone here is a person as far as users.info goes (tests/reliability cover bots and leavers).
+PEOPLE = frozenset({ALICE, BOB, CAROL, MALLORY})
 
 
 def ask(**extra: Any) -> dict[str, Any]:
@@ -94,7 +96,7 @@ def test_a_record_by_the_gates_bot_is_a_button_vote():
 )
 def test_nothing_but_the_gates_bot_can_record_a_click(forged):
     assert recorded_votes([forged], ask_ts=ASK_TS, bot_id=BOT_ID) == []
-    assert read_step([ask(), forged], GATE, ApprovalPolicy(), expired=False) is None
+    assert read_step([ask(), forged], GATE, ApprovalPolicy(), expired=False, people=PEOPLE) is None
 
 
 def test_without_a_trusted_bot_nothing_counts():
@@ -103,7 +105,11 @@ def test_without_a_trusted_bot_nothing_counts():
 
 def test_the_ask_messages_bot_is_the_trusted_recorder():
     payload = read_step(
-        [ask(), record(ALICE, "approve", "1700000001.0")], GATE, ApprovalPolicy(), expired=False
+        [ask(), record(ALICE, "approve", "1700000001.0")],
+        GATE,
+        ApprovalPolicy(),
+        expired=False,
+        people=PEOPLE,
     )
     assert payload["decision"]["outcome"] == "approved"
     assert payload["decision"]["votes"][0]["via"] == "button"
@@ -112,6 +118,7 @@ def test_the_ask_messages_bot_is_the_trusted_recorder():
         GATE,
         ApprovalPolicy(),
         expired=False,
+        people=PEOPLE,
     )
     assert not_ours is None
 
@@ -134,7 +141,7 @@ def test_clicks_follow_the_allow_list_and_self_approval():
 def test_clicks_and_replies_count_toward_the_same_quorum():
     policy = ApprovalPolicy(required_approvals=2)
     thread = [ask(), reply(ALICE, "lgtm", "1700000001.0"), record(BOB, "approve", "1700000002.0")]
-    payload = read_step(thread, GATE, policy, expired=False)
+    payload = read_step(thread, GATE, policy, expired=False, people=PEOPLE)
     assert payload["decision"]["outcome"] == "approved"
     assert {(v["user"], v["via"]) for v in payload["decision"]["votes"]} == {
         (ALICE, "reply"),

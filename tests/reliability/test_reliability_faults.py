@@ -138,6 +138,7 @@ async def test_a_gate_times_out_on_time_while_slack_is_down_with_the_votes_it_ha
     gate = trigger(slack, ts, policy=policy, deadline=deadline, share_reads=share_reads)
     running = asyncio.ensure_future(first_event(gate))
     await until(lambda: slack.call_count("conversations.replies") >= 1, what="the thread read")
+    await until(lambda: slack.call_count("users.info") >= 1, what="alice checked as a person")
     slack.stop()
 
     payload = await running

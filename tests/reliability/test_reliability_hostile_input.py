@@ -142,7 +142,8 @@ async def test_a_huge_thread_and_many_reactions_are_read_in_full(
     slack: SlackEmulator, gate_logs: Logs
 ) -> None:
     """5,000 chatty replies before the deciding one, and 300 people reacting with other emoji: the
-    vote at the end is found, reading the thread takes pages of Slack's size, and it stays fast."""
+    vote at the end is found, reading the thread takes pages of Slack's size, it stays fast, and
+    users.info is asked only about the two voters."""
     ws = slack.workspace
     fast_budgets(ws.bot_token)
     ts = ask(slack)
@@ -164,3 +165,7 @@ async def test_a_huge_thread_and_many_reactions_are_read_in_full(
     pages = len(calls_of(slack, "conversations.replies"))
     assert 26 <= pages <= 2 * 26, f"{pages} pages for 5,002 messages at 200 a page"
     assert took < 30, f"deciding took {took:.1f}s"
+    # only the two whose votes could count are looked up, not the 300 watchers or the 5,000 chatters
+    assert sorted(call.params.get("user") for call in calls_of(slack, "users.info")) == sorted(
+        [ws.alice, ws.bob]
+    )

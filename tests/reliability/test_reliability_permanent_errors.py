@@ -84,8 +84,9 @@ async def test_a_permanent_error_while_waiting_ends_the_gate_promptly_with_the_f
 async def test_without_the_scope_to_look_at_channels_gates_still_decide(
     slack: SlackEmulator, monkeypatch: pytest.MonkeyPatch, gate_logs: Logs
 ) -> None:
-    """The archive check is an extra: an app installed without channels:read keeps working."""
-    scopes = ("chat:write", "channels:history", "groups:history")
+    """The archive check is an extra: an app installed without channels:read keeps working (unlike
+    users:read, which tells people from bots)."""
+    scopes = ("chat:write", "channels:history", "groups:history", "users:read")
     bot = slack.create_bot("narrow-bot", scopes)
     slack.add_member(slack.workspace.approvals, bot.user_id)
     monkeypatch.setenv("AIRFLOW_CONN_SLACK_GATE_DEFAULT", connection_json(slack, token=bot.token))

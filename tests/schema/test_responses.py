@@ -74,6 +74,12 @@ def _outside(slack: SlackEmulator, ws: DemoWorkspace) -> str:
     return slack.create_channel("outside", members=["alice"])
 
 
+def _deactivated(slack: SlackEmulator, ws: DemoWorkspace) -> str:
+    leaver = slack.create_user("leaver")
+    slack.deactivate_user(leaver)
+    return leaver
+
+
 def _archived(slack: SlackEmulator, ws: DemoWorkspace) -> str:
     return slack.create_channel("old", members=[ws.bot_user_id], is_archived=True)
 
@@ -223,6 +229,7 @@ CASES: dict[str, Case] = {
     ),
     "users.info ok": Case("users.info", lambda s, w: {"user": w.alice}),
     "users.info ok bot": Case("users.info", lambda s, w: {"user": w.bot_user_id}),
+    "users.info ok deactivated": Case("users.info", lambda s, w: {"user": _deactivated(s, w)}),
     "users.info user_not_found": Case("users.info", lambda s, w: {"user": "UNOPE0000"}),
     "users.info missing_scope": Case(
         "users.info", lambda s, w: {"user": w.alice}, token=_bot_without("users:read")
@@ -330,6 +337,7 @@ def test_every_method_has_success_and_error_cases() -> None:
         ("conversations.info ok", ("channel",), "objs_conversation"),
         ("users.info ok", ("user",), "objs_user"),
         ("users.info ok bot", ("user",), "objs_user"),
+        ("users.info ok deactivated", ("user",), "objs_user"),
         ("users.lookupByEmail ok", ("user",), "objs_user"),
     ],
 )
