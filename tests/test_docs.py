@@ -346,3 +346,25 @@ def test_relative_links_and_anchors_resolve():
             if not linked.exists() or (anchor and anchor not in anchors.get(linked, set())):
                 broken.append(f"{page.name}: {target}")
     assert broken == []
+
+
+def test_every_test_the_threat_model_names_exists():
+    """The threat model's last column names the tests that try each attack: each must be a test."""
+    page = (DOCS / "security.md").read_text()
+    table = page.partition("## Threat model\n")[2].partition("\n## ")[0]
+    rows = [row for row in table.splitlines() if row.startswith("| ") and not row.startswith("| Attacker")]
+    assert len(rows) >= 30, "the threat model table is missing rows"
+    defined = {
+        match
+        for path in (REPO / "tests").rglob("test_*.py")
+        for match in re.findall(r"^\s*(?:async )?def (test_\w+)", path.read_text(), re.M)
+    }
+    missing = set()
+    for row in rows:
+        cell = row.rsplit("|", 2)[-2]
+        modules = re.findall(r"(tests/[\w/]+\.py)", cell)
+        named = re.findall(r"\b(test_\w+)\b(?!\.py)", re.sub(r"tests/[\w/]+\.py", "", cell))
+        assert named or modules, f"a threat-model row names no test: {row[:80]}"
+        missing |= {name for name in named if name not in defined}
+        missing |= {module for module in modules if not (REPO / module).is_file()}
+    assert not missing, f"the threat model names tests that do not exist: {sorted(missing)}"
