@@ -625,7 +625,7 @@ class SlackApprovalSensor(SlackTextTemplating, BaseSensorOperator):
             payload = self._read_once(gate, expired=time.time() >= deadline, check_channel=check_channel)
             if payload is not None:
                 return self.execute_complete(context, payload)
-            wait = max(1.0, min(self.poke_interval, deadline - time.time()))
+            wait = self._next_wait(deadline)
             if self.reschedule:
                 raise AirflowRescheduleException(datetime.now(tz=timezone.utc) + timedelta(seconds=wait))
             time.sleep(wait)
