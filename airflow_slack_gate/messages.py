@@ -42,6 +42,7 @@ __all__ = [
     "check_block_kit_limits",
     "duplicate_ask_message",
     "escape_mrkdwn",
+    "is_jinja",
     "not_a_voter_text",
     "not_an_open_question_text",
     "outcome_message",
@@ -518,7 +519,7 @@ def check_block_kit_limits(
     are left to :func:`~airflow_slack_gate.operators.slack.parse_blocks` and to Slack.
     """
     problems: list[BlockKitProblem] = []
-    if isinstance(text, str) and not (skip_templates and _is_jinja(text)) and len(text) > TEXT_LIMIT:
+    if isinstance(text, str) and not (skip_templates and is_jinja(text)) and len(text) > TEXT_LIMIT:
         problems.append(
             BlockKitProblem(
                 "msg_too_long",
@@ -591,7 +592,7 @@ def _text_problem(obj: Any, pointer: str, limit: int, what: str, skip: bool) -> 
 
 
 def _chars_problem(value: Any, pointer: str, limit: int, what: str, skip: bool) -> list[BlockKitProblem]:
-    if not isinstance(value, str) or len(value) <= limit or (skip and _is_jinja(value)):
+    if not isinstance(value, str) or len(value) <= limit or (skip and is_jinja(value)):
         return []
     explanation = f"{what} has {len(value)} characters; Slack allows {limit}"
     return [_invalid(pointer, f"must be less than {limit + 1} characters", explanation)]
@@ -609,5 +610,6 @@ def _as_list(value: Any) -> list[Any]:
     return value if isinstance(value, list) else []
 
 
-def _is_jinja(text: str) -> bool:
+def is_jinja(text: str) -> bool:
+    """True when ``text`` holds Jinja syntax (an expression, a statement or a comment)."""
     return "{{" in text or "{%" in text or "{#" in text

@@ -55,6 +55,7 @@ from airflow_slack_gate.messages import (
     ASK_OWN_BLOCKS,
     ask_message,
     duplicate_ask_message,
+    is_jinja,
     outcome_message,
     outcome_thread_reply,
     superseded_message,
@@ -923,7 +924,7 @@ def _as_id_list(value: Sequence[str] | str | None) -> list[str] | None:
 
 def _is_template(value: Any) -> bool:
     if isinstance(value, str):
-        return "{{" in value or "{%" in value
+        return is_jinja(value)
     if isinstance(value, (list, tuple, set, frozenset)):
         return any(_is_template(item) for item in value)
     return False
