@@ -3,13 +3,17 @@
 from __future__ import annotations
 
 import argparse
+import sys
 from collections.abc import Sequence
+from typing import Any
+
+from airflow_slack_gate.core.manifest import render_manifest
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from airflow_slack_gate.demo import add_demo_parser
-    from airflow_slack_gate.emulator.cli import add_emulator_parser
-    from airflow_slack_gate.manifest import add_manifest_parser
+    # The test kit (emulator, demo) is imported only when the command runs, never by the provider.
+    from airflow_slack_gate.testing.demo import add_demo_parser
+    from airflow_slack_gate.testing.emulator.cli import add_emulator_parser
 
     parser = argparse.ArgumentParser(
         prog="airflow-slack-gate", description="Human approval gates for Apache Airflow, answered in Slack."
@@ -19,6 +23,37 @@ def build_parser() -> argparse.ArgumentParser:
     add_demo_parser(subparsers)
     add_manifest_parser(subparsers)
     return parser
+
+
+def add_manifest_parser(subparsers: Any) -> argparse.ArgumentParser:
+    """Add the ``manifest`` command to an argparse ``add_subparsers()`` object."""
+    parser: argparse.ArgumentParser = subparsers.add_parser(
+        "manifest",
+        help="print the Slack app manifest (YAML) with exactly the scopes this package needs",
+        description="Print the Slack app manifest to paste at https://api.slack.com/apps > Create New "
+        "App > From an app manifest.",
+    )
+    variant = parser.add_mutually_exclusive_group()
+    variant.add_argument(
+        "--socket-mode",
+        action="store_true",
+        help="enable Socket Mode, interactivity and the message/reaction events (needs an app-level "
+        "token with connections:write)",
+    )
+    variant.add_argument(
+        "--request-url",
+        metavar="URL",
+        help="enable interactivity with this Request URL, e.g. "
+        "https://airflow.example.com/slack-gate/interactions (needs the signing secret)",
+    )
+    parser.set_defaults(func=print_manifest)
+    return parser
+
+
+def print_manifest(args: argparse.Namespace) -> int:
+    """Write the manifest for ``args.socket_mode`` to stdout."""
+    sys.stdout.write(render_manifest(socket_mode=args.socket_mode, request_url=args.request_url))
+    return 0
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from airflow_slack_gate import __version__
-from airflow_slack_gate.connection_form import conn_fields, ui_field_behaviour
+from airflow_slack_gate.hooks.connection_form import conn_fields, ui_field_behaviour
 
 INTEGRATION = "Slack Approval Gate"
 

@@ -52,7 +52,7 @@ TARGET_P95 = 2.0
 
 def serve_emulator() -> None:
     """Child process: the watcher benchmark's workspace, plus the app's app-level token and secret."""
-    from airflow_slack_gate.emulator import SlackEmulator
+    from airflow_slack_gate.testing.emulator import SlackEmulator
 
     with SlackEmulator() as slack:
         ws = slack.seed_demo_workspace()
@@ -154,11 +154,11 @@ async def run_case(
 ) -> Result:
     from slack_sdk.web.async_client import AsyncWebClient
 
-    from airflow_slack_gate.decisions import ApprovalPolicy
-    from airflow_slack_gate.emulator import EmulatorClient
-    from airflow_slack_gate.gate import ask_metadata
+    from airflow_slack_gate.core.messages import APPROVE_ACTION, ask_message
+    from airflow_slack_gate.core.policy import ApprovalPolicy
+    from airflow_slack_gate.core.protocol import ask_metadata
     from airflow_slack_gate.hooks.sessions import close_shared_sessions
-    from airflow_slack_gate.messages import APPROVE_ACTION, ask_message
+    from airflow_slack_gate.testing.emulator import EmulatorClient
     from airflow_slack_gate.triggers.slack import SlackApprovalTrigger
 
     socket_mode = mode.startswith("Socket Mode")
@@ -304,7 +304,7 @@ def main() -> None:
     try:
         assert child.stdout is not None
         env = json.loads(child.stdout.readline())
-        from airflow_slack_gate.emulator import EmulatorClient
+        from airflow_slack_gate.testing.emulator import EmulatorClient
 
         admin = EmulatorClient(env["url"])
         random.seed(7)

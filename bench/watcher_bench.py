@@ -40,7 +40,7 @@ READ_METHODS = ("conversations.history", "conversations.replies")
 
 def serve_emulator() -> None:
     """Child process: a rate-limited emulator with 10 channels and 40 voters; prints its ids as JSON."""
-    from airflow_slack_gate.emulator import SlackEmulator
+    from airflow_slack_gate.testing.emulator import SlackEmulator
 
     with SlackEmulator() as slack:
         ws = slack.seed_demo_workspace()
@@ -114,9 +114,9 @@ class Result:
 async def run_case(env: dict, gates: int, share_reads: bool, minutes: float, votes: int) -> Result:
     from slack_sdk.web.async_client import AsyncWebClient
 
-    from airflow_slack_gate.decisions import ApprovalPolicy
-    from airflow_slack_gate.emulator import EmulatorClient
+    from airflow_slack_gate.core.policy import ApprovalPolicy
     from airflow_slack_gate.hooks.sessions import close_shared_sessions
+    from airflow_slack_gate.testing.emulator import EmulatorClient
     from airflow_slack_gate.triggers.slack import SlackApprovalTrigger
 
     admin = EmulatorClient(env["url"])

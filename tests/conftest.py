@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING
 import pytest
 
 if TYPE_CHECKING:
-    from airflow_slack_gate.emulator import SlackEmulator
+    from airflow_slack_gate.testing.emulator import SlackEmulator
 
 TESTS_DIR = Path(__file__).parent
 AIRFLOW_HOME = Path(tempfile.mkdtemp(prefix="slack-gate-airflow-home-"))
@@ -41,7 +41,7 @@ def airflow_db() -> Path:
 def e2e_slack() -> Iterator[SlackEmulator]:
     """The seeded Slack emulator shared by the tests of a module that runs a real Airflow (each test
     finds its own messages by ts)."""
-    from airflow_slack_gate.emulator import SlackEmulator
+    from airflow_slack_gate.testing.emulator import SlackEmulator
 
     with SlackEmulator() as emulator:
         emulator.seed_demo_workspace()

@@ -15,7 +15,7 @@ try:
 except ImportError:  # Airflow < 3.2
     from airflow.models.dagbag import DagBag  # type: ignore[no-redef]
 
-from airflow_slack_gate.emulator import SlackEmulator
+from airflow_slack_gate.testing.emulator import SlackEmulator
 
 ASK_TIMEOUT = 30.0
 

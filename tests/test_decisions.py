@@ -8,12 +8,17 @@ from typing import Any
 
 import pytest
 
-from airflow_slack_gate.decisions import (
+from airflow_slack_gate.core.policy import (
     DEFAULT_APPROVE_REACTIONS,
     DEFAULT_APPROVE_WORDS,
     DEFAULT_REJECT_REACTIONS,
     DEFAULT_REJECT_WORDS,
     ApprovalPolicy,
+    split_approvers,
+    validate_gate_config,
+    validate_on_timeout,
+)
+from airflow_slack_gate.core.votes import (
     Decision,
     Vote,
     collect_votes,
@@ -22,10 +27,7 @@ from airflow_slack_gate.decisions import (
     parse_reply_vote,
     read_reply,
     replies_to_note,
-    split_approvers,
     uncounted_reply_note,
-    validate_gate_config,
-    validate_on_timeout,
     voters_to_verify,
 )
 

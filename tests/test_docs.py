@@ -24,8 +24,9 @@ from pathlib import Path
 import pytest
 
 import airflow_slack_gate
-import airflow_slack_gate.interactive.socket_mode
-from airflow_slack_gate import connection_form, errors, manifest
+import airflow_slack_gate.runtime.socket_mode
+from airflow_slack_gate.core import errors, manifest
+from airflow_slack_gate.hooks import connection_form
 from airflow_slack_gate.operators.slack import SlackPostOperator
 from airflow_slack_gate.sensors.slack import SlackApprovalSensor
 
@@ -280,7 +281,7 @@ def reported_error_codes() -> tuple[set[str], set[str]]:
     and the codes the hook derives or raises (``code = ...``, ``explain("...")``)."""
     codes = set(errors.TOKEN_ERRORS | errors.PERMANENT_ERRORS | errors.BUTTON_ERRORS)
     prefixes: set[str] = set()
-    for module in (errors, airflow_slack_gate.hooks.slack, airflow_slack_gate.interactive.socket_mode):
+    for module in (errors, airflow_slack_gate.hooks.slack, airflow_slack_gate.runtime.socket_mode):
         for node in ast.walk(ast.parse(inspect.getsource(module))):
             if isinstance(node, ast.Compare) and _is_code(node.left):
                 codes |= _strings(node)[0]

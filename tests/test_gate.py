@@ -1,8 +1,8 @@
-"""Which of one try's open questions its gate waits on (pure rules of airflow_slack_gate.gate)."""
+"""Which of one try's open questions its gate waits on (pure rules of airflow_slack_gate.core.gate)."""
 
 from __future__ import annotations
 
-from airflow_slack_gate.gate import kept_ask, same_try
+from airflow_slack_gate.core.protocol import kept_ask, same_try
 
 IDENTITY = {"dag_id": "d", "run_id": "r", "task_id": "t", "map_index": -1, "try_number": 2}
 

@@ -16,11 +16,12 @@ import pytest
 import yaml
 
 import airflow_slack_gate
-from airflow_slack_gate import manifest
-from airflow_slack_gate.emulator import SlackEmulator, airflow_connection_json
-from airflow_slack_gate.errors import SlackGateError
+from airflow_slack_gate import cli
+from airflow_slack_gate.core import manifest
+from airflow_slack_gate.core.messages import reason_modal
+from airflow_slack_gate.hooks.errors import SlackGateError
 from airflow_slack_gate.hooks.slack import SlackGateHook
-from airflow_slack_gate.messages import reason_modal
+from airflow_slack_gate.testing.emulator import SlackEmulator, airflow_connection_json
 
 PACKAGE = Path(airflow_slack_gate.__file__).parent
 REPO = PACKAGE.parent
@@ -166,7 +167,7 @@ def test_socket_mode_manifest_adds_events_interactivity_and_only_the_events_scop
 
 def test_manifest_command_prints_the_manifest(capsys):
     parser = argparse.ArgumentParser(prog="airflow-slack-gate")
-    manifest.add_manifest_parser(parser.add_subparsers(dest="command", required=True))
+    cli.add_manifest_parser(parser.add_subparsers(dest="command", required=True))
 
     for argv, socket_mode in ((["manifest"], False), (["manifest", "--socket-mode"], True)):
         args = parser.parse_args(argv)

@@ -9,8 +9,7 @@ from typing import Any
 
 import pytest
 
-from airflow_slack_gate.decisions import ApprovalPolicy, decide
-from airflow_slack_gate.messages import (
+from airflow_slack_gate.core.messages import (
     SECTION_TEXT_LIMIT,
     ask_message,
     check_block_kit_limits,
@@ -20,6 +19,8 @@ from airflow_slack_gate.messages import (
     outcome_thread_reply,
     superseded_message,
 )
+from airflow_slack_gate.core.policy import ApprovalPolicy
+from airflow_slack_gate.core.votes import decide
 
 DEADLINE = datetime(2024, 1, 1, 12, 0, tzinfo=timezone.utc)
 DEADLINE_TOKEN = "<!date^1704110400^{date_short_pretty} at {time}|2024-01-01 12:00 UTC>"

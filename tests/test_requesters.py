@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from airflow_slack_gate.requesters import email_of, mapped_slack_user, parse_user_map, run_starter
+from airflow_slack_gate.core.requesters import email_of, mapped_slack_user, parse_user_map, run_starter
 
 
 @pytest.mark.parametrize(

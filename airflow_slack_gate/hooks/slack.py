@@ -31,10 +31,11 @@ from slack_sdk.http_retry.builtin_handlers import (
 )
 from slack_sdk.web.async_client import AsyncWebClient
 
-from airflow_slack_gate.decisions import UserKind, user_kind
-from airflow_slack_gate.errors import VOTER_ERRORS, SlackGateError, explain
+from airflow_slack_gate.core.errors import VOTER_ERRORS
+from airflow_slack_gate.core.votes import UserKind, user_kind
+from airflow_slack_gate.hooks.errors import SlackGateError, explain
+from airflow_slack_gate.hooks.ratelimit import AsyncSharedRateLimitRetryHandler, loop_rate_limiter, token_key
 from airflow_slack_gate.hooks.sessions import shared_session
-from airflow_slack_gate.ratelimit import AsyncSharedRateLimitRetryHandler, loop_rate_limiter, token_key
 
 if TYPE_CHECKING:
     from airflow.providers.common.compat.sdk import Connection
@@ -98,7 +99,7 @@ def sync_retry_handlers() -> list[RetryHandler]:
 
 def async_retry_handlers(limiter_key: str) -> list[AsyncRetryHandler]:
     """The same bounded retries for triggers, without blocking the event loop; a 429 holds back
-    every caller of that method in the loop (see :mod:`airflow_slack_gate.ratelimit`)."""
+    every caller of that method in the loop (see :mod:`airflow_slack_gate.hooks.ratelimit`)."""
     return [
         AsyncSharedRateLimitRetryHandler(limiter_key, max_retry_count=MAX_RATE_LIMIT_RETRIES),
         AsyncServerErrorRetryHandler(max_retry_count=MAX_SERVER_ERROR_RETRIES),
@@ -122,7 +123,7 @@ class SlackGateHook(SlackHook):
     The connection's password is the bot token (``xoxb-...``); extras: ``default_channel``,
     ``app_token`` (``xapp-...``, Socket Mode), ``signing_secret``, ``base_url``, ``timeout``, ``proxy``,
     and for finding a run's requester in Slack ``slack_users`` and ``email_domain``.
-    Every Slack error is raised as :class:`~airflow_slack_gate.errors.SlackGateError` naming the error
+    Every Slack error is raised as :class:`~airflow_slack_gate.hooks.errors.SlackGateError` naming the error
     code, the connection and the fix. Transient errors (429, 5xx, dropped connections) are retried a
     bounded number of times first.
 
@@ -448,7 +449,7 @@ class SlackGateHook(SlackHook):
     async def auser_kinds(self, users: Iterable[str]) -> dict[str, UserKind]:
         """Async :meth:`user_kinds`, paced by the loop's shared rate limiter (``users.info`` is Tier 4).
 
-        Triggers call it through :func:`airflow_slack_gate.watcher.user_kinds`, which caches the
+        Triggers call it through :func:`airflow_slack_gate.runtime.watcher.user_kinds`, which caches the
         answers for every gate in the loop.
         """
         kinds: dict[str, UserKind] = {}
@@ -566,14 +567,14 @@ class SlackGateHook(SlackHook):
     @classmethod
     def get_connection_form_widgets(cls) -> dict[str, Any]:
         """Extra fields of the connection form, for Airflow versions that read them from the hook."""
-        from airflow_slack_gate.connection_form import legacy_form_widgets
+        from airflow_slack_gate.hooks.connection_form import legacy_form_widgets
 
         return legacy_form_widgets()
 
     @classmethod
     def get_ui_field_behaviour(cls) -> dict[str, Any]:
         """Hidden fields, labels and placeholders of the connection form."""
-        from airflow_slack_gate.connection_form import legacy_ui_field_behaviour
+        from airflow_slack_gate.hooks.connection_form import legacy_ui_field_behaviour
 
         return legacy_ui_field_behaviour()
 

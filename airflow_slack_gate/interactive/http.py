@@ -21,7 +21,7 @@ answered 500, and nothing is cached for a request that did not authenticate.
 
 Then the click is handled in the background (the response does not wait for Slack): judged, and
 recorded in the gate's thread, a modal opened, or the person told why nothing changed (see
-:mod:`airflow_slack_gate.interactive.clicks`). An empty 200 closes a submitted modal. A replay that
+:mod:`airflow_slack_gate.runtime.clicks`). An empty 200 closes a submitted modal. A replay that
 reaches another API server process (whose memory of signatures is its own) is harmless: the click's
 record is found in the thread and not posted again.
 """
@@ -44,10 +44,10 @@ from airflow.providers.common.compat.sdk import AirflowNotFoundException
 from fastapi import BackgroundTasks, FastAPI, Request
 from fastapi.responses import JSONResponse, Response
 
+from airflow_slack_gate.core.payloads import parse_interaction
+from airflow_slack_gate.hooks.connection import InteractionSettings, interaction_settings
 from airflow_slack_gate.hooks.slack import CONN_TYPE, DEFAULT_CONN_ID, SlackGateHook
-from airflow_slack_gate.interactive.clicks import ClickHandler
-from airflow_slack_gate.interactive.payloads import parse_interaction
-from airflow_slack_gate.interactive.settings import InteractionSettings, interaction_settings
+from airflow_slack_gate.runtime.clicks import ClickHandler
 
 log = logging.getLogger(__name__)
 

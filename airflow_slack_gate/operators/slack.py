@@ -9,19 +9,12 @@ from typing import TYPE_CHECKING, Any
 
 from airflow.sdk import BaseOperator
 
-from airflow_slack_gate.errors import SlackGateError
+from airflow_slack_gate.core.protocol import message_with_post_id, post_metadata
+from airflow_slack_gate.core.templating import BLOCKS_TEMPLATE_HELP, SlackTextTemplating, blocks_template
+from airflow_slack_gate.hooks.asking import CLOCK_SKEW, new_post_id, post_once, posting_hook, task_identity
+from airflow_slack_gate.hooks.errors import SlackGateError
 from airflow_slack_gate.hooks.slack import DEFAULT_CONN_ID, PostedMessage, SlackGateHook
 from airflow_slack_gate.links import SLACK_MESSAGE_XCOM_KEY, SlackMessageLink
-from airflow_slack_gate.posting import (
-    CLOCK_SKEW,
-    message_with_post_id,
-    new_post_id,
-    post_metadata,
-    post_once,
-    posting_hook,
-    task_identity,
-)
-from airflow_slack_gate.templating import BLOCKS_TEMPLATE_HELP, SlackTextTemplating, blocks_template
 
 if TYPE_CHECKING:
     from airflow.sdk import Context
@@ -88,7 +81,7 @@ class SlackPostOperator(SlackTextTemplating, BaseOperator):
 
     @cached_property
     def write_hook(self) -> SlackGateHook:
-        """The hook for the post: its client retries only 429s (see :mod:`airflow_slack_gate.posting`)."""
+        """The hook for the post: its client retries only 429s (:mod:`airflow_slack_gate.hooks.asking`)."""
         return posting_hook(self.slack_conn_id)
 
     def execute(self, context: Context) -> bool:

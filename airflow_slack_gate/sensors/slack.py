@@ -20,38 +20,18 @@ from airflow.sdk.exceptions import (
 )
 from jinja2.defaults import DEFAULT_NAMESPACE
 
-from airflow_slack_gate.decisions import (
-    DEFAULT_APPROVE_REACTIONS,
-    DEFAULT_APPROVE_WORDS,
-    DEFAULT_REJECT_REACTIONS,
-    DEFAULT_REJECT_WORDS,
-    ApprovalPolicy,
-    Decision,
-    split_approvers,
-    validate_gate_config,
-    validate_on_timeout,
-)
-from airflow_slack_gate.errors import SlackGateError
-from airflow_slack_gate.gate import (
+from airflow_slack_gate.core.gate import (
     NO_DECISION,
     GateRef,
     SentNotes,
-    ask_metadata,
     error_payload,
     event_payload,
-    gate_metadata,
-    kept_ask,
     read_step,
-    same_task,
-    same_try,
     uncounted_replies,
     voters_to_check,
     with_group_members,
 )
-from airflow_slack_gate.hooks.slack import DEFAULT_CONN_ID, SlackGateHook
-from airflow_slack_gate.intervals import doubling_backoff
-from airflow_slack_gate.links import SLACK_MESSAGE_XCOM_KEY, SlackMessageLink
-from airflow_slack_gate.messages import (
+from airflow_slack_gate.core.messages import (
     ASK_OWN_BLOCKS,
     ask_message,
     duplicate_ask_message,
@@ -61,9 +41,19 @@ from airflow_slack_gate.messages import (
     superseded_message,
     unknown_requester_note,
 )
-from airflow_slack_gate.operators.slack import parse_blocks, resolve_channel
-from airflow_slack_gate.posting import CLOCK_SKEW, new_post_id, post_once, posting_hook, task_identity
-from airflow_slack_gate.requesters import (
+from airflow_slack_gate.core.pacing import doubling_backoff
+from airflow_slack_gate.core.policy import (
+    DEFAULT_APPROVE_REACTIONS,
+    DEFAULT_APPROVE_WORDS,
+    DEFAULT_REJECT_REACTIONS,
+    DEFAULT_REJECT_WORDS,
+    ApprovalPolicy,
+    split_approvers,
+    validate_gate_config,
+    validate_on_timeout,
+)
+from airflow_slack_gate.core.protocol import ask_metadata, gate_metadata, kept_ask, same_task, same_try
+from airflow_slack_gate.core.requesters import (
     EMAIL_DOMAIN_EXTRA,
     SLACK_USERS_EXTRA,
     Requester,
@@ -72,9 +62,15 @@ from airflow_slack_gate.requesters import (
     parse_user_map,
     run_starter,
 )
-from airflow_slack_gate.templating import SlackTextTemplating
+from airflow_slack_gate.core.templating import SlackTextTemplating
+from airflow_slack_gate.core.votes import Decision
+from airflow_slack_gate.hooks.asking import CLOCK_SKEW, new_post_id, post_once, posting_hook, task_identity
+from airflow_slack_gate.hooks.errors import SlackGateError
+from airflow_slack_gate.hooks.slack import DEFAULT_CONN_ID, SlackGateHook
+from airflow_slack_gate.links import SLACK_MESSAGE_XCOM_KEY, SlackMessageLink
+from airflow_slack_gate.operators.slack import parse_blocks, resolve_channel
+from airflow_slack_gate.runtime.watcher import channel_check_due, channel_check_every
 from airflow_slack_gate.triggers.slack import SlackApprovalTrigger
-from airflow_slack_gate.watcher import channel_check_due, channel_check_every
 
 if TYPE_CHECKING:
     from airflow.sdk import Context
@@ -528,7 +524,7 @@ class SlackApprovalSensor(SlackTextTemplating, BaseSensorOperator):
 
     @cached_property
     def write_hook(self) -> SlackGateHook:
-        """The hook for posts: its client retries only 429s (see :mod:`airflow_slack_gate.posting`)."""
+        """The hook for posts: its client retries only 429s (see :mod:`airflow_slack_gate.hooks.asking`)."""
         return posting_hook(self.slack_conn_id)
 
     def _post_once(self, post: Callable[[], str], landed: Callable[[], str | None], what: str) -> str:

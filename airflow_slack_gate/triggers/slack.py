@@ -9,9 +9,7 @@ from typing import Any
 
 from airflow.triggers.base import BaseTrigger, TriggerEvent
 
-from airflow_slack_gate.decisions import ApprovalPolicy
-from airflow_slack_gate.errors import SlackGateError
-from airflow_slack_gate.gate import (
+from airflow_slack_gate.core.gate import (
     NO_DECISION,
     GateRef,
     error_payload,
@@ -21,11 +19,13 @@ from airflow_slack_gate.gate import (
     voters_to_check,
     with_group_members,
 )
+from airflow_slack_gate.core.pacing import doubling_backoff
+from airflow_slack_gate.core.policy import ApprovalPolicy
+from airflow_slack_gate.hooks.errors import SlackGateError
 from airflow_slack_gate.hooks.sessions import holding_shared_sessions
 from airflow_slack_gate.hooks.slack import SlackGateHook
-from airflow_slack_gate.interactive.socket_mode import socket_mode
-from airflow_slack_gate.intervals import doubling_backoff
-from airflow_slack_gate.watcher import group_members, people_among, send_notes, watching
+from airflow_slack_gate.runtime.socket_mode import socket_mode
+from airflow_slack_gate.runtime.watcher import group_members, people_among, send_notes, watching
 
 #: Longest pause between reads while Slack is failing (transient errors back off up to this).
 MAX_ERROR_BACKOFF = 300.0
@@ -52,7 +52,7 @@ class SlackApprovalTrigger(BaseTrigger):
     re-creates it from :meth:`serialize` is harmless; votes cast while no trigger ran are still found,
     because every read covers the whole thread. Its writes change no vote and no outcome: the shared
     channel watcher closes a late duplicate of the gate's question (idempotent; see
-    :mod:`airflow_slack_gate.watcher`), and it sends an ephemeral note to a person whose reply looked
+    :mod:`airflow_slack_gate.runtime.watcher`), and it sends an ephemeral note to a person whose reply looked
     like a vote but did not count (a repeat after a restart or a failure to send changes nothing).
     Before a vote counts, ``users.info`` confirms its caster is a person (cached per loop); a vote
     nobody could check does not count, and the gate keeps waiting. Its kwargs hold no secret: the

@@ -14,9 +14,9 @@ from typing import Any
 import pytest
 from browser_support import ARTIFACTS, CHROMIUM, CHROMIUM_ARGS, LOG_TAIL_LINES
 
-from airflow_slack_gate import manifest
-from airflow_slack_gate.airflow_runner import AirflowRunner
-from airflow_slack_gate.emulator import Bot, SlackEmulator
+from airflow_slack_gate.core import manifest
+from airflow_slack_gate.testing.airflow_runner import AirflowRunner
+from airflow_slack_gate.testing.emulator import Bot, SlackEmulator
 
 # -- skipping visibly, and remembering failures for the fixtures' teardown --------------------------------
 

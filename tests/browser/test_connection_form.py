@@ -14,9 +14,9 @@ from typing import Any
 import pytest
 from browser_support import ARTIFACTS
 
-from airflow_slack_gate.airflow_runner import AirflowRunner
-from airflow_slack_gate.connection_form import EXTRA_FIELDS
-from airflow_slack_gate.emulator import Bot, SlackEmulator
+from airflow_slack_gate.hooks.connection_form import EXTRA_FIELDS
+from airflow_slack_gate.testing.airflow_runner import AirflowRunner
+from airflow_slack_gate.testing.emulator import Bot, SlackEmulator
 
 pytestmark = pytest.mark.browser
 

@@ -10,8 +10,8 @@ from pathlib import Path
 
 import pytest
 
-from airflow_slack_gate.airflow_runner import AirflowRunner
-from airflow_slack_gate.emulator import SlackEmulator
+from airflow_slack_gate.testing.airflow_runner import AirflowRunner
+from airflow_slack_gate.testing.emulator import SlackEmulator
 
 EXAMPLE_DAGS = Path(__file__).resolve().parents[2] / "example_dags"
 EXAMPLE_DAG_IDS = (

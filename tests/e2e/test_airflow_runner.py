@@ -4,9 +4,15 @@ from __future__ import annotations
 
 import pytest
 
-from airflow_slack_gate.airflow_runner import HOST, POKE_POLICY, AirflowRunner, AirflowRunnerError, wait_until
 from airflow_slack_gate.operators.slack import SlackPostOperator
 from airflow_slack_gate.sensors.slack import SlackApprovalSensor
+from airflow_slack_gate.testing.airflow_runner import (
+    HOST,
+    POKE_POLICY,
+    AirflowRunner,
+    AirflowRunnerError,
+    wait_until,
+)
 
 
 def test_the_callers_airflow_settings_never_reach_the_processes(tmp_path, monkeypatch):

@@ -11,9 +11,9 @@ from collections.abc import Iterator
 import httpx
 import pytest
 
-from airflow_slack_gate.airflow_runner import AirflowRunner
-from airflow_slack_gate.emulator import SlackEmulator
-from airflow_slack_gate.messages import APPROVE_ACTION
+from airflow_slack_gate.core.messages import APPROVE_ACTION
+from airflow_slack_gate.testing.airflow_runner import AirflowRunner
+from airflow_slack_gate.testing.emulator import SlackEmulator
 from tests.e2e.conftest import EXAMPLE_DAGS, POKE_INTERVAL
 from tests.e2e.test_e2e_gates import RUN_TIMEOUT, ask_and_wait_deferred, votes
 

@@ -17,7 +17,7 @@ from pathlib import Path
 
 import pytest
 
-from airflow_slack_gate.airflow_runner import AirflowRunnerError, pids_with_cwd_in, wait_until
+from airflow_slack_gate.testing.airflow_runner import AirflowRunnerError, pids_with_cwd_in, wait_until
 
 BIN = Path(sys.executable).parent
 CLI = str(BIN / "airflow-slack-gate")

@@ -5,8 +5,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from airflow_slack_gate.airflow_runner import AirflowApi, AirflowRunner, wait_until
-from airflow_slack_gate.emulator import SlackEmulator
+from airflow_slack_gate.testing.airflow_runner import AirflowApi, AirflowRunner, wait_until
+from airflow_slack_gate.testing.emulator import SlackEmulator
 
 RUN_TIMEOUT = 120.0
 SLACK_READS = frozenset({"conversations.history", "conversations.replies", "reactions.get"})

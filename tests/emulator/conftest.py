@@ -6,7 +6,7 @@ import pytest
 from slack_sdk import WebClient
 from slack_sdk.web.async_client import AsyncWebClient
 
-from airflow_slack_gate.emulator import DemoWorkspace, SlackEmulator
+from airflow_slack_gate.testing.emulator import DemoWorkspace, SlackEmulator
 
 
 @pytest.fixture

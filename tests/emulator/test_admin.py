@@ -8,7 +8,7 @@ import pytest
 from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError
 
-from airflow_slack_gate.emulator import DemoWorkspace, EmulatorClient, EmulatorError, SlackEmulator
+from airflow_slack_gate.testing.emulator import DemoWorkspace, EmulatorClient, EmulatorError, SlackEmulator
 
 
 @pytest.fixture

@@ -10,7 +10,7 @@ from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError
 from slack_sdk.web.async_client import AsyncWebClient
 
-from airflow_slack_gate.emulator import DemoWorkspace, SlackEmulator
+from airflow_slack_gate.testing.emulator import DemoWorkspace, SlackEmulator
 
 
 def test_auth_test_names_the_bot(client: WebClient, ws: DemoWorkspace) -> None:

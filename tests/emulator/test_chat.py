@@ -8,7 +8,7 @@ import pytest
 from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError
 
-from airflow_slack_gate.emulator import DEFAULT_BOT_SCOPES, DemoWorkspace, SlackEmulator
+from airflow_slack_gate.testing.emulator import DEFAULT_BOT_SCOPES, DemoWorkspace, SlackEmulator
 
 BLOCKS = [{"type": "section", "text": {"type": "mrkdwn", "text": "Deploy?"}}]
 

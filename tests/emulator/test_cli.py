@@ -11,12 +11,12 @@ import threading
 
 import pytest
 
-from airflow_slack_gate.emulator import DEMO_BOT_TOKEN, DemoWorkspace, EmulatorClient, SlackEmulator
-from airflow_slack_gate.emulator.cli import add_emulator_parser
+from airflow_slack_gate.testing.emulator import DEMO_BOT_TOKEN, DemoWorkspace, EmulatorClient, SlackEmulator
+from airflow_slack_gate.testing.emulator.cli import add_emulator_parser
 
 RUN = (
     "import argparse, sys\n"
-    "from airflow_slack_gate.emulator.cli import add_emulator_parser\n"
+    "from airflow_slack_gate.testing.emulator.cli import add_emulator_parser\n"
     "parser = argparse.ArgumentParser()\n"
     "add_emulator_parser(parser.add_subparsers(dest='command'))\n"
     "args = parser.parse_args(sys.argv[1:])\n"

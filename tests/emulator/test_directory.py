@@ -6,7 +6,7 @@ import pytest
 from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError
 
-from airflow_slack_gate.emulator import DemoWorkspace, SlackEmulator
+from airflow_slack_gate.testing.emulator import DemoWorkspace, SlackEmulator
 
 
 def _error(call: object, **kwargs: object) -> dict:

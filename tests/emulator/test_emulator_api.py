@@ -10,7 +10,7 @@ import threading
 import pytest
 from slack_sdk import WebClient
 
-from airflow_slack_gate.emulator import DEMO_BOT_TOKEN, DemoWorkspace, EmulatorError, SlackEmulator
+from airflow_slack_gate.testing.emulator import DEMO_BOT_TOKEN, DemoWorkspace, EmulatorError, SlackEmulator
 
 
 def _port_open(port: int) -> bool:

@@ -22,7 +22,7 @@ from slack_sdk.http_retry.builtin_handlers import (
 from slack_sdk.http_retry.builtin_interval_calculators import FixedValueRetryIntervalCalculator
 from slack_sdk.web.async_client import AsyncWebClient
 
-from airflow_slack_gate.emulator import DemoWorkspace, SlackEmulator
+from airflow_slack_gate.testing.emulator import DemoWorkspace, SlackEmulator
 
 NO_WAIT = FixedValueRetryIntervalCalculator(0.0)
 

@@ -6,7 +6,7 @@ import pytest
 from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError
 
-from airflow_slack_gate.emulator import TIER_LIMITS, DemoWorkspace, SlackEmulator
+from airflow_slack_gate.testing.emulator import TIER_LIMITS, DemoWorkspace, SlackEmulator
 
 
 def _status(call: object, **kwargs: object) -> tuple[int, str | None]:

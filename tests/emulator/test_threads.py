@@ -5,7 +5,7 @@ from __future__ import annotations
 from slack_sdk import WebClient
 from slack_sdk.web.async_client import AsyncWebClient
 
-from airflow_slack_gate.emulator import DemoWorkspace, SlackEmulator
+from airflow_slack_gate.testing.emulator import DemoWorkspace, SlackEmulator
 
 BLOCKS = [{"type": "section", "text": {"type": "mrkdwn", "text": "Deploy?"}}]
 

@@ -11,10 +11,10 @@ from typing import Any
 
 import pytest
 
-from airflow_slack_gate.emulator import DemoWorkspace, SlackEmulator
-from airflow_slack_gate.errors import SlackGateError
+from airflow_slack_gate.hooks.errors import SlackGateError
 from airflow_slack_gate.hooks.sessions import close_shared_sessions
 from airflow_slack_gate.hooks.slack import SlackGateHook
+from airflow_slack_gate.testing.emulator import DemoWorkspace, SlackEmulator
 
 #: The connection id the hook tests use, so messages are seen to name the connection actually used.
 CONN_ID = "slack_ops"

@@ -7,9 +7,9 @@ import asyncio
 import aiohttp
 import pytest
 
-from airflow_slack_gate.emulator import DemoWorkspace, SlackEmulator
 from airflow_slack_gate.hooks.sessions import close_shared_sessions, holding_shared_sessions
 from airflow_slack_gate.hooks.slack import HISTORY_PAGE_SIZE, PAGE_SIZE, SlackGateHook
+from airflow_slack_gate.testing.emulator import DemoWorkspace, SlackEmulator
 
 pytestmark = pytest.mark.usefixtures("close_sessions")
 

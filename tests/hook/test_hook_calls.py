@@ -5,9 +5,9 @@ from __future__ import annotations
 import pytest
 from slack_sdk import WebClient
 
-from airflow_slack_gate.emulator import DemoWorkspace, SlackEmulator
-from airflow_slack_gate.errors import SlackGateError
+from airflow_slack_gate.hooks.errors import SlackGateError
 from airflow_slack_gate.hooks.slack import PAGE_SIZE, SlackGateHook
+from airflow_slack_gate.testing.emulator import DemoWorkspace, SlackEmulator
 
 MANY = 2 * PAGE_SIZE + 50  # three pages
 

@@ -11,9 +11,9 @@ from pathlib import Path
 import pytest
 from airflow.providers.common.compat.sdk import AirflowNotFoundException
 
-from airflow_slack_gate.emulator import DemoWorkspace, SlackEmulator
-from airflow_slack_gate.errors import SlackGateError
+from airflow_slack_gate.hooks.errors import SlackGateError
 from airflow_slack_gate.hooks.slack import SlackGateHook
+from airflow_slack_gate.testing.emulator import DemoWorkspace, SlackEmulator
 
 Connect = Callable[..., str]
 AIRFLOW = Path(sys.executable).with_name("airflow")

@@ -15,14 +15,14 @@ from typing import Any
 
 import pytest
 
-from airflow_slack_gate.emulator import DEFAULT_BOT_SCOPES, DemoWorkspace, SlackEmulator
-from airflow_slack_gate.errors import SlackGateError
+from airflow_slack_gate.hooks.errors import SlackGateError
 from airflow_slack_gate.hooks.slack import (
     MAX_CONNECTION_RETRIES,
     MAX_RATE_LIMIT_RETRIES,
     MAX_SERVER_ERROR_RETRIES,
     SlackGateHook,
 )
+from airflow_slack_gate.testing.emulator import DEFAULT_BOT_SCOPES, DemoWorkspace, SlackEmulator
 
 RATE_LIMITED = 1 + MAX_RATE_LIMIT_RETRIES
 SERVER_ERRORS = 1 + MAX_SERVER_ERROR_RETRIES

@@ -9,9 +9,9 @@ import time
 
 import pytest
 
-from airflow_slack_gate.emulator import DemoWorkspace, SlackEmulator
-from airflow_slack_gate.errors import SlackGateError
+from airflow_slack_gate.hooks.errors import SlackGateError
 from airflow_slack_gate.hooks.slack import MAX_RATE_LIMIT_RETRIES, SlackGateHook
+from airflow_slack_gate.testing.emulator import DemoWorkspace, SlackEmulator
 
 
 def test_429_waits_retry_after_then_posts_once(

@@ -14,13 +14,13 @@ import pytest
 import uvicorn
 from fastapi import FastAPI
 
-from airflow_slack_gate.decisions import VOTE_EVENT_TYPE, ApprovalPolicy
-from airflow_slack_gate.emulator import SlackEmulator
-from airflow_slack_gate.gate import ask_metadata
+from airflow_slack_gate.core.messages import APPROVE_ACTION, ask_message
+from airflow_slack_gate.core.policy import ApprovalPolicy
+from airflow_slack_gate.core.protocol import VOTE_EVENT_TYPE, ask_metadata
+from airflow_slack_gate.hooks.ratelimit import loop_rate_limiter, token_key
 from airflow_slack_gate.hooks.sessions import close_shared_sessions
 from airflow_slack_gate.interactive.http import ROUTE, URL_PREFIX, InteractionReceiver, create_app
-from airflow_slack_gate.messages import APPROVE_ACTION, ask_message
-from airflow_slack_gate.ratelimit import loop_rate_limiter, token_key
+from airflow_slack_gate.testing.emulator import SlackEmulator
 from airflow_slack_gate.triggers.slack import SlackApprovalTrigger
 
 CONN_ID = "slack_gate_default"

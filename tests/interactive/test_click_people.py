@@ -7,8 +7,8 @@ import asyncio
 
 import pytest
 
-from airflow_slack_gate.decisions import ApprovalPolicy
-from airflow_slack_gate.messages import APPROVE_ACTION
+from airflow_slack_gate.core.messages import APPROVE_ACTION
+from airflow_slack_gate.core.policy import ApprovalPolicy
 from tests.interactive.conftest import make_trigger, post_ask, raise_budgets, wait_with_socket_mode
 
 pytestmark = pytest.mark.usefixtures("closing_sessions")

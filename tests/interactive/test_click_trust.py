@@ -8,9 +8,9 @@ from __future__ import annotations
 import httpx
 import pytest
 
-from airflow_slack_gate.decisions import ApprovalPolicy
-from airflow_slack_gate.gate import ask_metadata
-from airflow_slack_gate.messages import ANSWER_BLOCK, ask_message
+from airflow_slack_gate.core.messages import ANSWER_BLOCK, ask_message
+from airflow_slack_gate.core.policy import ApprovalPolicy
+from airflow_slack_gate.core.protocol import ask_metadata
 from tests.interactive.conftest import click, post_ask, records
 
 MANY = frozenset(f"U{number:010d}" for number in range(150))  # more than fit in a button value

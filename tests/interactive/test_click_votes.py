@@ -10,15 +10,10 @@ from typing import Any
 
 import pytest
 
-from airflow_slack_gate.decisions import (
-    VOTE_EVENT_TYPE,
-    ApprovalPolicy,
-    decide,
-    recorded_votes,
-    vote_record_metadata,
-    why_not_voter,
-)
-from airflow_slack_gate.gate import GateRef, read_step
+from airflow_slack_gate.core.gate import GateRef, read_step
+from airflow_slack_gate.core.policy import ApprovalPolicy
+from airflow_slack_gate.core.protocol import VOTE_EVENT_TYPE, recorded_votes, vote_record_metadata
+from airflow_slack_gate.core.votes import decide, why_not_voter
 
 BOT_ID, BOT_USER = "B0GATE", "U0GATEBOT"
 ASK_TS = "1700000000.000100"

@@ -18,9 +18,9 @@ from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError
 from slack_sdk.signature import SignatureVerifier
 
-from airflow_slack_gate.decisions import ApprovalPolicy
-from airflow_slack_gate.emulator import EmulatorClient, EmulatorError, SlackEmulator
-from airflow_slack_gate.messages import APPROVE_ACTION, REJECT_ACTION, button_value, reason_modal
+from airflow_slack_gate.core.messages import APPROVE_ACTION, REJECT_ACTION, button_value, reason_modal
+from airflow_slack_gate.core.policy import ApprovalPolicy
+from airflow_slack_gate.testing.emulator import EmulatorClient, EmulatorError, SlackEmulator
 from tests.interactive.conftest import post_ask
 
 

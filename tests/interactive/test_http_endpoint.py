@@ -12,11 +12,11 @@ import urllib.parse
 import httpx
 import pytest
 
-from airflow_slack_gate.decisions import ApprovalPolicy
-from airflow_slack_gate.emulator.interactivity import sign
+from airflow_slack_gate.core.messages import APPROVE_ACTION, REJECT_ACTION
+from airflow_slack_gate.core.policy import ApprovalPolicy
 from airflow_slack_gate.hooks.sessions import close_shared_sessions
 from airflow_slack_gate.interactive.http import _REFUSED as REFUSED
-from airflow_slack_gate.messages import APPROVE_ACTION, REJECT_ACTION
+from airflow_slack_gate.testing.emulator.interactivity import sign
 from tests.interactive.conftest import click, connection_json, first_event, make_trigger, post_ask, records
 
 

@@ -15,8 +15,8 @@ from typing import Any
 import httpx
 import pytest
 
-from airflow_slack_gate.emulator.interactivity import sign
 from airflow_slack_gate.interactive import http as interactions
+from airflow_slack_gate.testing.emulator.interactivity import sign
 from tests.interactive.conftest import connection_json
 
 MAX_BODY = 1024 * 1024  # the cap the route promises (about 1 MiB)

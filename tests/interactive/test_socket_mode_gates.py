@@ -11,11 +11,12 @@ import asyncio
 
 import pytest
 
-from airflow_slack_gate.decisions import VOTE_EVENT_TYPE, ApprovalPolicy
+from airflow_slack_gate.core.messages import APPROVE_ACTION, REJECT_ACTION
+from airflow_slack_gate.core.policy import ApprovalPolicy
+from airflow_slack_gate.core.protocol import VOTE_EVENT_TYPE
 from airflow_slack_gate.hooks.slack import SlackGateHook
-from airflow_slack_gate.interactive import socket_mode as socket_mode_module
-from airflow_slack_gate.interactive.socket_mode import open_listeners, socket_mode
-from airflow_slack_gate.messages import APPROVE_ACTION, REJECT_ACTION
+from airflow_slack_gate.runtime import socket_mode as socket_mode_module
+from airflow_slack_gate.runtime.socket_mode import open_listeners, socket_mode
 from tests.interactive.conftest import (
     LoopThread,
     first_event,
@@ -322,9 +323,9 @@ async def test_a_bot_token_in_the_app_token_field_is_named(slack, monkeypatch, c
 
 
 async def test_events_wake_the_channels_gates_except_for_click_records_this_listener_posted(slack):
-    from airflow_slack_gate.interactive.settings import InteractionSettings
-    from airflow_slack_gate.interactive.socket_mode import SocketModeListener
-    from airflow_slack_gate.watcher import watching
+    from airflow_slack_gate.hooks.connection import InteractionSettings
+    from airflow_slack_gate.runtime.socket_mode import SocketModeListener
+    from airflow_slack_gate.runtime.watcher import watching
 
     ws = slack.workspace
     listener = SocketModeListener(
@@ -363,7 +364,7 @@ async def test_a_click_decides_the_gate_held_in_its_loop_without_another_slack_r
 
 def _watched_thread(channel: str, ts: str) -> list:
     """The snapshot the running loop's watcher holds for gate ``ts`` (empty before its first read)."""
-    from airflow_slack_gate import watcher
+    from airflow_slack_gate.runtime import watcher
 
     watchers = watcher._WATCHERS.get(asyncio.get_running_loop(), {})
     gate = watchers.get(("slack_gate_default", channel))

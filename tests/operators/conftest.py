@@ -10,8 +10,8 @@ from typing import Any
 
 import pytest
 
-from airflow_slack_gate.emulator import SlackEmulator
 from airflow_slack_gate.links import SLACK_MESSAGE_XCOM_KEY, SlackMessageLink
+from airflow_slack_gate.testing.emulator import SlackEmulator
 from tests.gate_helpers import load_dag, task_states, xcom
 
 CONNECTION_ENV = "AIRFLOW_CONN_SLACK_GATE_DEFAULT"

@@ -11,8 +11,8 @@ from typing import Any
 import pytest
 from slack_sdk import WebClient
 
-from airflow_slack_gate.emulator import DemoWorkspace, SlackEmulator
 from airflow_slack_gate.hooks.slack import MAX_RATE_LIMIT_RETRIES
+from airflow_slack_gate.testing.emulator import DemoWorkspace, SlackEmulator
 
 RunPost = Callable[..., Any]  # conftest.run_post: returns a PostRun
 SetConnection = Callable[..., None]
@@ -187,7 +187,7 @@ def test_slack_error_fails_the_task_with_fail_on_error(
     raised = [
         line
         for line in run.output.splitlines()
-        if line.startswith("airflow_slack_gate.errors.SlackGateError")
+        if line.startswith("airflow_slack_gate.hooks.errors.SlackGateError")
     ]
     assert raised, run.output[-3000:]
     assert f"error {code!r}" in raised[0]

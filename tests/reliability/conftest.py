@@ -9,8 +9,8 @@ from collections.abc import AsyncIterator, Iterator
 
 import pytest
 
-from airflow_slack_gate.emulator import SlackEmulator
 from airflow_slack_gate.hooks.sessions import close_shared_sessions
+from airflow_slack_gate.testing.emulator import SlackEmulator
 
 #: Seconds the connection's client waits for Slack (the connection's ``timeout`` extra).
 CLIENT_TIMEOUT = 1

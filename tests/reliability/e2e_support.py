@@ -9,8 +9,8 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-from airflow_slack_gate.airflow_runner import AirflowRunner
-from airflow_slack_gate.emulator import SlackEmulator
+from airflow_slack_gate.testing.airflow_runner import AirflowRunner
+from airflow_slack_gate.testing.emulator import SlackEmulator
 
 DAG_FILE = Path(__file__).resolve().parents[1] / "dags" / "reliability_gates.py"
 DAG_ID = "reliability_e2e"

@@ -15,7 +15,7 @@ import tempfile
 from pathlib import Path
 from types import TracebackType
 
-from airflow_slack_gate.airflow_runner import free_port
+from airflow_slack_gate.testing.airflow_runner import free_port
 
 INSTALL_HINT = "install PostgreSQL (Debian: apt-get install -y postgresql; .ci/run does this)"
 

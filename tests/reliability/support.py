@@ -7,9 +7,9 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-from airflow_slack_gate.decisions import ApprovalPolicy
-from airflow_slack_gate.emulator import SlackEmulator
-from airflow_slack_gate.ratelimit import loop_rate_limiter, token_key
+from airflow_slack_gate.core.policy import ApprovalPolicy
+from airflow_slack_gate.hooks.ratelimit import loop_rate_limiter, token_key
+from airflow_slack_gate.testing.emulator import SlackEmulator
 from airflow_slack_gate.triggers.slack import SlackApprovalTrigger
 
 CONN_ID = "slack_gate_default"

@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 
-from airflow_slack_gate.emulator import SlackEmulator
+from airflow_slack_gate.testing.emulator import SlackEmulator
 from tests.gate_helpers import load_dag, people, xcom
 from tests.reliability.support import ask, fast_budgets, first_event, trigger
 

@@ -13,9 +13,9 @@ from typing import Any
 
 import pytest
 
-from airflow_slack_gate.decisions import ApprovalPolicy
-from airflow_slack_gate.emulator import SlackEmulator
-from airflow_slack_gate.watcher import open_gates
+from airflow_slack_gate.core.policy import ApprovalPolicy
+from airflow_slack_gate.runtime.watcher import open_gates
+from airflow_slack_gate.testing.emulator import SlackEmulator
 from tests.gate_helpers import wait_until
 from tests.reliability.conftest import CLIENT_TIMEOUT, Logs
 from tests.reliability.support import WRITES, ask, fast_budgets, first_event, trigger, until

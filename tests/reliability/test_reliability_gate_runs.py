@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from airflow_slack_gate.emulator import SlackEmulator
+from airflow_slack_gate.testing.emulator import SlackEmulator
 from tests.gate_helpers import SUCCESS, load_dag, people, task_states, xcom
 from tests.reliability.conftest import CLIENT_TIMEOUT, Logs, connection_json
 from tests.reliability.support import calls_of

@@ -10,9 +10,9 @@ from typing import Any
 
 import pytest
 
-from airflow_slack_gate.decisions import ApprovalPolicy
-from airflow_slack_gate.emulator import SlackEmulator
-from airflow_slack_gate.messages import outcome_thread_reply
+from airflow_slack_gate.core.messages import outcome_thread_reply
+from airflow_slack_gate.core.policy import ApprovalPolicy
+from airflow_slack_gate.testing.emulator import SlackEmulator
 from tests.gate_helpers import load_dag, people, xcom
 from tests.reliability.conftest import Logs
 from tests.reliability.support import ask, calls_of, fast_budgets, first_event, posts, trigger

@@ -13,9 +13,9 @@ from typing import Any
 
 import pytest
 
-from airflow_slack_gate.decisions import ApprovalPolicy
-from airflow_slack_gate.emulator import DEFAULT_BOT_SCOPES, SlackEmulator
-from airflow_slack_gate.ratelimit import loop_rate_limiter, token_key
+from airflow_slack_gate.core.policy import ApprovalPolicy
+from airflow_slack_gate.hooks.ratelimit import loop_rate_limiter, token_key
+from airflow_slack_gate.testing.emulator import DEFAULT_BOT_SCOPES, SlackEmulator
 from tests.reliability.conftest import Logs, connection_json
 from tests.reliability.support import ask, calls_of, fast_budgets, first_event, trigger, until
 

@@ -13,8 +13,8 @@ from typing import Any
 
 import pytest
 
-from airflow_slack_gate.emulator import SlackEmulator
-from airflow_slack_gate.watcher import open_gates
+from airflow_slack_gate.runtime.watcher import open_gates
+from airflow_slack_gate.testing.emulator import SlackEmulator
 from tests.gate_helpers import load_dag, people, task_states, wait_for_reads, xcom
 from tests.reliability.conftest import Logs, connection_json
 from tests.reliability.support import ask, fast_budgets, first_event, trigger, until

@@ -15,7 +15,7 @@ import pytest
 from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError
 
-from airflow_slack_gate.emulator import METHODS, DemoWorkspace, SlackEmulator
+from airflow_slack_gate.testing.emulator import METHODS, DemoWorkspace, SlackEmulator
 
 BLOCKS = [{"type": "section", "text": {"type": "mrkdwn", "text": "Deploy?"}}]
 METADATA = {"event_type": "approval_requested", "event_payload": {"gate": "deploy"}}
@@ -47,7 +47,7 @@ def _person_message(slack: SlackEmulator, ws: DemoWorkspace) -> str:
 
 def _bot_without(*missing: str) -> Callable[[SlackEmulator, DemoWorkspace], str]:
     def make(slack: SlackEmulator, ws: DemoWorkspace) -> str:
-        from airflow_slack_gate.emulator import DEFAULT_BOT_SCOPES
+        from airflow_slack_gate.testing.emulator import DEFAULT_BOT_SCOPES
 
         bot = slack.create_bot(
             f"limited-{len(slack.state.bots)}", [s for s in DEFAULT_BOT_SCOPES if s not in missing]

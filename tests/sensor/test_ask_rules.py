@@ -5,8 +5,8 @@ from __future__ import annotations
 
 import pytest
 
-from airflow_slack_gate.decisions import ApprovalPolicy
-from airflow_slack_gate.gate import ask_rules, gate_metadata
+from airflow_slack_gate.core.policy import ApprovalPolicy
+from airflow_slack_gate.core.protocol import ask_rules, gate_metadata
 from tests.gate_helpers import load_dag, people, xcom
 
 pytestmark = pytest.mark.usefixtures("airflow_db")

@@ -8,9 +8,9 @@ import time
 
 import pytest
 
-from airflow_slack_gate.decisions import ApprovalPolicy
+from airflow_slack_gate.core.policy import ApprovalPolicy
+from airflow_slack_gate.runtime.watcher import open_gates
 from airflow_slack_gate.triggers.slack import SlackApprovalTrigger
-from airflow_slack_gate.watcher import open_gates
 from tests.gate_helpers import wait_until
 
 WRITES = ("chat.postMessage", "chat.update", "reactions.add")

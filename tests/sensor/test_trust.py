@@ -14,8 +14,8 @@ import re
 import pytest
 from airflow.sdk import DAG
 
-from airflow_slack_gate.gate import ask_rules, gate_metadata
-from airflow_slack_gate.messages import unknown_requester_note
+from airflow_slack_gate.core.messages import unknown_requester_note
+from airflow_slack_gate.core.protocol import ask_rules, gate_metadata
 from airflow_slack_gate.sensors.slack import SlackApprovalSensor
 from tests.gate_helpers import load_dag, people, task_states, wait_for_reads, xcom
 

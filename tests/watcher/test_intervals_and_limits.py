@@ -8,9 +8,7 @@ import time
 
 import pytest
 
-from airflow_slack_gate.hooks.sessions import close_shared_sessions
-from airflow_slack_gate.hooks.slack import SlackGateHook
-from airflow_slack_gate.intervals import (
+from airflow_slack_gate.core.pacing import (
     ACTIVE_WINDOW,
     MAX_INTERVAL,
     MAX_LOOKS,
@@ -19,7 +17,9 @@ from airflow_slack_gate.intervals import (
     look_times,
     replies_fingerprint,
 )
-from airflow_slack_gate.ratelimit import RateLimiter, loop_rate_limiter
+from airflow_slack_gate.hooks.ratelimit import RateLimiter, loop_rate_limiter
+from airflow_slack_gate.hooks.sessions import close_shared_sessions
+from airflow_slack_gate.hooks.slack import SlackGateHook
 
 
 @pytest.mark.parametrize(

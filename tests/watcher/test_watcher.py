@@ -8,12 +8,12 @@ import time
 
 import pytest
 
-from airflow_slack_gate import watcher as watcher_module
-from airflow_slack_gate.decisions import ApprovalPolicy
-from airflow_slack_gate.errors import SlackGateError, explain
+from airflow_slack_gate.core.policy import ApprovalPolicy
+from airflow_slack_gate.hooks.errors import SlackGateError, explain
 from airflow_slack_gate.hooks.sessions import close_shared_sessions
+from airflow_slack_gate.runtime import watcher as watcher_module
+from airflow_slack_gate.runtime.watcher import open_gates, watching
 from airflow_slack_gate.triggers.slack import SlackApprovalTrigger
-from airflow_slack_gate.watcher import open_gates, watching
 
 
 @pytest.fixture
@@ -241,8 +241,8 @@ def _post_question(slack, try_number, task_id="ask"):
     """A question as the sensor posts it: the ask's blocks and its metadata (open)."""
     from slack_sdk import WebClient
 
-    from airflow_slack_gate.gate import ask_metadata
-    from airflow_slack_gate.messages import ask_message
+    from airflow_slack_gate.core.messages import ask_message
+    from airflow_slack_gate.core.protocol import ask_metadata
 
     ws = slack.workspace
     identity = {"dag_id": "d", "run_id": "r", "task_id": task_id, "map_index": -1, "try_number": try_number}

@@ -2,7 +2,7 @@
 
 The receiver reads the gate's thread (one ``conversations.replies``) and judges the click
 (:func:`judge_click`, pure) by the gate's own rules, which the ask's message metadata carries
-(:func:`~airflow_slack_gate.gate.ask_rules`; only the gate's bot can write it), never by anything the
+(:func:`~airflow_slack_gate.core.protocol.ask_rules`; only the gate's bot can write it), never by anything the
 click carries. Then it does one thing through Slack:
 
 - **record** the vote: a thread reply by the gate's bot carrying ``airflow_slack_gate_vote`` message
@@ -28,26 +28,8 @@ from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Literal
 
-from airflow_slack_gate.decisions import (
-    VOTE_EVENT_TYPE,
-    decide,
-    recorded_votes,
-    vote_record_metadata,
-    why_not_voter,
-)
-from airflow_slack_gate.errors import SlackGateError
-from airflow_slack_gate.gate import (
-    AskRules,
-    GateRef,
-    ask_rules,
-    gate_metadata,
-    split_thread,
-    voters_to_check,
-    with_group_members,
-)
-from airflow_slack_gate.hooks.slack import SlackGateHook
-from airflow_slack_gate.interactive.payloads import Click
-from airflow_slack_gate.messages import (
+from airflow_slack_gate.core.gate import GateRef, split_thread, voters_to_check, with_group_members
+from airflow_slack_gate.core.messages import (
     ANSWER_BLOCK,
     OUTCOMES,
     already_decided_text,
@@ -56,7 +38,19 @@ from airflow_slack_gate.messages import (
     reason_modal,
     vote_record_text,
 )
-from airflow_slack_gate.watcher import group_members, offer_thread, people_among, wake_channel
+from airflow_slack_gate.core.payloads import Click
+from airflow_slack_gate.core.protocol import (
+    VOTE_EVENT_TYPE,
+    AskRules,
+    ask_rules,
+    gate_metadata,
+    recorded_votes,
+    vote_record_metadata,
+)
+from airflow_slack_gate.core.votes import decide, why_not_voter
+from airflow_slack_gate.hooks.errors import SlackGateError
+from airflow_slack_gate.hooks.slack import SlackGateHook
+from airflow_slack_gate.runtime.watcher import group_members, offer_thread, people_among, wake_channel
 
 log = logging.getLogger(__name__)
 

@@ -14,13 +14,13 @@ from typing import Any
 
 from aiohttp import web
 
-from airflow_slack_gate.emulator.admin import add_admin_routes
-from airflow_slack_gate.emulator.api import EmulatorApi
-from airflow_slack_gate.emulator.controls import CallRecord, Fault
-from airflow_slack_gate.emulator.methods import METHODS, Call, Method
-from airflow_slack_gate.emulator.params import Params
-from airflow_slack_gate.emulator.socket_mode import APP_LEVEL_METHODS, LINK_PATH, SocketModeHub
-from airflow_slack_gate.emulator.state import SlackError
+from airflow_slack_gate.testing.emulator.admin import add_admin_routes
+from airflow_slack_gate.testing.emulator.api import EmulatorApi
+from airflow_slack_gate.testing.emulator.controls import CallRecord, Fault
+from airflow_slack_gate.testing.emulator.methods import METHODS, Call, Method
+from airflow_slack_gate.testing.emulator.params import Params
+from airflow_slack_gate.testing.emulator.socket_mode import APP_LEVEL_METHODS, LINK_PATH, SocketModeHub
+from airflow_slack_gate.testing.emulator.state import SlackError
 
 _JSON = "application/json"
 

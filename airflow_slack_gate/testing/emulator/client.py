@@ -8,7 +8,7 @@ import urllib.parse
 import urllib.request
 from typing import Any
 
-from airflow_slack_gate.emulator.state import EmulatorError
+from airflow_slack_gate.testing.emulator.state import EmulatorError
 
 MessageDict = dict[str, Any]
 

@@ -23,10 +23,10 @@ import sys
 import threading
 from typing import Any
 
-from airflow_slack_gate.emulator.client import EmulatorClient
-from airflow_slack_gate.emulator.emulator import LOCAL_HOSTS, SlackEmulator
-from airflow_slack_gate.emulator.seed import DEMO_CHANNEL, DEMO_CONN_ID
-from airflow_slack_gate.emulator.state import EmulatorError
+from airflow_slack_gate.testing.emulator.client import EmulatorClient
+from airflow_slack_gate.testing.emulator.emulator import LOCAL_HOSTS, SlackEmulator
+from airflow_slack_gate.testing.emulator.seed import DEMO_CHANNEL, DEMO_CONN_ID
+from airflow_slack_gate.testing.emulator.state import EmulatorError
 
 URL_ENV = "SLACK_EMULATOR_URL"
 

@@ -30,8 +30,8 @@ from typing import Any
 
 from aiohttp import WSCloseCode, WSMsgType, web
 
-from airflow_slack_gate.emulator.interactivity import Delivery, Interactivity
-from airflow_slack_gate.emulator.state import EmulatorError, SlackError
+from airflow_slack_gate.testing.emulator.interactivity import Delivery, Interactivity
+from airflow_slack_gate.testing.emulator.state import EmulatorError, SlackError
 
 #: Methods that take the app-level token rather than a bot token, with their rate-limit tier.
 APP_LEVEL_METHODS: dict[str, int] = {"apps.connections.open": 1}

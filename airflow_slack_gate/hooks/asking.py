@@ -12,15 +12,15 @@ from __future__ import annotations
 
 import time
 import uuid
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from slack_sdk.http_retry.builtin_handlers import RateLimitErrorRetryHandler
 
-from airflow_slack_gate.errors import SlackGateError
+from airflow_slack_gate.core.pacing import look_times
+from airflow_slack_gate.hooks.errors import SlackGateError
+from airflow_slack_gate.hooks.ratelimit import TIER_BUDGETS
 from airflow_slack_gate.hooks.slack import MAX_RATE_LIMIT_RETRIES, SlackGateHook
-from airflow_slack_gate.intervals import look_times
-from airflow_slack_gate.ratelimit import TIER_BUDGETS
 
 if TYPE_CHECKING:
     from airflow.sdk import Context
@@ -28,10 +28,8 @@ if TYPE_CHECKING:
 #: Attempts to post one message when Slack times out, drops the connection or answers 5xx.
 POST_ATTEMPTS = 3
 #: Seconds between the first two looks for a lost post: conversations.history's share of Slack's
-#: Tier 3 limit (later looks are spaced further apart, see :func:`~airflow_slack_gate.intervals.look_times`).
+#: Tier 3 limit (later looks are spaced further apart: :func:`~airflow_slack_gate.core.pacing.look_times`).
 LOOK_GAP = 60.0 / TIER_BUDGETS["conversations.history"]
-#: Slack message metadata event type of a SlackPostOperator message (its payload names the task).
-POST_EVENT_TYPE = "airflow_slack_gate_post"
 #: Seconds a look reaches back before the post was sent, for clocks that disagree with Slack's.
 CLOCK_SKEW = 60.0
 
@@ -59,27 +57,6 @@ def task_identity(context: Context) -> dict[str, Any]:
         "map_index": ti.map_index,
         "try_number": ti.try_number,
     }
-
-
-def post_metadata(identity: Mapping[str, Any], post_id: str) -> dict[str, Any]:
-    """Slack message metadata of a SlackPostOperator message: the task that posted it and its id."""
-    return {"event_type": POST_EVENT_TYPE, "event_payload": {**identity, "post_id": post_id}}
-
-
-def message_with_post_id(
-    messages: Iterable[Mapping[str, Any]], post_id: str, bot_id: str | None
-) -> str | None:
-    """The ts of this bot's message carrying ``post_id`` in its metadata, if any."""
-    for message in messages:
-        metadata = message.get("metadata") or {}
-        payload = metadata.get("event_payload") if metadata.get("event_type") == POST_EVENT_TYPE else None
-        if (
-            isinstance(payload, dict)
-            and payload.get("post_id") == post_id
-            and message.get("bot_id") == bot_id
-        ):
-            return str(message["ts"])
-    return None
 
 
 def post_once(

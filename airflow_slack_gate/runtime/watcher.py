@@ -34,12 +34,18 @@ from collections.abc import AsyncIterator, Collection, Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from airflow_slack_gate.decisions import UserKind
-from airflow_slack_gate.errors import SlackGateError, explain
-from airflow_slack_gate.gate import SentNotes, ask_metadata, gate_metadata, try_key
+from airflow_slack_gate.core.gate import SentNotes
+from airflow_slack_gate.core.messages import duplicate_ask_message
+from airflow_slack_gate.core.pacing import (
+    THREAD_REFRESH,
+    doubling_backoff,
+    gate_interval,
+    replies_fingerprint,
+)
+from airflow_slack_gate.core.protocol import ask_metadata, gate_metadata, try_key
+from airflow_slack_gate.core.votes import UserKind
+from airflow_slack_gate.hooks.errors import SlackGateError, explain
 from airflow_slack_gate.hooks.slack import SlackGateHook
-from airflow_slack_gate.intervals import THREAD_REFRESH, doubling_backoff, gate_interval, replies_fingerprint
-from airflow_slack_gate.messages import duplicate_ask_message
 
 #: Gates whose message is older than this read their own thread instead of widening the history read.
 HISTORY_HORIZON = 6 * 3600.0

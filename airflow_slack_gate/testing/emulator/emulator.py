@@ -8,9 +8,9 @@ from types import TracebackType
 
 from aiohttp import web
 
-from airflow_slack_gate.emulator.api import EmulatorApi
-from airflow_slack_gate.emulator.seed import airflow_connection_json
-from airflow_slack_gate.emulator.server import build_app
+from airflow_slack_gate.testing.emulator.api import EmulatorApi
+from airflow_slack_gate.testing.emulator.seed import airflow_connection_json
+from airflow_slack_gate.testing.emulator.server import build_app
 
 LOCAL_HOSTS = ("127.0.0.1", "localhost")
 _START_TIMEOUT = 10.0

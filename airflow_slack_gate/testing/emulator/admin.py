@@ -1,7 +1,7 @@
 """The admin HTTP API under ``/_emulator/``: the people's side and fault injection, for other processes.
 
 Every route takes and returns JSON (GET routes take query parameters). Failures answer HTTP 400
-``{"ok": false, "error": "<what is wrong>"}``. :class:`~airflow_slack_gate.emulator.EmulatorClient`
+``{"ok": false, "error": "<what is wrong>"}``. :class:`~airflow_slack_gate.testing.emulator.EmulatorClient`
 is the Python client of these routes.
 """
 
@@ -15,9 +15,9 @@ from typing import Any
 
 from aiohttp import web
 
-from airflow_slack_gate.emulator.api import EmulatorApi
-from airflow_slack_gate.emulator.interactivity import Delivery
-from airflow_slack_gate.emulator.state import EmulatorError
+from airflow_slack_gate.testing.emulator.api import EmulatorApi
+from airflow_slack_gate.testing.emulator.interactivity import Delivery
+from airflow_slack_gate.testing.emulator.state import EmulatorError
 
 Handler = Callable[[EmulatorApi, dict[str, Any]], Any]
 

@@ -12,14 +12,14 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, Literal, TypeGuard
 
-from airflow_slack_gate.decisions import VoteKind
-from airflow_slack_gate.messages import (
+from airflow_slack_gate.core.messages import (
     APPROVE_ACTION,
     REASON_ACTION,
     REASON_BLOCK,
     REASON_CALLBACK,
     REJECT_ACTION,
 )
+from airflow_slack_gate.core.votes import VoteKind
 
 ClickKind = Literal["button", "reason"]
 

@@ -21,7 +21,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, Literal
 
-from airflow_slack_gate.decisions import is_user_id
+from airflow_slack_gate.core.policy import is_user_id
 
 #: Connection extra mapping Airflow user names to Slack user IDs.
 SLACK_USERS_EXTRA = "slack_users"

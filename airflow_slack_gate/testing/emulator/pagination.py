@@ -11,7 +11,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import TypeVar
 
-from airflow_slack_gate.emulator.state import SlackError
+from airflow_slack_gate.testing.emulator.state import SlackError
 
 T = TypeVar("T")
 

@@ -1,7 +1,7 @@
 """``airflow-slack-gate demo``: the approval example in a real Airflow, answered in an emulated Slack.
 
 Starts the Slack emulator (seeded: ``#approvals``, alice, bob, carol, dave, mallory) and a real Airflow
-on 127.0.0.1 in a temporary home (:class:`~airflow_slack_gate.airflow_runner.AirflowRunner`), triggers
+on 127.0.0.1 in a temporary home (:class:`~airflow_slack_gate.testing.airflow_runner.AirflowRunner`), triggers
 ``slack_gate_approve_deploy`` from ``example_dags/``, prints where to look and how to answer, waits for
 the decision (from a simulated approver with ``--auto-approve``, or from a person through
 ``airflow-slack-gate emulator reply``), prints the outcome and the branch that ran, and stops
@@ -22,9 +22,9 @@ from pathlib import Path
 from types import FrameType
 from typing import IO, Any
 
-from airflow_slack_gate.airflow_runner import AirflowApi, AirflowRunner, AirflowRunnerError
-from airflow_slack_gate.emulator import SlackEmulator
-from airflow_slack_gate.emulator.cli import URL_ENV
+from airflow_slack_gate.testing.airflow_runner import AirflowApi, AirflowRunner, AirflowRunnerError
+from airflow_slack_gate.testing.emulator import SlackEmulator
+from airflow_slack_gate.testing.emulator.cli import URL_ENV
 
 DAG_ID = "slack_gate_approve_deploy"
 DAG_FILE = "slack_approve_deploy.py"

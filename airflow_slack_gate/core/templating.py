@@ -24,7 +24,7 @@ from __future__ import annotations
 import json
 from typing import Any, ClassVar
 
-from airflow_slack_gate.messages import check_block_kit_limits, escape_mrkdwn
+from airflow_slack_gate.core.messages import check_block_kit_limits, escape_mrkdwn
 
 #: Fields whose template values are shown to people in Slack.
 SLACK_TEXT_FIELDS = ("text", "blocks")

@@ -16,11 +16,8 @@ from dataclasses import dataclass
 from datetime import datetime, timezone
 from typing import Any
 
-from airflow_slack_gate.decisions import (
-    ApprovalPolicy,
-    NotVoter,
-    VoteKind,
-)
+from airflow_slack_gate.core.policy import ApprovalPolicy
+from airflow_slack_gate.core.votes import NotVoter, VoteKind
 
 __all__ = [
     "ANSWER_BLOCK",
@@ -184,7 +181,7 @@ def button_value() -> str:
 
     Version 1 carried the rules (approvers, quorum, requester) in the value, which Slack limits to
     2000 characters: a long approver list no longer fit, and clicks went unchecked. The rules are now
-    in the ask's message metadata (:func:`~airflow_slack_gate.gate.ask_metadata`), which only the
+    in the ask's message metadata (:func:`~airflow_slack_gate.core.protocol.ask_metadata`), which only the
     gate's bot can write; a click is judged from there, never from what the click carries.
     """
     return _BUTTON_VALUE

@@ -7,25 +7,14 @@ shows" to "the event that ends the wait" lives here, free of I/O.
 
 from __future__ import annotations
 
-import json
 from collections import OrderedDict
-from collections.abc import Collection, Iterable, Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass, replace
 from typing import Any, Literal
 
-from airflow_slack_gate.decisions import (
-    ApprovalPolicy,
-    Decision,
-    decide,
-    recorded_votes,
-    replies_to_note,
-    voters_to_verify,
-)
-
-#: Slack message metadata event type that marks an ask message posted by this package.
-ASK_EVENT_TYPE = "airflow_slack_gate_ask"
-_RULES_KEY = "rules"
-_RULES_VERSION = 2  # version 1 was the rules in the buttons' value, which a long approver list overflowed
+from airflow_slack_gate.core.policy import ApprovalPolicy
+from airflow_slack_gate.core.protocol import recorded_votes
+from airflow_slack_gate.core.votes import Decision, decide, replies_to_note, voters_to_verify
 
 GateStatus = Literal["decided", "timed_out", "error"]
 #: The decision of a gate that timed out without a vote seen (e.g. Slack could not be read in time).
@@ -73,7 +62,7 @@ def read_step(
     is honoured, never reported as a timeout as well.
 
     Button clicks count as recorded in the thread by the bot that posted the ask (the thread must be
-    read with its message metadata; see :func:`~airflow_slack_gate.decisions.recorded_votes`).
+    read with its message metadata; see :func:`~airflow_slack_gate.core.protocol.recorded_votes`).
 
     ``people`` are the users Slack confirmed are people (``users.info``) among :func:`voters_to_check`;
     a vote by anyone else (another app's bot user, a deactivated account, a user who could not be
@@ -93,7 +82,7 @@ def voters_to_check(
     thread: Sequence[Mapping[str, Any]], gate: GateRef, policy: ApprovalPolicy
 ) -> frozenset[str]:
     """The users of this read to look up with ``users.info`` before :func:`read_step` (see
-    :func:`~airflow_slack_gate.decisions.voters_to_verify`)."""
+    :func:`~airflow_slack_gate.core.votes.voters_to_verify`)."""
     parent, replies = split_thread(thread, gate.ts)
     clicks = recorded_votes(replies, ask_ts=gate.ts, bot_id=parent.get("bot_id"))
     return voters_to_verify(parent, replies, policy, extra_votes=clicks)
@@ -103,7 +92,7 @@ def uncounted_replies(
     thread: Sequence[Mapping[str, Any]], gate: GateRef, policy: ApprovalPolicy, *, people: Collection[str]
 ) -> list[tuple[str, str, str]]:
     """``(user, reply ts, note)`` for the replies of this read that look like a vote but are not
-    counted, by people who may vote (see :func:`~airflow_slack_gate.decisions.replies_to_note`)."""
+    counted, by people who may vote (see :func:`~airflow_slack_gate.core.votes.replies_to_note`)."""
     parent, replies = split_thread(thread, gate.ts)
     return replies_to_note(parent, replies, policy, people=people)
 
@@ -137,91 +126,3 @@ def event_payload(status: GateStatus, gate: GateRef, decision: Decision | None =
 def error_payload(gate: GateRef, *, error: str, error_code: str) -> dict[str, Any]:
     """A payload for a Slack error that ends the gate (bad token, channel gone, message deleted...)."""
     return event_payload("error", gate, error=error, error_code=error_code)
-
-
-def ask_metadata(
-    identity: Mapping[str, Any],
-    state: str,
-    *,
-    policy: ApprovalPolicy | None = None,
-    approver_groups: Iterable[str] = (),
-) -> dict[str, Any]:
-    """Slack message metadata that lets any later run of the task find this gate's message.
-
-    With ``policy`` (user approvers only) and ``approver_groups`` it also carries the gate's rules
-    (:func:`ask_rules` reads them back), so whoever receives a click can judge it from the ask itself:
-    only the gate's bot can write its message's metadata. ``identity`` may be an earlier payload:
-    rules it carries are kept.
-    """
-    payload: dict[str, Any] = {**identity, "state": state}
-    if policy is not None:
-        rules = {"policy": policy.to_dict(), "approver_groups": sorted(set(approver_groups))}
-        # one string value: Slack's metadata payload takes flat values, not lists
-        payload[_RULES_KEY] = json.dumps({"version": _RULES_VERSION, **rules}, separators=(",", ":"))
-    return {"event_type": ASK_EVENT_TYPE, "event_payload": payload}
-
-
-@dataclass(frozen=True)
-class AskRules:
-    """The rules an ask's metadata carries: ``policy`` (user approvers) and the groups to expand."""
-
-    policy: ApprovalPolicy
-    approver_groups: frozenset[str] = frozenset()
-
-
-def ask_rules(payload: Mapping[str, Any]) -> AskRules | None:
-    """The rules in an ask's metadata payload (:func:`gate_metadata`); ``None`` when it carries none
-    (an ask posted before version 2 of the rules) or rules this version cannot read."""
-    text = payload.get(_RULES_KEY)
-    if not isinstance(text, str):
-        return None
-    try:
-        data = json.loads(text)
-        if not isinstance(data, dict) or data.get("version") != _RULES_VERSION:
-            return None
-        groups = data.get("approver_groups") or []
-        if not isinstance(groups, list) or not all(isinstance(group, str) for group in groups):
-            return None
-        return AskRules(ApprovalPolicy.from_dict(data["policy"]), frozenset(groups))
-    except (ValueError, TypeError, KeyError, AttributeError, RecursionError):
-        return None
-
-
-def gate_metadata(message: Mapping[str, Any]) -> dict[str, Any] | None:
-    """The metadata payload of an ask message posted by this package, else None."""
-    metadata = message.get("metadata") or {}
-    if metadata.get("event_type") != ASK_EVENT_TYPE:
-        return None
-    payload = metadata.get("event_payload")
-    return payload if isinstance(payload, dict) else None
-
-
-def same_task(payload: Mapping[str, Any], identity: Mapping[str, Any]) -> bool:
-    """True when an ask message belongs to the same task instance (any try)."""
-    return all(payload.get(key) == identity.get(key) for key in ("dag_id", "run_id", "task_id", "map_index"))
-
-
-_TRY_KEYS = ("dag_id", "run_id", "task_id", "map_index", "try_number")
-
-
-def try_key(payload: Mapping[str, Any]) -> tuple[Any, ...]:
-    """The task instance and try an ask message belongs to, as one hashable value."""
-    return tuple(payload.get(key) for key in _TRY_KEYS)
-
-
-def same_try(payload: Mapping[str, Any], identity: Mapping[str, Any]) -> bool:
-    """True when an ask message belongs to the same try of the same task instance."""
-    return try_key(payload) == try_key(identity)
-
-
-def kept_ask(asks: Sequence[tuple[str, Mapping[str, Any]]]) -> str | None:
-    """Of one try's open questions, as (ts, metadata payload), the one its gate waits on.
-
-    A question posted again after Slack's answer to a post was lost names the ``ask_id`` of each
-    earlier attempt it ``replaces`` (comma-separated: metadata values are flat); the oldest question
-    no other one replaces is kept (the oldest of all when every one is replaced by another).
-    """
-    replaced = {ask_id for _, payload in asks for ask_id in str(payload.get("replaces") or "").split(",")}
-    unreplaced = sorted(ts for ts, payload in asks if payload.get("ask_id") not in replaced)
-    candidates = unreplaced or sorted(ts for ts, _ in asks)
-    return candidates[0] if candidates else None

@@ -6,19 +6,19 @@ Act as the people in Slack (reply, react, post) through the emulator's methods, 
 process through :class:`EmulatorClient`. Pytest users get the ``slack_emulator`` fixture.
 """
 
-from airflow_slack_gate.emulator.api import EmulatorApi
-from airflow_slack_gate.emulator.client import EmulatorClient
-from airflow_slack_gate.emulator.controls import TIER_LIMITS, CallRecord
-from airflow_slack_gate.emulator.emulator import SlackEmulator
-from airflow_slack_gate.emulator.methods import METHODS
-from airflow_slack_gate.emulator.seed import (
+from airflow_slack_gate.testing.emulator.api import EmulatorApi
+from airflow_slack_gate.testing.emulator.client import EmulatorClient
+from airflow_slack_gate.testing.emulator.controls import TIER_LIMITS, CallRecord
+from airflow_slack_gate.testing.emulator.emulator import SlackEmulator
+from airflow_slack_gate.testing.emulator.methods import METHODS
+from airflow_slack_gate.testing.emulator.seed import (
     DEMO_BOT_TOKEN,
     DEMO_CHANNEL,
     DEMO_CONN_ID,
     DemoWorkspace,
     airflow_connection_json,
 )
-from airflow_slack_gate.emulator.state import DEFAULT_BOT_SCOPES, Bot, EmulatorError, SlackError
+from airflow_slack_gate.testing.emulator.state import DEFAULT_BOT_SCOPES, Bot, EmulatorError, SlackError
 
 __all__ = [
     "DEFAULT_BOT_SCOPES",

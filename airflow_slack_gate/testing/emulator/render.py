@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from airflow_slack_gate.emulator.state import Bot, Channel, Message, User, Workspace
+from airflow_slack_gate.testing.emulator.state import Bot, Channel, Message, User, Workspace
 
 _ICON = "https://a.slack-edge.com/80588/img/plugins/app/bot_{size}.png"
 

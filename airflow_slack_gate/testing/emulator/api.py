@@ -1,7 +1,7 @@
 """The in-process test API of the emulator: the people's side of Slack plus fault injection.
 
-:class:`~airflow_slack_gate.emulator.SlackEmulator` extends this with the HTTP server; the admin HTTP
-routes and :class:`~airflow_slack_gate.emulator.EmulatorClient` expose the same operations remotely.
+:class:`~airflow_slack_gate.testing.emulator.SlackEmulator` extends this with the HTTP server; the admin HTTP
+routes and :class:`~airflow_slack_gate.testing.emulator.EmulatorClient` expose the same operations remotely.
 Channels and users may be given by id or by name (``"approvals"``, ``"#approvals"``, ``"alice"``).
 Messages come back as the JSON dicts Slack's Web API would show (with ``metadata`` when present).
 """
@@ -11,9 +11,9 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
-from airflow_slack_gate.emulator import render
-from airflow_slack_gate.emulator.controls import CallRecord, Controls, Fault
-from airflow_slack_gate.emulator.interactivity import (
+from airflow_slack_gate.testing.emulator import render
+from airflow_slack_gate.testing.emulator.controls import CallRecord, Controls, Fault
+from airflow_slack_gate.testing.emulator.interactivity import (
     AppSettings,
     Delivery,
     Ephemeral,
@@ -21,9 +21,9 @@ from airflow_slack_gate.emulator.interactivity import (
     OpenedView,
     interactivity_of,
 )
-from airflow_slack_gate.emulator.seed import DemoWorkspace, seed_demo_workspace
-from airflow_slack_gate.emulator.socket_mode import ConnectionInfo, SocketModeHub
-from airflow_slack_gate.emulator.state import DEFAULT_BOT_SCOPES, Bot, EmulatorError, Workspace
+from airflow_slack_gate.testing.emulator.seed import DemoWorkspace, seed_demo_workspace
+from airflow_slack_gate.testing.emulator.socket_mode import ConnectionInfo, SocketModeHub
+from airflow_slack_gate.testing.emulator.state import DEFAULT_BOT_SCOPES, Bot, EmulatorError, Workspace
 
 MessageDict = dict[str, Any]
 

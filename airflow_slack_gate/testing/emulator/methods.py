@@ -10,9 +10,10 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from airflow_slack_gate.emulator import render
-from airflow_slack_gate.emulator.interactivity import interactivity_of
-from airflow_slack_gate.emulator.pagination import (
+from airflow_slack_gate.core.messages import check_block_kit_limits
+from airflow_slack_gate.testing.emulator import render
+from airflow_slack_gate.testing.emulator.interactivity import interactivity_of
+from airflow_slack_gate.testing.emulator.pagination import (
     Page,
     Window,
     decode_cursor,
@@ -20,9 +21,8 @@ from airflow_slack_gate.emulator.pagination import (
     paginate,
     parse_ts,
 )
-from airflow_slack_gate.emulator.params import Params
-from airflow_slack_gate.emulator.state import Bot, Channel, Message, SlackError, Workspace
-from airflow_slack_gate.messages import check_block_kit_limits
+from airflow_slack_gate.testing.emulator.params import Params
+from airflow_slack_gate.testing.emulator.state import Bot, Channel, Message, SlackError, Workspace
 
 Response = dict[str, Any]
 

@@ -12,10 +12,10 @@ background, after letting clicks in flight finish. Without an ``app_token`` in t
 The listener acknowledges every envelope at once (Slack wants it within 3 seconds), then:
 
 - ``message`` and ``reaction_added``/``reaction_removed`` events make the loop's channel watchers
-  read that channel now (:func:`~airflow_slack_gate.watcher.wake_channel`); the watcher still reads
+  read that channel now (:func:`~airflow_slack_gate.runtime.watcher.wake_channel`); the watcher still reads
   Slack, so a missed event only costs time;
 - a click on a gate's button is judged and recorded in the gate's thread
-  (:class:`~airflow_slack_gate.interactive.clicks.ClickHandler`), so the gate's trigger decides even
+  (:class:`~airflow_slack_gate.runtime.clicks.ClickHandler`), so the gate's trigger decides even
   when it runs in another process whose connection did not get the click.
 """
 
@@ -31,14 +31,15 @@ from typing import Any
 
 from airflow.providers.common.compat.sdk import AirflowNotFoundException
 
-from airflow_slack_gate.errors import TOKEN_ERRORS, SlackGateError, fix_for
+from airflow_slack_gate.core.errors import TOKEN_ERRORS, fix_for
+from airflow_slack_gate.core.payloads import parse_interaction
+from airflow_slack_gate.hooks.connection import InteractionSettings, interaction_settings
+from airflow_slack_gate.hooks.errors import SlackGateError
+from airflow_slack_gate.hooks.ratelimit import token_key
 from airflow_slack_gate.hooks.sessions import holding_shared_sessions
 from airflow_slack_gate.hooks.slack import SlackGateHook
-from airflow_slack_gate.interactive.clicks import ClickHandler, handle_in_background
-from airflow_slack_gate.interactive.payloads import parse_interaction
-from airflow_slack_gate.interactive.settings import InteractionSettings, interaction_settings
-from airflow_slack_gate.ratelimit import token_key
-from airflow_slack_gate.watcher import wake_channel
+from airflow_slack_gate.runtime.clicks import ClickHandler, handle_in_background
+from airflow_slack_gate.runtime.watcher import wake_channel
 
 log = logging.getLogger(__name__)
 

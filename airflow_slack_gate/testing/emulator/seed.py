@@ -6,7 +6,7 @@ import json
 from dataclasses import asdict, dataclass
 from typing import Any
 
-from airflow_slack_gate.emulator.state import Bot, Workspace
+from airflow_slack_gate.testing.emulator.state import Bot, Workspace
 
 #: The seeded bot's token: fixed, so demos and docs can show it.
 DEMO_BOT_TOKEN = "xoxb-emulator-bot-token"  # noqa: S105 - a fake token of the emulator, not a secret

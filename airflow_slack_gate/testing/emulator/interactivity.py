@@ -2,12 +2,12 @@
 them, ephemeral messages, and delivering payloads and events to an app.
 
 A click is delivered the way Slack delivers it: over Socket Mode to ONE of the app's open connections
-when the app has Socket Mode on (see :mod:`airflow_slack_gate.emulator.socket_mode`), else as a signed
+when the app has Socket Mode on (see :mod:`airflow_slack_gate.testing.emulator.socket_mode`), else as a signed
 ``POST`` (``X-Slack-Signature``, ``X-Slack-Request-Timestamp``, form field ``payload``) to the app's
 Request URL, which must answer within 3 seconds. Message and ``reaction_added`` events go to one
 Socket Mode connection of each app whose bot is in the channel (the emulator has no Events API URL).
 
-One :class:`Interactivity` belongs to each :class:`~airflow_slack_gate.emulator.state.Workspace`
+One :class:`Interactivity` belongs to each :class:`~airflow_slack_gate.testing.emulator.state.Workspace`
 (:func:`interactivity_of`); it shares the workspace lock, and notifies the workspace's ``changed``
 condition, so tests can wait for an ephemeral message or a modal like for any message.
 """
@@ -31,12 +31,12 @@ from typing import TYPE_CHECKING, Any, Literal
 
 import aiohttp
 
-from airflow_slack_gate.emulator import render
-from airflow_slack_gate.emulator.state import Bot, EmulatorError, Message, SlackError, Workspace
+from airflow_slack_gate.testing.emulator import render
+from airflow_slack_gate.testing.emulator.state import Bot, EmulatorError, Message, SlackError, Workspace
 
 if TYPE_CHECKING:
-    from airflow_slack_gate.emulator.methods import Call, Response
-    from airflow_slack_gate.emulator.socket_mode import SocketModeHub
+    from airflow_slack_gate.testing.emulator.methods import Call, Response
+    from airflow_slack_gate.testing.emulator.socket_mode import SocketModeHub
 
 #: Seconds an app has to acknowledge a payload (Slack's limit).
 ACK_TIMEOUT = 3.0

@@ -10,7 +10,7 @@ import json
 from collections.abc import Mapping
 from typing import Any
 
-from airflow_slack_gate.emulator.state import SlackError
+from airflow_slack_gate.testing.emulator.state import SlackError
 
 _TRUE = {"1", "true", "yes"}
 

@@ -11,10 +11,7 @@ method to the bot scopes Slack requires for it, and the manifest holds their uni
 
 from __future__ import annotations
 
-import argparse
-import sys
 from collections.abc import Iterable
-from typing import Any
 
 #: Bot-token scopes each Slack Web API method needs, for the channel types the package supports
 #: (public ``C...`` and private ``G...``/``C...`` channels; direct messages are not supported).
@@ -163,34 +160,3 @@ def render_manifest(socket_mode: bool = False, request_url: str | None = None) -
         "  token_rotation_enabled: false",
     ]
     return "\n".join(lines) + "\n"
-
-
-def add_manifest_parser(subparsers: Any) -> argparse.ArgumentParser:
-    """Add the ``manifest`` command to an argparse ``add_subparsers()`` object."""
-    parser: argparse.ArgumentParser = subparsers.add_parser(
-        "manifest",
-        help="print the Slack app manifest (YAML) with exactly the scopes this package needs",
-        description="Print the Slack app manifest to paste at https://api.slack.com/apps > Create New "
-        "App > From an app manifest.",
-    )
-    variant = parser.add_mutually_exclusive_group()
-    variant.add_argument(
-        "--socket-mode",
-        action="store_true",
-        help="enable Socket Mode, interactivity and the message/reaction events (needs an app-level "
-        "token with connections:write)",
-    )
-    variant.add_argument(
-        "--request-url",
-        metavar="URL",
-        help="enable interactivity with this Request URL, e.g. "
-        "https://airflow.example.com/slack-gate/interactions (needs the signing secret)",
-    )
-    parser.set_defaults(func=print_manifest)
-    return parser
-
-
-def print_manifest(args: argparse.Namespace) -> int:
-    """Write the manifest for ``args.socket_mode`` to stdout."""
-    sys.stdout.write(render_manifest(socket_mode=args.socket_mode, request_url=args.request_url))
-    return 0

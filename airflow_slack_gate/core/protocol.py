@@ -1,0 +1,199 @@
+"""The message-metadata protocol: how a question, a post and a recorded click are marked in Slack, so that
+any reader (a triggerer, a worker, the API server) finds them again. Pure: no I/O."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from airflow_slack_gate.core.policy import ApprovalPolicy, is_user_id
+from airflow_slack_gate.core.votes import SLACK_TS, VOTE_KINDS, Vote, VoteKind
+
+#: Slack message metadata event type of a button click recorded in the gate's thread by the gate's bot.
+VOTE_EVENT_TYPE = "airflow_slack_gate_vote"
+
+
+def vote_record_metadata(
+    *, voter: str, vote: VoteKind, reason: str | None, gate_ts: str, click_id: str
+) -> dict[str, Any]:
+    """Slack message metadata of a button click, posted by the gate's bot as a reply in the gate's thread.
+
+    Slack delivers a click to ONE of the app's connections, so the receiver writes it into Slack, where
+    every reader of the thread (any triggerer, the worker) finds it: :func:`recorded_votes` reads it
+    back. ``click_id`` identifies the click, so a redelivered click is recorded once.
+    """
+    if vote not in VOTE_KINDS:
+        raise ValueError(f"vote must be one of {VOTE_KINDS}, got {vote!r}")
+    return {
+        "event_type": VOTE_EVENT_TYPE,
+        "event_payload": {
+            "voter": voter,
+            "vote": vote,
+            "reason": reason or "",
+            "gate_ts": gate_ts,
+            "click_id": click_id,
+        },
+    }
+
+
+def recorded_votes(replies: Sequence[Mapping[str, Any]], *, ask_ts: str, bot_id: str | None) -> list[Vote]:
+    """The button votes recorded in a gate's thread (``via="button"``, timed by the record's ``ts``).
+
+    Only the gate's own bot can record a click: a record counts when it is a reply in the ask's thread
+    posted by ``bot_id`` (the bot that posted the ask; ``None`` trusts nothing) carrying
+    :data:`VOTE_EVENT_TYPE` metadata for this gate (``gate_ts`` equal to ``ask_ts``). A person's copy of
+    the record's text or look, another app's message with the same metadata, or a record naming another
+    gate is never a vote. Conversations.replies returns metadata only with ``include_all_metadata``.
+    Whether the voter may vote is decided afterwards, by the same rules as every vote
+    (pass these as ``extra_votes`` to :func:`decide`).
+    """
+    if not bot_id:
+        return []
+    votes: list[Vote] = []
+    for reply in replies:
+        ts = reply.get("ts")
+        metadata = reply.get("metadata")
+        if not (
+            reply.get("bot_id") == bot_id
+            and reply.get("thread_ts") == ask_ts
+            and isinstance(ts, str)
+            and SLACK_TS.fullmatch(ts)
+            and ts != ask_ts
+            and isinstance(metadata, Mapping)
+            and metadata.get("event_type") == VOTE_EVENT_TYPE
+        ):
+            continue
+        payload = metadata.get("event_payload")
+        if not isinstance(payload, Mapping) or payload.get("gate_ts") != ask_ts:
+            continue
+        voter, kind, reason = payload.get("voter"), payload.get("vote"), payload.get("reason")
+        if not isinstance(voter, str) or not is_user_id(voter) or kind not in VOTE_KINDS:
+            continue
+        text = reason.strip() if isinstance(reason, str) else ""
+        votes.append(Vote(user=voter, vote=kind, via="button", reason=text or None, ts=ts))
+    return votes
+
+
+#: Slack message metadata event type that marks an ask message posted by this package.
+ASK_EVENT_TYPE = "airflow_slack_gate_ask"
+
+
+_RULES_KEY = "rules"
+
+
+_RULES_VERSION = 2  # version 1 was the rules in the buttons' value, which a long approver list overflowed
+
+
+def ask_metadata(
+    identity: Mapping[str, Any],
+    state: str,
+    *,
+    policy: ApprovalPolicy | None = None,
+    approver_groups: Iterable[str] = (),
+) -> dict[str, Any]:
+    """Slack message metadata that lets any later run of the task find this gate's message.
+
+    With ``policy`` (user approvers only) and ``approver_groups`` it also carries the gate's rules
+    (:func:`ask_rules` reads them back), so whoever receives a click can judge it from the ask itself:
+    only the gate's bot can write its message's metadata. ``identity`` may be an earlier payload:
+    rules it carries are kept.
+    """
+    payload: dict[str, Any] = {**identity, "state": state}
+    if policy is not None:
+        rules = {"policy": policy.to_dict(), "approver_groups": sorted(set(approver_groups))}
+        # one string value: Slack's metadata payload takes flat values, not lists
+        payload[_RULES_KEY] = json.dumps({"version": _RULES_VERSION, **rules}, separators=(",", ":"))
+    return {"event_type": ASK_EVENT_TYPE, "event_payload": payload}
+
+
+@dataclass(frozen=True)
+class AskRules:
+    """The rules an ask's metadata carries: ``policy`` (user approvers) and the groups to expand."""
+
+    policy: ApprovalPolicy
+    approver_groups: frozenset[str] = frozenset()
+
+
+def ask_rules(payload: Mapping[str, Any]) -> AskRules | None:
+    """The rules in an ask's metadata payload (:func:`gate_metadata`); ``None`` when it carries none
+    (an ask posted before version 2 of the rules) or rules this version cannot read."""
+    text = payload.get(_RULES_KEY)
+    if not isinstance(text, str):
+        return None
+    try:
+        data = json.loads(text)
+        if not isinstance(data, dict) or data.get("version") != _RULES_VERSION:
+            return None
+        groups = data.get("approver_groups") or []
+        if not isinstance(groups, list) or not all(isinstance(group, str) for group in groups):
+            return None
+        return AskRules(ApprovalPolicy.from_dict(data["policy"]), frozenset(groups))
+    except (ValueError, TypeError, KeyError, AttributeError, RecursionError):
+        return None
+
+
+def gate_metadata(message: Mapping[str, Any]) -> dict[str, Any] | None:
+    """The metadata payload of an ask message posted by this package, else None."""
+    metadata = message.get("metadata") or {}
+    if metadata.get("event_type") != ASK_EVENT_TYPE:
+        return None
+    payload = metadata.get("event_payload")
+    return payload if isinstance(payload, dict) else None
+
+
+def same_task(payload: Mapping[str, Any], identity: Mapping[str, Any]) -> bool:
+    """True when an ask message belongs to the same task instance (any try)."""
+    return all(payload.get(key) == identity.get(key) for key in ("dag_id", "run_id", "task_id", "map_index"))
+
+
+_TRY_KEYS = ("dag_id", "run_id", "task_id", "map_index", "try_number")
+
+
+def try_key(payload: Mapping[str, Any]) -> tuple[Any, ...]:
+    """The task instance and try an ask message belongs to, as one hashable value."""
+    return tuple(payload.get(key) for key in _TRY_KEYS)
+
+
+def same_try(payload: Mapping[str, Any], identity: Mapping[str, Any]) -> bool:
+    """True when an ask message belongs to the same try of the same task instance."""
+    return try_key(payload) == try_key(identity)
+
+
+def kept_ask(asks: Sequence[tuple[str, Mapping[str, Any]]]) -> str | None:
+    """Of one try's open questions, as (ts, metadata payload), the one its gate waits on.
+
+    A question posted again after Slack's answer to a post was lost names the ``ask_id`` of each
+    earlier attempt it ``replaces`` (comma-separated: metadata values are flat); the oldest question
+    no other one replaces is kept (the oldest of all when every one is replaced by another).
+    """
+    replaced = {ask_id for _, payload in asks for ask_id in str(payload.get("replaces") or "").split(",")}
+    unreplaced = sorted(ts for ts, payload in asks if payload.get("ask_id") not in replaced)
+    candidates = unreplaced or sorted(ts for ts, _ in asks)
+    return candidates[0] if candidates else None
+
+
+#: Slack message metadata event type of a SlackPostOperator message (its payload names the task).
+POST_EVENT_TYPE = "airflow_slack_gate_post"
+
+
+def post_metadata(identity: Mapping[str, Any], post_id: str) -> dict[str, Any]:
+    """Slack message metadata of a SlackPostOperator message: the task that posted it and its id."""
+    return {"event_type": POST_EVENT_TYPE, "event_payload": {**identity, "post_id": post_id}}
+
+
+def message_with_post_id(
+    messages: Iterable[Mapping[str, Any]], post_id: str, bot_id: str | None
+) -> str | None:
+    """The ts of this bot's message carrying ``post_id`` in its metadata, if any."""
+    for message in messages:
+        metadata = message.get("metadata") or {}
+        payload = metadata.get("event_payload") if metadata.get("event_type") == POST_EVENT_TYPE else None
+        if (
+            isinstance(payload, dict)
+            and payload.get("post_id") == post_id
+            and message.get("bot_id") == bot_id
+        ):
+            return str(message["ts"])
+    return None
