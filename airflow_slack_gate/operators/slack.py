@@ -10,11 +10,11 @@ from typing import TYPE_CHECKING, Any
 from airflow.sdk import BaseOperator
 
 from airflow_slack_gate.core.protocol import message_with_post_id, post_metadata
-from airflow_slack_gate.core.templating import BLOCKS_TEMPLATE_HELP, SlackTextTemplating, blocks_template
 from airflow_slack_gate.hooks.asking import CLOCK_SKEW, new_post_id, post_once, posting_hook, task_identity
 from airflow_slack_gate.hooks.errors import SlackGateError
 from airflow_slack_gate.hooks.slack import DEFAULT_CONN_ID, PostedMessage, SlackGateHook
 from airflow_slack_gate.links import SLACK_MESSAGE_XCOM_KEY, SlackMessageLink
+from airflow_slack_gate.templating import BLOCKS_TEMPLATE_HELP, SlackTextTemplating, blocks_template
 
 if TYPE_CHECKING:
     from airflow.sdk import Context

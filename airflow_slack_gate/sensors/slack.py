@@ -62,7 +62,6 @@ from airflow_slack_gate.core.requesters import (
     parse_user_map,
     run_starter,
 )
-from airflow_slack_gate.core.templating import SlackTextTemplating
 from airflow_slack_gate.core.votes import Decision
 from airflow_slack_gate.hooks.asking import CLOCK_SKEW, new_post_id, post_once, posting_hook, task_identity
 from airflow_slack_gate.hooks.errors import SlackGateError
@@ -70,6 +69,7 @@ from airflow_slack_gate.hooks.slack import DEFAULT_CONN_ID, SlackGateHook
 from airflow_slack_gate.links import SLACK_MESSAGE_XCOM_KEY, SlackMessageLink
 from airflow_slack_gate.operators.slack import parse_blocks, resolve_channel
 from airflow_slack_gate.runtime.watcher import channel_check_due, channel_check_every
+from airflow_slack_gate.templating import SlackTextTemplating
 from airflow_slack_gate.triggers.slack import SlackApprovalTrigger
 
 if TYPE_CHECKING:
