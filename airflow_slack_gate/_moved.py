@@ -1,4 +1,4 @@
-"""Old import paths of modules that moved in 0.2 keep working for one minor release, with a warning."""
+"""Old import paths of modules that moved into core/, hooks/ and testing/ keep working, with a warning."""
 
 from __future__ import annotations
 
