@@ -360,11 +360,12 @@ class SlackApprovalSensor(SlackTextTemplating, BaseSensorOperator):
             return Requester(airflow_user, self.requested_by, "dag", started_by_person=by_person)
         if airflow_user is None:
             return Requester(started_by_person=by_person)
-        user_map = parse_user_map(self.hook.connection_extra(SLACK_USERS_EXTRA), conn_id=self.slack_conn_id)
+        settings = self.hook.settings
+        user_map = parse_user_map(settings.slack_users, conn_id=self.slack_conn_id)
         mapped = mapped_slack_user(user_map, airflow_user)
         if mapped:
             return Requester(airflow_user, mapped, "connection", started_by_person=True)
-        email = email_of(airflow_user, self.hook.connection_extra(EMAIL_DOMAIN_EXTRA))
+        email = email_of(airflow_user, settings.email_domain)
         if email:
             try:
                 found = self.hook.lookup_user_by_email(email)
