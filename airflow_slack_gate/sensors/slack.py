@@ -48,7 +48,7 @@ from airflow_slack_gate.core.policy import (
     DEFAULT_REJECT_REACTIONS,
     DEFAULT_REJECT_WORDS,
     ApprovalPolicy,
-    split_approvers,
+    GateRules,
     validate_gate_config,
     validate_on_timeout,
 )
@@ -244,15 +244,15 @@ class SlackApprovalSensor(SlackTextTemplating, BaseSensorOperator):
         self.deferrable = deferrable
         self.fail_on_error = fail_on_error
         self._requester: Requester | None = None
-        self._validate()
+        self._rules = self._validate()
         self.check_slack_message(rendered=False)
 
     def slack_message_to_check(self) -> tuple[Any, Any]:
         return None, self.blocks  # the question is shortened to fit; the author's blocks are not
 
-    def _validate(self, requested_by: str | None = None) -> None:
+    def _validate(self, requested_by: str | None = None) -> GateRules:
         try:
-            validate_gate_config(
+            return validate_gate_config(
                 approvers=_as_id_list(self.approvers),
                 required_approvals=self.required_approvals,
                 approve_words=self.approve_words,
@@ -309,19 +309,8 @@ class SlackApprovalSensor(SlackTextTemplating, BaseSensorOperator):
 
         The requester is the one found for this run (see :meth:`_find_requester`) once it is known.
         """
-        approvers = _as_id_list(self.approvers)
-        users, groups = split_approvers(approvers or ())
-        policy = ApprovalPolicy(
-            approvers=None if approvers is None else users,
-            required_approvals=self.required_approvals,
-            approve_words=self.approve_words,
-            reject_words=self.reject_words,
-            approve_reactions=self.approve_reactions,
-            reject_reactions=self.reject_reactions,
-            requested_by=self._requester.slack_user if self._requester else (self.requested_by or None),
-            allow_self_approval=self.allow_self_approval,
-        )
-        return policy, sorted(groups)
+        requested_by = self._requester.slack_user if self._requester else (self.requested_by or None)
+        return self._rules.for_requester(requested_by), list(self._rules.groups)
 
     def _policy(self) -> ApprovalPolicy:
         policy, groups = self._base_policy()
