@@ -277,9 +277,7 @@ class SlackGateHook(SlackHook):
         metadata: dict[str, Any] | None = None,
     ) -> PostedMessage:
         """Post a message to a channel ID or name (``#name`` or ``name``); the name's ID is cached."""
-        target = self._channels_mapping.get(normalize_channel_name(channel), channel)
-        if not is_channel_id(target):
-            target = normalize_channel_name(target)
+        target = self._known_channel(channel) or normalize_channel_name(channel)
         response = self._call(
             "chat.postMessage",
             lambda: self.client.chat_postMessage(
@@ -310,8 +308,9 @@ class SlackGateHook(SlackHook):
 
     def channel_id(self, channel: str) -> str:
         """The ID of a channel given by ID or name (names are looked up once with conversations.list)."""
-        if is_channel_id(channel):
-            return channel
+        known = self._known_channel(channel)
+        if known:
+            return known
         name = normalize_channel_name(channel)
         if name not in self._channels_mapping:
             channels = self._collect(
@@ -327,6 +326,23 @@ class SlackGateHook(SlackHook):
                 "channel_not_found", conn_id=self.slack_conn_id, method="conversations.list", detail=name
             )
         return self._channels_mapping[name]
+
+    def _known_channel(self, channel: str) -> str | None:
+        """The ID of a channel given by ID, or by a name this hook already resolved; else None."""
+        if is_channel_id(channel):
+            return channel
+        return self._channels_mapping.get(normalize_channel_name(channel))
+
+    def task_channel(self, channel: str | None, *, task_id: str) -> str:
+        """A task's channel, else the connection's ``default_channel``; a clear ``ValueError``
+        (before any Slack call) if neither says one."""
+        resolved = channel or self.default_channel
+        if not resolved:
+            raise ValueError(
+                f"Task {task_id!r} has no Slack channel: pass channel='#name' or a channel ID to the task, "
+                f"or set the extra 'default_channel' on Airflow connection {self.slack_conn_id!r}."
+            )
+        return resolved
 
     def get_permalink(self, *, channel: str, ts: str) -> str:
         """The message's permanent URL."""

@@ -67,7 +67,7 @@ from airflow_slack_gate.hooks.asking import CLOCK_SKEW, new_post_id, post_once, 
 from airflow_slack_gate.hooks.errors import SlackGateError
 from airflow_slack_gate.hooks.slack import DEFAULT_CONN_ID, SlackGateHook
 from airflow_slack_gate.links import SLACK_MESSAGE_XCOM_KEY, SlackMessageLink
-from airflow_slack_gate.operators.slack import parse_blocks, resolve_channel
+from airflow_slack_gate.operators.slack import parse_blocks
 from airflow_slack_gate.runtime.watcher import channel_check_due, channel_check_every
 from airflow_slack_gate.templating import SlackTextTemplating
 from airflow_slack_gate.triggers.slack import SlackApprovalTrigger
@@ -459,7 +459,7 @@ class SlackApprovalSensor(SlackTextTemplating, BaseSensorOperator):
 
     def _ask_once(self, context: Context) -> GateRef:
         """Post the question once per try (a rerun of the same try finds its message in Slack)."""
-        channel = self.hook.channel_id(resolve_channel(self.channel, self.hook, task_id=self.task_id))
+        channel = self.hook.channel_id(self.hook.task_channel(self.channel, task_id=self.task_id))
         identity = task_identity(context)
         earlier = self._find_asks(channel, identity, since=_run_could_start(context).timestamp())
         if asked := kept_ask(self._open_of_this_try(earlier, identity)):
