@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 import string
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 #: Reply words that approve (matched case-insensitively on the reply's first word; ``ok`` and ``yes``
@@ -78,17 +78,8 @@ class ApprovalPolicy:
         problems += _answer_problems(
             self.approve_words, self.reject_words, self.approve_reactions, self.reject_reactions
         )
-        if isinstance(self.approvers, str):
-            problems.append(f"approvers must be a set of user IDs, not a string: use {{{self.approvers!r}}}")
-        else:
-            for item in sorted(self.approvers or (), key=str):
-                if _is_group_id(item):
-                    problems.append(
-                        f"approvers holds the user group {item!r}: expand groups to their members "
-                        "(usergroups.users.list) before building the policy"
-                    )
-                elif not is_user_id(item):
-                    problems.append(_bad_id("approvers", item))
+        if self.approvers is not None:
+            problems += _read_approvers(self.approvers, expanded=True)[2]
         if problems:
             raise ValueError("Invalid ApprovalPolicy: " + "; ".join(problems))
 
@@ -131,18 +122,29 @@ def split_approvers(approvers: Iterable[str]) -> tuple[frozenset[str], frozenset
     Raises ``ValueError`` naming the fix for anything that is neither a user ID (``U``/``W`` + upper
     case letters and digits) nor a user group ID (``S`` + upper case letters and digits).
     """
-    if isinstance(approvers, str):
-        raise ValueError(f"approvers must be a list of IDs, not a string: use [{approvers!r}]")
-    users: set[str] = set()
-    groups: set[str] = set()
-    for item in approvers:
-        if is_user_id(item):
-            users.add(item)
-        elif _is_group_id(item):
-            groups.add(item)
-        else:
-            raise ValueError(_bad_id("approvers", item))
-    return frozenset(users), frozenset(groups)
+    users, groups, problems = _read_approvers(approvers, expanded=False)
+    if problems:
+        raise ValueError("; ".join(problems))
+    return users, groups
+
+
+@dataclass(frozen=True)
+class GateRules:
+    """A gate's rules as its DAG states them, checked by :func:`validate_gate_config`.
+
+    ``policy`` holds the user approvers only; ``groups`` the user groups whose members are added when
+    the gate runs (:func:`airflow_slack_gate.core.gate.with_group_members`).
+    """
+
+    policy: ApprovalPolicy
+    groups: tuple[str, ...] = ()
+
+    def for_requester(self, requested_by: str | None) -> ApprovalPolicy:
+        """The policy with the requester found for a run (a policy check, not the DAG's: see
+        :func:`validate_gate_config` for whether that requester leaves the quorum reachable)."""
+        if requested_by == self.policy.requested_by:
+            return self.policy
+        return replace(self.policy, requested_by=requested_by)
 
 
 def validate_gate_config(
@@ -155,8 +157,9 @@ def validate_gate_config(
     reject_reactions: Iterable[str],
     requested_by: str | None,
     allow_self_approval: bool = False,
-) -> None:
-    """Check a gate's configuration when the DAG is parsed; raise ``ValueError`` naming every fix.
+) -> GateRules:
+    """Check a gate's configuration when the DAG is parsed; raise ``ValueError`` naming every fix, else
+    return the checked rules.
 
     Checks: approvers are user IDs (``U...``/``W...``) or user group IDs (``S...``) and not an empty
     list; ``required_approvals`` is a whole number of at least 1 and, when approvers are a fixed list
@@ -166,25 +169,16 @@ def validate_gate_config(
     lists; ``requested_by`` is a user ID or ``None``.
     """
     problems: list[str] = []
-    users: set[str] = set()
-    fixed_users = approvers is not None
-    if isinstance(approvers, str):
-        problems.append(f"approvers must be a list of IDs, not a string: use [{approvers!r}]")
-        fixed_users = False
-    elif approvers is not None:
-        listed = list(approvers)
-        if not listed:
+    users: frozenset[str] = frozenset()
+    groups: frozenset[str] = frozenset()
+    if approvers is not None:
+        users, groups, problems = _read_approvers(approvers, expanded=False)
+        if not isinstance(approvers, str) and not users and not groups and not problems:
             problems.append(
                 "approvers is empty, so nobody could answer: list user IDs (U...) or user group IDs "
                 "(S...), or pass approvers=None to let anyone in the channel answer"
             )
-        for item in listed:
-            if is_user_id(item):
-                users.add(item)
-            else:
-                fixed_users = False
-                if not _is_group_id(item):
-                    problems.append(_bad_id("approvers", item))
+    fixed_users = approvers is not None and not groups and not problems
     problems += _requested_by_problems(requested_by)
     required = _required_problems(required_approvals)
     problems += required
@@ -194,6 +188,17 @@ def validate_gate_config(
     problems += _unreadable_word_problems(approve_words, reject_words)
     if problems:
         raise ValueError("Invalid Slack approval gate: " + "; ".join(problems))
+    policy = ApprovalPolicy(
+        approvers=None if approvers is None else users,
+        required_approvals=required_approvals,
+        approve_words=tuple(approve_words),
+        reject_words=tuple(reject_words),
+        approve_reactions=tuple(approve_reactions),
+        reject_reactions=tuple(reject_reactions),
+        requested_by=requested_by,
+        allow_self_approval=allow_self_approval,
+    )
+    return GateRules(policy, tuple(sorted(groups)))
 
 
 def validate_on_timeout(value: str) -> None:
@@ -201,6 +206,38 @@ def validate_on_timeout(value: str) -> None:
     if value not in ON_TIMEOUT_CHOICES:
         choices = ", ".join(repr(c) for c in ON_TIMEOUT_CHOICES)
         raise ValueError(f"on_timeout must be one of {choices}, got {value!r}")
+
+
+def _read_approvers(
+    approvers: Iterable[str], *, expanded: bool
+) -> tuple[frozenset[str], frozenset[str], list[str]]:
+    """``(user IDs, user group IDs, problems)`` of configured approvers: the one check of their shape.
+
+    ``expanded``: the approvers of a policy, whose groups must already be expanded to their members.
+    """
+    if isinstance(approvers, str):
+        fix = (
+            f"set of user IDs, not a string: use {{{approvers!r}}}"
+            if expanded
+            else (f"list of IDs, not a string: use [{approvers!r}]")
+        )
+        return frozenset(), frozenset(), [f"approvers must be a {fix}"]
+    users: set[str] = set()
+    groups: set[str] = set()
+    problems: list[str] = []
+    for item in sorted(approvers, key=str) if expanded else approvers:
+        if is_user_id(item):
+            users.add(item)
+        elif _is_group_id(item):
+            groups.add(item)
+            if expanded:
+                problems.append(
+                    f"approvers holds the user group {item!r}: expand groups to their members "
+                    "(usergroups.users.list) before building the policy"
+                )
+        else:
+            problems.append(_bad_id("approvers", item))
+    return frozenset(users), frozenset(groups), problems
 
 
 def _required_problems(required_approvals: object) -> list[str]:
@@ -263,7 +300,7 @@ def _unreadable_word_problems(approve_words: Iterable[str], reject_words: Iterab
 
 
 def _quorum_problems(
-    users: set[str], required: int, requested_by: str | None, allow_self_approval: bool
+    users: frozenset[str], required: int, requested_by: str | None, allow_self_approval: bool
 ) -> list[str]:
     self_excluded = requested_by in users and not allow_self_approval
     able = len(users) - (1 if self_excluded else 0)

@@ -6,16 +6,14 @@ import re
 import socket
 import urllib.error
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from functools import cached_property, partial
 from http.client import RemoteDisconnected
 from typing import TYPE_CHECKING, Any, TypeVar
 
 import aiohttp
-from airflow.providers.common.compat.connection import get_async_connection, get_async_extra_dejson
 from airflow.providers.common.compat.sdk import AirflowNotFoundException
 from airflow.providers.slack.hooks.slack import SlackHook
-from airflow.providers.slack.utils import ConnectionExtraConfig
 from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError, SlackClientError
 from slack_sdk.http_retry import RetryHandler
@@ -33,6 +31,13 @@ from slack_sdk.web.async_client import AsyncWebClient
 
 from airflow_slack_gate.core.errors import VOTER_ERRORS
 from airflow_slack_gate.core.votes import UserKind, user_kind
+from airflow_slack_gate.hooks.connection import (
+    CONN_TYPE,
+    ConnectionSettings,
+    aread_settings,
+    parse_settings,
+    read_settings,
+)
 from airflow_slack_gate.hooks.errors import SlackGateError, explain
 from airflow_slack_gate.hooks.ratelimit import AsyncSharedRateLimitRetryHandler, loop_rate_limiter, token_key
 from airflow_slack_gate.hooks.sessions import shared_session
@@ -40,9 +45,7 @@ from airflow_slack_gate.hooks.sessions import shared_session
 if TYPE_CHECKING:
     from airflow.providers.common.compat.sdk import Connection
 
-CONN_TYPE = "slack_gate"
 DEFAULT_CONN_ID = "slack_gate_default"
-DEFAULT_TIMEOUT = 30
 #: How often one call is retried on 429 (honouring Retry-After), on 500/503 and on dropped connections.
 MAX_RATE_LIMIT_RETRIES = 3
 MAX_SERVER_ERROR_RETRIES = 2
@@ -139,65 +142,59 @@ class SlackGateHook(SlackHook):
         kwargs.setdefault("retry_handlers", sync_retry_handlers())
         super().__init__(slack_conn_id=slack_conn_id, **kwargs)
         self._bot_identity: BotIdentity | None = None
+        self._settings: ConnectionSettings | None = None
         self._async_client: AsyncWebClient | None = None
         self._limiter_key = ""
 
     # -- connection ---------------------------------------------------------------------------------
 
     def _get_conn_params(self, conn: Connection) -> dict[str, Any]:
-        return self._params_from(conn, conn.extra_dejson)
+        return self._client_args(parse_settings(conn, conn.extra_dejson))
 
-    def _params_from(self, conn: Connection, extra: dict[str, Any]) -> dict[str, Any]:
-        """Client arguments from the connection and its extras (read by the caller, sync or async)."""
-        if not conn.password:
-            raise AirflowNotFoundException(
-                f"Airflow connection {self.slack_conn_id!r} has no bot token: put the Slack app's "
-                "Bot User OAuth Token (xoxb-...) into the connection's password field."
-            )
-        extras = self._extras(conn, extra)
+    @property
+    def settings(self) -> ConnectionSettings:
+        """The connection's settings (:mod:`airflow_slack_gate.hooks.connection`), read once per hook,
+        with this hook's own ``base_url``, ``proxy`` and ``timeout`` arguments over the connection's."""
+        if self._settings is None:
+            self._settings = self._overridden(read_settings(self.slack_conn_id, hook=self))
+        return self._settings
+
+    async def asettings(self) -> ConnectionSettings:
+        """:attr:`settings`, read without blocking the event loop."""
+        if self._settings is None:
+            self._settings = self._overridden(await aread_settings(self.slack_conn_id, hook=self))
+        return self._settings
+
+    def _overridden(self, settings: ConnectionSettings) -> ConnectionSettings:
+        return replace(
+            settings,
+            base_url=self.base_url or settings.base_url,
+            proxy=self.proxy or settings.proxy,
+            timeout=self.timeout or settings.timeout,
+        )
+
+    def _client_args(self, settings: ConnectionSettings) -> dict[str, Any]:
+        """slack_sdk client arguments (sync or async) from the connection's settings."""
+        settings = self._overridden(settings)
         params: dict[str, Any] = {
-            "token": conn.password,
+            "token": settings.bot_token(),
             "retry_handlers": self.retry_handlers,
-            "timeout": self.timeout or self._timeout_extra(extras) or DEFAULT_TIMEOUT,
-            "base_url": self.base_url or extras.get("base_url", default=None),
-            "proxy": self.proxy or extras.get("proxy", default=None),
+            "timeout": settings.timeout,
+            "base_url": settings.base_url,
+            "proxy": settings.proxy,
         }
         params.update(self.extra_client_args)
         return {key: value for key, value in params.items() if value is not None}
 
-    def _timeout_extra(self, extras: ConnectionExtraConfig) -> int | None:
-        value = extras.get("timeout", default=None)
-        if value in (None, ""):
-            return None
-        try:
-            return int(value)
-        except (TypeError, ValueError):
-            raise ValueError(
-                f"Airflow connection {self.slack_conn_id!r}: the extra 'timeout' must be a whole number of "
-                f"seconds (e.g. 30), not {value!r}."
-            ) from None
-
-    @staticmethod
-    def _extras(conn: Connection, extra: dict[str, Any]) -> ConnectionExtraConfig:
-        # Read extras under the connection's own type so official `slack` connections work too.
-        return ConnectionExtraConfig(conn_type=conn.conn_type or CONN_TYPE, conn_id=conn.conn_id, extra=extra)
-
-    @cached_property
+    @property
     def default_channel(self) -> str | None:
         """The connection's ``default_channel`` extra, or None."""
-        conn = self.get_connection(self.slack_conn_id)
-        return self._extras(conn, conn.extra_dejson).get("default_channel", default=None) or None
-
-    def connection_extra(self, name: str) -> Any:
-        """The connection's extra ``name`` (also under its ``extra__<type>__`` form), or None."""
-        conn = self.get_connection(self.slack_conn_id)
-        return self._extras(conn, conn.extra_dejson).get(name, default=None)
+        return self.settings.default_channel
 
     @cached_property
     def client(self) -> WebClient:
         """The sync slack_sdk WebClient (cached), with bounded retries."""
-        conn = self.get_connection(self.slack_conn_id)
-        return WebClient(**self._get_conn_params(conn))
+        return WebClient(**self._client_args(self.settings))
 
     async def get_async_client(self) -> AsyncWebClient:
         """The async client for triggers: a non-blocking connection look-up, one shared aiohttp session.
@@ -206,9 +203,7 @@ class SlackGateHook(SlackHook):
         running event loop (see :mod:`airflow_slack_gate.hooks.sessions`).
         """
         if self._async_client is None:
-            conn = await get_async_connection(self.slack_conn_id, hook=self)
-            # extra_dejson would mask secrets with a blocking call: deadly in a triggerer's loop
-            params = self._params_from(conn, await get_async_extra_dejson(conn))
+            params = self._client_args(await self.asettings())
             self._limiter_key = token_key(params["token"])
             params["retry_handlers"] = async_retry_handlers(self._limiter_key)
             self._async_client = AsyncWebClient(**params)
@@ -282,9 +277,7 @@ class SlackGateHook(SlackHook):
         metadata: dict[str, Any] | None = None,
     ) -> PostedMessage:
         """Post a message to a channel ID or name (``#name`` or ``name``); the name's ID is cached."""
-        target = self._channels_mapping.get(normalize_channel_name(channel), channel)
-        if not is_channel_id(target):
-            target = normalize_channel_name(target)
+        target = self._known_channel(channel) or normalize_channel_name(channel)
         response = self._call(
             "chat.postMessage",
             lambda: self.client.chat_postMessage(
@@ -315,8 +308,9 @@ class SlackGateHook(SlackHook):
 
     def channel_id(self, channel: str) -> str:
         """The ID of a channel given by ID or name (names are looked up once with conversations.list)."""
-        if is_channel_id(channel):
-            return channel
+        known = self._known_channel(channel)
+        if known:
+            return known
         name = normalize_channel_name(channel)
         if name not in self._channels_mapping:
             channels = self._collect(
@@ -332,6 +326,23 @@ class SlackGateHook(SlackHook):
                 "channel_not_found", conn_id=self.slack_conn_id, method="conversations.list", detail=name
             )
         return self._channels_mapping[name]
+
+    def _known_channel(self, channel: str) -> str | None:
+        """The ID of a channel given by ID, or by a name this hook already resolved; else None."""
+        if is_channel_id(channel):
+            return channel
+        return self._channels_mapping.get(normalize_channel_name(channel))
+
+    def task_channel(self, channel: str | None, *, task_id: str) -> str:
+        """A task's channel, else the connection's ``default_channel``; a clear ``ValueError``
+        (before any Slack call) if neither says one."""
+        resolved = channel or self.default_channel
+        if not resolved:
+            raise ValueError(
+                f"Task {task_id!r} has no Slack channel: pass channel='#name' or a channel ID to the task, "
+                f"or set the extra 'default_channel' on Airflow connection {self.slack_conn_id!r}."
+            )
+        return resolved
 
     def get_permalink(self, *, channel: str, ts: str) -> str:
         """The message's permanent URL."""

@@ -45,7 +45,7 @@ from fastapi import BackgroundTasks, FastAPI, Request
 from fastapi.responses import JSONResponse, Response
 
 from airflow_slack_gate.core.payloads import parse_interaction
-from airflow_slack_gate.hooks.connection import InteractionSettings, interaction_settings
+from airflow_slack_gate.hooks.connection import ConnectionSettings, aread_settings
 from airflow_slack_gate.hooks.slack import CONN_TYPE, DEFAULT_CONN_ID, SlackGateHook
 from airflow_slack_gate.runtime.clicks import ClickHandler
 
@@ -121,13 +121,13 @@ class InteractionReceiver:
         return stamp, signature
 
     def check_signature(
-        self, settings: InteractionSettings | str, stamp: str, signature: str, body: bytes
+        self, settings: ConnectionSettings | str, stamp: str, signature: str, body: bytes
     ) -> None:
         """Raise :class:`_Refused` unless the connection can verify requests and the signature is its.
 
         ``settings`` are the connection's, or why it cannot verify requests (from :meth:`signing_settings`).
         """
-        secret = settings.signing_secret if isinstance(settings, InteractionSettings) else None
+        secret = settings.signing_secret if isinstance(settings, ConnectionSettings) else None
         expected = _signature(secret or self._nobodys_secret, stamp, body)
         matches = hmac.compare_digest(expected, signature)
         if isinstance(settings, str):
@@ -197,15 +197,14 @@ class InteractionReceiver:
             background.add_task(handler.handle, click)
         return Response(status_code=200)
 
-    async def signing_settings(self, conn_id: str) -> InteractionSettings | str:
+    async def signing_settings(self, conn_id: str) -> ConnectionSettings | str:
         """The settings of a connection that may verify Slack's requests (a ``slack_gate`` or ``slack``
         one), else why it may not (for the log)."""
         if not _CONN_ID.fullmatch(conn_id):
             return "?conn_id= is no valid Airflow connection id"
-        kept = self._handlers.get(conn_id)
-        hook = kept.hook if kept is not None else SlackGateHook(slack_conn_id=conn_id)
         try:
-            settings = await interaction_settings(hook)
+            settings = await aread_settings(conn_id)  # at each request: a new secret counts at once
+            settings.bot_token()  # clicks are recorded with it
         except AirflowNotFoundException as error:  # unknown, or no bot token: says which, no secret
             return f"no usable Airflow connection of that id: {error}"
         except Exception as error:  # a connection the hook cannot read; its text might hold a secret

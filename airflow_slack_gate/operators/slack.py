@@ -85,7 +85,7 @@ class SlackPostOperator(SlackTextTemplating, BaseOperator):
         return posting_hook(self.slack_conn_id)
 
     def execute(self, context: Context) -> bool:
-        channel = resolve_channel(self.channel, self.hook, task_id=self.task_id)
+        channel = self.hook.task_channel(self.channel, task_id=self.task_id)
         blocks = parse_blocks(self.blocks, task_id=self.task_id)
         self.check_slack_message()
         try:
@@ -136,17 +136,6 @@ class SlackPostOperator(SlackTextTemplating, BaseOperator):
         if posted and posted[-1].ts == ts:
             return posted[-1]
         return PostedMessage(channel=self.hook.channel_id(channel), ts=ts, message={})
-
-
-def resolve_channel(channel: str | None, hook: SlackGateHook, *, task_id: str) -> str:
-    """The task's channel, else the connection's default; a clear error (before any Slack call) if neither."""
-    resolved = channel or hook.default_channel
-    if not resolved:
-        raise ValueError(
-            f"Task {task_id!r} has no Slack channel: pass channel='#name' or a channel ID to the task, "
-            f"or set the extra 'default_channel' on Airflow connection {hook.slack_conn_id!r}."
-        )
-    return resolved
 
 
 def parse_blocks(blocks: list[dict[str, Any]] | str | None, *, task_id: str) -> list[dict[str, Any]] | None:

@@ -33,7 +33,7 @@ from airflow.providers.common.compat.sdk import AirflowNotFoundException
 
 from airflow_slack_gate.core.errors import TOKEN_ERRORS, fix_for
 from airflow_slack_gate.core.payloads import parse_interaction
-from airflow_slack_gate.hooks.connection import InteractionSettings, interaction_settings
+from airflow_slack_gate.hooks.connection import ConnectionSettings
 from airflow_slack_gate.hooks.errors import SlackGateError
 from airflow_slack_gate.hooks.ratelimit import token_key
 from airflow_slack_gate.hooks.sessions import holding_shared_sessions
@@ -70,7 +70,7 @@ class ListenerInfo:
 class SocketModeListener:
     """The Socket Mode connection of one app-level token in one event loop."""
 
-    def __init__(self, settings: InteractionSettings, hook: SlackGateHook) -> None:
+    def __init__(self, settings: ConnectionSettings, hook: SlackGateHook) -> None:
         if not settings.app_token:
             raise ValueError("a Socket Mode listener needs the connection's app_token")
         self.settings = settings
@@ -204,10 +204,11 @@ async def socket_mode(hook: SlackGateHook) -> AsyncIterator[SocketModeListener |
     is logged, never raised: the gate still reads Slack on its own.
     """
     try:
-        settings = await interaction_settings(hook)
+        settings = await hook.asettings()
+        settings.bot_token()  # clicks are recorded with it
     except (AirflowNotFoundException, SlackGateError, ValueError) as error:
         log.warning("Socket Mode is off for connection %r: %s", hook.slack_conn_id, error)
-        settings = InteractionSettings(conn_id=hook.slack_conn_id)
+        settings = ConnectionSettings(conn_id=hook.slack_conn_id)
     if not settings.app_token:
         yield None
         return

@@ -48,7 +48,7 @@ from airflow_slack_gate.core.policy import (
     DEFAULT_REJECT_REACTIONS,
     DEFAULT_REJECT_WORDS,
     ApprovalPolicy,
-    split_approvers,
+    GateRules,
     validate_gate_config,
     validate_on_timeout,
 )
@@ -67,7 +67,7 @@ from airflow_slack_gate.hooks.asking import CLOCK_SKEW, new_post_id, post_once, 
 from airflow_slack_gate.hooks.errors import SlackGateError
 from airflow_slack_gate.hooks.slack import DEFAULT_CONN_ID, SlackGateHook
 from airflow_slack_gate.links import SLACK_MESSAGE_XCOM_KEY, SlackMessageLink
-from airflow_slack_gate.operators.slack import parse_blocks, resolve_channel
+from airflow_slack_gate.operators.slack import parse_blocks
 from airflow_slack_gate.runtime.watcher import channel_check_due, channel_check_every
 from airflow_slack_gate.templating import SlackTextTemplating
 from airflow_slack_gate.triggers.slack import SlackApprovalTrigger
@@ -244,15 +244,15 @@ class SlackApprovalSensor(SlackTextTemplating, BaseSensorOperator):
         self.deferrable = deferrable
         self.fail_on_error = fail_on_error
         self._requester: Requester | None = None
-        self._validate()
+        self._rules = self._validate()
         self.check_slack_message(rendered=False)
 
     def slack_message_to_check(self) -> tuple[Any, Any]:
         return None, self.blocks  # the question is shortened to fit; the author's blocks are not
 
-    def _validate(self, requested_by: str | None = None) -> None:
+    def _validate(self, requested_by: str | None = None) -> GateRules:
         try:
-            validate_gate_config(
+            return validate_gate_config(
                 approvers=_as_id_list(self.approvers),
                 required_approvals=self.required_approvals,
                 approve_words=self.approve_words,
@@ -309,19 +309,8 @@ class SlackApprovalSensor(SlackTextTemplating, BaseSensorOperator):
 
         The requester is the one found for this run (see :meth:`_find_requester`) once it is known.
         """
-        approvers = _as_id_list(self.approvers)
-        users, groups = split_approvers(approvers or ())
-        policy = ApprovalPolicy(
-            approvers=None if approvers is None else users,
-            required_approvals=self.required_approvals,
-            approve_words=self.approve_words,
-            reject_words=self.reject_words,
-            approve_reactions=self.approve_reactions,
-            reject_reactions=self.reject_reactions,
-            requested_by=self._requester.slack_user if self._requester else (self.requested_by or None),
-            allow_self_approval=self.allow_self_approval,
-        )
-        return policy, sorted(groups)
+        requested_by = self._requester.slack_user if self._requester else (self.requested_by or None)
+        return self._rules.for_requester(requested_by), list(self._rules.groups)
 
     def _policy(self) -> ApprovalPolicy:
         policy, groups = self._base_policy()
@@ -360,11 +349,12 @@ class SlackApprovalSensor(SlackTextTemplating, BaseSensorOperator):
             return Requester(airflow_user, self.requested_by, "dag", started_by_person=by_person)
         if airflow_user is None:
             return Requester(started_by_person=by_person)
-        user_map = parse_user_map(self.hook.connection_extra(SLACK_USERS_EXTRA), conn_id=self.slack_conn_id)
+        settings = self.hook.settings
+        user_map = parse_user_map(settings.slack_users, conn_id=self.slack_conn_id)
         mapped = mapped_slack_user(user_map, airflow_user)
         if mapped:
             return Requester(airflow_user, mapped, "connection", started_by_person=True)
-        email = email_of(airflow_user, self.hook.connection_extra(EMAIL_DOMAIN_EXTRA))
+        email = email_of(airflow_user, settings.email_domain)
         if email:
             try:
                 found = self.hook.lookup_user_by_email(email)
@@ -469,7 +459,7 @@ class SlackApprovalSensor(SlackTextTemplating, BaseSensorOperator):
 
     def _ask_once(self, context: Context) -> GateRef:
         """Post the question once per try (a rerun of the same try finds its message in Slack)."""
-        channel = self.hook.channel_id(resolve_channel(self.channel, self.hook, task_id=self.task_id))
+        channel = self.hook.channel_id(self.hook.task_channel(self.channel, task_id=self.task_id))
         identity = task_identity(context)
         earlier = self._find_asks(channel, identity, since=_run_could_start(context).timestamp())
         if asked := kept_ask(self._open_of_this_try(earlier, identity)):

@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 from airflow.providers.common.compat.sdk import AirflowNotFoundException
 
+from airflow_slack_gate.hooks.connection import aread_settings, read_settings
 from airflow_slack_gate.hooks.errors import SlackGateError
 from airflow_slack_gate.hooks.slack import SlackGateHook
 from airflow_slack_gate.testing.emulator import DemoWorkspace, SlackEmulator
@@ -70,6 +71,38 @@ def test_official_slack_connection_with_ui_prefixed_extras(
 
     assert (hook.default_channel, hook.client.timeout) == ("approvals", 11)
     assert hook.bot_identity().bot_id == ws.bot_id
+
+
+async def test_a_worker_and_an_event_loop_read_the_same_settings_and_never_show_a_secret(
+    connect: Connect, slack_emulator: SlackEmulator, ws: DemoWorkspace
+) -> None:
+    extra = {
+        "extra__slack__base_url": slack_emulator.base_url,
+        "extra__slack__timeout": "12",
+        "default_channel": "#approvals",
+        "app_token": " xapp-1-secret ",
+        "signing_secret": "s3cret-signing",
+        "slack_users": {"alice": ws.alice},
+        "email_domain": "example.com",
+    }
+    conn_id = connect("slack_all_extras", conn_type="slack", extra=extra)
+
+    settings = read_settings(conn_id)
+
+    assert await aread_settings(conn_id) == settings
+    assert (settings.base_url, settings.timeout, settings.default_channel) == (
+        slack_emulator.base_url,
+        12,
+        "#approvals",
+    )
+    assert (settings.token, settings.app_token, settings.signing_secret) == (
+        ws.bot_token,
+        "xapp-1-secret",
+        "s3cret-signing",
+    )
+    assert (settings.slack_users, settings.email_domain) == ({"alice": ws.alice}, "example.com")
+    for secret in (ws.bot_token, "xapp-1-secret", "s3cret-signing"):
+        assert secret not in repr(settings)
 
 
 def test_no_extras_means_slack_defaults(connect: Connect) -> None:

@@ -131,13 +131,13 @@ def test_strangers_get_one_identical_refusal_whatever_the_conn_id(slack, server,
 
 def test_many_conn_ids_cost_no_look_up_and_no_memory_before_the_signature_headers(slack, server, monkeypatch):
     looked_up: list[str] = []
-    real = interactions.interaction_settings
+    real = interactions.aread_settings
 
-    async def counting(hook):
-        looked_up.append(hook.slack_conn_id)
-        return await real(hook)
+    async def counting(conn_id, **kwargs):
+        looked_up.append(conn_id)
+        return await real(conn_id, **kwargs)
 
-    monkeypatch.setattr(interactions, "interaction_settings", counting)
+    monkeypatch.setattr(interactions, "aread_settings", counting)
     with httpx.Client(timeout=10) as client:
         for number in range(300):
             headers = {**FORM, "X-Slack-Request-Timestamp": "1", "X-Slack-Signature": "nope"}

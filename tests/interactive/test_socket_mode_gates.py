@@ -323,13 +323,13 @@ async def test_a_bot_token_in_the_app_token_field_is_named(slack, monkeypatch, c
 
 
 async def test_events_wake_the_channels_gates_except_for_click_records_this_listener_posted(slack):
-    from airflow_slack_gate.hooks.connection import InteractionSettings
+    from airflow_slack_gate.hooks.connection import ConnectionSettings
     from airflow_slack_gate.runtime.socket_mode import SocketModeListener
     from airflow_slack_gate.runtime.watcher import watching
 
     ws = slack.workspace
     listener = SocketModeListener(
-        InteractionSettings("slack_gate_default", app_token="xapp-1"), SlackGateHook()
+        ConnectionSettings("slack_gate_default", app_token="xapp-1"), SlackGateHook()
     )
     listener.handler.recorded["1.000200"] = None
     async with watching("slack_gate_default", ws.approvals, post_ask(slack), 600.0):
