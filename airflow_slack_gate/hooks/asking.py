@@ -1,4 +1,5 @@
-"""Posting to Slack at most once, though Slack's answer to a post may be lost.
+"""Asking in Slack: post at most once, though Slack's answer to a post may be lost, and keep one
+question per try of a task.
 
 Slack has no idempotency key for ``chat.postMessage``: after a timeout, a dropped connection or a 5xx
 the message may be in Slack already, so a blind retry can post it twice. Every post of this package
@@ -6,21 +7,39 @@ the message may be in Slack already, so a blind retry can post it twice. Every p
 message) goes through :func:`post_once`: a client that retries only 429s (Slack refused, so nothing
 was posted), and after a lost answer a few paced looks in Slack for the message, by an identity it
 carries, before posting again.
+
+:class:`Asking` is the one service both the operator and the sensor post through:
+:meth:`Asking.post` (a message, found by its post id), :meth:`Asking.reply_once` (a thread reply) and
+:meth:`Asking.ask` (the sensor's question: found again by its metadata when this try already asked,
+else posted once, a late duplicate closed, and questions of earlier tries superseded).
 """
 
 from __future__ import annotations
 
 import time
 import uuid
-from collections.abc import Callable
-from typing import TYPE_CHECKING, Any
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from functools import cached_property
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 from slack_sdk.http_retry.builtin_handlers import RateLimitErrorRetryHandler
 
-from airflow_slack_gate.core.pacing import look_times
+from airflow_slack_gate.core.messages import duplicate_ask_message, superseded_message
+from airflow_slack_gate.core.pacing import doubling_backoff, look_times
+from airflow_slack_gate.core.policy import ApprovalPolicy
+from airflow_slack_gate.core.protocol import (
+    ask_metadata,
+    gate_metadata,
+    kept_ask,
+    message_with_post_id,
+    post_metadata,
+    same_task,
+    same_try,
+)
 from airflow_slack_gate.hooks.errors import SlackGateError
 from airflow_slack_gate.hooks.ratelimit import TIER_BUDGETS
-from airflow_slack_gate.hooks.slack import MAX_RATE_LIMIT_RETRIES, SlackGateHook
+from airflow_slack_gate.hooks.slack import MAX_RATE_LIMIT_RETRIES, PostedMessage, SlackGateHook
 
 if TYPE_CHECKING:
     from airflow.sdk import Context
@@ -32,6 +51,12 @@ POST_ATTEMPTS = 3
 LOOK_GAP = 60.0 / TIER_BUDGETS["conversations.history"]
 #: Seconds a look reaches back before the post was sent, for clocks that disagree with Slack's.
 CLOCK_SKEW = 60.0
+#: Seconds a gate keeps trying to ask while Slack fails transiently (5xx, dropped connections,
+#: timeouts) before the try gives up (returns False, or fails with ``fail_on_error``)...
+ASK_RETRY_WINDOW = 60.0
+#: ...pausing this long after the first failure, doubling up to the maximum.
+ASK_RETRY_FIRST_PAUSE = 1.0
+ASK_RETRY_MAX_PAUSE = 15.0
 
 
 def posting_hook(conn_id: str) -> SlackGateHook:
@@ -106,3 +131,245 @@ def look_for(landed: Callable[[], str | None], window: float) -> str | None:
         if found:
             return found
     return None
+
+
+class FoundAsk(NamedTuple):
+    """An ask message of this task instance found in Slack: its ts, metadata payload and blocks."""
+
+    ts: str
+    payload: dict[str, Any]
+    blocks: list[dict[str, Any]]
+
+    @property
+    def is_open(self) -> bool:
+        return self.payload.get("state") == "open"
+
+
+@dataclass(frozen=True)
+class Question:
+    """What the sensor asks: its text (a superseded copy keeps it), the Block Kit message built when it
+    is posted (``{"text", "blocks"}``), and the rules its metadata carries."""
+
+    text: str
+    message: Callable[[], Mapping[str, Any]]
+    policy: ApprovalPolicy
+    approver_groups: list[str]
+
+
+class AskResult(NamedTuple):
+    """The question a try waits on; ``reposted_since`` is when this process first sent it, if it had
+    to send it again (a lost answer): a late copy may still appear, never older than that."""
+
+    channel: str
+    ts: str
+    reposted_since: float | None = None
+
+
+class Asking:
+    """Posts at most once, and finds, supersedes and keeps one question per try of a task instance.
+
+    ``hook`` reads and updates; posts go through :attr:`write_hook` (:func:`posting_hook`). ``log`` is
+    the task's logger: what this service says shows in the task's log.
+    """
+
+    def __init__(self, hook: SlackGateHook, *, log: Any) -> None:
+        self.hook = hook
+        self.log = log
+
+    @cached_property
+    def write_hook(self) -> SlackGateHook:
+        """The hook for posts: its client retries only 429s; :func:`post_once` handles lost answers."""
+        return posting_hook(self.hook.slack_conn_id)
+
+    def post_once(self, post: Callable[[], str], landed: Callable[[], str | None], what: str) -> str:
+        """:func:`post_once`, looking for as long as the posting client waits for an answer."""
+        return post_once(post, landed, what=what, window=float(self.write_hook.client.timeout), log=self.log)
+
+    # -- a message (SlackPostOperator) ------------------------------------------------------------------
+
+    def post(
+        self,
+        identity: Mapping[str, Any],
+        *,
+        channel: str,
+        text: str,
+        blocks: list[dict[str, Any]] | None,
+        thread_ts: str | None,
+    ) -> PostedMessage:
+        """Post at most once; the message's metadata names the task and a post id to find it by."""
+        post_id = new_post_id()
+        metadata = post_metadata(identity, post_id)
+        sent_at = time.time()
+        posted: list[PostedMessage] = []
+
+        def post() -> str:
+            posted.append(
+                self.write_hook.post_message(
+                    channel=channel,
+                    text=text,
+                    blocks=blocks,
+                    thread_ts=thread_ts,
+                    metadata=metadata,
+                )
+            )
+            return posted[-1].ts
+
+        def landed() -> str | None:
+            channel_id = self.hook.channel_id(channel)
+            if thread_ts:
+                messages = self.hook.read_thread(channel=channel_id, ts=thread_ts)[1:]
+            else:
+                oldest = f"{sent_at - CLOCK_SKEW:.6f}"
+                messages = self.hook.read_history(
+                    channel=channel_id, oldest=oldest, include_all_metadata=True
+                )
+            return message_with_post_id(messages, post_id, self.hook.bot_identity().bot_id)
+
+        ts = self.post_once(post, landed, "the message")
+        if posted and posted[-1].ts == ts:
+            return posted[-1]
+        return PostedMessage(channel=self.hook.channel_id(channel), ts=ts, message={})
+
+    def reply_once(self, *, channel: str, thread_ts: str, text: str, what: str) -> str:
+        """Post ``text`` in a thread at most once (a lost answer: found by this bot and its text)."""
+        return self.post_once(
+            lambda: self.write_hook.post_message(channel=channel, thread_ts=thread_ts, text=text).ts,
+            lambda: self._own_reply(channel, thread_ts, text),
+            what,
+        )
+
+    def _own_reply(self, channel: str, thread_ts: str, text: str) -> str | None:
+        """The ts of this bot's reply with ``text`` in the thread, if it is there."""
+        bot_id = self.hook.bot_identity().bot_id
+        for message in self.hook.read_thread(channel=channel, ts=thread_ts)[1:]:
+            if message.get("bot_id") == bot_id and message.get("text") == text:
+                return str(message["ts"])
+        return None
+
+    # -- the question of a try (SlackApprovalSensor) ----------------------------------------------------
+
+    def ask(self, channel: str, identity: dict[str, Any], question: Question, *, since: float) -> AskResult:
+        """Ask once per try, waiting out a short Slack outage (5xx, dropped connections, timeouts) for
+        up to :data:`ASK_RETRY_WINDOW` seconds; each new attempt first looks for the question in Slack,
+        so the wait never posts it twice.
+
+        ``channel`` is a channel id or name; questions of earlier tries are looked for since the Unix
+        time ``since`` (the earliest this task's run can have started).
+        """
+        give_up_at = time.monotonic() + ASK_RETRY_WINDOW
+        failures = 0
+        while True:
+            try:
+                return self._ask_once(channel, identity, question, since=since)
+            except SlackGateError as error:
+                failures += 1
+                pause = doubling_backoff(failures, ASK_RETRY_FIRST_PAUSE, ASK_RETRY_MAX_PAUSE)
+                if error.is_permanent or time.monotonic() + pause > give_up_at:
+                    raise
+                self.log.warning(
+                    "Could not ask in Slack yet (%s); asking again in %.0fs (a question that did reach "
+                    "Slack is found there, not posted twice).",
+                    error,
+                    pause,
+                )
+                time.sleep(pause)
+
+    def _ask_once(
+        self, channel_ref: str, identity: dict[str, Any], question: Question, *, since: float
+    ) -> AskResult:
+        """Post the question once per try (a rerun of the same try finds its message in Slack)."""
+        channel = self.hook.channel_id(channel_ref)
+        earlier = self.find_asks(channel, identity, since=since)
+        if asked := kept_ask(_open_of_this_try(earlier, identity)):
+            self.log.info("This try already asked in Slack (message %s); waiting on it.", asked)
+            self._close_duplicates(channel, earlier, identity, asked)
+            return AskResult(channel, asked)
+        ask = question.message()
+        policy, groups = question.policy, question.approver_groups
+        attempts: list[str] = []
+        first_sent = time.time()  # no copy of this try's question can be older
+
+        def post() -> str:
+            marks: dict[str, Any] = {"ask_id": new_post_id()}
+            if attempts:  # posting again after a lost answer: the earlier attempts may still land
+                marks["replaces"] = ",".join(attempts)  # metadata values are flat
+            attempts.append(marks["ask_id"])
+            return self.write_hook.post_message(
+                channel=channel,
+                text=ask["text"],
+                blocks=ask["blocks"],
+                metadata=ask_metadata({**identity, **marks}, "open", policy=policy, approver_groups=groups),
+            ).ts
+
+        def landed() -> str | None:
+            return kept_ask(_open_of_this_try(self.find_asks(channel, identity, since=first_sent), identity))
+
+        result = AskResult(channel, self.post_once(post, landed, "the question"))
+        if len(attempts) > 1:
+            result = result._replace(reposted_since=first_sent)
+            self.keep_one(channel, identity, result.ts, since=first_sent)
+        self._supersede_earlier_tries(channel, earlier, identity, question.text)
+        return result
+
+    def keep_one(self, channel: str, identity: dict[str, Any], ts: str, *, since: float) -> None:
+        """After a retried post, close any other open question of this try (Slack got it twice)."""
+        try:
+            asks = self.find_asks(channel, identity, since=since)
+        except SlackGateError as error:
+            self.log.warning("Could not check Slack for a duplicate question: %s", error)
+            return
+        self._close_duplicates(channel, asks, identity, ts)
+
+    def _close_duplicates(
+        self, channel: str, asks: list[FoundAsk], identity: dict[str, Any], kept: str
+    ) -> None:
+        for ask in asks:
+            if ask.ts == kept or not ask.is_open or not same_try(ask.payload, identity):
+                continue
+            update = duplicate_ask_message(ask.blocks)
+            if update is None:
+                continue
+            self.log.warning("Slack got the question twice (also %s); closing that copy.", ask.ts)
+            self._update_ask(channel, ask.ts, update, ask_metadata(ask.payload, "superseded"))
+
+    def find_asks(self, channel: str, identity: dict[str, Any], *, since: float) -> list[FoundAsk]:
+        """This task instance's ask messages (any try) posted since the Unix time ``since``.
+
+        Earlier tries' questions are looked for since the run's ``run_after`` (the sensor's
+        ``_run_could_start``: a clear resets the run's start date, and an earlier try's question
+        may be older). Only messages of this connection's own bot count: metadata is readable by
+        anyone, but only the bot can post as itself.
+        """
+        bot_id = self.hook.bot_identity().bot_id
+        history = self.hook.read_history(
+            channel=channel,
+            oldest=f"{since - CLOCK_SKEW:.6f}",
+            include_all_metadata=True,
+        )
+        found = []
+        for message in history:
+            payload = gate_metadata(message)
+            if payload and message.get("bot_id") == bot_id and same_task(payload, identity):
+                found.append(FoundAsk(str(message["ts"]), payload, list(message.get("blocks") or [])))
+        return found
+
+    def _supersede_earlier_tries(
+        self, channel: str, earlier: list[FoundAsk], identity: dict[str, Any], text: str
+    ) -> None:
+        for ask in earlier:
+            if not ask.is_open or ask.payload.get("try_number") == identity["try_number"]:
+                continue
+            update = superseded_message(original_text=text, new_try=identity["try_number"])
+            self._update_ask(channel, ask.ts, update, ask_metadata(ask.payload, "superseded"))
+
+    def _update_ask(self, channel: str, ts: str, update: Mapping[str, Any], metadata: dict[str, Any]) -> None:
+        try:
+            self.hook.update_message(
+                channel=channel, ts=ts, text=update["text"], blocks=update["blocks"], metadata=metadata
+            )
+        except SlackGateError as error:
+            self.log.warning("Could not mark the question %s as superseded: %s", ts, error)
+
+
+def _open_of_this_try(asks: list[FoundAsk], identity: Mapping[str, Any]) -> list[tuple[str, dict[str, Any]]]:
+    return [(ask.ts, ask.payload) for ask in asks if same_try(ask.payload, identity) and ask.is_open]

@@ -2,15 +2,13 @@
 
 from __future__ import annotations
 
-import time
 from collections.abc import Sequence
 from functools import cached_property
 from typing import TYPE_CHECKING, Any
 
 from airflow.sdk import BaseOperator
 
-from airflow_slack_gate.core.protocol import message_with_post_id, post_metadata
-from airflow_slack_gate.hooks.asking import CLOCK_SKEW, new_post_id, post_once, posting_hook, task_identity
+from airflow_slack_gate.hooks.asking import Asking, task_identity
 from airflow_slack_gate.hooks.errors import SlackGateError
 from airflow_slack_gate.hooks.slack import DEFAULT_CONN_ID, PostedMessage, SlackGateHook
 from airflow_slack_gate.links import SLACK_MESSAGE_XCOM_KEY, SlackMessageLink
@@ -80,16 +78,22 @@ class SlackPostOperator(SlackTextTemplating, BaseOperator):
         return SlackGateHook(slack_conn_id=self.slack_conn_id)
 
     @cached_property
-    def write_hook(self) -> SlackGateHook:
-        """The hook for the post: its client retries only 429s (:mod:`airflow_slack_gate.hooks.asking`)."""
-        return posting_hook(self.slack_conn_id)
+    def asking(self) -> Asking:
+        """Posts at most once (:mod:`airflow_slack_gate.hooks.asking`)."""
+        return Asking(self.hook, log=self.log)
 
     def execute(self, context: Context) -> bool:
         channel = self.hook.task_channel(self.channel, task_id=self.task_id)
         blocks = parse_blocks(self.blocks, task_id=self.task_id)
         self.check_slack_message()
         try:
-            posted = self._post(channel, blocks, context)
+            posted = self.asking.post(
+                task_identity(context),
+                channel=channel,
+                text=self.text,
+                blocks=blocks,
+                thread_ts=self.thread_ts,
+            )
         except SlackGateError as error:
             if self.fail_on_error:
                 raise
@@ -100,42 +104,6 @@ class SlackPostOperator(SlackTextTemplating, BaseOperator):
         context["ti"].xcom_push(key=SLACK_MESSAGE_XCOM_KEY, value=reference)
         self.log.info("Posted to Slack: %s", reference["permalink"])
         return True
-
-    def _post(self, channel: str, blocks: list[dict[str, Any]] | None, context: Context) -> PostedMessage:
-        """Post at most once; the message's metadata names the task and a post id to find it by."""
-        post_id = new_post_id()
-        metadata = post_metadata(task_identity(context), post_id)
-        sent_at = time.time()
-        posted: list[PostedMessage] = []
-
-        def post() -> str:
-            posted.append(
-                self.write_hook.post_message(
-                    channel=channel,
-                    text=self.text,
-                    blocks=blocks,
-                    thread_ts=self.thread_ts,
-                    metadata=metadata,
-                )
-            )
-            return posted[-1].ts
-
-        def landed() -> str | None:
-            channel_id = self.hook.channel_id(channel)
-            if self.thread_ts:
-                messages = self.hook.read_thread(channel=channel_id, ts=self.thread_ts)[1:]
-            else:
-                oldest = f"{sent_at - CLOCK_SKEW:.6f}"
-                messages = self.hook.read_history(
-                    channel=channel_id, oldest=oldest, include_all_metadata=True
-                )
-            return message_with_post_id(messages, post_id, self.hook.bot_identity().bot_id)
-
-        window = float(self.write_hook.client.timeout)
-        ts = post_once(post, landed, what="the message", window=window, log=self.log)
-        if posted and posted[-1].ts == ts:
-            return posted[-1]
-        return PostedMessage(channel=self.hook.channel_id(channel), ts=ts, message={})
 
 
 def parse_blocks(blocks: list[dict[str, Any]] | str | None, *, task_id: str) -> list[dict[str, Any]] | None:

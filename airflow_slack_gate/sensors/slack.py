@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import inspect
 import time
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from datetime import datetime, timedelta, timezone
 from functools import cached_property
-from typing import TYPE_CHECKING, Any, NamedTuple
+from typing import TYPE_CHECKING, Any
 
 import jinja2
 import jinja2.meta
@@ -34,14 +34,11 @@ from airflow_slack_gate.core.gate import (
 from airflow_slack_gate.core.messages import (
     ASK_OWN_BLOCKS,
     ask_message,
-    duplicate_ask_message,
     is_jinja,
     outcome_message,
     outcome_thread_reply,
-    superseded_message,
     unknown_requester_note,
 )
-from airflow_slack_gate.core.pacing import doubling_backoff
 from airflow_slack_gate.core.policy import (
     DEFAULT_APPROVE_REACTIONS,
     DEFAULT_APPROVE_WORDS,
@@ -52,7 +49,7 @@ from airflow_slack_gate.core.policy import (
     validate_gate_config,
     validate_on_timeout,
 )
-from airflow_slack_gate.core.protocol import ask_metadata, gate_metadata, kept_ask, same_task, same_try
+from airflow_slack_gate.core.protocol import ask_metadata
 from airflow_slack_gate.core.requesters import (
     EMAIL_DOMAIN_EXTRA,
     SLACK_USERS_EXTRA,
@@ -63,7 +60,7 @@ from airflow_slack_gate.core.requesters import (
     run_starter,
 )
 from airflow_slack_gate.core.votes import Decision
-from airflow_slack_gate.hooks.asking import CLOCK_SKEW, new_post_id, post_once, posting_hook, task_identity
+from airflow_slack_gate.hooks.asking import Asking, Question, task_identity
 from airflow_slack_gate.hooks.errors import SlackGateError
 from airflow_slack_gate.hooks.slack import DEFAULT_CONN_ID, SlackGateHook
 from airflow_slack_gate.links import SLACK_MESSAGE_XCOM_KEY, SlackMessageLink
@@ -105,12 +102,6 @@ _RULE_EXAMPLES = {
 }
 #: How long after the gate's own deadline Airflow's deferral timeout fires, if the trigger never did.
 DEFERRAL_GRACE = timedelta(minutes=5)
-#: Seconds a gate keeps trying to ask while Slack fails transiently (5xx, dropped connections,
-#: timeouts) before the try gives up (returns False, or fails with ``fail_on_error``)...
-ASK_RETRY_WINDOW = 60.0
-#: ...pausing this long after the first failure, doubling up to the maximum.
-ASK_RETRY_FIRST_PAUSE = 1.0
-ASK_RETRY_MAX_PAUSE = 15.0
 #: Reschedule mode notes replies newer than one poke_interval plus this many seconds (see
 #: ``SlackApprovalSensor._note_uncounted``).
 NOTE_GRACE = 5.0
@@ -436,156 +427,38 @@ class SlackApprovalSensor(SlackTextTemplating, BaseSensorOperator):
         )
 
     def _ask(self, context: Context) -> GateRef:
-        """Ask once per try, waiting out a short Slack outage (5xx, dropped connections, timeouts) for
-        up to :data:`ASK_RETRY_WINDOW` seconds; each new attempt first looks for the question in Slack,
-        so the wait never posts it twice."""
-        give_up_at = time.monotonic() + ASK_RETRY_WINDOW
-        failures = 0
-        while True:
-            try:
-                return self._ask_once(context)
-            except SlackGateError as error:
-                failures += 1
-                pause = doubling_backoff(failures, ASK_RETRY_FIRST_PAUSE, ASK_RETRY_MAX_PAUSE)
-                if error.is_permanent or time.monotonic() + pause > give_up_at:
-                    raise
-                self.log.warning(
-                    "Could not ask in Slack yet (%s); asking again in %.0fs (a question that did reach "
-                    "Slack is found there, not posted twice).",
-                    error,
-                    pause,
-                )
-                time.sleep(pause)
-
-    def _ask_once(self, context: Context) -> GateRef:
-        """Post the question once per try (a rerun of the same try finds its message in Slack)."""
-        channel = self.hook.channel_id(self.hook.task_channel(self.channel, task_id=self.task_id))
+        """Ask once per try (:meth:`Asking.ask <airflow_slack_gate.hooks.asking.Asking.ask>`)."""
+        channel = self.hook.task_channel(self.channel, task_id=self.task_id)
         identity = task_identity(context)
-        earlier = self._find_asks(channel, identity, since=_run_could_start(context).timestamp())
-        if asked := kept_ask(self._open_of_this_try(earlier, identity)):
-            self.log.info("This try already asked in Slack (message %s); waiting on it.", asked)
-            gate = GateRef(channel=channel, ts=asked)
-            self._close_duplicates(earlier, identity, gate)
-            return self._remember(context, gate)
         policy, groups = self._base_policy()
-        ask = ask_message(
-            text=self.text,
-            blocks=parse_blocks(self.blocks, task_id=self.task_id),
-            policy=policy,
-            approver_groups=groups,
-            deadline=datetime.now(tz=timezone.utc) + timedelta(seconds=self.timeout),
-            requested_by=policy.requested_by,
-            context_line=_context_line(identity),
-            requester_note=self._requester_note(),
-        )
-        attempts: list[str] = []
-        first_sent = time.time()  # no copy of this try's question can be older
 
-        def post() -> str:
-            marks: dict[str, Any] = {"ask_id": new_post_id()}
-            if attempts:  # posting again after a lost answer: the earlier attempts may still land
-                marks["replaces"] = ",".join(attempts)  # metadata values are flat
-            attempts.append(marks["ask_id"])
-            return self.write_hook.post_message(
-                channel=channel,
-                text=ask["text"],
-                blocks=ask["blocks"],
-                metadata=ask_metadata({**identity, **marks}, "open", policy=policy, approver_groups=groups),
-            ).ts
-
-        def landed() -> str | None:
-            return kept_ask(
-                self._open_of_this_try(self._find_asks(channel, identity, since=first_sent), identity)
+        def message() -> dict[str, Any]:
+            return ask_message(
+                text=self.text,
+                blocks=parse_blocks(self.blocks, task_id=self.task_id),
+                policy=policy,
+                approver_groups=groups,
+                deadline=datetime.now(tz=timezone.utc) + timedelta(seconds=self.timeout),
+                requested_by=policy.requested_by,
+                context_line=_context_line(identity),
+                requester_note=self._requester_note(),
             )
 
-        gate = GateRef(channel=channel, ts=self._post_once(post, landed, "the question"))
-        if len(attempts) > 1:
-            self._reposted_since = first_sent
-            gate = self._keep_one_ask(channel, identity, gate, since=first_sent)
-        self._supersede_earlier_tries(earlier, identity, gate)
-        return self._remember(context, gate)
+        question = Question(text=self.text, message=message, policy=policy, approver_groups=groups)
+        asked = self.asking.ask(channel, identity, question, since=_run_could_start(context).timestamp())
+        if asked.reposted_since is not None:
+            self._reposted_since = asked.reposted_since
+        return self._remember(context, GateRef(channel=asked.channel, ts=asked.ts))
 
     def _requester_note(self) -> str | None:
         if self._requester is None or not self._requester.is_unknown:
             return None
         return unknown_requester_note(self._requester.airflow_user, conn_id=self.slack_conn_id)
 
-    # -- writing at most once ------------------------------------------------------------------------
-
     @cached_property
-    def write_hook(self) -> SlackGateHook:
-        """The hook for posts: its client retries only 429s (see :mod:`airflow_slack_gate.hooks.asking`)."""
-        return posting_hook(self.slack_conn_id)
-
-    def _post_once(self, post: Callable[[], str], landed: Callable[[], str | None], what: str) -> str:
-        return post_once(post, landed, what=what, window=float(self.write_hook.client.timeout), log=self.log)
-
-    @staticmethod
-    def _open_of_this_try(asks: list[FoundAsk], identity: dict[str, Any]) -> list[tuple[str, dict[str, Any]]]:
-        return [(ask.ts, ask.payload) for ask in asks if same_try(ask.payload, identity) and ask.is_open]
-
-    def _keep_one_ask(
-        self, channel: str, identity: dict[str, Any], gate: GateRef, *, since: float
-    ) -> GateRef:
-        """After a retried post, close any other open question of this try (Slack got it twice)."""
-        try:
-            asks = self._find_asks(channel, identity, since=since)
-        except SlackGateError as error:
-            self.log.warning("Could not check Slack for a duplicate question: %s", error)
-            return gate
-        self._close_duplicates(asks, identity, gate)
-        return gate
-
-    def _close_duplicates(self, asks: list[FoundAsk], identity: dict[str, Any], gate: GateRef) -> None:
-        for ask in asks:
-            if ask.ts == gate.ts or not ask.is_open or not same_try(ask.payload, identity):
-                continue
-            update = duplicate_ask_message(ask.blocks)
-            if update is None:
-                continue
-            self.log.warning("Slack got the question twice (also %s); closing that copy.", ask.ts)
-            self._update_ask(gate.channel, ask.ts, update, ask_metadata(ask.payload, "superseded"))
-
-    def _find_asks(self, channel: str, identity: dict[str, Any], *, since: float) -> list[FoundAsk]:
-        """This task instance's ask messages (any try) posted since the Unix time ``since``.
-
-        Earlier tries' questions are looked for since the run's ``run_after`` (see
-        :func:`_run_could_start`: a clear resets the run's start date, and an earlier try's question
-        may be older). Only messages of this connection's own bot count: metadata is readable by
-        anyone, but only the bot can post as itself.
-        """
-        bot_id = self.hook.bot_identity().bot_id
-        history = self.hook.read_history(
-            channel=channel,
-            oldest=f"{since - CLOCK_SKEW:.6f}",
-            include_all_metadata=True,
-        )
-        found = []
-        for message in history:
-            payload = gate_metadata(message)
-            if payload and message.get("bot_id") == bot_id and same_task(payload, identity):
-                found.append(FoundAsk(str(message["ts"]), payload, list(message.get("blocks") or [])))
-        return found
-
-    def _supersede_earlier_tries(
-        self, earlier: list[FoundAsk], identity: dict[str, Any], new: GateRef
-    ) -> None:
-        for ask in earlier:
-            if not ask.is_open or ask.payload.get("try_number") == identity["try_number"]:
-                continue
-            self._supersede(new.channel, ask.ts, ask.payload, identity)
-
-    def _supersede(self, channel: str, ts: str, payload: dict[str, Any], identity: dict[str, Any]) -> None:
-        update = superseded_message(original_text=self.text, new_try=identity["try_number"])
-        self._update_ask(channel, ts, update, ask_metadata(payload, "superseded"))
-
-    def _update_ask(self, channel: str, ts: str, update: dict[str, Any], metadata: dict[str, Any]) -> None:
-        try:
-            self.hook.update_message(
-                channel=channel, ts=ts, text=update["text"], blocks=update["blocks"], metadata=metadata
-            )
-        except SlackGateError as error:
-            self.log.warning("Could not mark the question %s as superseded: %s", ts, error)
+    def asking(self) -> Asking:
+        """Posts at most once and keeps one question per try (:mod:`airflow_slack_gate.hooks.asking`)."""
+        return Asking(self.hook, log=self.log)
 
     def _remember(self, context: Context, gate: GateRef) -> GateRef:
         permalink = gate.permalink
@@ -703,7 +576,7 @@ class SlackApprovalSensor(SlackTextTemplating, BaseSensorOperator):
         decided_at = datetime.now(tz=timezone.utc)
         identity = task_identity(context)
         if self._reposted_since is not None:  # poke modes: no trigger's watcher closed a late copy
-            self._keep_one_ask(gate.channel, identity, gate, since=self._reposted_since)
+            self.asking.keep_one(gate.channel, identity, gate.ts, since=self._reposted_since)
         self._show_outcome(gate, outcome, decision, decided_at, identity)
         approved = outcome == "approved" or (outcome == "timed_out" and self.on_timeout == "approve")
         record = {
@@ -751,39 +624,17 @@ class SlackApprovalSensor(SlackTextTemplating, BaseSensorOperator):
                 reason=decision.reason,
                 on_timeout=self.on_timeout if outcome == "timed_out" else None,
             )
-            self._post_once(
-                lambda: self.write_hook.post_message(channel=gate.channel, thread_ts=gate.ts, text=reply).ts,
-                lambda: self._own_reply(gate, reply),
-                "the outcome reply",
+            self.asking.reply_once(
+                channel=gate.channel, thread_ts=gate.ts, text=reply, what="the outcome reply"
             )
         except SlackGateError as error:
             self.log.warning("The decision stands, but Slack could not show it: %s", error)
-
-    def _own_reply(self, gate: GateRef, text: str) -> str | None:
-        """The ts of this bot's reply with ``text`` in the question's thread, if it is there."""
-        bot_id = self.hook.bot_identity().bot_id
-        for message in self.hook.read_thread(channel=gate.channel, ts=gate.ts)[1:]:
-            if message.get("bot_id") == bot_id and message.get("text") == text:
-                return str(message["ts"])
-        return None
 
     def _fail_or_false(self, error: SlackGateError) -> bool:
         if self.fail_on_error:
             raise error
         self.log.error("%s", error)
         return False
-
-
-class FoundAsk(NamedTuple):
-    """An ask message of this task instance found in Slack: its ts, metadata payload and blocks."""
-
-    ts: str
-    payload: dict[str, Any]
-    blocks: list[dict[str, Any]]
-
-    @property
-    def is_open(self) -> bool:
-        return self.payload.get("state") == "open"
 
 
 def _own_xcom(context: Context, key: str) -> Any:

@@ -84,6 +84,20 @@ def test_server_errors(client: WebClient, slack_emulator: SlackEmulator, status:
     assert client.auth_test()["ok"]  # one fault, then normal service
 
 
+def test_a_carried_out_server_error_posts_but_answers_503(
+    client: WebClient, slack_emulator: SlackEmulator, ws: DemoWorkspace
+) -> None:
+    """Slack can carry a post out and still answer 5xx: the client sees the error, the channel the message."""
+    slack_emulator.inject_fault("chat.postMessage", status=503, carried_out=True)
+
+    with pytest.raises(SlackApiError) as raised:
+        client.chat_postMessage(channel=ws.approvals, text="landed anyway")
+
+    assert raised.value.response.status_code == 503
+    assert [m["text"] for m in slack_emulator.messages(ws.approvals)] == ["landed anyway"]
+    assert [c.status for c in slack_emulator.calls] == [503]  # one call, recorded once
+
+
 def test_server_error_retried_by_sdk(slack_emulator: SlackEmulator, ws: DemoWorkspace) -> None:
     handler = ServerErrorRetryHandler(max_retry_count=2, interval_calculator=NO_WAIT)
     client = WebClient(token=ws.bot_token, base_url=slack_emulator.base_url, retry_handlers=[handler])

@@ -221,6 +221,22 @@ def test_a_short_outage_before_the_question_is_asked_is_waited_out(
     assert "asking again in" in gate_logs.text
 
 
+def test_post_operator_posts_once_when_slack_posts_the_message_but_answers_5xx(
+    slack: SlackEmulator, airflow_db: Any, gate_logs: Logs
+) -> None:
+    """Slack carries the post out but answers 503, so the answer is lost although the message landed.
+    A blind retry posted it twice; the operator finds its message by the post id in its metadata and
+    does not post again: one message, one chat.postMessage, and the task says it posted."""
+    slack.inject_fault("chat.postMessage", status=503, carried_out=True)
+    run = load_dag("post_message").test()
+
+    assert xcom(run, "post") is True
+    [message] = slack.messages("approvals")
+    assert xcom(run, "post", "slack_message")["ts"] == message["ts"]
+    assert len(calls_of(slack, "chat.postMessage")) == 1
+    assert gate_logs.count("did arrive in Slack") == 1
+
+
 def test_post_operator_posts_once_when_slack_is_slower_than_the_client_timeout_then_fails(
     slack: SlackEmulator, airflow_db: Any
 ) -> None:

@@ -42,6 +42,7 @@ def _inject_fault(api: EmulatorApi, a: dict[str, Any]) -> Any:
         count=int(a.get("count", 1)),
         retry_after=int(a.get("retry_after", 1)),
         error=a.get("error"),
+        carried_out=bool(a.get("carried_out", False)),
     )
 
 

@@ -334,14 +334,17 @@ class EmulatorApi:
         count: int = 1,
         retry_after: int = 1,
         error: str | None = None,
+        carried_out: bool = False,
     ) -> None:
         """Fail the next ``count`` calls of ``method`` (``"*"``: any method).
 
         ``status=429`` answers with ``Retry-After: retry_after`` and ``{"ok": false, "error":
         "ratelimited"}``; 500/503 answer with that HTTP status; ``error="..."`` answers HTTP 200
-        ``{"ok": false, "error": ...}``.
+        ``{"ok": false, "error": ...}``. ``carried_out=True`` carries the call out first and fails
+        only its answer: a ``chat.postMessage`` that answers 503 but is posted.
         """
-        self.controls.inject_fault(method, Fault(status=status, retry_after=retry_after, error=error), count)
+        fault = Fault(status=status, retry_after=retry_after, error=error, carried_out=carried_out)
+        self.controls.inject_fault(method, fault, count)
 
     def set_latency(self, method: str, seconds: float) -> None:
         """Delay every answer of ``method`` (``"*"``: any) by ``seconds``; 0 removes the delay."""

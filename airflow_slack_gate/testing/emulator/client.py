@@ -130,6 +130,7 @@ class EmulatorClient:
         count: int = 1,
         retry_after: int = 1,
         error: str | None = None,
+        carried_out: bool = False,
     ) -> None:
         """Fail the next ``count`` calls of ``method`` (see :meth:`EmulatorApi.inject_fault`)."""
         body = {
@@ -138,6 +139,7 @@ class EmulatorClient:
             "count": count,
             "retry_after": retry_after,
             "error": error,
+            "carried_out": carried_out,
         }
         self._request("POST", "/faults", body)
 

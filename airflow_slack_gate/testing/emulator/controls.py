@@ -24,11 +24,14 @@ ANY_METHOD = "*"
 @dataclass(frozen=True)
 class Fault:
     """An injected failure: an HTTP ``status`` (429 with ``retry_after``, 500, 503...) or, when
-    ``error`` is set, an HTTP 200 ``{"ok": false, "error": error}``."""
+    ``error`` is set, an HTTP 200 ``{"ok": false, "error": error}``. With ``carried_out`` the call
+    is carried out first and only its answer is the failure (a post that lands although Slack
+    answered 5xx)."""
 
     status: int = 429
     retry_after: int = 1
     error: str | None = None
+    carried_out: bool = False
 
 
 @dataclass(frozen=True)

@@ -79,14 +79,14 @@ class _WebApi:
             controls.record(CallRecord(name, params, 0, "connection_dropped"))
             return _drop(request)
         fault = controls.take_fault(name)
-        if fault is not None:
+        if fault is not None and not fault.carried_out:
             return self._fault(name, params, fault)
         if method is None:
-            return self._app_level_call(name, token, params, request.host)
-        return self._call(name, method, token, params)
+            return self._app_level_call(name, token, params, request.host, fault)
+        return self._call(name, method, token, params, fault)
 
     def _app_level_call(
-        self, name: str, token: str | None, params: dict[str, Any], host: str
+        self, name: str, token: str | None, params: dict[str, Any], host: str, fault: Fault | None
     ) -> web.Response:
         """A method that takes the app-level token (``xapp-...``): apps.connections.open."""
         try:
@@ -96,10 +96,13 @@ class _WebApi:
             body = self.hub.open_url(token, host)
         except SlackError as exc:
             body = _error_body(exc)
-        return self._answer(name, params, body)
+        return self._answer(name, params, body) if fault is None else self._fault(name, params, fault)
 
-    def _call(self, name: str, method: Method, token: str | None, params: dict[str, Any]) -> web.Response:
-        """Authenticate, enforce rate limits, run the handler: Slack's answer as a response."""
+    def _call(
+        self, name: str, method: Method, token: str | None, params: dict[str, Any], fault: Fault | None
+    ) -> web.Response:
+        """Authenticate, enforce rate limits, run the handler: Slack's answer as a response (or, after
+        the handler ran, a ``carried_out`` fault instead)."""
         try:
             bot = self.api.state.authenticate(token)
             channel = self._channel_id(params.get("channel"))
@@ -111,7 +114,7 @@ class _WebApi:
         except SlackError as exc:
             body = _error_body(exc)
         self.api.interactivity.after_web_call(name, body)
-        return self._answer(name, params, body)
+        return self._answer(name, params, body) if fault is None else self._fault(name, params, fault)
 
     def _channel_id(self, ref: Any) -> str | None:
         """The channel a call names, as an id when known (``#approvals`` and its id share a limit)."""
