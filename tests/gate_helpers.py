@@ -20,9 +20,18 @@ from airflow_slack_gate.testing.emulator import SlackEmulator
 ASK_TIMEOUT = 30.0
 
 
+#: Which file of the tests' DAGs folder defines each DAG (learnt from one parse of the whole folder).
+_DAG_FILES: dict[str, str] = {}
+
+
 def load_dag(dag_id: str) -> Any:
-    """A DAG from the tests' DAGs folder (dag.test() needs its file there)."""
-    bag = DagBag()
+    """A DAG from the tests' DAGs folder (dag.test() needs its file there), freshly parsed from the one
+    file that defines it, so it reads the Variables the test has just set."""
+    if dag_id not in _DAG_FILES:
+        bag = DagBag()
+        assert not bag.import_errors, bag.import_errors
+        _DAG_FILES.update({dag.dag_id: dag.fileloc for dag in bag.dags.values()})
+    bag = DagBag(dag_folder=_DAG_FILES[dag_id])
     assert not bag.import_errors, bag.import_errors
     return bag.get_dag(dag_id)
 

@@ -8,7 +8,7 @@ from airflow_slack_gate.core.messages import escape_mrkdwn
 from airflow_slack_gate.templating import escape_template_value, finish_rendered, template_source
 from tests.gate_helpers import load_dag, people, xcom
 
-pytestmark = pytest.mark.usefixtures("airflow_db")
+pytestmark = pytest.mark.usefixtures("airflow_db", "fast_slack_reads")
 
 
 HOSTILE = "<!channel> <@UEMU0000002> <http://evil.example|docs> & co"

@@ -9,7 +9,7 @@ from airflow_slack_gate.core.policy import ApprovalPolicy
 from airflow_slack_gate.core.protocol import ask_rules, gate_metadata
 from tests.gate_helpers import load_dag, people, xcom
 
-pytestmark = pytest.mark.usefixtures("airflow_db")
+pytestmark = pytest.mark.usefixtures("airflow_db", "fast_slack_reads")
 
 
 def test_the_question_carries_the_gates_rules_from_asking_to_outcome(slack_emulator):

@@ -6,7 +6,7 @@ import pytest
 
 from tests.gate_helpers import SUCCESS, load_dag, people, task_states, wait_for_reads, xcom
 
-pytestmark = pytest.mark.usefixtures("airflow_db")
+pytestmark = pytest.mark.usefixtures("airflow_db", "fast_slack_reads")
 
 
 def run_gate(slack, dag_id, action, **run_conf):

@@ -6,7 +6,7 @@ import pytest
 
 from tests.gate_helpers import load_dag, people, task_states, xcom
 
-pytestmark = pytest.mark.usefixtures("airflow_db")
+pytestmark = pytest.mark.usefixtures("airflow_db", "fast_slack_reads")
 
 
 @pytest.mark.parametrize("dag_id", ["gate_poke_mode", "gate_reschedule_mode"])

@@ -11,7 +11,7 @@ import pytest
 
 from tests.gate_helpers import load_dag, people, wait_for_reads, wait_until, xcom
 
-pytestmark = pytest.mark.usefixtures("airflow_db")
+pytestmark = pytest.mark.usefixtures("airflow_db", "fast_slack_reads")
 
 MODES = ["gate_anyone", "gate_poke_mode", "gate_reschedule_mode"]
 

@@ -8,7 +8,7 @@ import pytest
 
 from tests.gate_helpers import load_dag, task_states, xcom
 
-pytestmark = pytest.mark.usefixtures("airflow_db")
+pytestmark = pytest.mark.usefixtures("airflow_db", "fast_slack_reads")
 
 
 def expire(dag_id):

@@ -38,7 +38,7 @@ def connection_extras(monkeypatch, slack, **extras):
 # -- hole 1: the run's trigger cannot choose the rules, the channel or the connection ---------------
 
 
-@pytest.mark.usefixtures("airflow_db")
+@pytest.mark.usefixtures("airflow_db", "fast_slack_reads")
 def test_conf_cannot_choose_approvers(slack_emulator, monkeypatch):
     """Mallory triggers the release with herself as approver in conf; only the DAG's approvers count."""
     ws = slack_emulator.workspace
@@ -142,7 +142,7 @@ def test_a_channel_from_a_variable_renders(monkeypatch):
 # -- hole 2: four eyes by default -------------------------------------------------------------------
 
 
-@pytest.mark.usefixtures("airflow_db")
+@pytest.mark.usefixtures("airflow_db", "fast_slack_reads")
 def test_the_triggering_user_cannot_approve_their_own_gate(slack_emulator, monkeypatch):
     ws = slack_emulator.workspace
     connection_extras(monkeypatch, slack_emulator, slack_users={DAG_TEST_USER: ws.alice})
@@ -168,7 +168,7 @@ def test_the_triggering_user_cannot_approve_their_own_gate(slack_emulator, monke
     assert f"Requested by <@{ws.alice}>, who cannot approve their own request." in str(asked[0]["blocks"])
 
 
-@pytest.mark.usefixtures("airflow_db")
+@pytest.mark.usefixtures("airflow_db", "fast_slack_reads")
 def test_the_triggering_user_is_found_by_email(slack_emulator, monkeypatch):
     """An auth manager whose user names are not emails: the connection's email_domain completes them."""
     ws = slack_emulator.workspace
@@ -192,7 +192,7 @@ def test_the_triggering_user_is_found_by_email(slack_emulator, monkeypatch):
     assert slack_emulator.call_count("users.lookupByEmail") == 1
 
 
-@pytest.mark.usefixtures("airflow_db")
+@pytest.mark.usefixtures("airflow_db", "fast_slack_reads")
 def test_an_unmapped_requester_is_stated_in_the_question(slack_emulator):
     ws = slack_emulator.workspace
     asked: list[dict] = []
@@ -212,7 +212,7 @@ def test_an_unmapped_requester_is_stated_in_the_question(slack_emulator):
     assert decision["decided_by"] == [ws.alice]
 
 
-@pytest.mark.usefixtures("airflow_db")
+@pytest.mark.usefixtures("airflow_db", "fast_slack_reads")
 def test_require_known_requester_fails_closed_before_asking(slack_emulator):
     run = load_dag("gate_known_requester").test()
 
@@ -221,7 +221,7 @@ def test_require_known_requester_fails_closed_before_asking(slack_emulator):
     assert slack_emulator.messages("approvals") == []
 
 
-@pytest.mark.usefixtures("airflow_db")
+@pytest.mark.usefixtures("airflow_db", "fast_slack_reads")
 def test_require_known_requester_asks_when_the_requester_is_mapped(slack_emulator, monkeypatch):
     ws = slack_emulator.workspace
     connection_extras(monkeypatch, slack_emulator, slack_users=json.dumps({DAG_TEST_USER: ws.dave}))
@@ -236,7 +236,7 @@ def test_require_known_requester_asks_when_the_requester_is_mapped(slack_emulato
     assert xcom(run, "ask", "slack_decision")["requester"]["slack_user"] == ws.dave
 
 
-@pytest.mark.usefixtures("airflow_db")
+@pytest.mark.usefixtures("airflow_db", "fast_slack_reads")
 def test_the_dags_requested_by_wins_over_the_triggering_user(slack_emulator, monkeypatch):
     ws = slack_emulator.workspace
     monkeypatch.setenv("AIRFLOW_VAR_GATE_APPROVERS", f"{ws.alice} {ws.bob}")
@@ -255,7 +255,7 @@ def test_the_dags_requested_by_wins_over_the_triggering_user(slack_emulator, mon
     assert decision["requester"] == {"airflow_user": DAG_TEST_USER, "slack_user": ws.alice, "found_by": "dag"}
 
 
-@pytest.mark.usefixtures("airflow_db")
+@pytest.mark.usefixtures("airflow_db", "fast_slack_reads")
 def test_a_requester_who_leaves_too_few_approvers_fails_the_task_before_asking(slack_emulator, monkeypatch):
     """Alice is the only approver and triggers the run herself: nobody could approve, so say so now."""
     ws = slack_emulator.workspace
@@ -275,7 +275,7 @@ def test_the_unknown_requesters_name_is_data_not_markup():
     assert "slack_users" in note
 
 
-@pytest.mark.usefixtures("airflow_db")
+@pytest.mark.usefixtures("airflow_db", "fast_slack_reads")
 @pytest.mark.parametrize("dag_id", ["gate_poke_mode", "gate_reschedule_mode"])
 def test_the_triggering_user_cannot_approve_in_the_workers_modes_either(slack_emulator, monkeypatch, dag_id):
     """Poke and reschedule modes read Slack in the worker, with the same requester."""
@@ -294,7 +294,7 @@ def test_the_triggering_user_cannot_approve_in_the_workers_modes_either(slack_em
     assert decision["requester"]["slack_user"] == ws.alice
 
 
-@pytest.mark.usefixtures("airflow_db")
+@pytest.mark.usefixtures("airflow_db", "fast_slack_reads")
 def test_a_click_is_judged_with_the_triggering_user_as_requester(slack_emulator, monkeypatch):
     """Button clicks are judged by the rules in the question's metadata: they hold the run's requester,
     from asking to the outcome, so the triggering user's click cannot approve either."""
@@ -314,7 +314,7 @@ def test_a_click_is_judged_with_the_triggering_user_as_requester(slack_emulator,
     assert ask_rules(gate_metadata(question)) == asked["rules"]
 
 
-@pytest.mark.usefixtures("airflow_db")
+@pytest.mark.usefixtures("airflow_db", "fast_slack_reads")
 def test_a_mapped_gate_cannot_take_its_rules_from_an_upstream_task(slack_emulator):
     """``.expand(approvers=task())`` or ``.expand_kwargs(task())`` hands the rules to whatever the
     upstream task returns: here the run's conf. Mapped tasks are built after parsing, so the sensor
@@ -328,7 +328,7 @@ def test_a_mapped_gate_cannot_take_its_rules_from_an_upstream_task(slack_emulato
     assert not [m for m in slack_emulator.messages("approvals") if m.get("bot_id") == ws.bot_id]
 
 
-@pytest.mark.usefixtures("airflow_db")
+@pytest.mark.usefixtures("airflow_db", "fast_slack_reads")
 def test_a_mapped_gate_may_map_its_question(slack_emulator, monkeypatch):
     ws = slack_emulator.workspace
     monkeypatch.setenv("AIRFLOW_VAR_GATE_APPROVERS", ws.alice)
