@@ -6,7 +6,7 @@ import pytest
 
 from airflow_slack_gate.core.messages import escape_mrkdwn
 from airflow_slack_gate.templating import escape_template_value, finish_rendered, template_source
-from tests.gate_helpers import load_dag, people, xcom
+from tests.support import load_dag, people, xcom
 
 pytestmark = pytest.mark.usefixtures("airflow_db", "fast_slack_reads")
 

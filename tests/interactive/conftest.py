@@ -17,11 +17,11 @@ from fastapi import FastAPI
 from airflow_slack_gate.core.messages import APPROVE_ACTION, ask_message
 from airflow_slack_gate.core.policy import ApprovalPolicy
 from airflow_slack_gate.core.protocol import VOTE_EVENT_TYPE, ask_metadata
-from airflow_slack_gate.hooks.ratelimit import loop_rate_limiter, token_key
 from airflow_slack_gate.hooks.sessions import close_shared_sessions
 from airflow_slack_gate.interactive.http import ROUTE, URL_PREFIX, InteractionReceiver, create_app
 from airflow_slack_gate.testing.emulator import SlackEmulator
 from airflow_slack_gate.triggers.slack import SlackApprovalTrigger
+from tests.support import fast_budgets, first_event, trigger
 
 CONN_ID = "slack_gate_default"
 T = TypeVar("T")
@@ -77,21 +77,8 @@ def post_ask(
 def make_trigger(
     slack: SlackEmulator, ts: str, policy: ApprovalPolicy | None = None, **overrides: Any
 ) -> SlackApprovalTrigger:
-    kwargs: dict[str, Any] = {
-        "slack_conn_id": CONN_ID,
-        "channel": slack.workspace.approvals,
-        "ts": ts,
-        "policy": (policy or ApprovalPolicy()).to_dict(),
-        "poke_interval": 600.0,  # only an event can make these gates read Slack soon
-        **overrides,
-    }
-    return SlackApprovalTrigger(**kwargs)
-
-
-async def first_event(trigger: SlackApprovalTrigger) -> dict[str, Any]:
-    async for event in trigger.run():
-        return event.payload
-    raise AssertionError("the trigger ended without an event")
+    """The gate's trigger; it reads Slack every 600 s, so only an event can make it read Slack soon."""
+    return trigger(slack, ts, policy, **{"poke_interval": 600.0, **overrides})
 
 
 async def wait_with_socket_mode(trigger: SlackApprovalTrigger) -> dict[str, Any]:
@@ -153,29 +140,11 @@ async def closing_sessions() -> Any:
     await close_shared_sessions()
 
 
-def raise_budgets(token: str, per_minute: int = 6000) -> None:
+def raise_budgets(token: str) -> None:
     """Let the running loop's rate limiter call Slack faster than Slack's tiers (tests that click a lot;
     the benchmark keeps Slack's budgets)."""
-    limiter = loop_rate_limiter()
-    for method in (
-        "conversations.replies",
-        "conversations.history",
-        "chat.postMessage",
-        "chat.postEphemeral",
-    ):
-        limiter.set_budget(token_key(token), method, per_minute)
-
-
-async def until(condition: Callable[[], Any], timeout: float = 10.0) -> Any:
-    """Wait in the loop until ``condition()`` is truthy (for what the emulator does not signal, such as
-    call counts and log lines); ``TimeoutError`` after ``timeout`` seconds."""
-    loop = asyncio.get_running_loop()
-    end = loop.time() + timeout
-    while not (result := condition()):
-        if loop.time() > end:
-            raise TimeoutError(f"not true within {timeout}s")
-        await asyncio.sleep(0.02)
-    return result
+    methods = ("conversations.replies", "conversations.history", "chat.postMessage", "chat.postEphemeral")
+    fast_budgets(token, per_minute=6000, methods=methods)
 
 
 # -- the Request URL on an API server ---------------------------------------------------------------

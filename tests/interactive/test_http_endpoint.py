@@ -17,7 +17,8 @@ from airflow_slack_gate.core.policy import ApprovalPolicy
 from airflow_slack_gate.hooks.sessions import close_shared_sessions
 from airflow_slack_gate.interactive.http import _REFUSED as REFUSED
 from airflow_slack_gate.testing.emulator.interactivity import sign
-from tests.interactive.conftest import click, connection_json, first_event, make_trigger, post_ask, records
+from tests.interactive.conftest import click, connection_json, make_trigger, post_ask, records
+from tests.support import first_event
 
 
 def test_a_click_is_answered_at_once_and_recorded_in_slack(slack, request_url):

@@ -19,13 +19,12 @@ from airflow_slack_gate.runtime import socket_mode as socket_mode_module
 from airflow_slack_gate.runtime.socket_mode import open_listeners, socket_mode
 from tests.interactive.conftest import (
     LoopThread,
-    first_event,
     make_trigger,
     post_ask,
     raise_budgets,
-    until,
     wait_with_socket_mode,
 )
+from tests.support import first_event, until
 
 pytestmark = pytest.mark.usefixtures("closing_sessions")
 DECIDE_WITHIN = 15.0

@@ -12,7 +12,7 @@ import pytest
 
 from airflow_slack_gate.links import SLACK_MESSAGE_XCOM_KEY, SlackMessageLink
 from airflow_slack_gate.testing.emulator import SlackEmulator
-from tests.gate_helpers import load_dag, task_states, xcom
+from tests.support import load_dag, task_states, xcom
 
 CONNECTION_ENV = "AIRFLOW_CONN_SLACK_GATE_DEFAULT"
 _ERROR_LINE = re.compile(r"\[error\s*\]")

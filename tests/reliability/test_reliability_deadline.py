@@ -12,8 +12,7 @@ from typing import Any
 import pytest
 
 from airflow_slack_gate.testing.emulator import SlackEmulator
-from tests.gate_helpers import load_dag, people, xcom
-from tests.reliability.support import ask, fast_budgets, first_event, trigger
+from tests.support import ask, fast_budgets, first_event, load_dag, people, trigger, xcom
 
 #: Vote this many seconds before or after the gate's deadline.
 OFFSETS = [round(-0.3 + 0.05 * i, 2) for i in range(13)]  # -0.3 ... +0.3
@@ -54,7 +53,7 @@ async def test_votes_around_the_deadline_are_honoured_or_timed_out_never_both(sl
     assert all(seen[offset] == "decided" for offset in OFFSETS if offset <= -0.15), seen
 
 
-@pytest.mark.usefixtures("airflow_db")
+@pytest.mark.usefixtures("airflow_db", "fast_slack_reads")
 @pytest.mark.parametrize("offset", [-0.2, 0.0, 0.2])
 def test_a_whole_gate_voted_at_its_deadline_tells_one_story(slack: SlackEmulator, offset: float) -> None:
     """reliability_gate_deadline: timeout 1.5 s from the question, on_timeout='reject'."""

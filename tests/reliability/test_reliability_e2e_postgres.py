@@ -15,7 +15,7 @@ from airflow_slack_gate.testing.airflow_runner import AirflowRunner, wait_until
 from airflow_slack_gate.testing.emulator import SlackEmulator
 from tests.reliability.e2e_support import DAG_ID, RUN_TIMEOUT, bot_questions, bot_replies, run_airflow
 from tests.reliability.postgres import PostgresServer, PostgresUnavailable
-from tests.reliability.support import posts
+from tests.support import posts
 
 pytestmark = pytest.mark.e2e
 GATES = 4

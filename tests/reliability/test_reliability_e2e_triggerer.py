@@ -16,7 +16,7 @@ from cryptography.fernet import Fernet
 from airflow_slack_gate.testing.airflow_runner import AirflowRunner
 from airflow_slack_gate.testing.emulator import SlackEmulator
 from tests.reliability.e2e_support import DAG_ID, RUN_TIMEOUT, bot_questions, bot_replies, run_airflow
-from tests.reliability.support import posts
+from tests.support import posts
 
 pytestmark = pytest.mark.e2e
 

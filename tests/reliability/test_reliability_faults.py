@@ -16,9 +16,8 @@ import pytest
 from airflow_slack_gate.core.policy import ApprovalPolicy
 from airflow_slack_gate.runtime.watcher import open_gates
 from airflow_slack_gate.testing.emulator import SlackEmulator
-from tests.gate_helpers import wait_until
 from tests.reliability.conftest import CLIENT_TIMEOUT, Logs
-from tests.reliability.support import WRITES, ask, fast_budgets, first_event, trigger, until
+from tests.support import WRITES, ask, fast_budgets, first_event, trigger, until, wait_until
 
 pytestmark = pytest.mark.usefixtures("clean_loop")
 

@@ -10,9 +10,8 @@ from typing import Any
 import pytest
 
 from airflow_slack_gate.testing.emulator import SlackEmulator
-from tests.gate_helpers import SUCCESS, load_dag, people, task_states, xcom
 from tests.reliability.conftest import CLIENT_TIMEOUT, Logs, connection_json
-from tests.reliability.support import calls_of
+from tests.support import SUCCESS, calls_of, load_dag, people, task_states, xcom
 
 pytestmark = pytest.mark.usefixtures("airflow_db")
 

@@ -13,9 +13,8 @@ import pytest
 from airflow_slack_gate.core.messages import outcome_thread_reply
 from airflow_slack_gate.core.policy import ApprovalPolicy
 from airflow_slack_gate.testing.emulator import SlackEmulator
-from tests.gate_helpers import load_dag, people, xcom
 from tests.reliability.conftest import Logs
-from tests.reliability.support import ask, calls_of, fast_budgets, first_event, posts, trigger
+from tests.support import ask, calls_of, fast_budgets, first_event, load_dag, people, posts, trigger, xcom
 
 pytestmark = pytest.mark.usefixtures("clean_loop")
 

@@ -17,7 +17,7 @@ from airflow_slack_gate.core.policy import ApprovalPolicy
 from airflow_slack_gate.hooks.ratelimit import loop_rate_limiter, token_key
 from airflow_slack_gate.testing.emulator import DEFAULT_BOT_SCOPES, SlackEmulator
 from tests.reliability.conftest import Logs, connection_json
-from tests.reliability.support import ask, calls_of, fast_budgets, first_event, trigger, until
+from tests.support import ask, calls_of, fast_budgets, first_event, trigger, until
 
 pytestmark = pytest.mark.usefixtures("clean_loop")
 

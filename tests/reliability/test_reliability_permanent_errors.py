@@ -15,9 +15,19 @@ import pytest
 
 from airflow_slack_gate.runtime.watcher import open_gates
 from airflow_slack_gate.testing.emulator import SlackEmulator
-from tests.gate_helpers import load_dag, people, task_states, wait_for_reads, xcom
 from tests.reliability.conftest import Logs, connection_json
-from tests.reliability.support import ask, fast_budgets, first_event, trigger, until
+from tests.support import (
+    ask,
+    fast_budgets,
+    first_event,
+    load_dag,
+    people,
+    task_states,
+    trigger,
+    until,
+    wait_for_reads,
+    xcom,
+)
 
 
 def remove_bot_from_channel(slack: SlackEmulator) -> None:
@@ -110,7 +120,7 @@ def archive_while_waiting(slack: SlackEmulator) -> Any:
     return archive
 
 
-@pytest.mark.usefixtures("airflow_db")
+@pytest.mark.usefixtures("airflow_db", "fast_slack_reads")
 @pytest.mark.parametrize("dag_id", ["reliability_gate", "reliability_gate_poke"])
 def test_an_archived_channel_ends_the_gate_with_false(
     slack: SlackEmulator, gate_logs: Logs, dag_id: str
@@ -130,7 +140,7 @@ def test_an_archived_channel_ends_the_gate_with_false(
     assert "the channel is archived: unarchive it" in gate_logs.text
 
 
-@pytest.mark.usefixtures("airflow_db")
+@pytest.mark.usefixtures("airflow_db", "fast_slack_reads")
 @pytest.mark.parametrize("dag_id", ["reliability_gate_strict", "reliability_gate_poke_strict"])
 def test_with_fail_on_error_an_archived_channel_fails_the_task(
     slack: SlackEmulator, gate_logs: Logs, dag_id: str
@@ -142,7 +152,7 @@ def test_with_fail_on_error_an_archived_channel_fails_the_task(
     assert "is_archived" in gate_logs.text
 
 
-@pytest.mark.usefixtures("airflow_db")
+@pytest.mark.usefixtures("airflow_db", "fast_slack_reads")
 def test_a_token_revoked_while_waiting_fails_the_strict_gate_without_showing_the_token(
     slack: SlackEmulator, gate_logs: Logs
 ) -> None:

@@ -7,7 +7,7 @@ import pytest
 
 from airflow_slack_gate.core.policy import ApprovalPolicy
 from airflow_slack_gate.core.protocol import ask_rules, gate_metadata
-from tests.gate_helpers import load_dag, people, xcom
+from tests.support import load_dag, people, xcom
 
 pytestmark = pytest.mark.usefixtures("airflow_db", "fast_slack_reads")
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from tests.gate_helpers import SUCCESS, load_dag, people, task_states, wait_for_reads, xcom
+from tests.support import SUCCESS, load_dag, people, task_states, wait_for_reads, xcom
 
 pytestmark = pytest.mark.usefixtures("airflow_db", "fast_slack_reads")
 

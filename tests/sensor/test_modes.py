@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from tests.gate_helpers import load_dag, people, task_states, xcom
+from tests.support import load_dag, people, task_states, xcom
 
 pytestmark = pytest.mark.usefixtures("airflow_db", "fast_slack_reads")
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import pytest
 
-from tests.gate_helpers import load_dag, people, wait_for_reads, wait_until, xcom
+from tests.support import load_dag, people, wait_for_reads, wait_until, xcom
 
 pytestmark = pytest.mark.usefixtures("airflow_db", "fast_slack_reads")
 

@@ -6,7 +6,7 @@ import threading
 
 import pytest
 
-from tests.gate_helpers import load_dag, task_states, xcom
+from tests.support import load_dag, task_states, xcom
 
 pytestmark = pytest.mark.usefixtures("airflow_db", "fast_slack_reads")
 

@@ -11,7 +11,7 @@ import pytest
 from airflow_slack_gate.core.policy import ApprovalPolicy
 from airflow_slack_gate.runtime.watcher import open_gates
 from airflow_slack_gate.triggers.slack import SlackApprovalTrigger
-from tests.gate_helpers import wait_until
+from tests.support import first_event, trigger, wait_until
 
 WRITES = ("chat.postMessage", "chat.update", "reactions.add")
 
@@ -23,26 +23,12 @@ def ask_ts(slack_emulator):
 
 
 def make_trigger(slack_emulator, ts, **overrides):
+    """A gate of Alice and Bob, both needed, reading Slack every 0.05 s."""
     ws = slack_emulator.workspace
-    kwargs = {
-        "slack_conn_id": "slack_gate_default",
-        "channel": ws.approvals,
-        "ts": ts,
-        "policy": ApprovalPolicy(approvers=frozenset({ws.alice, ws.bob}), required_approvals=2).to_dict(),
-        "deadline": None,
-        "poke_interval": 0.05,
-        **overrides,
-    }
-    return SlackApprovalTrigger(**kwargs)
-
-
-async def first_event(trigger, timeout=20.0):
-    async def first():
-        async for event in trigger.run():
-            return event.payload
-        return None
-
-    return await asyncio.wait_for(first(), timeout)
+    policy = overrides.pop(
+        "policy", ApprovalPolicy(approvers=frozenset({ws.alice, ws.bob}), required_approvals=2)
+    )
+    return trigger(slack_emulator, ts, policy, **{"poke_interval": 0.05, **overrides})
 
 
 def test_serialize_round_trips_and_holds_no_token(slack_emulator, ask_ts):

@@ -17,7 +17,7 @@ from airflow.sdk import DAG
 from airflow_slack_gate.core.messages import unknown_requester_note
 from airflow_slack_gate.core.protocol import ask_rules, gate_metadata
 from airflow_slack_gate.sensors.slack import SlackApprovalSensor
-from tests.gate_helpers import load_dag, people, task_states, wait_for_reads, xcom
+from tests.support import load_dag, people, task_states, wait_for_reads, xcom
 
 DAG_TEST_USER = "dag_test"  # the triggering user dag.test() records on its runs
 SAFE_ALTERNATIVES = ("in the DAG's code", "Variable.get(", "extra_dejson")

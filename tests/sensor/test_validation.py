@@ -8,7 +8,7 @@ import textwrap
 import pytest
 
 from airflow_slack_gate.sensors.slack import SlackApprovalSensor
-from tests.gate_helpers import DagBag
+from tests.support import DagBag
 
 GOOD = {"task_id": "ask", "text": "Deploy?"}
 
@@ -93,7 +93,7 @@ def test_json_blocks_that_are_not_json_before_rendering_fail_when_parsed():
 
 
 def test_templated_blocks_over_slacks_limits_fail_before_any_slack_call(airflow_db, slack_emulator, capfd):
-    from tests.gate_helpers import load_dag, task_states
+    from tests.support import load_dag, task_states
 
     run = load_dag("gate_header").test(run_conf={"title": "x" * 151})
 

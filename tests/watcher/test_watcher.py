@@ -13,7 +13,7 @@ from airflow_slack_gate.hooks.errors import SlackGateError, explain
 from airflow_slack_gate.hooks.sessions import close_shared_sessions
 from airflow_slack_gate.runtime import watcher as watcher_module
 from airflow_slack_gate.runtime.watcher import open_gates, watching
-from airflow_slack_gate.triggers.slack import SlackApprovalTrigger
+from tests.support import ask, first_event, trigger, until
 
 
 @pytest.fixture
@@ -22,27 +22,8 @@ async def loop_cleanup():
     await close_shared_sessions()
 
 
-def ask(slack, text="Deploy?"):
-    ws = slack.workspace
-    return slack.post_as_bot(ws.approvals, ws.bot_user_id, text)
-
-
 def trigger_for(slack, ts, **overrides):
-    ws = slack.workspace
-    return SlackApprovalTrigger(
-        slack_conn_id="slack_gate_default",
-        channel=ws.approvals,
-        ts=ts,
-        policy=ApprovalPolicy().to_dict(),
-        poke_interval=0.05,
-        **overrides,
-    )
-
-
-async def first_event(trigger):
-    async for event in trigger.run():
-        return event.payload
-    return None
+    return trigger(slack, ts, **{"poke_interval": 0.05, **overrides})
 
 
 @pytest.mark.usefixtures("loop_cleanup")
@@ -211,11 +192,7 @@ async def test_an_offer_older_than_the_watchers_snapshot_or_missing_its_replies_
 
 
 async def until_called(slack, method, count, timeout=10.0):
-    loop = asyncio.get_running_loop()
-    end = loop.time() + timeout
-    while slack.call_count(method) < count:
-        assert loop.time() < end, f"{method} not called {count} times within {timeout}s"
-        await asyncio.sleep(0.02)
+    await until(lambda: slack.call_count(method) >= count, timeout, what=f"{count} {method} calls")
 
 
 async def test_a_failed_round_is_reported_even_when_slack_answered_again_before_the_trigger_looked():
@@ -280,18 +257,11 @@ async def test_the_watcher_closes_a_late_copy_of_a_watched_question_once_and_not
 
     async with watching("slack_gate_default", ws.approvals, watched, 0.05) as watch:
         assert await watch.next_thread(timeout=10)
-        await wait_for_async(lambda: state(late_copy)[0] == "superseded")
+        await until(lambda: state(late_copy)[0] == "superseded")
         rounds = slack_emulator.call_count("conversations.history")
-        await wait_for_async(lambda: slack_emulator.call_count("conversations.history") >= rounds + 3)
+        await until(lambda: slack_emulator.call_count("conversations.history") >= rounds + 3)
 
     assert slack_emulator.call_count("chat.update") == 1, "closed once, then left alone"
     assert not [block for block in state(late_copy)[1] if block["type"] == "actions"]
     assert state(watched)[0] == "open"
     assert state(other_task)[0] == "open"
-
-
-async def wait_for_async(condition, timeout=10.0):
-    deadline = time.monotonic() + timeout
-    while not condition():
-        assert time.monotonic() < deadline, "condition not met in time"
-        await asyncio.sleep(0.01)
