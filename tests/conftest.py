@@ -43,7 +43,7 @@ def fast_slack_reads(monkeypatch: pytest.MonkeyPatch) -> None:
     tiers (~50 reads a minute, one read every 1.2 s), so a gate reads Slack at its poke_interval and
     a dag.test() flow takes seconds, not tens of seconds. The pacing itself is tested where it matters
     (tests/watcher/test_intervals_and_limits.py, the reliability and interactive tests)."""
-    from airflow_slack_gate import ratelimit
+    from airflow_slack_gate.hooks import ratelimit
 
     monkeypatch.setattr(ratelimit, "TIER_BUDGETS", dict.fromkeys(ratelimit.TIER_BUDGETS, 60_000))
     monkeypatch.setattr(ratelimit, "DEFAULT_BUDGET", 60_000)
