@@ -2,8 +2,11 @@
 PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
+# The lowest supported versions (constraints-lowest.txt) live in their own virtualenv.
+VENV_LOWEST ?= .venv-lowest
+BIN_LOWEST := $(VENV_LOWEST)/bin
 
-.PHONY: venv demo test lint typecheck unit e2e bench clean
+.PHONY: venv venv-lowest demo test test-lowest lint typecheck unit e2e bench clean
 
 $(BIN)/.installed: setup.cfg pyproject.toml constraints.txt
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -12,6 +15,14 @@ $(BIN)/.installed: setup.cfg pyproject.toml constraints.txt
 	touch $@
 
 venv: $(BIN)/.installed
+
+$(BIN_LOWEST)/.installed: setup.cfg pyproject.toml constraints-lowest.txt
+	test -x $(BIN_LOWEST)/python || $(PYTHON) -m venv $(VENV_LOWEST)
+	$(BIN_LOWEST)/python -m pip install --quiet --upgrade pip
+	$(BIN_LOWEST)/python -m pip install --quiet -c constraints-lowest.txt -e '.[test]'
+	touch $@
+
+venv-lowest: $(BIN_LOWEST)/.installed
 
 demo: venv
 	$(BIN)/airflow-slack-gate demo --auto-approve
@@ -32,9 +43,14 @@ e2e: venv
 test: lint typecheck
 	$(BIN)/python -m pytest
 
+# The suite on the lowest supported Airflow and providers, without the modules that start a real Airflow
+# (e2e) or drive a browser (browser): those run on the pinned versions in `make test`.
+test-lowest: venv-lowest
+	$(BIN_LOWEST)/python -m pytest -m "not e2e and not browser"
+
 bench: venv
 	$(BIN)/python -m pip install --quiet -c constraints.txt -e '.[dev,bench]'
 	$(BIN)/python bench/watcher_bench.py
 
 clean:
-	rm -rf $(VENV) build dist *.egg-info
+	rm -rf $(VENV) $(VENV_LOWEST) build dist *.egg-info

@@ -11,14 +11,18 @@ from typing import TYPE_CHECKING, Any
 
 import jinja2
 import jinja2.meta
-from airflow.sdk import BaseSensorOperator
-from airflow.sdk.exceptions import (
+from airflow.providers.common.compat.sdk import (
     AirflowFailException,
-    AirflowRescheduleException,
     AirflowSensorTimeout,
     AirflowSkipException,
 )
+from airflow.sdk import BaseSensorOperator
 from jinja2.defaults import DEFAULT_NAMESPACE
+
+try:
+    from airflow.sdk.exceptions import AirflowRescheduleException
+except ImportError:  # Airflow 3.1 has it in airflow.exceptions only, and common-compat does not map it
+    from airflow.exceptions import AirflowRescheduleException
 
 from airflow_slack_gate.core.gate import (
     NO_DECISION,
