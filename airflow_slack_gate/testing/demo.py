@@ -32,7 +32,7 @@ GATE_TASK = "ask_for_approval"
 BRANCHES = ("deploy_model", "notify_skipped")
 AUTO_APPROVER = "alice"
 #: Where the example DAGs are in a source checkout (they are not part of the installed package).
-DEFAULT_DAGS_FOLDER = Path(__file__).resolve().parents[1] / "example_dags"
+DEFAULT_DAGS_FOLDER = Path(__file__).resolve().parents[2] / "example_dags"
 DAGS_FOLDER_ENV = "SLACK_GATE_EXAMPLE_DAGS"
 #: How often the demo's gate reads Slack (a cluster policy sets it; the DAG file is unchanged).
 POKE_INTERVAL = 1.0
