@@ -71,8 +71,8 @@ class SlackApprovalTrigger(BaseTrigger):
     :param deadline: Unix time after which the gate times out; None waits forever.
     :param poke_interval: Seconds between reads.
     :param permalink: The ask message's URL, echoed back in the event.
-    :param share_reads: Read Slack through the loop's shared channel watcher (one history read per
-        channel per round for all gates); False polls this gate's thread alone.
+    :param share_reads: Deprecated and ignored: the trigger always reads through the loop's shared
+        channel watcher. Accepted so that a trigger serialized by an older version still starts.
     """
 
     def __init__(
@@ -86,7 +86,7 @@ class SlackApprovalTrigger(BaseTrigger):
         deadline: float | None = None,
         poke_interval: float = 30.0,
         permalink: str = "",
-        share_reads: bool = True,
+        share_reads: bool | None = None,  # deprecated, ignored (see the class docstring)
     ) -> None:
         super().__init__()
         self.slack_conn_id = slack_conn_id
@@ -95,7 +95,6 @@ class SlackApprovalTrigger(BaseTrigger):
         self.approver_groups = list(approver_groups or [])
         self.deadline = deadline
         self.poke_interval = poke_interval
-        self.share_reads = share_reads
         self._failures = 0
         self._trouble_since: float | None = None
         #: users Slack confirmed as people during this run (what the deadline decides on if Slack fails)
@@ -113,7 +112,6 @@ class SlackApprovalTrigger(BaseTrigger):
                 "deadline": self.deadline,
                 "poke_interval": self.poke_interval,
                 "permalink": self.gate.permalink,
-                "share_reads": self.share_reads,
             },
         )
 
@@ -122,13 +120,8 @@ class SlackApprovalTrigger(BaseTrigger):
         async with holding_shared_sessions():
             hook = SlackGateHook(slack_conn_id=self.slack_conn_id)
             async with socket_mode(hook) as listener:  # with an app_token: clicks, instant wake-ups
-                if self.share_reads:
-                    poke = (
-                        self.poke_interval if listener is None else listener.poke_interval(self.poke_interval)
-                    )
-                    event = await self._wait_with_watcher(hook, poke)
-                else:
-                    event = await self._wait_polling_alone(hook)
+                poke = self.poke_interval if listener is None else listener.poke_interval(self.poke_interval)
+                event = await self._wait_with_watcher(hook, poke)
         await self._settle(started)
         yield event
 
@@ -246,60 +239,6 @@ class SlackApprovalTrigger(BaseTrigger):
                 raise
             self.log.warning("Last read at the deadline failed, deciding on the last one seen: %s", error)
             return latest
-
-    async def _wait_polling_alone(self, hook: SlackGateHook) -> TriggerEvent:
-        """Read this gate's own thread every poke_interval (what every peer does; kept for comparison).
-
-        Transient failures are handled as with the watcher: logged, retried, and at the deadline the
-        gate decides on the last thread it read.
-        """
-        failures = 0
-        latest: list[dict[str, Any]] = []
-        while True:
-            expired = self._expired()
-            try:
-                policy = await self._resolve_policy(hook)
-            except SlackGateError as error:
-                if error.is_permanent:
-                    return self._error_event(error)
-                failures += 1
-                self._note_trouble(error, failures)
-                if expired:
-                    return self._timed_out_unread()
-                await asyncio.sleep(self._backoff(failures))
-                continue
-            try:
-                thread = await hook.aread_thread(channel=self.gate.channel, ts=self.gate.ts)
-            except SlackGateError as error:
-                if error.is_permanent:
-                    return self._error_event(error)
-                failures += 1
-                self._note_trouble(error, failures)
-                if not expired:
-                    await asyncio.sleep(self._backoff(failures))
-                    continue
-                self.log.warning("Read at the deadline failed, deciding on the last one seen: %s", error)
-                thread = latest
-            else:
-                failures = 0
-                self._note_recovery()
-                latest = thread
-            try:
-                people = await self._people(hook, thread, policy)
-            except SlackGateError as error:
-                if error.is_permanent:
-                    return self._error_event(error)
-                failures += 1
-                self._note_trouble(error, failures)
-                if not expired:
-                    await asyncio.sleep(self._backoff(failures))
-                    continue
-                people = self._known_people  # at the deadline, votes nobody could check do not count
-            payload = read_step(thread, self.gate, policy, expired=expired, people=people)
-            if payload is not None:
-                return self._event(payload)
-            await self._note_uncounted(hook, thread, policy, people)
-            await asyncio.sleep(self._pause(self.poke_interval))
 
     def _backoff(self, failures: int) -> float:
         """Pause after ``failures`` failed reads in a row: doubling, never past the deadline."""
