@@ -10,18 +10,16 @@ benchmark code only: the package reads through the loop's shared watcher
 from __future__ import annotations
 
 import asyncio
+import time
 from typing import Any
 
 from airflow_slack_gate.core.gate import GateRef, read_step, voters_to_check
-from airflow_slack_gate.core.pacing import doubling_backoff
+from airflow_slack_gate.core.pacing import FailureStreak, trigger_backoff
 from airflow_slack_gate.core.policy import ApprovalPolicy
 from airflow_slack_gate.hooks.errors import SlackGateError
 from airflow_slack_gate.hooks.sessions import holding_shared_sessions
 from airflow_slack_gate.hooks.slack import SlackGateHook
 from airflow_slack_gate.runtime.watcher import people_among
-
-#: Longest pause between reads while Slack fails (the trigger's old cap).
-MAX_ERROR_BACKOFF = 300.0
 
 
 async def poll_alone(
@@ -30,7 +28,7 @@ async def poll_alone(
     """Read the gate's thread every ``poke_interval`` until its rules decide; the event payload."""
     gate = GateRef(channel=channel, ts=ts)
     hook = SlackGateHook(slack_conn_id=conn_id)
-    failures = 0
+    failures = FailureStreak()
     async with holding_shared_sessions():
         while True:
             try:
@@ -39,10 +37,9 @@ async def poll_alone(
             except SlackGateError as error:
                 if error.is_permanent:
                     raise
-                failures += 1
-                await asyncio.sleep(doubling_backoff(failures, poke_interval, MAX_ERROR_BACKOFF))
+                await asyncio.sleep(trigger_backoff(failures.fail(time.monotonic()), poke_interval))
                 continue
-            failures = 0
+            failures.end()
             payload = read_step(thread, gate, policy, expired=False, people=people)
             if payload is not None:
                 return payload

@@ -19,7 +19,7 @@ from airflow_slack_gate.core.gate import (
     voters_to_check,
     with_group_members,
 )
-from airflow_slack_gate.core.pacing import doubling_backoff
+from airflow_slack_gate.core.pacing import FailureStreak, trigger_backoff
 from airflow_slack_gate.core.policy import ApprovalPolicy
 from airflow_slack_gate.hooks.errors import SlackGateError
 from airflow_slack_gate.hooks.sessions import holding_shared_sessions
@@ -27,8 +27,6 @@ from airflow_slack_gate.hooks.slack import SlackGateHook
 from airflow_slack_gate.runtime.socket_mode import socket_mode
 from airflow_slack_gate.runtime.watcher import group_members, people_among, send_notes, watching
 
-#: Longest pause between reads while Slack is failing (transient errors back off up to this).
-MAX_ERROR_BACKOFF = 300.0
 #: Airflow option ``[slack_gate] deferral_settle_seconds`` and its default: see :meth:`_settle`.
 SETTLE_OPTION = ("slack_gate", "deferral_settle_seconds")
 DEFAULT_SETTLE_SECONDS = 10.0
@@ -95,8 +93,8 @@ class SlackApprovalTrigger(BaseTrigger):
         self.approver_groups = list(approver_groups or [])
         self.deadline = deadline
         self.poke_interval = poke_interval
-        self._failures = 0
-        self._trouble_since: float | None = None
+        #: the gate's failed reads in a row (the watcher's rounds it heard of, and its own reads)
+        self._trouble = FailureStreak()
         #: users Slack confirmed as people during this run (what the deadline decides on if Slack fails)
         self._known_people: frozenset[str] = frozenset()
 
@@ -154,20 +152,17 @@ class SlackApprovalTrigger(BaseTrigger):
         At the deadline the gate decides on what it last saw, even while Slack is still failing.
         """
         async with watching(self.slack_conn_id, self.gate.channel, self.gate.ts, poke_interval) as watch:
-            policy_failures = lookup_failures = 0
             look_again_in: float | None = None  # who voted could not be looked up: judge the thread again
             while True:
                 try:
                     policy = await self._resolve_policy(hook)
-                    policy_failures = 0
                 except SlackGateError as error:
                     if error.is_permanent:
                         return self._error_event(error)
-                    policy_failures += 1
-                    self._note_trouble(error, policy_failures)
+                    self._note_trouble(error)
                     if self._expired():
                         return self._timed_out_unread()
-                    await asyncio.sleep(self._backoff(policy_failures))
+                    await asyncio.sleep(self._backoff())
                     continue
                 wait = self._time_left()
                 if look_again_in is not None:
@@ -177,35 +172,35 @@ class SlackApprovalTrigger(BaseTrigger):
                 except SlackGateError as error:
                     if error.is_permanent:
                         return self._error_event(error)
-                    self._note_trouble(error, watch.failures)
+                    self._note_trouble(error)
                     if not self._expired():
                         continue
                     thread = None
                 if thread is None and look_again_in is not None and not self._expired():
                     thread = watch.latest()
                 look_again_in = None
+                read = thread is not None  # Slack answered (the watcher's read or the last one seen)
                 expired = self._expired()
                 if thread is None and expired:
                     try:
                         thread = await self._last_look(hook, watch.latest())
                     except SlackGateError as error:
                         return self._error_event(error)
-                elif thread is not None:
-                    self._note_recovery()
                 if thread is None:
                     continue
                 try:
                     people = await self._people(hook, thread, policy)
-                    lookup_failures = 0
                 except SlackGateError as error:
                     if error.is_permanent:
                         return self._error_event(error)
-                    lookup_failures += 1
-                    self._note_trouble(error, lookup_failures)
+                    self._note_trouble(error)
                     if not expired:
-                        look_again_in = self._backoff(lookup_failures)
+                        look_again_in = self._backoff()
                         continue
                     people = self._known_people  # at the deadline, votes nobody could check do not count
+                else:
+                    if read:
+                        self._note_recovery()  # the thread was read and its voters checked
                 if payload := read_step(thread, self.gate, policy, expired=expired, people=people):
                     return self._event(payload)
                 await self._note_uncounted(hook, thread, policy, people)
@@ -240,9 +235,9 @@ class SlackApprovalTrigger(BaseTrigger):
             self.log.warning("Last read at the deadline failed, deciding on the last one seen: %s", error)
             return latest
 
-    def _backoff(self, failures: int) -> float:
-        """Pause after ``failures`` failed reads in a row: doubling, never past the deadline."""
-        return self._pause(doubling_backoff(failures + 1, self.poke_interval, MAX_ERROR_BACKOFF))
+    def _backoff(self) -> float:
+        """Pause after the failed reads in a row so far: doubling, never past the deadline."""
+        return self._pause(trigger_backoff(self._trouble.count, self.poke_interval))
 
     def _timed_out_unread(self) -> TriggerEvent:
         """The deadline passed while Slack failed before the approvers could be known: a timeout."""
@@ -251,30 +246,28 @@ class SlackApprovalTrigger(BaseTrigger):
         )
         return self._event(event_payload("timed_out", self.gate, NO_DECISION))
 
-    def _note_trouble(self, error: SlackGateError, failures: int) -> None:
-        """Log a transient failure: the first, then the 2nd, 4th, 8th... in a row (logs stay short)."""
-        if self._trouble_since is None:
-            self._trouble_since = time.time()
-        self._failures = max(failures, self._failures + 1)
-        if self._failures & (self._failures - 1) == 0:
+    def _note_trouble(self, error: SlackGateError) -> None:
+        """Count a transient failure, and log the first, then the 2nd, 4th, 8th... in a row."""
+        failures = self._trouble.fail(time.time())
+        if self._trouble.worth_logging:
             self.log.warning(
                 "Gate %s: Slack could not be read (%d failed reads in a row, for %.0fs); still waiting, "
                 "nothing is lost (votes stay in Slack): %s",
                 self.gate.ts,
-                self._failures,
-                time.time() - self._trouble_since,
+                failures,
+                time.time() - (self._trouble.since or time.time()),
                 error,
             )
 
     def _note_recovery(self) -> None:
-        if self._trouble_since is not None:
+        failures, since = self._trouble.end()
+        if since is not None:
             self.log.info(
                 "Gate %s: Slack answers again after %d failed reads (%.0fs); reading on.",
                 self.gate.ts,
-                self._failures,
-                time.time() - self._trouble_since,
+                failures,
+                time.time() - since,
             )
-        self._trouble_since, self._failures = None, 0
 
     def _event(self, payload: dict[str, Any]) -> TriggerEvent:
         self.log.info("Gate %s: %s", self.gate.ts, payload["status"])
