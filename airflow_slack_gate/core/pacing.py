@@ -10,6 +10,9 @@ ACTIVE_WINDOW = 600.0
 MAX_SLOWDOWN = 6.0
 #: ...and never less often than this (seconds), so an old gate still answers within minutes.
 MAX_INTERVAL = 300.0
+#: How long user-group members read from Slack are reused (by every gate of a triggerer loop, or by
+#: the pokes of one sensor try).
+GROUP_TTL = 300.0
 #: Threads are re-read at least this often even when the parent shows no change, so an edited
 #: reply (which Slack does not reflect on the parent) is seen.
 THREAD_REFRESH = 300.0

@@ -464,37 +464,6 @@ def open_gates() -> Sequence[tuple[str, str, str]]:
     return [(conn, channel, ts) for (conn, channel), watcher in watchers.items() for ts in watcher.gates]
 
 
-_GROUPS: weakref.WeakKeyDictionary[
-    asyncio.AbstractEventLoop, dict[tuple[str, str], tuple[float, frozenset[str]]]
-] = weakref.WeakKeyDictionary()
-#: How long user-group members read from Slack are reused by every gate in the loop.
-GROUP_TTL = 300.0
-
-
-async def group_members(hook: SlackGateHook, groups: Sequence[str]) -> frozenset[str]:
-    """Members of the user groups, read once per :data:`GROUP_TTL` per loop for all gates."""
-    cache = _GROUPS.setdefault(asyncio.get_running_loop(), {})
-    members: set[str] = set()
-    for group in groups:
-        key = (hook.slack_conn_id, group)
-        cached = cache.get(key)
-        if cached is None or time.monotonic() - cached[0] > GROUP_TTL:
-            try:
-                cached = cache[key] = (time.monotonic(), await hook.aexpand_usergroups([group]))
-            except SlackGateError as error:
-                if cached is None or error.is_permanent:
-                    raise
-                # Slack is failing for a while: members read a few minutes ago beat no members at all.
-                hook.log.warning(
-                    "Could not refresh the members of user group %s, using those read %.0fs ago: %s",
-                    group,
-                    time.monotonic() - cached[0],
-                    error,
-                )
-        members |= cached[1]
-    return frozenset(members)
-
-
 _USERS: weakref.WeakKeyDictionary[
     asyncio.AbstractEventLoop, OrderedDict[tuple[str, str], tuple[float, UserKind]]
 ] = weakref.WeakKeyDictionary()

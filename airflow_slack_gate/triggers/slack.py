@@ -24,8 +24,9 @@ from airflow_slack_gate.core.policy import ApprovalPolicy
 from airflow_slack_gate.hooks.errors import SlackGateError
 from airflow_slack_gate.hooks.sessions import holding_shared_sessions
 from airflow_slack_gate.hooks.slack import SlackGateHook
+from airflow_slack_gate.hooks.usergroups import group_members
 from airflow_slack_gate.runtime.socket_mode import socket_mode
-from airflow_slack_gate.runtime.watcher import group_members, people_among, send_notes, watching
+from airflow_slack_gate.runtime.watcher import people_among, send_notes, watching
 
 #: Airflow option ``[slack_gate] deferral_settle_seconds`` and its default: see :meth:`_settle`.
 SETTLE_OPTION = ("slack_gate", "deferral_settle_seconds")
