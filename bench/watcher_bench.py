@@ -3,7 +3,8 @@
 N gates (default 100, 1,000 and 5,000) spread over 10 channels wait in ONE asyncio loop (as in a
 triggerer) against the Slack emulator, which runs in a child process with Slack's Tier 3 limits
 enforced. Simulated people vote (replies and reactions) for a while; the script reports, for the
-shared watcher and for per-gate polling (the same trigger with ``share_reads=False``) side by side:
+shared watcher and for per-gate polling (each gate reading its own thread alone:
+bench/baseline_poller.py) side by side:
 
 - Slack Web API calls per minute by method (the emulator's counters over the voting window),
 - decision latency from a vote to its trigger's event (p50 / p95),
@@ -111,7 +112,8 @@ class Result:
 # -- one run ---------------------------------------------------------------------------------------------
 
 
-async def run_case(env: dict, gates: int, share_reads: bool, minutes: float, votes: int) -> Result:
+async def run_case(env: dict, gates: int, shared: bool, minutes: float, votes: int) -> Result:
+    from baseline_poller import poll_alone
     from slack_sdk.web.async_client import AsyncWebClient
 
     from airflow_slack_gate.core.policy import ApprovalPolicy
@@ -134,13 +136,16 @@ async def run_case(env: dict, gates: int, share_reads: bool, minutes: float, vot
     rss_before = rss_bytes()
 
     async def gate(channel: str, ts: str) -> None:
+        if not shared:
+            await poll_alone("slack_gate_default", channel, ts, ApprovalPolicy(), POKE_INTERVAL)
+            decided[ts] = time.monotonic()
+            return
         trigger = SlackApprovalTrigger(
             slack_conn_id="slack_gate_default",
             channel=channel,
             ts=ts,
             policy=ApprovalPolicy().to_dict(),
             poke_interval=POKE_INTERVAL,
-            share_reads=share_reads,
         )
         async for _event in trigger.run():
             decided[ts] = time.monotonic()
@@ -185,7 +190,7 @@ async def run_case(env: dict, gates: int, share_reads: bool, minutes: float, vot
     latencies = [decided[ts] - voted[ts] for ts in voted if ts in decided]
     return Result(
         gates=gates,
-        mode="shared watcher" if share_reads else "per-gate polling",
+        mode="shared watcher" if shared else "per-gate polling",
         minutes=window,
         calls={method: counts.get(method, 0) for method in sorted(counts)},
         ratelimited=ratelimited,
@@ -303,8 +308,8 @@ def main() -> None:
         results = []
         for gates in args.gates:
             modes = [True, False] if gates <= args.polling_up_to else [True]
-            for share_reads in modes:
-                result = asyncio.run(run_case(env, gates, share_reads, args.minutes, args.votes))
+            for shared in modes:
+                result = asyncio.run(run_case(env, gates, shared, args.minutes, args.votes))
                 print(table([result]).splitlines()[-1], flush=True)
                 results.append(result)
     finally:

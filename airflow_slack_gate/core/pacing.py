@@ -1,4 +1,6 @@
-"""How often to read a gate: pure rules, so the watcher's pacing is testable without a clock."""
+"""How often to read Slack, and how long to pause after it failed: pure rules, testable without a clock.
+
+Every interval, backoff and failure-counting rule of the package lives here."""
 
 from __future__ import annotations
 
@@ -8,6 +10,9 @@ ACTIVE_WINDOW = 600.0
 MAX_SLOWDOWN = 6.0
 #: ...and never less often than this (seconds), so an old gate still answers within minutes.
 MAX_INTERVAL = 300.0
+#: How long user-group members read from Slack are reused (by every gate of a triggerer loop, or by
+#: the pokes of one sensor try).
+GROUP_TTL = 300.0
 #: Threads are re-read at least this often even when the parent shows no change, so an edited
 #: reply (which Slack does not reflect on the parent) is seen.
 THREAD_REFRESH = 300.0
@@ -52,6 +57,94 @@ def look_times(window: float, first_gap: float, max_looks: int = MAX_LOOKS) -> l
     return times
 
 
+# -- failures in a row and the pauses after them ------------------------------------------------------
+#
+# Every place that retries Slack after a transient failure (5xx, timeouts, Slack unreachable, 429
+# after slack_sdk's retries) counts its failures in one :class:`FailureStreak` and pauses for
+# :func:`doubling_backoff` of that count. The numbers differ because what a pause holds up differs:
+#
+# - a channel watcher's failed round holds up every gate of the channel, so it starts at the most
+#   eager gate's poke_interval (at most 5 s) and stays within a few of its poke_intervals (at most
+#   120 s): gates notice soon that Slack is back;
+# - a trigger's own reads (user groups, ``users.info``) hold up one gate, which reads Slack every
+#   poke_interval anyway: it starts at two poke_intervals and stops at :data:`MAX_INTERVAL`, the
+#   longest a quiet gate waits between reads;
+# - Socket Mode only makes gates faster (they read Slack on their own without it), so opening its
+#   connection is retried from 5 s up to :data:`MAX_INTERVAL` too;
+# - asking (hooks/asking.py) blocks a worker slot while it waits, so it retries from 1 s up to 15 s, within
+#   :data:`ASK_RETRY_WINDOW`.
+
+#: A watcher's pause after a failed round: from this (s), doubling, up to...
+WATCHER_BACKOFF_FIRST = 5.0
+#: ...this (s)...
+WATCHER_BACKOFF_CEILING = 120.0
+#: ...but never starting above, nor growing beyond this many times, its gates' shortest poke_interval.
+WATCHER_BACKOFF_POKES = 4.0
+#: A trigger's pause after its own reads failed: from two poke_intervals, doubling, up to this (s).
+TRIGGER_BACKOFF_CEILING = MAX_INTERVAL
+#: Socket Mode's pause between attempts to open its connection: from this (s), doubling...
+SOCKET_MODE_BACKOFF_FIRST = 5.0
+#: ...up to this (s).
+SOCKET_MODE_BACKOFF_CEILING = MAX_INTERVAL
+#: Seconds a gate keeps trying to ask while Slack fails transiently (5xx, dropped connections,
+#: timeouts) before the try gives up (returns False, or fails with ``fail_on_error``)...
+ASK_RETRY_WINDOW = 60.0
+#: ...pausing this long after the first failure, doubling up to the maximum.
+ASK_RETRY_FIRST_PAUSE = 1.0
+ASK_RETRY_MAX_PAUSE = 15.0
+
+
 def doubling_backoff(failures: int, first: float, ceiling: float) -> float:
     """Seconds to pause after ``failures`` failures in a row: ``first``, doubling, at most ``ceiling``."""
     return float(min(ceiling, first * 2 ** max(0, failures - 1)))
+
+
+def watcher_backoff(failures: int, shortest_poke: float | None) -> float:
+    """A channel watcher's pause after ``failures`` failed rounds, for gates reading every
+    ``shortest_poke`` seconds at the most (None: no gate left)."""
+    poke = WATCHER_BACKOFF_FIRST if shortest_poke is None else shortest_poke
+    first = max(0.01, min(WATCHER_BACKOFF_FIRST, poke))
+    ceiling = max(first, min(WATCHER_BACKOFF_CEILING, WATCHER_BACKOFF_POKES * poke))
+    return doubling_backoff(failures, first, ceiling)
+
+
+def trigger_backoff(failures: int, poke_interval: float) -> float:
+    """A trigger's pause after ``failures`` failures in a row: two poke_intervals, doubling."""
+    return doubling_backoff(failures + 1, poke_interval, TRIGGER_BACKOFF_CEILING)
+
+
+def socket_mode_backoff(failures: int) -> float:
+    """Socket Mode's pause after ``failures`` failed attempts in a row to open its connection."""
+    return doubling_backoff(failures, SOCKET_MODE_BACKOFF_FIRST, SOCKET_MODE_BACKOFF_CEILING)
+
+
+def ask_backoff(failures: int) -> float:
+    """The asking service's pause after ``failures`` failed attempts in a row to ask."""
+    return doubling_backoff(failures, ASK_RETRY_FIRST_PAUSE, ASK_RETRY_MAX_PAUSE)
+
+
+class FailureStreak:
+    """The failures in a row of one failing thing (a watcher's rounds, a gate's reads...), and since
+    when; the one counter a retrying place keeps, for its pause and its log."""
+
+    def __init__(self) -> None:
+        self.count = 0
+        self.since: float | None = None
+
+    def fail(self, now: float) -> int:
+        """Count a failure at ``now`` (any clock); the failures in a row so far."""
+        if self.since is None:
+            self.since = now
+        self.count += 1
+        return self.count
+
+    def end(self) -> tuple[int, float | None]:
+        """A success: the failures it ends and since when they ran (``(0, None)`` if none)."""
+        ended = self.count, self.since
+        self.count, self.since = 0, None
+        return ended
+
+    @property
+    def worth_logging(self) -> bool:
+        """True for the 1st, 2nd, 4th, 8th... failure in a row: logs say it, and stay short."""
+        return self.count > 0 and self.count & (self.count - 1) == 0

@@ -26,7 +26,7 @@ from typing import TYPE_CHECKING, Any, NamedTuple
 from slack_sdk.http_retry.builtin_handlers import RateLimitErrorRetryHandler
 
 from airflow_slack_gate.core.messages import duplicate_ask_message, superseded_message
-from airflow_slack_gate.core.pacing import doubling_backoff, look_times
+from airflow_slack_gate.core.pacing import ASK_RETRY_WINDOW, FailureStreak, ask_backoff, look_times
 from airflow_slack_gate.core.policy import ApprovalPolicy
 from airflow_slack_gate.core.protocol import (
     ask_metadata,
@@ -51,12 +51,6 @@ POST_ATTEMPTS = 3
 LOOK_GAP = 60.0 / TIER_BUDGETS["conversations.history"]
 #: Seconds a look reaches back before the post was sent, for clocks that disagree with Slack's.
 CLOCK_SKEW = 60.0
-#: Seconds a gate keeps trying to ask while Slack fails transiently (5xx, dropped connections,
-#: timeouts) before the try gives up (returns False, or fails with ``fail_on_error``)...
-ASK_RETRY_WINDOW = 60.0
-#: ...pausing this long after the first failure, doubling up to the maximum.
-ASK_RETRY_FIRST_PAUSE = 1.0
-ASK_RETRY_MAX_PAUSE = 15.0
 
 
 def posting_hook(conn_id: str) -> SlackGateHook:
@@ -250,20 +244,19 @@ class Asking:
 
     def ask(self, channel: str, identity: dict[str, Any], question: Question, *, since: float) -> AskResult:
         """Ask once per try, waiting out a short Slack outage (5xx, dropped connections, timeouts) for
-        up to :data:`ASK_RETRY_WINDOW` seconds; each new attempt first looks for the question in Slack,
-        so the wait never posts it twice.
+        up to :data:`~airflow_slack_gate.core.pacing.ASK_RETRY_WINDOW` seconds; each new attempt first
+        looks for the question in Slack, so the wait never posts it twice.
 
         ``channel`` is a channel id or name; questions of earlier tries are looked for since the Unix
         time ``since`` (the earliest this task's run can have started).
         """
         give_up_at = time.monotonic() + ASK_RETRY_WINDOW
-        failures = 0
+        failures = FailureStreak()
         while True:
             try:
                 return self._ask_once(channel, identity, question, since=since)
             except SlackGateError as error:
-                failures += 1
-                pause = doubling_backoff(failures, ASK_RETRY_FIRST_PAUSE, ASK_RETRY_MAX_PAUSE)
+                pause = ask_backoff(failures.fail(time.monotonic()))
                 if error.is_permanent or time.monotonic() + pause > give_up_at:
                     raise
                 self.log.warning(

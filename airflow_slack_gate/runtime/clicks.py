@@ -39,6 +39,7 @@ from airflow_slack_gate.core.messages import (
     vote_record_text,
 )
 from airflow_slack_gate.core.payloads import Click
+from airflow_slack_gate.core.policy import ApprovalPolicy
 from airflow_slack_gate.core.protocol import (
     VOTE_EVENT_TYPE,
     AskRules,
@@ -50,7 +51,8 @@ from airflow_slack_gate.core.protocol import (
 from airflow_slack_gate.core.votes import decide, why_not_voter
 from airflow_slack_gate.hooks.errors import SlackGateError
 from airflow_slack_gate.hooks.slack import SlackGateHook
-from airflow_slack_gate.runtime.watcher import group_members, offer_thread, people_among, wake_channel
+from airflow_slack_gate.hooks.usergroups import group_members
+from airflow_slack_gate.runtime.watcher import offer_thread, people_among, wake_channel
 
 log = logging.getLogger(__name__)
 
@@ -72,6 +74,11 @@ def click_rules(parent: Mapping[str, Any]) -> AskRules | None:
     """The gate's rules as the ask's metadata has them now (``None``: not an open ask with rules)."""
     ask = gate_metadata(parent)
     return ask_rules(ask) if ask is not None and ask.get("state") == "open" else None
+
+
+def click_policy(rules: AskRules, members: frozenset[str]) -> ApprovalPolicy:
+    """The ask's rules with its approver groups' members (read with :func:`group_members`) added."""
+    return with_group_members(rules.policy, members) if rules.approver_groups else rules.policy
 
 
 def judge_click(
@@ -109,7 +116,7 @@ def judge_click(
         mine = [r for r in replies if r.get("bot_id") == bot_id]
         if any(_click_id(r) == click.click_id for r in mine):
             return Verdict("ignore", "duplicate")
-    policy = with_group_members(rules.policy, members) if rules.approver_groups else rules.policy
+    policy = click_policy(rules, members)
     clicks = recorded_votes(replies, ask_ts=click.ts, bot_id=bot_id)
     decision = decide(parent, replies, policy, extra_votes=clicks, people=people)
     if decision.is_final:
@@ -209,7 +216,7 @@ class ClickHandler:
         cannot say, nobody: the gate looks undecided and the click is recorded (the trigger judges it)."""
         if rules is None:
             return frozenset()
-        policy = with_group_members(rules.policy, members) if rules.approver_groups else rules.policy
+        policy = click_policy(rules, members)
         voters = voters_to_check(thread, GateRef(channel=click.channel, ts=click.ts), policy)
         try:
             return await people_among(self.hook, voters)

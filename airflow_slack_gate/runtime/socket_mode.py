@@ -32,6 +32,7 @@ from typing import Any
 from airflow.providers.common.compat.sdk import AirflowNotFoundException
 
 from airflow_slack_gate.core.errors import TOKEN_ERRORS, fix_for
+from airflow_slack_gate.core.pacing import FailureStreak, socket_mode_backoff
 from airflow_slack_gate.core.payloads import parse_interaction
 from airflow_slack_gate.hooks.connection import ConnectionSettings
 from airflow_slack_gate.hooks.errors import SlackGateError
@@ -52,8 +53,6 @@ PING_INTERVAL = 5.0
 #: default poke_interval). It leaves Slack's read budget (Tier 3, ~50 calls a minute) to the reads
 #: that events ask for.
 SAFETY_NET_INTERVAL = 30.0
-#: Seconds between attempts to open the connection while Slack refuses it, doubling up to the maximum.
-OPEN_RETRY = (5.0, 300.0)
 #: Events that mean a gate's thread or reactions may have changed.
 WAKING_EVENTS = frozenset({"message", "reaction_added", "reaction_removed"})
 
@@ -113,7 +112,7 @@ class SocketModeListener:
         self.client.socket_mode_request_listeners.append(self._on_request)
         # The first URL is asked for here, so a wrong setup is logged once per retry with its fix
         # (slack_sdk would log a stack trace every few seconds); reconnects are slack_sdk's.
-        delay = OPEN_RETRY[0]
+        failures = FailureStreak()  # attempts to open, retried with core.pacing.socket_mode_backoff
         while True:
             try:
                 response = await web_client.apps_connections_open(app_token=str(self.settings.app_token))
@@ -123,6 +122,7 @@ class SocketModeListener:
             except (OSError, asyncio.TimeoutError) as error:
                 code = "connection_error"
                 log.debug("apps.connections.open: %r", error)
+            delay = socket_mode_backoff(failures.fail(asyncio.get_running_loop().time()))
             log.error(
                 "Socket Mode is not connected for connection %r (gates still read Slack, more slowly; "
                 "retrying in %.0f s): %s",
@@ -131,7 +131,6 @@ class SocketModeListener:
                 open_failure(code, self.settings.conn_id),
             )
             await asyncio.sleep(delay)
-            delay = min(delay * 2, OPEN_RETRY[1])
         self.client.wss_uri = response["url"]
         await self.client.connect()
         self._ready.set()

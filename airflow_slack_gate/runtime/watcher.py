@@ -38,9 +38,10 @@ from airflow_slack_gate.core.gate import SentNotes
 from airflow_slack_gate.core.messages import duplicate_ask_message
 from airflow_slack_gate.core.pacing import (
     THREAD_REFRESH,
-    doubling_backoff,
+    FailureStreak,
     gate_interval,
     replies_fingerprint,
+    watcher_backoff,
 )
 from airflow_slack_gate.core.protocol import ask_metadata, gate_metadata, try_key
 from airflow_slack_gate.core.votes import UserKind
@@ -49,11 +50,6 @@ from airflow_slack_gate.hooks.slack import SlackGateHook
 
 #: Gates whose message is older than this read their own thread instead of widening the history read.
 HISTORY_HORIZON = 6 * 3600.0
-#: Pause after a failed round (Slack unreachable, 5xx after retries), doubling up to the maximum...
-ERROR_BACKOFF = (5.0, 120.0)
-#: ...but never starting above, nor growing beyond this many times, the shortest poke_interval, so a
-#: gate that reads Slack often also notices soon that Slack is back.
-ERROR_BACKOFF_POKES = 4.0
 #: How often (seconds) the watcher checks that its channel still exists and is not archived...
 CHANNEL_CHECK_INTERVAL = 300.0
 #: ...or this many poke_intervals of its most eager gate, if that is sooner.
@@ -80,7 +76,8 @@ class _Gate:
     #: a transient failure not yet reported to the trigger (kept even if Slack answered since, so the
     #: trigger's log says it happened however late the trigger runs)
     trouble: SlackGateError | None = None
-    failures: int = 0
+    #: a round failed since the last snapshot (the watcher counts the failed rounds)
+    missed: bool = False
     #: a snapshot published that the trigger has not taken yet
     unread: bool = False
     changed: asyncio.Event = field(default_factory=asyncio.Event)
@@ -97,7 +94,7 @@ class _Gate:
 
         ``now`` is when the read began; the caller has checked it is not older than :attr:`read_at`.
         """
-        recovered, self.failures = self.failures > 0, 0
+        recovered, self.missed = self.missed, False
         self.read_at = max(self.read_at, now)
         if thread == self.thread and not recovered:
             return
@@ -114,7 +111,7 @@ class _Gate:
 
     def struggle(self, error: SlackGateError) -> None:
         """A transient error: the gate keeps waiting, but its trigger hears of it."""
-        self.failures += 1
+        self.missed = True
         self.trouble = error
         self.changed.set()
 
@@ -146,11 +143,6 @@ class GateWatch:
         self._gate.unread = False
         return self.latest()
 
-    @property
-    def failures(self) -> int:
-        """Rounds in a row that could not read Slack (0 once a read succeeds)."""
-        return self._gate.failures
-
     def latest(self) -> Thread:
         """The last snapshot read (empty before the first read)."""
         return list(self._gate.thread)
@@ -169,6 +161,7 @@ class ChannelWatcher:
         self._channel_checks = True
         self._woken = 0.0  # monotonic time of the last wake(); one during a round means read again
         self._closed: set[str] = set()  # late copies of a question already closed (or not closable)
+        self.failed_rounds = FailureStreak()
 
     def join(self, ts: str, poke_interval: float) -> GateWatch:
         gate = self.gates.get(ts)
@@ -227,23 +220,23 @@ class ChannelWatcher:
         return not self.gates
 
     async def _run(self) -> None:
-        failures = 0
         while self.gates:
             pause = await self._wait_until_due()
             if pause:
                 continue
             try:
                 await self.read_round(time.monotonic())
-                failures = 0
+                self.failed_rounds.end()
             except SlackGateError as error:
                 if error.is_permanent:
                     for gate in list(self.gates.values()):
                         gate.fail(error)
                     return
-                failures += 1
+                failures = self.failed_rounds.fail(time.monotonic())
                 for gate in self.gates.values():
                     gate.struggle(error)
-                pause_for = self.error_pause(failures)
+                shortest_poke = min((gate.poke_interval for gate in self.gates.values()), default=None)
+                pause_for = watcher_backoff(failures, shortest_poke)
                 self.hook.log.warning(
                     "Slack watcher of %s: %s (%d failed rounds in a row; next try in %.1fs)",
                     self.channel,
@@ -252,14 +245,6 @@ class ChannelWatcher:
                     pause_for,
                 )
                 await asyncio.sleep(pause_for)
-
-    def error_pause(self, failures: int) -> float:
-        """Seconds to wait after ``failures`` failed rounds in a row: doubling, scaled to the gates."""
-        low, high = ERROR_BACKOFF
-        poke = min((gate.poke_interval for gate in self.gates.values()), default=low)
-        start = max(0.01, min(low, poke))
-        ceiling = max(start, min(high, ERROR_BACKOFF_POKES * poke))
-        return doubling_backoff(failures, start, ceiling)
 
     async def _wait_until_due(self) -> bool:
         """Sleep until some gate is due or a new gate joins; True if woken early by a new gate."""
@@ -477,37 +462,6 @@ def open_gates() -> Sequence[tuple[str, str, str]]:
     """(connection, channel, ts) of every gate the running loop's watchers hold (for tests and metrics)."""
     watchers = _WATCHERS.get(asyncio.get_running_loop(), {})
     return [(conn, channel, ts) for (conn, channel), watcher in watchers.items() for ts in watcher.gates]
-
-
-_GROUPS: weakref.WeakKeyDictionary[
-    asyncio.AbstractEventLoop, dict[tuple[str, str], tuple[float, frozenset[str]]]
-] = weakref.WeakKeyDictionary()
-#: How long user-group members read from Slack are reused by every gate in the loop.
-GROUP_TTL = 300.0
-
-
-async def group_members(hook: SlackGateHook, groups: Sequence[str]) -> frozenset[str]:
-    """Members of the user groups, read once per :data:`GROUP_TTL` per loop for all gates."""
-    cache = _GROUPS.setdefault(asyncio.get_running_loop(), {})
-    members: set[str] = set()
-    for group in groups:
-        key = (hook.slack_conn_id, group)
-        cached = cache.get(key)
-        if cached is None or time.monotonic() - cached[0] > GROUP_TTL:
-            try:
-                cached = cache[key] = (time.monotonic(), await hook.aexpand_usergroups([group]))
-            except SlackGateError as error:
-                if cached is None or error.is_permanent:
-                    raise
-                # Slack is failing for a while: members read a few minutes ago beat no members at all.
-                hook.log.warning(
-                    "Could not refresh the members of user group %s, using those read %.0fs ago: %s",
-                    group,
-                    time.monotonic() - cached[0],
-                    error,
-                )
-        members |= cached[1]
-    return frozenset(members)
 
 
 _USERS: weakref.WeakKeyDictionary[

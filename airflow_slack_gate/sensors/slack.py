@@ -67,6 +67,7 @@ from airflow_slack_gate.core.votes import Decision
 from airflow_slack_gate.hooks.asking import Asking, Question, task_identity
 from airflow_slack_gate.hooks.errors import SlackGateError
 from airflow_slack_gate.hooks.slack import DEFAULT_CONN_ID, SlackGateHook
+from airflow_slack_gate.hooks.usergroups import GroupCache
 from airflow_slack_gate.links import SLACK_MESSAGE_XCOM_KEY, SlackMessageLink
 from airflow_slack_gate.operators.slack import parse_blocks
 from airflow_slack_gate.runtime.watcher import channel_check_due, channel_check_every
@@ -297,6 +298,11 @@ class SlackApprovalSensor(SlackTextTemplating, BaseSensorOperator):
     def hook(self) -> SlackGateHook:
         return SlackGateHook(slack_conn_id=self.slack_conn_id)
 
+    @cached_property
+    def _groups(self) -> GroupCache:
+        """User-group members read during this try (poke mode reads a group once per GROUP_TTL)."""
+        return GroupCache()
+
     # -- policy --------------------------------------------------------------------------------------
 
     def _base_policy(self) -> tuple[ApprovalPolicy, list[str]]:
@@ -309,7 +315,7 @@ class SlackApprovalSensor(SlackTextTemplating, BaseSensorOperator):
 
     def _policy(self) -> ApprovalPolicy:
         policy, groups = self._base_policy()
-        return with_group_members(policy, self.hook.expand_usergroups(groups)) if groups else policy
+        return with_group_members(policy, self._groups.members(self.hook, groups)) if groups else policy
 
     def _refuse_rules_from_mapping(self) -> None:
         """Refuse a mapped gate whose rules, channel or connection come from an upstream task's XCom.

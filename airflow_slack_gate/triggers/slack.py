@@ -19,16 +19,15 @@ from airflow_slack_gate.core.gate import (
     voters_to_check,
     with_group_members,
 )
-from airflow_slack_gate.core.pacing import doubling_backoff
+from airflow_slack_gate.core.pacing import FailureStreak, trigger_backoff
 from airflow_slack_gate.core.policy import ApprovalPolicy
 from airflow_slack_gate.hooks.errors import SlackGateError
 from airflow_slack_gate.hooks.sessions import holding_shared_sessions
 from airflow_slack_gate.hooks.slack import SlackGateHook
+from airflow_slack_gate.hooks.usergroups import group_members
 from airflow_slack_gate.runtime.socket_mode import socket_mode
-from airflow_slack_gate.runtime.watcher import group_members, people_among, send_notes, watching
+from airflow_slack_gate.runtime.watcher import people_among, send_notes, watching
 
-#: Longest pause between reads while Slack is failing (transient errors back off up to this).
-MAX_ERROR_BACKOFF = 300.0
 #: Airflow option ``[slack_gate] deferral_settle_seconds`` and its default: see :meth:`_settle`.
 SETTLE_OPTION = ("slack_gate", "deferral_settle_seconds")
 DEFAULT_SETTLE_SECONDS = 10.0
@@ -71,8 +70,8 @@ class SlackApprovalTrigger(BaseTrigger):
     :param deadline: Unix time after which the gate times out; None waits forever.
     :param poke_interval: Seconds between reads.
     :param permalink: The ask message's URL, echoed back in the event.
-    :param share_reads: Read Slack through the loop's shared channel watcher (one history read per
-        channel per round for all gates); False polls this gate's thread alone.
+    :param share_reads: Deprecated and ignored: the trigger always reads through the loop's shared
+        channel watcher. Accepted so that a trigger serialized by an older version still starts.
     """
 
     def __init__(
@@ -86,7 +85,7 @@ class SlackApprovalTrigger(BaseTrigger):
         deadline: float | None = None,
         poke_interval: float = 30.0,
         permalink: str = "",
-        share_reads: bool = True,
+        share_reads: bool | None = None,  # deprecated, ignored (see the class docstring)
     ) -> None:
         super().__init__()
         self.slack_conn_id = slack_conn_id
@@ -95,9 +94,8 @@ class SlackApprovalTrigger(BaseTrigger):
         self.approver_groups = list(approver_groups or [])
         self.deadline = deadline
         self.poke_interval = poke_interval
-        self.share_reads = share_reads
-        self._failures = 0
-        self._trouble_since: float | None = None
+        #: the gate's failed reads in a row (the watcher's rounds it heard of, and its own reads)
+        self._trouble = FailureStreak()
         #: users Slack confirmed as people during this run (what the deadline decides on if Slack fails)
         self._known_people: frozenset[str] = frozenset()
 
@@ -113,7 +111,6 @@ class SlackApprovalTrigger(BaseTrigger):
                 "deadline": self.deadline,
                 "poke_interval": self.poke_interval,
                 "permalink": self.gate.permalink,
-                "share_reads": self.share_reads,
             },
         )
 
@@ -122,13 +119,8 @@ class SlackApprovalTrigger(BaseTrigger):
         async with holding_shared_sessions():
             hook = SlackGateHook(slack_conn_id=self.slack_conn_id)
             async with socket_mode(hook) as listener:  # with an app_token: clicks, instant wake-ups
-                if self.share_reads:
-                    poke = (
-                        self.poke_interval if listener is None else listener.poke_interval(self.poke_interval)
-                    )
-                    event = await self._wait_with_watcher(hook, poke)
-                else:
-                    event = await self._wait_polling_alone(hook)
+                poke = self.poke_interval if listener is None else listener.poke_interval(self.poke_interval)
+                event = await self._wait_with_watcher(hook, poke)
         await self._settle(started)
         yield event
 
@@ -161,20 +153,17 @@ class SlackApprovalTrigger(BaseTrigger):
         At the deadline the gate decides on what it last saw, even while Slack is still failing.
         """
         async with watching(self.slack_conn_id, self.gate.channel, self.gate.ts, poke_interval) as watch:
-            policy_failures = lookup_failures = 0
             look_again_in: float | None = None  # who voted could not be looked up: judge the thread again
             while True:
                 try:
                     policy = await self._resolve_policy(hook)
-                    policy_failures = 0
                 except SlackGateError as error:
                     if error.is_permanent:
                         return self._error_event(error)
-                    policy_failures += 1
-                    self._note_trouble(error, policy_failures)
+                    self._note_trouble(error)
                     if self._expired():
                         return self._timed_out_unread()
-                    await asyncio.sleep(self._backoff(policy_failures))
+                    await asyncio.sleep(self._backoff())
                     continue
                 wait = self._time_left()
                 if look_again_in is not None:
@@ -184,35 +173,35 @@ class SlackApprovalTrigger(BaseTrigger):
                 except SlackGateError as error:
                     if error.is_permanent:
                         return self._error_event(error)
-                    self._note_trouble(error, watch.failures)
+                    self._note_trouble(error)
                     if not self._expired():
                         continue
                     thread = None
                 if thread is None and look_again_in is not None and not self._expired():
                     thread = watch.latest()
                 look_again_in = None
+                read = thread is not None  # Slack answered (the watcher's read or the last one seen)
                 expired = self._expired()
                 if thread is None and expired:
                     try:
                         thread = await self._last_look(hook, watch.latest())
                     except SlackGateError as error:
                         return self._error_event(error)
-                elif thread is not None:
-                    self._note_recovery()
                 if thread is None:
                     continue
                 try:
                     people = await self._people(hook, thread, policy)
-                    lookup_failures = 0
                 except SlackGateError as error:
                     if error.is_permanent:
                         return self._error_event(error)
-                    lookup_failures += 1
-                    self._note_trouble(error, lookup_failures)
+                    self._note_trouble(error)
                     if not expired:
-                        look_again_in = self._backoff(lookup_failures)
+                        look_again_in = self._backoff()
                         continue
                     people = self._known_people  # at the deadline, votes nobody could check do not count
+                else:
+                    if read:
+                        self._note_recovery()  # the thread was read and its voters checked
                 if payload := read_step(thread, self.gate, policy, expired=expired, people=people):
                     return self._event(payload)
                 await self._note_uncounted(hook, thread, policy, people)
@@ -247,63 +236,9 @@ class SlackApprovalTrigger(BaseTrigger):
             self.log.warning("Last read at the deadline failed, deciding on the last one seen: %s", error)
             return latest
 
-    async def _wait_polling_alone(self, hook: SlackGateHook) -> TriggerEvent:
-        """Read this gate's own thread every poke_interval (what every peer does; kept for comparison).
-
-        Transient failures are handled as with the watcher: logged, retried, and at the deadline the
-        gate decides on the last thread it read.
-        """
-        failures = 0
-        latest: list[dict[str, Any]] = []
-        while True:
-            expired = self._expired()
-            try:
-                policy = await self._resolve_policy(hook)
-            except SlackGateError as error:
-                if error.is_permanent:
-                    return self._error_event(error)
-                failures += 1
-                self._note_trouble(error, failures)
-                if expired:
-                    return self._timed_out_unread()
-                await asyncio.sleep(self._backoff(failures))
-                continue
-            try:
-                thread = await hook.aread_thread(channel=self.gate.channel, ts=self.gate.ts)
-            except SlackGateError as error:
-                if error.is_permanent:
-                    return self._error_event(error)
-                failures += 1
-                self._note_trouble(error, failures)
-                if not expired:
-                    await asyncio.sleep(self._backoff(failures))
-                    continue
-                self.log.warning("Read at the deadline failed, deciding on the last one seen: %s", error)
-                thread = latest
-            else:
-                failures = 0
-                self._note_recovery()
-                latest = thread
-            try:
-                people = await self._people(hook, thread, policy)
-            except SlackGateError as error:
-                if error.is_permanent:
-                    return self._error_event(error)
-                failures += 1
-                self._note_trouble(error, failures)
-                if not expired:
-                    await asyncio.sleep(self._backoff(failures))
-                    continue
-                people = self._known_people  # at the deadline, votes nobody could check do not count
-            payload = read_step(thread, self.gate, policy, expired=expired, people=people)
-            if payload is not None:
-                return self._event(payload)
-            await self._note_uncounted(hook, thread, policy, people)
-            await asyncio.sleep(self._pause(self.poke_interval))
-
-    def _backoff(self, failures: int) -> float:
-        """Pause after ``failures`` failed reads in a row: doubling, never past the deadline."""
-        return self._pause(doubling_backoff(failures + 1, self.poke_interval, MAX_ERROR_BACKOFF))
+    def _backoff(self) -> float:
+        """Pause after the failed reads in a row so far: doubling, never past the deadline."""
+        return self._pause(trigger_backoff(self._trouble.count, self.poke_interval))
 
     def _timed_out_unread(self) -> TriggerEvent:
         """The deadline passed while Slack failed before the approvers could be known: a timeout."""
@@ -312,30 +247,28 @@ class SlackApprovalTrigger(BaseTrigger):
         )
         return self._event(event_payload("timed_out", self.gate, NO_DECISION))
 
-    def _note_trouble(self, error: SlackGateError, failures: int) -> None:
-        """Log a transient failure: the first, then the 2nd, 4th, 8th... in a row (logs stay short)."""
-        if self._trouble_since is None:
-            self._trouble_since = time.time()
-        self._failures = max(failures, self._failures + 1)
-        if self._failures & (self._failures - 1) == 0:
+    def _note_trouble(self, error: SlackGateError) -> None:
+        """Count a transient failure, and log the first, then the 2nd, 4th, 8th... in a row."""
+        failures = self._trouble.fail(time.time())
+        if self._trouble.worth_logging:
             self.log.warning(
                 "Gate %s: Slack could not be read (%d failed reads in a row, for %.0fs); still waiting, "
                 "nothing is lost (votes stay in Slack): %s",
                 self.gate.ts,
-                self._failures,
-                time.time() - self._trouble_since,
+                failures,
+                time.time() - (self._trouble.since or time.time()),
                 error,
             )
 
     def _note_recovery(self) -> None:
-        if self._trouble_since is not None:
+        failures, since = self._trouble.end()
+        if since is not None:
             self.log.info(
                 "Gate %s: Slack answers again after %d failed reads (%.0fs); reading on.",
                 self.gate.ts,
-                self._failures,
-                time.time() - self._trouble_since,
+                failures,
+                time.time() - since,
             )
-        self._trouble_since, self._failures = None, 0
 
     def _event(self, payload: dict[str, Any]) -> TriggerEvent:
         self.log.info("Gate %s: %s", self.gate.ts, payload["status"])

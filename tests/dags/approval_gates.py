@@ -119,3 +119,10 @@ with DAG("gate_mapped_text", schedule=None, params={"model": "churn"}) as mapped
     SlackApprovalSensor.partial(
         task_id="ask", approvers=Variable.get("gate_approvers", default="U0NOBODY"), **FAST
     ).expand(text=["Deploy {{ params.model }} to staging?", "Deploy {{ params.model }} to prod?"])
+quorum_poke_mode = branch_dag(
+    "gate_quorum_poke_mode",
+    approvers=Variable.get("gate_quorum_approvers", default="S0NOBODY"),
+    required_approvals=2,
+    deferrable=False,
+    mode="poke",
+)

@@ -124,9 +124,8 @@ def _failure_lines(logs: Logs) -> int:
     return logs.count("Slack watcher of")
 
 
-@pytest.mark.parametrize("share_reads", [True, False], ids=["shared-watcher", "polling-alone"])
 async def test_a_gate_times_out_on_time_while_slack_is_down_with_the_votes_it_had_seen(
-    slack: SlackEmulator, gate_logs: Logs, share_reads: bool
+    slack: SlackEmulator, gate_logs: Logs
 ) -> None:
     ws = slack.workspace
     fast_budgets(ws.bot_token)
@@ -134,7 +133,7 @@ async def test_a_gate_times_out_on_time_while_slack_is_down_with_the_votes_it_ha
     slack.reply(ws.approvals, ts, ws.alice, "approve")  # one of the two approvals needed
     policy = ApprovalPolicy(required_approvals=2).to_dict()
     deadline = time.time() + 3
-    gate = trigger(slack, ts, policy=policy, deadline=deadline, share_reads=share_reads)
+    gate = trigger(slack, ts, policy=policy, deadline=deadline)
     running = asyncio.ensure_future(first_event(gate))
     await until(lambda: slack.call_count("conversations.replies") >= 1, what="the thread read")
     await until(lambda: slack.call_count("users.info") >= 1, what="alice checked as a person")
@@ -149,9 +148,8 @@ async def test_a_gate_times_out_on_time_while_slack_is_down_with_the_votes_it_ha
     assert "deciding on the last one seen" in gate_logs.text
 
 
-@pytest.mark.parametrize("share_reads", [True, False], ids=["shared-watcher", "polling-alone"])
 async def test_a_gate_whose_approver_group_was_never_read_times_out_on_time_while_slack_is_down(
-    slack: SlackEmulator, gate_logs: Logs, share_reads: bool
+    slack: SlackEmulator, gate_logs: Logs
 ) -> None:
     """Slack is down from the start: the group's members cannot be known, so no vote can count; the
     gate still reports its timeout at the deadline instead of waiting for Airflow's deferral timeout."""
@@ -164,7 +162,6 @@ async def test_a_gate_whose_approver_group_was_never_read_times_out_on_time_whil
         policy=policy,
         approver_groups=[ws.deployers],
         deadline=time.time() + 2,
-        share_reads=share_reads,
     )
     slack.stop()
     deadline = gate.deadline

@@ -42,15 +42,12 @@ def reacting_bot(slack: SlackEmulator, name: str = "other-app") -> str:
     return bot.user_id
 
 
-@pytest.mark.parametrize("share_reads", [True, False], ids=["watcher", "polling-alone"])
-async def test_another_apps_bot_reaction_does_not_decide_a_gate(
-    slack: SlackEmulator, share_reads: bool
-) -> None:
+async def test_another_apps_bot_reaction_does_not_decide_a_gate(slack: SlackEmulator) -> None:
     budgets(slack)
     ts = ask(slack)
     slack.add_reaction(slack.workspace.approvals, ts, reacting_bot(slack), "white_check_mark")
 
-    payload = await first_event(trigger(slack, ts, deadline=soon(), share_reads=share_reads))
+    payload = await first_event(trigger(slack, ts, deadline=soon()))
 
     assert (payload["status"], payload["decision"]["votes"]) == ("timed_out", [])
 
@@ -70,8 +67,7 @@ async def test_another_apps_bot_reject_reaction_does_not_reject_but_a_persons_ap
     assert (decision["outcome"], decision["decided_by"]) == ("approved", [ws.carol])
 
 
-@pytest.mark.parametrize("share_reads", [True, False], ids=["watcher", "polling-alone"])
-async def test_a_deactivated_users_reaction_does_not_count(slack: SlackEmulator, share_reads: bool) -> None:
+async def test_a_deactivated_users_reaction_does_not_count(slack: SlackEmulator) -> None:
     ws = slack.workspace
     budgets(slack)
     ts = ask(slack)
@@ -80,7 +76,7 @@ async def test_a_deactivated_users_reaction_does_not_count(slack: SlackEmulator,
     slack.add_reaction(ws.approvals, ts, leaver, "white_check_mark")
     slack.deactivate_user(leaver)
 
-    payload = await first_event(trigger(slack, ts, deadline=soon(), share_reads=share_reads))
+    payload = await first_event(trigger(slack, ts, deadline=soon()))
 
     assert (payload["status"], payload["decision"]["votes"]) == ("timed_out", [])
 
@@ -164,16 +160,15 @@ async def test_gates_of_one_loop_ask_slack_once_about_a_person(slack: SlackEmula
 
 
 @pytest.mark.parametrize("text", HEDGES)
-@pytest.mark.parametrize("share_reads", [True, False], ids=["watcher", "polling-alone"])
 async def test_hedges_and_questions_do_not_approve_and_the_person_is_told_why(
-    slack: SlackEmulator, text: str, share_reads: bool
+    slack: SlackEmulator, text: str
 ) -> None:
     ws = slack.workspace
     budgets(slack)
     ts = ask(slack)
     slack.reply(ws.approvals, ts, ws.alice, text)
 
-    payload = await first_event(trigger(slack, ts, deadline=soon(), share_reads=share_reads))
+    payload = await first_event(trigger(slack, ts, deadline=soon()))
 
     assert (payload["status"], payload["decision"]["votes"]) == ("timed_out", [])
     [note] = slack.ephemerals(ws.alice)

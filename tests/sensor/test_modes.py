@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from tests.support import load_dag, people, task_states, xcom
+from tests.support import load_dag, people, task_states, wait_until, xcom
 
 pytestmark = pytest.mark.usefixtures("airflow_db", "fast_slack_reads")
 
@@ -25,6 +25,30 @@ def test_waiting_in_the_worker_decides_by_the_same_rules(slack_emulator, dag_id)
     assert task_states(run)["skip_deploy"] == "success"
     asks = [m for m in slack_emulator.messages("approvals") if m.get("bot_id") == ws.bot_id]
     assert len(asks) == 1, "the gate must ask once, however many times it pokes or is rescheduled"
+
+
+def test_poke_mode_expands_an_approver_group_once_per_cache_window_not_per_read(slack_emulator, monkeypatch):
+    """usergroups.users.list is Tier 2 (about 20 calls a minute): a gate poking every 0.2 s reads its
+    group's members once per GROUP_TTL (5 minutes), as the triggerer does, not on every poke."""
+    ws = slack_emulator.workspace
+    monkeypatch.setenv("AIRFLOW_VAR_GATE_QUORUM_APPROVERS", ws.deployers)
+
+    def reads() -> int:
+        return slack_emulator.call_count("conversations.replies") + slack_emulator.call_count(
+            "conversations.history"
+        )
+
+    def approve_after_some_pokes(ask):
+        read_before = reads()
+        wait_until(lambda: reads() >= read_before + 5, what="five more reads of the thread")
+        slack_emulator.reply("approvals", ask["ts"], ws.alice, "approve")
+        slack_emulator.add_reaction("approvals", ask["ts"], ws.carol, "+1")
+
+    with people(approve_after_some_pokes, slack_emulator):
+        run = load_dag("gate_quorum_poke_mode").test()
+    decision = xcom(run, "ask", "slack_decision")
+    assert sorted(decision["decided_by"]) == sorted([ws.alice, ws.carol])
+    assert slack_emulator.call_count("usergroups.users.list") == 1
 
 
 def test_a_new_try_asks_again_and_marks_the_old_question_superseded(slack_emulator):

@@ -116,15 +116,22 @@ async def test_transient_errors_keep_the_gate_waiting_until_slack_answers(slack_
     assert slack_emulator.call_count("conversations.replies") >= 5
 
 
-async def test_polling_alone_decides_by_the_same_rules(slack_emulator, ask_ts):
-    """share_reads=False (the peers' way, kept for the benchmark) reads only this gate's thread."""
+async def test_a_trigger_serialized_with_the_deprecated_share_reads_still_starts_and_decides(
+    slack_emulator, ask_ts
+):
+    """Triggers serialized before share_reads was removed carry it in their kwargs: the triggerer must
+    still re-create them; the option is ignored (the gate reads through the shared watcher) and dropped
+    from the next serialization."""
     ws = slack_emulator.workspace
     slack_emulator.reply(ws.approvals, ask_ts, ws.alice, "approve")
     slack_emulator.reply(ws.approvals, ask_ts, ws.mallory, "approve")  # not an approver
     slack_emulator.reply(ws.approvals, ask_ts, ws.bob, "approve")
-    payload = await first_event(make_trigger(slack_emulator, ask_ts, share_reads=False))
+    _, kwargs = make_trigger(slack_emulator, ask_ts).serialize()
+    old = SlackApprovalTrigger(**{**kwargs, "share_reads": False})
+    assert old.serialize()[1] == kwargs
+    payload = await first_event(old)
     assert sorted(payload["decision"]["decided_by"]) == sorted([ws.alice, ws.bob])
-    assert slack_emulator.call_count("conversations.history") == 0
+    assert slack_emulator.call_count("conversations.history") >= 1  # the shared watcher read it
 
 
 @pytest.mark.parametrize("in_triggerer", [True, False])

@@ -12,10 +12,14 @@ from airflow_slack_gate.core.pacing import (
     ACTIVE_WINDOW,
     MAX_INTERVAL,
     MAX_LOOKS,
+    FailureStreak,
     doubling_backoff,
     gate_interval,
     look_times,
     replies_fingerprint,
+    socket_mode_backoff,
+    trigger_backoff,
+    watcher_backoff,
 )
 from airflow_slack_gate.hooks.ratelimit import RateLimiter, loop_rate_limiter
 from airflow_slack_gate.hooks.sessions import close_shared_sessions
@@ -56,6 +60,28 @@ def test_a_lost_post_is_looked_for_a_bounded_number_of_times_however_long_the_wi
 
 def test_doubling_backoff_starts_at_first_and_stops_at_the_ceiling():
     assert [doubling_backoff(n, 1.0, 15.0) for n in range(1, 7)] == [1.0, 2.0, 4.0, 8.0, 15.0, 15.0]
+
+
+def test_a_watcher_backs_off_from_5_to_120_seconds_but_within_a_few_pokes_of_its_most_eager_gate():
+    assert [watcher_backoff(n, 30.0) for n in (1, 2, 5, 9)] == [5.0, 10.0, 80.0, 120.0]
+    assert [watcher_backoff(n, 1.0) for n in (1, 2, 3, 9)] == [1.0, 2.0, 4.0, 4.0]
+    assert watcher_backoff(1, None) == 5.0  # no gate left
+
+
+def test_a_trigger_backs_off_from_two_pokes_and_socket_mode_from_5_seconds_both_up_to_the_max_interval():
+    assert [trigger_backoff(n, 10.0) for n in (1, 2, 6)] == [20.0, 40.0, MAX_INTERVAL]
+    assert [socket_mode_backoff(n) for n in (1, 2, 7)] == [5.0, 10.0, MAX_INTERVAL]
+
+
+def test_a_failure_streak_counts_failures_in_a_row_and_logs_at_powers_of_two():
+    streak = FailureStreak()
+    logged = []
+    for now in range(1, 10):
+        streak.fail(float(now))
+        logged.append(streak.worth_logging)
+    assert [n for n, log in enumerate(logged, start=1) if log] == [1, 2, 4, 8]
+    assert streak.end() == (9, 1.0)
+    assert (streak.count, streak.end()) == (0, (0, None))
 
 
 def test_replies_fingerprint_changes_when_a_reply_arrives_but_not_with_reactions():
