@@ -9,16 +9,7 @@ from typing import Any
 
 from airflow.triggers.base import BaseTrigger, TriggerEvent
 
-from airflow_slack_gate.core.gate import (
-    NO_DECISION,
-    GateRef,
-    error_payload,
-    event_payload,
-    read_step,
-    uncounted_replies,
-    voters_to_check,
-    with_group_members,
-)
+from airflow_slack_gate.core import gate as gate_rules
 from airflow_slack_gate.core.pacing import FailureStreak, trigger_backoff
 from airflow_slack_gate.core.policy import ApprovalPolicy
 from airflow_slack_gate.hooks.errors import SlackGateError
@@ -89,7 +80,7 @@ class SlackApprovalTrigger(BaseTrigger):
     ) -> None:
         super().__init__()
         self.slack_conn_id = slack_conn_id
-        self.gate = GateRef(channel=channel, ts=ts, permalink=permalink)
+        self.gate = gate_rules.GateRef(channel=channel, ts=ts, permalink=permalink)
         self.policy = policy
         self.approver_groups = list(approver_groups or [])
         self.deadline = deadline
@@ -202,7 +193,7 @@ class SlackApprovalTrigger(BaseTrigger):
                 else:
                     if read:
                         self._note_recovery()  # the thread was read and its voters checked
-                if payload := read_step(thread, self.gate, policy, expired=expired, people=people):
+                if payload := gate_rules.read_step(thread, self.gate, policy, expired=expired, people=people):
                     return self._event(payload)
                 await self._note_uncounted(hook, thread, policy, people)
 
@@ -210,7 +201,7 @@ class SlackApprovalTrigger(BaseTrigger):
         self, hook: SlackGateHook, thread: list[dict[str, Any]], policy: ApprovalPolicy
     ) -> frozenset[str]:
         """Who of the users whose votes could count Slack confirms as people (cached per loop)."""
-        people = await people_among(hook, voters_to_check(thread, self.gate, policy))
+        people = await people_among(hook, gate_rules.voters_to_check(thread, self.gate, policy))
         self._known_people |= people
         return people
 
@@ -222,7 +213,7 @@ class SlackApprovalTrigger(BaseTrigger):
         people: frozenset[str],
     ) -> None:
         """Tell the authors of replies that look like votes but do not count why (ephemeral, once)."""
-        notes = uncounted_replies(thread, self.gate, policy, people=people)
+        notes = gate_rules.uncounted_replies(thread, self.gate, policy, people=people)
         if notes:
             await send_notes(hook, self.gate.channel, self.gate.ts, notes)
 
@@ -245,7 +236,7 @@ class SlackApprovalTrigger(BaseTrigger):
         self.log.warning(
             "Gate %s: the deadline passed while Slack could not be read; reporting a timeout.", self.gate.ts
         )
-        return self._event(event_payload("timed_out", self.gate, NO_DECISION))
+        return self._event(gate_rules.event_payload("timed_out", self.gate, gate_rules.NO_DECISION))
 
     def _note_trouble(self, error: SlackGateError) -> None:
         """Count a transient failure, and log the first, then the 2nd, 4th, 8th... in a row."""
@@ -276,13 +267,15 @@ class SlackApprovalTrigger(BaseTrigger):
 
     def _error_event(self, error: SlackGateError) -> TriggerEvent:
         self.log.error("%s", error)
-        return TriggerEvent(error_payload(self.gate, error=str(error), error_code=error.error_code))
+        return TriggerEvent(
+            gate_rules.error_payload(self.gate, error=str(error), error_code=error.error_code)
+        )
 
     async def _resolve_policy(self, hook: SlackGateHook) -> ApprovalPolicy:
         policy = ApprovalPolicy.from_dict(self.policy)
         if not self.approver_groups:
             return policy
-        return with_group_members(policy, await group_members(hook, self.approver_groups))
+        return gate_rules.with_group_members(policy, await group_members(hook, self.approver_groups))
 
     def _expired(self) -> bool:
         return self.deadline is not None and time.time() >= self.deadline
