@@ -6,6 +6,7 @@ module imports Airflow.
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import subprocess
@@ -24,6 +25,20 @@ TESTS_DIR = Path(__file__).parent
 AIRFLOW_HOME = Path(tempfile.mkdtemp(prefix="slack-gate-airflow-home-"))
 os.environ["AIRFLOW_HOME"] = str(AIRFLOW_HOME)
 os.environ["AIRFLOW__CORE__DAGS_FOLDER"] = str(TESTS_DIR / "dags")
+# One DAG bundle per folder of tests/dags: dag.test() parses and syncs the whole bundle that owns its
+# DAG on every call (Airflow >= 3.2), so small bundles keep each dag.test() from re-serializing every
+# test DAG.
+os.environ["AIRFLOW__DAG_PROCESSOR__DAG_BUNDLE_CONFIG_LIST"] = json.dumps(
+    [
+        {
+            "name": f"tests-{folder.name}",
+            "classpath": "airflow.dag_processing.bundles.local.LocalDagBundle",
+            "kwargs": {"path": str(folder)},
+        }
+        for folder in sorted((TESTS_DIR / "dags").iterdir())
+        if folder.is_dir() and not folder.name.startswith("__")
+    ]
+)
 os.environ["AIRFLOW__CORE__LOAD_EXAMPLES"] = "False"
 os.environ["AIRFLOW__DATABASE__SQL_ALCHEMY_CONN"] = f"sqlite:///{AIRFLOW_HOME / 'airflow.db'}"
 os.environ.pop("AIRFLOW_CONN_SLACK_GATE_DEFAULT", None)

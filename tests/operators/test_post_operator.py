@@ -1,6 +1,6 @@
 """SlackPostOperator in real Airflow runs (dag.test()) against the emulator: post, template, fail softly.
 
-The DAGs are in tests/dags (approval_gates.py: post_message, post_message_strict; post_dags.py: the rest).
+The DAGs are in tests/dags/posts/post_dags.py.
 """
 
 from __future__ import annotations

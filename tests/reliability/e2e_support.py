@@ -12,7 +12,7 @@ from typing import Any
 from airflow_slack_gate.testing.airflow_runner import AirflowRunner
 from airflow_slack_gate.testing.emulator import SlackEmulator
 
-DAG_FILE = Path(__file__).resolve().parents[1] / "dags" / "reliability_gates.py"
+DAG_FILE = Path(__file__).resolve().parents[1] / "dags" / "reliability" / "reliability_gates.py"
 DAG_ID = "reliability_e2e"
 POKE_INTERVAL = 0.5
 RUN_TIMEOUT = 120.0

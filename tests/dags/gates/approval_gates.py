@@ -13,7 +13,6 @@ from typing import Any
 
 from airflow.sdk import DAG, Variable, task
 
-from airflow_slack_gate.operators.slack import SlackPostOperator
 from airflow_slack_gate.sensors.slack import SlackApprovalSensor
 
 FAST = {"poke_interval": 0.2, "timeout": 60}
@@ -73,22 +72,8 @@ reschedule_mode = branch_dag("gate_reschedule_mode", deferrable=False, mode="res
 no_channel = branch_dag("gate_bad_channel", channel="#no-such-channel")
 no_channel_strict = branch_dag("gate_bad_channel_strict", channel="#no-such-channel", fail_on_error=True)
 
-with DAG("post_message", schedule=None, params={"channel": "approvals"}) as post_dag:
-    SlackPostOperator(
-        task_id="post", channel="{{ params.channel }}", text="Model {{ dag_run.run_id }}: AUC 0.91"
-    )
-
-with DAG("post_message_strict", schedule=None, params={"channel": "approvals"}) as post_strict_dag:
-    SlackPostOperator(task_id="post", channel="{{ params.channel }}", text="hello", fail_on_error=True)
 retrying = branch_dag("gate_retry", fail_on_error=True, retries=1, retry_delay=0)
 cleared = branch_dag("gate_cleared", sensor=ClearedAnHourLater, fail_on_error=True, retries=1, retry_delay=0)
-
-with DAG("post_escaped", schedule=None, params={"model": "churn"}) as post_escaped_dag:
-    SlackPostOperator(
-        task_id="post",
-        text="<!here> model {{ params.model }} is ready",
-        blocks='[{"type": "section", "text": {"type": "mrkdwn", "text": "{{ params.model }}"}}]',
-    )
 
 escaped_gate = branch_dag("gate_escaped", text="Deploy {{ params.model }}?", params={"model": "churn"})
 

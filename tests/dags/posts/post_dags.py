@@ -13,6 +13,14 @@ BLOCKS_JSON = """[
   {"type": "section", "text": {"type": "mrkdwn", "text": "*Run* {{ dag_run.run_id }} in {{ params.env }}"}}
 ]"""
 
+with DAG("post_message", schedule=None, params={"channel": "approvals"}) as post_dag:
+    SlackPostOperator(
+        task_id="post", channel="{{ params.channel }}", text="Model {{ dag_run.run_id }}: AUC 0.91"
+    )
+
+with DAG("post_message_strict", schedule=None, params={"channel": "approvals"}) as post_strict_dag:
+    SlackPostOperator(task_id="post", channel="{{ params.channel }}", text="hello", fail_on_error=True)
+
 with DAG("post_templated", schedule=None, params={"channel": "approvals", "env": "prod"}) as templated:
     SlackPostOperator(
         task_id="post",
@@ -79,4 +87,11 @@ with DAG("post_header", schedule=None, params={"title": "Release"}) as header:
         channel="approvals",
         text="Release notes",
         blocks=[{"type": "header", "text": {"type": "plain_text", "text": "{{ params.title }}"}}],
+    )
+
+with DAG("post_escaped", schedule=None, params={"model": "churn"}) as post_escaped_dag:
+    SlackPostOperator(
+        task_id="post",
+        text="<!here> model {{ params.model }} is ready",
+        blocks='[{"type": "section", "text": {"type": "mrkdwn", "text": "{{ params.model }}"}}]',
     )
