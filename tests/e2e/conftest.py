@@ -1,9 +1,12 @@
-"""End-to-end set-up: a real Airflow (API server, scheduler, triggerer, DAG processor) on 127.0.0.1
-with the DAGs of example_dags/ and the Slack emulator as its Slack, shared by a test module and
-stopped after it (so it does not hold memory while the rest of the suite runs)."""
+"""End-to-end set-up: one real Airflow (API server, scheduler, triggerer, DAG processor) on 127.0.0.1
+with the DAGs of example_dags/ and the Slack emulator as its Slack, shared by every test here that
+asks for ``airflow``. Those tests run one after another (and on one pytest-xdist worker), and the
+Airflow and its emulator stop as soon as the next test needs neither, so they do not hold memory and
+CPU while the rest of the suite runs."""
 
 from __future__ import annotations
 
+import json
 import sys
 from collections.abc import Iterator
 from pathlib import Path
@@ -13,7 +16,8 @@ import pytest
 from airflow_slack_gate.testing.airflow_runner import AirflowRunner
 from airflow_slack_gate.testing.emulator import SlackEmulator
 
-EXAMPLE_DAGS = Path(__file__).resolve().parents[2] / "example_dags"
+HERE = Path(__file__).parent
+EXAMPLE_DAGS = HERE.parents[1] / "example_dags"
 EXAMPLE_DAG_IDS = (
     "slack_gate_post_metric",
     "slack_gate_approve_deploy",
@@ -22,40 +26,111 @@ EXAMPLE_DAG_IDS = (
 )
 #: How often the gates read Slack here (a cluster policy sets it; the DAG files are unchanged).
 POKE_INTERVAL = 0.5
+#: The fixtures of the shared Airflow; tests that use either run together.
+SHARED_FIXTURES = frozenset({"airflow", "e2e_slack"})
+SHARED_GROUP = "example-dags-airflow"
 
-_runner: AirflowRunner | None = None
+
+class SharedAirflow:
+    """The emulator and the Airflow that uses it, started on first use and stopped by :meth:`stop`.
+
+    Its connection ``slack_gate_default`` carries the app's app-level token and signing secret, so
+    the triggerer's Socket Mode listener and the API server's Request URL route both take clicks."""
+
+    def __init__(self) -> None:
+        self._slack: SlackEmulator | None = None
+        self.runner: AirflowRunner | None = None
+
+    def slack(self) -> SlackEmulator:
+        if self._slack is None:
+            self._slack = SlackEmulator().start()
+            self._slack.seed_demo_workspace()
+        return self._slack
+
+    def airflow(self) -> AirflowRunner:
+        if self.runner is None:
+            slack = self.slack()
+            app = slack.app_settings()
+            conn = json.loads(slack.airflow_connection())
+            conn["extra"].update({"app_token": app.app_token, "signing_secret": app.signing_secret})
+            runner = AirflowRunner(
+                EXAMPLE_DAGS,
+                env={
+                    "AIRFLOW_CONN_SLACK_GATE_DEFAULT": json.dumps(conn),
+                    **slack.workspace.example_dag_variables(),
+                },
+                gate_poke_interval=POKE_INTERVAL,
+                wait_for_dags=EXAMPLE_DAG_IDS,
+                stream=sys.stderr,
+            )
+            try:
+                runner.start()
+            except BaseException:
+                runner.stop()
+                raise
+            print(f"\nAirflow started in {runner.timings['ready']:.1f}s", file=sys.stderr)
+            self.runner = runner
+        return self.runner
+
+    def stop(self) -> None:
+        runner, slack, self.runner, self._slack = self.runner, self._slack, None, None
+        try:
+            if runner is not None:
+                runner.stop()
+        finally:
+            if slack is not None:
+                slack.stop()
 
 
+_shared = SharedAirflow()
+
+
+def _uses_shared(item: pytest.Item | None) -> bool:
+    return (
+        item is not None
+        and Path(item.path).parent == HERE
+        and bool(SHARED_FIXTURES & set(getattr(item, "fixturenames", ())))
+    )
+
+
+@pytest.hookimpl(tryfirst=True)  # before pytest-xdist reads the groups
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    """Mark the tests that start a real Airflow (test_e2e_*.py) ``e2e``."""
-    here = Path(__file__).parent
+    """Mark the tests that start a real Airflow (test_e2e_*.py) ``e2e``, and move the tests of the
+    shared Airflow next to each other (in one xdist group) so that it starts once."""
     for item in items:
         path = Path(item.path)
-        if path.parent == here and path.name.startswith("test_e2e_"):
+        if path.parent == HERE and path.name.startswith("test_e2e_"):
             item.add_marker(pytest.mark.e2e)
+    shared = [item for item in items if _uses_shared(item)]
+    if not shared:
+        return
+    for item in shared:
+        item.add_marker(pytest.mark.xdist_group(SHARED_GROUP))
+    first = items.index(shared[0])
+    rest = [item for item in items if not _uses_shared(item)]
+    items[:] = [*rest[:first], *shared, *rest[first:]]
 
 
-@pytest.fixture(scope="module")
-def airflow(e2e_slack: SlackEmulator) -> Iterator[AirflowRunner]:
-    """A real Airflow on 127.0.0.1 whose connection ``slack_gate_default`` points at the emulator."""
-    global _runner
-    runner = AirflowRunner(
-        EXAMPLE_DAGS,
-        env={
-            "AIRFLOW_CONN_SLACK_GATE_DEFAULT": e2e_slack.airflow_connection(),
-            **e2e_slack.workspace.example_dag_variables(),
-        },
-        gate_poke_interval=POKE_INTERVAL,
-        wait_for_dags=EXAMPLE_DAG_IDS,
-        stream=sys.stderr,
-    )
-    _runner = runner
-    try:
-        with runner:
-            print(f"\nAirflow started in {runner.timings['ready']:.1f}s", file=sys.stderr)
-            yield runner
-    finally:
-        _runner = None
+@pytest.fixture
+def e2e_slack() -> SlackEmulator:
+    """The seeded Slack emulator of the shared Airflow (each test finds its own messages by ts)."""
+    return _shared.slack()
+
+
+@pytest.fixture
+def airflow() -> AirflowRunner:
+    """The shared real Airflow on 127.0.0.1 whose connection ``slack_gate_default`` points at the
+    emulator."""
+    return _shared.airflow()
+
+
+def pytest_runtest_teardown(item: pytest.Item, nextitem: pytest.Item | None) -> None:
+    if _uses_shared(item) and not _uses_shared(nextitem):
+        _shared.stop()
+
+
+def pytest_sessionfinish() -> None:
+    _shared.stop()
 
 
 @pytest.hookimpl(hookwrapper=True)
@@ -63,5 +138,5 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo) -> Itera
     """Attach the Airflow processes' and tasks' logs to the report of a failing e2e test."""
     outcome = yield
     report = outcome.get_result()
-    if report.failed and _runner is not None:
-        report.sections.append(("Airflow logs", _runner.logs(tail=150)))
+    if report.failed and _shared.runner is not None:
+        report.sections.append(("Airflow logs", _shared.runner.logs(tail=150)))

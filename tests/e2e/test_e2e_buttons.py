@@ -1,45 +1,17 @@
 """Buttons in a real Airflow: the triggerer's Socket Mode listener takes a click, and the API server's
 plugin route (/slack-gate/interactions) takes a signed click when the app has a Request URL instead.
-The connection carries the app's app-level token and signing secret; nothing else is configured."""
+The shared Airflow's connection carries the app's app-level token and signing secret; nothing else is
+configured (tests/e2e/conftest.py)."""
 
 from __future__ import annotations
 
-import json
-import sys
-from collections.abc import Iterator
-
 import httpx
-import pytest
 
 from airflow_slack_gate.core.messages import APPROVE_ACTION
-from airflow_slack_gate.testing.airflow_runner import AirflowRunner
-from airflow_slack_gate.testing.emulator import SlackEmulator
-from tests.e2e.conftest import EXAMPLE_DAGS, POKE_INTERVAL
 from tests.e2e.test_e2e_gates import RUN_TIMEOUT, ask_and_wait_deferred, votes
 
 DAG_ID = "slack_gate_approve_deploy"
 GATE = "ask_for_approval"
-
-
-@pytest.fixture(scope="module")
-def airflow(e2e_slack: SlackEmulator) -> Iterator[AirflowRunner]:
-    """A real Airflow whose connection has the app's app-level token and signing secret."""
-    app = e2e_slack.app_settings()
-    conn = json.loads(e2e_slack.airflow_connection())
-    conn["extra"].update({"app_token": app.app_token, "signing_secret": app.signing_secret})
-    runner = AirflowRunner(
-        EXAMPLE_DAGS,
-        env={
-            "AIRFLOW_CONN_SLACK_GATE_DEFAULT": json.dumps(conn),
-            **e2e_slack.workspace.example_dag_variables(),
-        },
-        gate_poke_interval=POKE_INTERVAL,
-        wait_for_dags=[DAG_ID],
-        components=["scheduler", "triggerer", "dag-processor"],
-        stream=sys.stderr,
-    )
-    with runner:
-        yield runner
 
 
 def test_a_click_through_the_triggerers_socket_mode_approves(airflow, e2e_slack):
