@@ -18,6 +18,32 @@ GROUP_TTL = 300.0
 THREAD_REFRESH = 300.0
 
 
+#: Gates whose message is older than this read their own thread instead of widening a channel
+#: watcher's history read.
+HISTORY_HORIZON = 6 * 3600.0
+#: How long what Slack said of a user (person, bot, deactivated) is reused by every gate in the loop.
+USER_TTL = 900.0
+#: How often (seconds) a channel is checked to still exist and not be archived...
+CHANNEL_CHECK_INTERVAL = 300.0
+#: ...or this many poke_intervals of its most eager gate, if that is sooner.
+CHANNEL_CHECK_POKES = 10.0
+#: With Socket Mode, events wake the gates; reading Slack on a timer is only a safety net (a missed
+#: event, an event Slack gave to another triggerer's connection), no more often than this (the
+#: default poke_interval). It leaves Slack's read budget (Tier 3, ~50 calls a minute) to the reads
+#: that events ask for.
+SAFETY_NET_INTERVAL = 30.0
+#: Seconds between slack_sdk's Socket Mode pings (a dead connection is replaced after a few missed
+#: pongs).
+PING_INTERVAL = 5.0
+#: Seconds the last holder of a Socket Mode connection waits for clicks in flight before it closes.
+CLOSE_GRACE = 10.0
+#: Seconds a look for a post reaches back before it was sent, for clocks that disagree with Slack's.
+CLOCK_SKEW = 60.0
+#: Reschedule mode notes replies newer than one poke_interval plus this many seconds (see
+#: ``SlackApprovalSensor._note_uncounted``).
+NOTE_GRACE = 5.0
+
+
 def gate_interval(poke_interval: float, *, age: float, since_change: float) -> float:
     """Seconds until a gate wants its next read.
 
@@ -148,3 +174,21 @@ class FailureStreak:
     def worth_logging(self) -> bool:
         """True for the 1st, 2nd, 4th, 8th... failure in a row: logs say it, and stay short."""
         return self.count > 0 and self.count & (self.count - 1) == 0
+
+
+def channel_check_every(poke_interval: float) -> float:
+    """Seconds between two checks of a channel for gates reading every ``poke_interval`` seconds."""
+    return min(CHANNEL_CHECK_INTERVAL, CHANNEL_CHECK_POKES * poke_interval)
+
+
+def channel_check_due(now: float, poke_interval: float) -> bool:
+    """For gates polling alone (poke and reschedule modes, which keep no state between reads): True
+    for the read that first passes each :data:`CHANNEL_CHECK_INTERVAL` boundary of the wall clock."""
+    if poke_interval >= CHANNEL_CHECK_INTERVAL:
+        return True
+    return int(now // CHANNEL_CHECK_INTERVAL) != int((now - poke_interval) // CHANNEL_CHECK_INTERVAL)
+
+
+def safety_net_interval(poke_interval: float) -> float:
+    """How often a gate reads Slack on its own while Socket Mode events wake it."""
+    return max(poke_interval, SAFETY_NET_INTERVAL)

@@ -26,7 +26,13 @@ from typing import TYPE_CHECKING, Any, NamedTuple
 from slack_sdk.http_retry.builtin_handlers import RateLimitErrorRetryHandler
 
 from airflow_slack_gate.core.messages import duplicate_ask_message, superseded_message
-from airflow_slack_gate.core.pacing import ASK_RETRY_WINDOW, FailureStreak, ask_backoff, look_times
+from airflow_slack_gate.core.pacing import (
+    ASK_RETRY_WINDOW,
+    CLOCK_SKEW,
+    FailureStreak,
+    ask_backoff,
+    look_times,
+)
 from airflow_slack_gate.core.policy import ApprovalPolicy
 from airflow_slack_gate.core.protocol import (
     ask_metadata,
@@ -49,8 +55,6 @@ POST_ATTEMPTS = 3
 #: Seconds between the first two looks for a lost post: conversations.history's share of Slack's
 #: Tier 3 limit (later looks are spaced further apart: :func:`~airflow_slack_gate.core.pacing.look_times`).
 LOOK_GAP = 60.0 / TIER_BUDGETS["conversations.history"]
-#: Seconds a look reaches back before the post was sent, for clocks that disagree with Slack's.
-CLOCK_SKEW = 60.0
 
 
 def posting_hook(conn_id: str) -> SlackGateHook:

@@ -31,6 +31,7 @@ from typing import Any
 
 from airflow.providers.common.compat.sdk import AirflowNotFoundException
 
+from airflow_slack_gate.core import pacing
 from airflow_slack_gate.core.errors import TOKEN_ERRORS, fix_for
 from airflow_slack_gate.core.pacing import FailureStreak, socket_mode_backoff
 from airflow_slack_gate.core.payloads import parse_interaction
@@ -44,15 +45,6 @@ from airflow_slack_gate.runtime.watcher import wake_channel
 
 log = logging.getLogger(__name__)
 
-#: Seconds the last holder waits for clicks in flight before the connection closes.
-CLOSE_GRACE = 10.0
-#: Seconds between slack_sdk's pings (a dead connection is replaced after a few missed pongs).
-PING_INTERVAL = 5.0
-#: With Socket Mode, events wake the gates; reading Slack on a timer is only a safety net (a missed
-#: event, an event Slack gave to another triggerer's connection), no more often than this (the
-#: default poke_interval). It leaves Slack's read budget (Tier 3, ~50 calls a minute) to the reads
-#: that events ask for.
-SAFETY_NET_INTERVAL = 30.0
 #: Events that mean a gate's thread or reactions may have changed.
 WAKING_EVENTS = frozenset({"message", "reaction_added", "reaction_removed"})
 
@@ -84,7 +76,7 @@ class SocketModeListener:
     @staticmethod
     def poke_interval(poke_interval: float) -> float:
         """How often a gate reads Slack on its own while events wake it: the safety net."""
-        return max(poke_interval, SAFETY_NET_INTERVAL)  # read at call time: tests may lower it
+        return pacing.safety_net_interval(poke_interval)
 
     def start(self) -> None:
         """Open the connection in the background (retried by slack_sdk until it works or we close)."""
@@ -106,7 +98,7 @@ class SocketModeListener:
             app_token=str(self.settings.app_token),
             web_client=web_client,
             proxy=self.settings.proxy,
-            ping_interval=PING_INTERVAL,
+            ping_interval=pacing.PING_INTERVAL,
             logger=log,
         )
         self.client.socket_mode_request_listeners.append(self._on_request)
@@ -167,7 +159,7 @@ class SocketModeListener:
         session = getattr(self.client, "current_session", None)
         return session is not None and not session.closed
 
-    async def close(self, grace: float = CLOSE_GRACE) -> None:
+    async def close(self, grace: float = pacing.CLOSE_GRACE) -> None:
         """Stop receiving, let clicks in flight finish (up to ``grace`` seconds), close the connection."""
         if self._connecting is not None and not self._connecting.done():
             self._connecting.cancel()

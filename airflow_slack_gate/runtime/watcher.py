@@ -5,7 +5,7 @@ A triggerer runs all its triggers in one asyncio loop. Instead of each gate poll
 a few dozen gates), gates register here. Each round makes ONE ``conversations.history`` read of the
 channel since the oldest open gate; it shows every gate's reactions and its thread's ``reply_count`` /
 ``latest_reply``. Only threads whose parent changed are read with ``conversations.replies``, and only
-gates whose snapshot changed are woken. Gates older than :data:`HISTORY_HORIZON` would make that read
+gates whose snapshot changed are woken. Gates older than ``pacing.HISTORY_HORIZON`` would make that read
 expensive, so they read their own thread instead, rarely (their interval grows while they are quiet).
 
 The round's history read also shows whether Slack got a watched gate's question twice (a post whose
@@ -34,6 +34,7 @@ from collections.abc import AsyncIterator, Collection, Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from airflow_slack_gate.core import pacing
 from airflow_slack_gate.core.gate import SentNotes
 from airflow_slack_gate.core.messages import duplicate_ask_message
 from airflow_slack_gate.core.pacing import (
@@ -47,13 +48,6 @@ from airflow_slack_gate.core.protocol import ask_metadata, gate_metadata, try_ke
 from airflow_slack_gate.core.votes import UserKind
 from airflow_slack_gate.hooks.errors import SlackGateError, explain
 from airflow_slack_gate.hooks.slack import SlackGateHook
-
-#: Gates whose message is older than this read their own thread instead of widening the history read.
-HISTORY_HORIZON = 6 * 3600.0
-#: How often (seconds) the watcher checks that its channel still exists and is not archived...
-CHANNEL_CHECK_INTERVAL = 300.0
-#: ...or this many poke_intervals of its most eager gate, if that is sooner.
-CHANNEL_CHECK_POKES = 10.0
 
 Thread = list[dict[str, Any]]
 
@@ -263,7 +257,7 @@ class ChannelWatcher:
         if self._channel_checks and now >= self._next_channel_check:
             await self._check_channel(now)
         wall = time.time()
-        recent = [gate for gate in self.gates.values() if wall - float(gate.ts) <= HISTORY_HORIZON]
+        recent = [gate for gate in self.gates.values() if wall - float(gate.ts) <= pacing.HISTORY_HORIZON]
         old_due = [gate for gate in self.gates.values() if gate not in recent and gate.next_due <= now]
         if recent:
             oldest = min(gate.ts for gate in recent)
@@ -335,12 +329,14 @@ class ChannelWatcher:
     async def _check_channel(self, now: float) -> None:
         """Raise ``is_archived`` (permanent) if the channel was archived; Slack still serves its history.
 
-        One ``conversations.info`` call per channel every :data:`CHANNEL_CHECK_INTERVAL`, whatever the
+        One ``conversations.info`` call per channel every ``pacing.CHANNEL_CHECK_INTERVAL``, whatever the
         number of gates. A token without the ``channels:read``/``groups:read`` scope cannot check:
         the watcher says so once and reads on (the first write after the decision would fail).
         """
-        poke = min((gate.poke_interval for gate in self.gates.values()), default=CHANNEL_CHECK_INTERVAL)
-        self._next_channel_check = now + channel_check_every(poke)
+        poke = min(
+            (gate.poke_interval for gate in self.gates.values()), default=pacing.CHANNEL_CHECK_INTERVAL
+        )
+        self._next_channel_check = now + pacing.channel_check_every(poke)
         try:
             await self.hook.acheck_not_archived(self.channel)
         except SlackGateError as error:
@@ -393,19 +389,6 @@ class ChannelWatcher:
         if gate.replies_seen is None or now - gate.replies_read >= THREAD_REFRESH:
             return True
         return replies_fingerprint(parent) != gate.replies_seen
-
-
-def channel_check_every(poke_interval: float) -> float:
-    """Seconds between two checks of a channel for gates reading every ``poke_interval`` seconds."""
-    return min(CHANNEL_CHECK_INTERVAL, CHANNEL_CHECK_POKES * poke_interval)
-
-
-def channel_check_due(now: float, poke_interval: float) -> bool:
-    """For gates polling alone (poke and reschedule modes, which keep no state between reads): True
-    for the read that first passes each :data:`CHANNEL_CHECK_INTERVAL` boundary of the wall clock."""
-    if poke_interval >= CHANNEL_CHECK_INTERVAL:
-        return True
-    return int(now // CHANNEL_CHECK_INTERVAL) != int((now - poke_interval) // CHANNEL_CHECK_INTERVAL)
 
 
 _WATCHERS: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, dict[tuple[str, str], ChannelWatcher]] = (
@@ -470,15 +453,13 @@ _USERS: weakref.WeakKeyDictionary[
 _USER_LOCKS: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, dict[tuple[str, str], asyncio.Lock]] = (
     weakref.WeakKeyDictionary()
 )
-#: How long what Slack said of a user (person, bot, deactivated) is reused by every gate in the loop.
-USER_TTL = 900.0
 #: How many users the loop remembers (the least recently used are forgotten first).
 USER_CACHE_SIZE = 10_000
 
 
 async def user_kinds(hook: SlackGateHook, users: Iterable[str]) -> dict[str, UserKind]:
     """What each user is (``users.info`` via :meth:`SlackGateHook.auser_kinds`), read once per
-    :data:`USER_TTL` per loop for all gates; gates asking about one user at once wait for one call.
+    ``pacing.USER_TTL`` per loop for all gates; gates asking about one user at once wait for one call.
 
     A failure is not remembered: it is raised (the caller counts none of these votes, keeps waiting
     and asks again), and the next call asks Slack again.
@@ -493,7 +474,7 @@ async def user_kinds(hook: SlackGateHook, users: Iterable[str]) -> dict[str, Use
         try:
             async with lock:
                 cached = cache.get(key)
-                if cached is None or time.monotonic() - cached[0] > USER_TTL:
+                if cached is None or time.monotonic() - cached[0] > pacing.USER_TTL:
                     cached = cache[key] = (time.monotonic(), (await hook.auser_kinds([user]))[user])
                     while len(cache) > USER_CACHE_SIZE:
                         cache.popitem(last=False)

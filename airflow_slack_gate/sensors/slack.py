@@ -24,6 +24,7 @@ try:
 except ImportError:  # Airflow 3.1 has it in airflow.exceptions only, and common-compat does not map it
     from airflow.exceptions import AirflowRescheduleException
 
+from airflow_slack_gate.core import pacing
 from airflow_slack_gate.core.gate import (
     NO_DECISION,
     GateRef,
@@ -70,7 +71,6 @@ from airflow_slack_gate.hooks.slack import DEFAULT_CONN_ID, SlackGateHook
 from airflow_slack_gate.hooks.usergroups import GroupCache
 from airflow_slack_gate.links import SLACK_MESSAGE_XCOM_KEY, SlackMessageLink
 from airflow_slack_gate.operators.slack import parse_blocks
-from airflow_slack_gate.runtime.watcher import channel_check_due, channel_check_every
 from airflow_slack_gate.templating import SlackTextTemplating
 from airflow_slack_gate.triggers.slack import SlackApprovalTrigger
 
@@ -107,9 +107,6 @@ _RULE_EXAMPLES = {
 }
 #: How long after the gate's own deadline Airflow's deferral timeout fires, if the trigger never did.
 DEFERRAL_GRACE = timedelta(minutes=5)
-#: Reschedule mode notes replies newer than one poke_interval plus this many seconds (see
-#: ``SlackApprovalSensor._note_uncounted``).
-NOTE_GRACE = 5.0
 
 
 class SlackApprovalSensor(SlackTextTemplating, BaseSensorOperator):
@@ -489,9 +486,9 @@ class SlackApprovalSensor(SlackTextTemplating, BaseSensorOperator):
         next_check = 0.0  # poke mode keeps state between reads; reschedule mode does not
         while True:
             if self.reschedule:
-                check_channel = channel_check_due(time.time(), self.poke_interval)
+                check_channel = pacing.channel_check_due(time.time(), self.poke_interval)
             elif check_channel := time.monotonic() >= next_check:
-                next_check = time.monotonic() + channel_check_every(self.poke_interval)
+                next_check = time.monotonic() + pacing.channel_check_every(self.poke_interval)
             payload = self._read_once(gate, expired=time.time() >= deadline, check_channel=check_channel)
             if payload is not None:
                 return self.execute_complete(context, payload)
@@ -545,11 +542,11 @@ class SlackApprovalSensor(SlackTextTemplating, BaseSensorOperator):
 
         Poke mode remembers the replies it noted; reschedule mode keeps nothing between reads, so it
         notes only replies newer than the previous read (one ``poke_interval`` plus
-        :data:`NOTE_GRACE`): a reschedule later than that skips a note, a reply inside the grace
+        ``pacing.NOTE_GRACE``): a reschedule later than that skips a note, a reply inside the grace
         may be noted twice.
         A failure to send a note changes nothing for the gate.
         """
-        since = time.time() - self._next_wait(float("inf")) - NOTE_GRACE if self.reschedule else 0.0
+        since = time.time() - self._next_wait(float("inf")) - pacing.NOTE_GRACE if self.reschedule else 0.0
         for user, reply_ts, text in uncounted_replies(thread, gate, policy, people=people):
             if float(reply_ts) <= since or not self._sent_notes.first_time(gate.channel, reply_ts):
                 continue

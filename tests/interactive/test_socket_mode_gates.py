@@ -11,11 +11,11 @@ import asyncio
 
 import pytest
 
+from airflow_slack_gate.core import pacing
 from airflow_slack_gate.core.messages import APPROVE_ACTION, REJECT_ACTION
 from airflow_slack_gate.core.policy import ApprovalPolicy
 from airflow_slack_gate.core.protocol import VOTE_EVENT_TYPE
 from airflow_slack_gate.hooks.slack import SlackGateHook
-from airflow_slack_gate.runtime import socket_mode as socket_mode_module
 from airflow_slack_gate.runtime.socket_mode import open_listeners, socket_mode
 from tests.interactive.conftest import (
     LoopThread,
@@ -255,7 +255,7 @@ def test_a_click_on_the_connection_that_does_not_hold_the_gate_still_decides(sla
     """Two triggerers of one app: the click lands on the one without the gate; the other decides from
     the record in Slack, on the record's message event or, when Slack gives that event to the other
     connection too, on its safety-net read (lowered here from 30 s to 1 s)."""
-    monkeypatch.setattr(socket_mode_module, "SAFETY_NET_INTERVAL", 1.0)
+    monkeypatch.setattr(pacing, "SAFETY_NET_INTERVAL", 1.0)
     ws = slack.workspace
     ts = post_ask(slack)
     # triggerer A: holds the listener, but no gate
@@ -291,7 +291,7 @@ async def _hold_listener_until(event: asyncio.Event) -> None:
 async def test_an_app_without_socket_mode_is_logged_with_the_fix_and_gates_still_decide(
     slack, caplog, monkeypatch
 ):
-    monkeypatch.setattr(socket_mode_module, "SAFETY_NET_INTERVAL", 0.2)  # 30 s by default
+    monkeypatch.setattr(pacing, "SAFETY_NET_INTERVAL", 0.2)  # 30 s by default
     ws = slack.workspace
     slack.configure_app(socket_mode=False)
     ts = post_ask(slack)

@@ -8,6 +8,7 @@ import time
 
 import pytest
 
+from airflow_slack_gate.core import pacing
 from airflow_slack_gate.core.policy import ApprovalPolicy
 from airflow_slack_gate.hooks.errors import SlackGateError, explain
 from airflow_slack_gate.hooks.sessions import close_shared_sessions
@@ -95,7 +96,7 @@ async def test_a_deleted_question_ends_only_its_own_gate(slack_emulator):
 
 @pytest.mark.usefixtures("loop_cleanup")
 async def test_old_gates_read_their_own_thread_instead_of_a_long_history(slack_emulator, monkeypatch):
-    monkeypatch.setattr(watcher_module, "HISTORY_HORIZON", -1.0)  # every gate counts as old
+    monkeypatch.setattr(pacing, "HISTORY_HORIZON", -1.0)  # every gate counts as old
     ws = slack_emulator.workspace
     ts = ask(slack_emulator)
     slack_emulator.reply(ws.approvals, ts, ws.dave, "approve")
