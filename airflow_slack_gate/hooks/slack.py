@@ -395,10 +395,21 @@ class SlackGateHook(SlackHook):
         response = self._call("conversations.info", lambda: self.client.conversations_info(channel=channel))
         return dict(response.get("channel") or {})
 
-    def check_not_archived(self, channel: str) -> None:
+    def check_not_archived(self, channel: str) -> SlackGateError | None:
         """Raise ``is_archived`` if ``channel`` was archived: Slack keeps serving an archived channel's
-        history, so a gate there would otherwise wait for votes nobody can cast."""
-        self._raise_if_archived(channel, self.channel_info(channel))
+        history, so a gate there would otherwise wait for votes nobody can cast. Other permanent errors
+        (``channel_not_found``...) are raised too.
+
+        :return: None if the channel was checked; else the error that kept it from being checked: a
+            token without the ``channels:read``/``groups:read`` scope (``missing_scope``), or a
+            transient failure (check again later).
+        """
+        try:
+            info = self.channel_info(channel)
+        except SlackGateError as error:
+            return _unchecked(error)
+        self._raise_if_archived(channel, info)
+        return None
 
     def _raise_if_archived(self, channel: str, info: dict[str, Any]) -> None:
         if info.get("is_archived"):
@@ -535,9 +546,14 @@ class SlackGateHook(SlackHook):
         )
         return dict(response.get("channel") or {})
 
-    async def acheck_not_archived(self, channel: str) -> None:
+    async def acheck_not_archived(self, channel: str) -> SlackGateError | None:
         """Async :meth:`check_not_archived`."""
-        self._raise_if_archived(channel, await self.achannel_info(channel))
+        try:
+            info = await self.achannel_info(channel)
+        except SlackGateError as error:
+            return _unchecked(error)
+        self._raise_if_archived(channel, info)
+        return None
 
     async def aexpand_usergroups(self, group_ids: Iterable[str]) -> frozenset[str]:
         """Async :meth:`expand_usergroups`."""
@@ -592,3 +608,10 @@ class SlackGateHook(SlackHook):
 
 def _identity(data: Any) -> BotIdentity:
     return BotIdentity(user_id=data["user_id"], bot_id=data.get("bot_id"), team_id=data.get("team_id"))
+
+
+def _unchecked(error: SlackGateError) -> SlackGateError:
+    """The error of a channel check that proves nothing about the channel; raise the others."""
+    if error.is_permanent and error.error_code != "missing_scope":
+        raise error
+    return error

@@ -337,20 +337,18 @@ class ChannelWatcher:
             (gate.poke_interval for gate in self.gates.values()), default=pacing.CHANNEL_CHECK_INTERVAL
         )
         self._next_channel_check = now + pacing.channel_check_every(poke)
-        try:
-            await self.hook.acheck_not_archived(self.channel)
-        except SlackGateError as error:
-            if error.error_code == "missing_scope":
-                self._channel_checks = False
-                self.hook.log.warning(
-                    "Slack watcher of %s cannot notice an archived channel: %s", self.channel, error
-                )
-                return
-            if error.is_permanent:
-                raise
-            # A transient failure proves nothing: check again next round; the history read decides
-            # whether this round failed.
-            self._next_channel_check = now
+        unchecked = await self.hook.acheck_not_archived(self.channel)
+        if unchecked is None:
+            return
+        if unchecked.error_code == "missing_scope":
+            self._channel_checks = False
+            self.hook.log.warning(
+                "Slack watcher of %s cannot notice an archived channel: %s", self.channel, unchecked
+            )
+            return
+        # A transient failure proves nothing: check again next round; the history read decides
+        # whether this round failed.
+        self._next_channel_check = now
 
     async def _refresh(self, gate: _Gate, parent: dict[str, Any] | None, now: float) -> None:
         """Bring one gate's snapshot up to date, reading its replies only when they may have changed.

@@ -516,7 +516,7 @@ class SlackApprovalSensor(SlackTextTemplating, BaseSensorOperator):
     ) -> dict[str, Any] | None:
         try:
             if check_channel:
-                self._check_channel(gate.channel)
+                self.hook.check_not_archived(gate.channel)  # None: cannot check now; the read decides
             thread = self.hook.read_thread(channel=gate.channel, ts=gate.ts)
             policy = self._policy()
             kinds = self.hook.user_kinds(voters_to_check(thread, gate, policy))
@@ -556,15 +556,6 @@ class SlackApprovalSensor(SlackTextTemplating, BaseSensorOperator):
                 self.log.warning(
                     "Could not tell %s why their reply %s did not count: %s", user, reply_ts, error
                 )
-
-    def _check_channel(self, channel: str) -> None:
-        """Raise ``is_archived`` if the channel was archived (Slack still serves its history)."""
-        try:
-            self.hook.check_not_archived(channel)
-        except SlackGateError as error:
-            if error.is_permanent and error.error_code != "missing_scope":
-                raise
-            # cannot check now (no scope, or Slack failing): the thread read decides
 
     def _next_wait(self, deadline: float) -> float:
         return max(1.0, min(self.poke_interval, deadline - time.time()))
