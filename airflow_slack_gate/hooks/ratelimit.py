@@ -13,7 +13,6 @@ import asyncio
 import hashlib
 import random
 import time
-import weakref
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -22,6 +21,8 @@ from slack_sdk.http_retry.async_handler import AsyncRetryHandler
 from slack_sdk.http_retry.request import HttpRequest
 from slack_sdk.http_retry.response import HttpResponse
 from slack_sdk.http_retry.state import RetryState
+
+from airflow_slack_gate.hooks.loops import PerLoop
 
 #: Calls a minute Slack allows per app and workspace (its published tiers); methods not listed: Tier 3.
 TIER_BUDGETS: dict[str, int] = {
@@ -85,16 +86,12 @@ class RateLimiter:
         lane.next_start = max(lane.next_start, time.monotonic() + seconds)
 
 
-_LIMITERS: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, RateLimiter] = weakref.WeakKeyDictionary()
+_LIMITERS: PerLoop[RateLimiter] = PerLoop(RateLimiter)
 
 
 def loop_rate_limiter() -> RateLimiter:
     """The running event loop's limiter (one per triggerer process)."""
-    loop = asyncio.get_running_loop()
-    limiter = _LIMITERS.get(loop)
-    if limiter is None:
-        limiter = _LIMITERS[loop] = RateLimiter()
-    return limiter
+    return _LIMITERS.get()
 
 
 class AsyncSharedRateLimitRetryHandler(AsyncRetryHandler):

@@ -6,17 +6,22 @@ AsyncWebClient does when given none) costs a TCP and TLS handshake per call and 
 
 from __future__ import annotations
 
-import asyncio
-import weakref
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from dataclasses import dataclass, field
 
 import aiohttp
 
-_HOLDERS: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, int] = weakref.WeakKeyDictionary()
-_SESSIONS: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, dict[float, aiohttp.ClientSession]] = (
-    weakref.WeakKeyDictionary()
-)
+from airflow_slack_gate.hooks.loops import PerLoop
+
+
+@dataclass
+class _LoopSessions:
+    by_timeout: dict[float, aiohttp.ClientSession] = field(default_factory=dict)
+    holders: int = 0
+
+
+_SESSIONS: PerLoop[_LoopSessions] = PerLoop(_LoopSessions)
 
 
 def shared_session(timeout: float) -> aiohttp.ClientSession:
@@ -25,8 +30,7 @@ def shared_session(timeout: float) -> aiohttp.ClientSession:
     aiohttp applies a session's timeout to every request made through it (slack_sdk passes none per
     request), so sessions are shared per (loop, timeout); in practice that is one per loop.
     """
-    loop = asyncio.get_running_loop()
-    per_loop = _SESSIONS.setdefault(loop, {})
+    per_loop = _SESSIONS.get().by_timeout
     session = per_loop.get(timeout)
     if session is None or session.closed:
         session = aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=timeout))
@@ -36,8 +40,11 @@ def shared_session(timeout: float) -> aiohttp.ClientSession:
 
 async def close_shared_sessions() -> None:
     """Close the running loop's shared sessions (call before the loop ends, e.g. in tests)."""
-    loop = asyncio.get_running_loop()
-    for session in _SESSIONS.pop(loop, {}).values():
+    sessions = _SESSIONS.peek()
+    if sessions is None:
+        return
+    closing, sessions.by_timeout = sessions.by_timeout, {}
+    for session in closing.values():
         await session.close()
 
 
@@ -48,12 +55,11 @@ async def holding_shared_sessions() -> AsyncIterator[None]:
     Triggers hold them for their whole run, so sessions live exactly as long as some gate is open and
     an event loop that ends (``dag.test()``, a stopped triggerer) leaves no unclosed session behind.
     """
-    loop = asyncio.get_running_loop()
-    _HOLDERS[loop] = _HOLDERS.get(loop, 0) + 1
+    sessions = _SESSIONS.get()
+    sessions.holders += 1
     try:
         yield
     finally:
-        _HOLDERS[loop] -= 1
-        if _HOLDERS[loop] == 0:
-            del _HOLDERS[loop]
+        sessions.holders -= 1
+        if sessions.holders == 0:
             await close_shared_sessions()

@@ -8,13 +8,12 @@ mode keeps one for the pokes of its try (a rescheduled try starts a new process,
 
 from __future__ import annotations
 
-import asyncio
 import time
-import weakref
 from collections.abc import Sequence
 
 from airflow_slack_gate.core.pacing import GROUP_TTL
 from airflow_slack_gate.hooks.errors import SlackGateError
+from airflow_slack_gate.hooks.loops import PerLoop
 from airflow_slack_gate.hooks.slack import SlackGateHook
 
 __all__ = ["GROUP_TTL", "GroupCache", "group_members"]
@@ -80,10 +79,10 @@ class GroupCache:
         return cached
 
 
-_LOOP_CACHES: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, GroupCache] = weakref.WeakKeyDictionary()
+_LOOP_CACHES: PerLoop[GroupCache] = PerLoop(GroupCache)
 
 
 async def group_members(hook: SlackGateHook, groups: Sequence[str]) -> frozenset[str]:
     """Members of the user groups, read once per :data:`GROUP_TTL` per event loop for all gates."""
-    cache = _LOOP_CACHES.setdefault(asyncio.get_running_loop(), GroupCache())
+    cache = _LOOP_CACHES.get()
     return await cache.amembers(hook, groups)

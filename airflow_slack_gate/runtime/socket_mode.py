@@ -24,7 +24,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import weakref
 from collections.abc import AsyncIterator, Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -37,6 +36,7 @@ from airflow_slack_gate.core.pacing import FailureStreak, socket_mode_backoff
 from airflow_slack_gate.core.payloads import parse_interaction
 from airflow_slack_gate.hooks.connection import ConnectionSettings
 from airflow_slack_gate.hooks.errors import SlackGateError
+from airflow_slack_gate.hooks.loops import PerLoop
 from airflow_slack_gate.hooks.ratelimit import token_key
 from airflow_slack_gate.hooks.sessions import holding_shared_sessions
 from airflow_slack_gate.hooks.slack import SlackGateHook
@@ -181,9 +181,7 @@ def open_failure(error_code: str, conn_id: str) -> str:
 
 
 _CLOSING: set[asyncio.Task[None]] = set()
-_LISTENERS: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, dict[str, SocketModeListener]] = (
-    weakref.WeakKeyDictionary()
-)
+_LISTENERS: PerLoop[dict[str, SocketModeListener]] = PerLoop(dict)
 
 
 @contextlib.asynccontextmanager
@@ -203,7 +201,7 @@ async def socket_mode(hook: SlackGateHook) -> AsyncIterator[SocketModeListener |
     if not settings.app_token:
         yield None
         return
-    listeners = _LISTENERS.setdefault(asyncio.get_running_loop(), {})
+    listeners = _LISTENERS.get()
     key = token_key(settings.app_token)
     listener = listeners.get(key)
     if listener is None:
@@ -228,5 +226,5 @@ async def socket_mode(hook: SlackGateHook) -> AsyncIterator[SocketModeListener |
 
 def open_listeners() -> list[ListenerInfo]:
     """The running loop's Socket Mode listeners (for tests and metrics)."""
-    listeners = _LISTENERS.get(asyncio.get_running_loop(), {})
+    listeners = _LISTENERS.peek() or {}
     return [ListenerInfo(item.settings.conn_id, item.holders, item.connected) for item in listeners.values()]

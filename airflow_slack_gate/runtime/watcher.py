@@ -28,7 +28,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import time
-import weakref
 from collections import OrderedDict
 from collections.abc import AsyncIterator, Collection, Iterable, Sequence
 from dataclasses import dataclass, field
@@ -47,6 +46,7 @@ from airflow_slack_gate.core.pacing import (
 from airflow_slack_gate.core.protocol import ask_metadata, gate_metadata, try_key
 from airflow_slack_gate.core.votes import UserKind
 from airflow_slack_gate.hooks.errors import SlackGateError, explain
+from airflow_slack_gate.hooks.loops import PerLoop
 from airflow_slack_gate.hooks.slack import SlackGateHook
 
 Thread = list[dict[str, Any]]
@@ -389,9 +389,7 @@ class ChannelWatcher:
         return replies_fingerprint(parent) != gate.replies_seen
 
 
-_WATCHERS: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, dict[tuple[str, str], ChannelWatcher]] = (
-    weakref.WeakKeyDictionary()
-)
+_WATCHERS: PerLoop[dict[tuple[str, str], ChannelWatcher]] = PerLoop(dict)
 
 
 @contextlib.asynccontextmanager
@@ -400,7 +398,7 @@ async def watching(conn_id: str, channel: str, ts: str, poke_interval: float) ->
 
     Leaving the block (decision, timeout, cancellation, triggerer shutdown) leaves no work behind.
     """
-    watchers = _WATCHERS.setdefault(asyncio.get_running_loop(), {})
+    watchers = _WATCHERS.get()
     key = (conn_id, channel)
     watcher = watchers.get(key)
     if watcher is None:
@@ -420,7 +418,7 @@ def wake_channel(channel: str, conn_id: str | None = None) -> bool:
     something changed; the watcher still reads Slack, so nothing depends on receiving the event.
     Returns True when some watcher holds gates in that channel.
     """
-    watchers = _WATCHERS.get(asyncio.get_running_loop(), {})
+    watchers = _WATCHERS.peek() or {}
     woken = False
     for (watcher_conn, watcher_channel), watcher in watchers.items():
         if watcher_channel == channel and conn_id in (None, watcher_conn):
@@ -435,22 +433,18 @@ def offer_thread(conn_id: str, channel: str, ts: str, thread: Thread, read_at: f
     True when that watcher holds the gate and took the thread (see :meth:`ChannelWatcher.offer_thread`);
     False otherwise, and the caller should :func:`wake_channel` as before.
     """
-    watcher = _WATCHERS.get(asyncio.get_running_loop(), {}).get((conn_id, channel))
+    watcher = (_WATCHERS.peek() or {}).get((conn_id, channel))
     return watcher is not None and watcher.offer_thread(ts, thread, read_at)
 
 
 def open_gates() -> Sequence[tuple[str, str, str]]:
     """(connection, channel, ts) of every gate the running loop's watchers hold (for tests and metrics)."""
-    watchers = _WATCHERS.get(asyncio.get_running_loop(), {})
+    watchers = _WATCHERS.peek() or {}
     return [(conn, channel, ts) for (conn, channel), watcher in watchers.items() for ts in watcher.gates]
 
 
-_USERS: weakref.WeakKeyDictionary[
-    asyncio.AbstractEventLoop, OrderedDict[tuple[str, str], tuple[float, UserKind]]
-] = weakref.WeakKeyDictionary()
-_USER_LOCKS: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, dict[tuple[str, str], asyncio.Lock]] = (
-    weakref.WeakKeyDictionary()
-)
+_USERS: PerLoop[OrderedDict[tuple[str, str], tuple[float, UserKind]]] = PerLoop(OrderedDict)
+_USER_LOCKS: PerLoop[dict[tuple[str, str], asyncio.Lock]] = PerLoop(dict)
 #: How many users the loop remembers (the least recently used are forgotten first).
 USER_CACHE_SIZE = 10_000
 
@@ -462,9 +456,8 @@ async def user_kinds(hook: SlackGateHook, users: Iterable[str]) -> dict[str, Use
     A failure is not remembered: it is raised (the caller counts none of these votes, keeps waiting
     and asks again), and the next call asks Slack again.
     """
-    loop = asyncio.get_running_loop()
-    cache = _USERS.setdefault(loop, OrderedDict())
-    locks = _USER_LOCKS.setdefault(loop, {})
+    cache = _USERS.get()
+    locks = _USER_LOCKS.get()
     kinds: dict[str, UserKind] = {}
     for user in sorted(set(users)):
         key = (hook.slack_conn_id, user)
@@ -492,7 +485,7 @@ async def people_among(hook: SlackGateHook, users: Collection[str]) -> frozenset
     return frozenset(user for user, kind in kinds.items() if kind == "person")
 
 
-_NOTES: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, SentNotes] = weakref.WeakKeyDictionary()
+_NOTES: PerLoop[SentNotes] = PerLoop(SentNotes)
 
 
 async def send_notes(
@@ -504,7 +497,7 @@ async def send_notes(
     A note is neither a vote nor state: a trigger may send it (it never writes votes or outcomes), and
     a failure to send one is logged and changes nothing for the gate.
     """
-    sent = _NOTES.setdefault(asyncio.get_running_loop(), SentNotes())
+    sent = _NOTES.get()
     for user, reply_ts, text in notes:
         if not sent.first_time(channel, reply_ts):
             continue

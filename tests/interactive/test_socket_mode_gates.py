@@ -365,6 +365,6 @@ def _watched_thread(channel: str, ts: str) -> list:
     """The snapshot the running loop's watcher holds for gate ``ts`` (empty before its first read)."""
     from airflow_slack_gate.runtime import watcher
 
-    watchers = watcher._WATCHERS.get(asyncio.get_running_loop(), {})
+    watchers = watcher._WATCHERS.peek() or {}
     gate = watchers.get(("slack_gate_default", channel))
     return gate.gates[ts].thread if gate is not None and ts in gate.gates else []
