@@ -5,6 +5,10 @@ BIN := $(VENV)/bin
 # The lowest supported versions (constraints-lowest.txt) live in their own virtualenv.
 VENV_LOWEST ?= .venv-lowest
 BIN_LOWEST := $(VENV_LOWEST)/bin
+# The suite runs on this many pytest-xdist workers; the tests that share one real Airflow (or one
+# browser, or one run of the docs' project) are an xdist group, so they run on one worker.
+WORKERS ?= 2
+PYTEST_PARALLEL := -n $(WORKERS) --dist loadgroup
 
 .PHONY: venv venv-lowest demo test test-lowest lint typecheck unit e2e bench clean
 
@@ -35,18 +39,18 @@ typecheck: venv
 	$(BIN)/mypy
 
 unit: venv
-	$(BIN)/python -m pytest -m "not e2e"
+	$(BIN)/python -m pytest $(PYTEST_PARALLEL) -m "not e2e"
 
 e2e: venv
-	$(BIN)/python -m pytest -m e2e
+	$(BIN)/python -m pytest $(PYTEST_PARALLEL) -m e2e
 
 test: lint typecheck
-	$(BIN)/python -m pytest
+	$(BIN)/python -m pytest $(PYTEST_PARALLEL)
 
 # The suite on the lowest supported Airflow and providers, without the modules that start a real Airflow
 # (e2e) or drive a browser (browser): those run on the pinned versions in `make test`.
 test-lowest: venv-lowest
-	$(BIN_LOWEST)/python -m pytest -m "not e2e and not browser"
+	$(BIN_LOWEST)/python -m pytest $(PYTEST_PARALLEL) -m "not e2e and not browser"
 
 bench: venv
 	$(BIN)/python -m pip install --quiet -c constraints.txt -e '.[dev,bench]'

@@ -186,6 +186,7 @@ def docs_project_run(tmp_path_factory: pytest.TempPathFactory) -> dict:
     }
 
 
+@pytest.mark.xdist_group("docs-project")  # one run of the docs' project
 def test_the_testing_pages_project_passes(docs_project_run):
     assert {"dags/deploy_with_approval.py", "tests/conftest.py", "tests/test_deploy_with_approval.py"} <= set(
         project_files()
@@ -209,6 +210,7 @@ def assert_matches_table(value: dict, rows: list[list[str]], what: str) -> None:
             assert isinstance(value[key], TYPES[kind]), (what, key, value[key])
 
 
+@pytest.mark.xdist_group("docs-project")  # one run of the docs' project
 def test_xcom_tables_match_a_real_gate(docs_project_run):
     xcoms = docs_project_run["xcoms"]
     assert xcoms is not None, docs_project_run["output"]

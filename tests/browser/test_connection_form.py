@@ -18,7 +18,8 @@ from airflow_slack_gate.hooks.connection_form import EXTRA_FIELDS
 from airflow_slack_gate.testing.airflow_runner import AirflowRunner
 from airflow_slack_gate.testing.emulator import Bot, SlackEmulator
 
-pytestmark = pytest.mark.browser
+# One Airflow for the module: its tests run on one pytest-xdist worker.
+pytestmark = [pytest.mark.browser, pytest.mark.xdist_group("browser-airflow")]
 
 BOT_TOKEN_LABEL = "Bot User OAuth Token (xoxb-...)"
 #: Airflow 3.3.x answers the Test button of any connection without a port with this (HTTP 400).

@@ -17,7 +17,7 @@ from tests.reliability.e2e_support import DAG_ID, RUN_TIMEOUT, bot_questions, bo
 from tests.reliability.postgres import PostgresServer, PostgresUnavailable
 from tests.support import posts
 
-pytestmark = pytest.mark.e2e
+pytestmark = [pytest.mark.e2e, pytest.mark.xdist_group("reliability-e2e-postgres")]
 GATES = 4
 
 

@@ -18,7 +18,7 @@ from airflow_slack_gate.testing.emulator import SlackEmulator
 from tests.reliability.e2e_support import DAG_ID, RUN_TIMEOUT, bot_questions, bot_replies, run_airflow
 from tests.support import posts
 
-pytestmark = pytest.mark.e2e
+pytestmark = [pytest.mark.e2e, pytest.mark.xdist_group("reliability-e2e-triggerer")]
 
 
 @pytest.fixture(scope="module")
