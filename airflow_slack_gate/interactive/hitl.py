@@ -81,6 +81,8 @@ class AirflowHITLAnswerer:
             return HITLAnswer("stale", link=link)
         if detail.responded_at is not None:
             return _already(detail, link)
+        if request.form:  # params of its own: a form Slack cannot show yet
+            return HITLAnswer("form", link=link)
         indexes = [option_index(value, len(options)) for value in chosen]
         if not indexes:
             return HITLAnswer("nothing_chosen", link=link)
@@ -99,7 +101,9 @@ class AirflowHITLAnswerer:
                 dag_id=request.dag_id,
                 dag_run_id=request.run_id,
                 task_id=request.task_id,
-                update_hitl_detail_payload=UpdateHITLDetailPayload(chosen_options=names, params_input={}),
+                update_hitl_detail_payload=UpdateHITLDetailPayload(
+                    chosen_options=names, params_input=unchanged_params(detail.params)
+                ),
                 user=user,
                 session=session,
                 map_index=request.map_index,
@@ -127,6 +131,21 @@ class AirflowHITLAnswerer:
             respondent.found_by,
         )
         return HITLAnswer("answered", chosen=tuple(names), airflow_user=user.get_name(), link=link)
+
+
+def unchanged_params(params: Any) -> dict[str, Any]:
+    """The ``params_input`` of an answer that fills in no form: the request's params as they are.
+
+    Airflow 3.1 puts the DAG's params into every HITL request (no form of the task's own) and refuses an
+    answer whose ``params_input`` lacks any of them, as the Airflow UI sends them prefilled; so does
+    this. Its row keeps their values; Airflow 3.1.3+ keeps serialized params, whose ``value`` is taken.
+    """
+    if not isinstance(params, dict):
+        return {}
+    return {
+        key: value["value"] if isinstance(value, dict) and {"value", "schema"} <= set(value) else value
+        for key, value in params.items()
+    }
 
 
 def _detail_of(session: Any, ti_id: Any) -> Any:

@@ -72,25 +72,30 @@ class SlackHITLNotifier(BaseNotifier):
         """Post the request (at most once); a Slack error is logged, never raised (see the module)."""
         from airflow.providers.standard.operators.hitl import HITLOperator
 
-        task = context["task"]
+        ti = context["task_instance"]
+        # the rendered operator: Airflow 3.1's context["task"] is the task before its templates were
+        # rendered (the request's subject and body in Airflow's row are rendered ones)
+        task = getattr(ti, "task", None)
+        if not isinstance(task, HITLOperator):
+            task = context["task"]
         if not isinstance(task, HITLOperator):
             raise TypeError(
                 f"SlackHITLNotifier asks HITL requests: pass it in the notifiers of a HITLOperator "
                 f"(ApprovalOperator, HITLBranchOperator, HITLEntryOperator), not to {type(task).__name__}."
             )
-        ti = context["task_instance"]
         try:
             link: str | None = HITLOperator.generate_link_to_ui_from_context(context=context)
         except ValueError:  # no api.base_url: the message says so
             link = None
         options = [str(option) for option in task.options]
         identity = task_identity(context)
+        form = _has_form(task)
         message = hitl_message(
             subject=str(task.subject),
             body=None if task.body is None else str(task.body),
             options=options,
             multiple=bool(task.multiple),
-            has_params=_has_form(task),
+            has_params=form,
             link=link,
             text=self.text,
             mention=self.mention,
@@ -107,7 +112,7 @@ class SlackHITLNotifier(BaseNotifier):
                 blocks=message["blocks"],
                 thread_ts=None,
                 metadata_for=lambda post_id: hitl_metadata(
-                    identity, ti_id=str(ti.id), options=options, post_id=post_id
+                    identity, ti_id=str(ti.id), options=options, post_id=post_id, form=form
                 ),
             )
         except (SlackGateError, ValueError) as error:

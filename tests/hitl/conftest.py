@@ -46,6 +46,36 @@ def slack(slack_emulator: SlackEmulator, monkeypatch: pytest.MonkeyPatch, airflo
     return slack_emulator
 
 
+@pytest.fixture(autouse=True)
+def hitl_trigger_reads_the_database(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Airflow < 3.3 only: dag.test() runs the task's HITLTrigger in-process, where Airflow 3.1's test
+    supervisor answers its look at the request (``GetHITLDetailResponse``) with nothing, so the trigger
+    fails before anyone can answer. Give it what a triggerer's supervisor gives it (the execution API
+    reads the same row): the response part of Airflow's row."""
+    from airflow.providers.standard.triggers import hitl as hitl_trigger
+
+    if not hasattr(hitl_trigger, "get_hitl_detail_content_detail"):
+        return  # Airflow 3.3+ parks the task without a trigger
+
+    def response_of(ti_id: Any) -> Any:
+        from airflow.models.hitl import HITLDetail
+        from airflow.sdk.api.datamodels._generated import HITLDetailResponse
+        from airflow.utils.session import create_session
+        from sqlalchemy import select
+
+        with create_session() as session:
+            row = session.scalar(select(HITLDetail).where(HITLDetail.ti_id == str(ti_id)))
+            return HITLDetailResponse(
+                response_received=row.responded_at is not None,
+                responded_by_user=row.responded_by,
+                responded_at=row.responded_at,
+                chosen_options=row.chosen_options,
+                params_input=row.params_input,
+            )
+
+    monkeypatch.setattr(hitl_trigger, "get_hitl_detail_content_detail", response_of)
+
+
 @pytest.fixture
 def api_server(slack: SlackEmulator) -> Iterator[ApiServer]:
     """One API server with the plugin's app; Slack's Request URL points at it."""
@@ -177,10 +207,16 @@ def run_hitl(slack: SlackEmulator) -> Callable[..., Any]:
 
     def run_dag(dag_id: str, people: Callable[[Run], None], conf: dict[str, Any] | None = None) -> Any:
         from airflow.models.dagrun import DagRun
+        from airflow.models.hitl import HITLDetail
+        from airflow.models.taskinstance import TaskInstance
         from airflow.utils.session import create_session
-        from sqlalchemy import delete
+        from sqlalchemy import delete, select
 
         with create_session() as session:  # one run per DAG: the helpers find its rows by dag_id
+            # (explicitly: SQLite enforces no foreign keys on Airflow 3.1, so nothing cascades)
+            tis = select(TaskInstance.id).where(TaskInstance.dag_id == dag_id)
+            session.execute(delete(HITLDetail).where(HITLDetail.ti_id.in_(tis)))
+            session.execute(delete(TaskInstance).where(TaskInstance.dag_id == dag_id))
             session.execute(delete(DagRun).where(DagRun.dag_id == dag_id))
         run = Run(slack, dag_id)
         errors: list[BaseException] = []

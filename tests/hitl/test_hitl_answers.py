@@ -71,13 +71,19 @@ def test_a_reject_click_skips_the_downstream_task(slack, api_server, run_hitl):
 
 
 def test_the_runs_values_in_the_request_are_escaped(slack, api_server, run_hitl):
+    shown = []
+
     def people(run):
-        text = json.dumps(run.message())
-        assert "<!channel>" not in text
-        assert "&lt;!channel&gt;" in text
-        assert "<http://evil.example|docs>" not in text
+        message = run.message()
+        shown.append((json.dumps(message), run.detail().subject))
+        click(slack, message, slack.workspace.alice, APPROVE)
 
     run_hitl("hitl_approval", people, conf={"model": "<!channel> <http://evil.example|docs>"})
+    ((text, subject),) = shown
+    assert "<!channel>" not in text
+    assert "<http://evil.example|docs>" not in text
+    assert subject == "Deploy <!channel> <http://evil.example|docs>?"  # Airflow's row, rendered
+    assert "*Deploy &lt;!channel&gt; &lt;http://evil.example|docs&gt;?*" in text  # shown, escaped
 
 
 def test_a_request_answered_in_airflow_refuses_a_later_click_and_shows_the_answer(
@@ -202,6 +208,11 @@ def test_a_form_is_answered_in_airflow(slack, api_server, run_hitl):
         message = run.message()
         assert not buttons(message)
         assert "This request has a form to fill in: answer it in Airflow" in json.dumps(message["blocks"])
+        # a click Slack could only send for a button the message never had: the form is not skipped
+        forged = _signed_click(slack, message, slack.workspace.alice, APPROVE, "0")
+        assert _post(api_server, slack, forged).status_code == 200
+        assert "form to fill in" in told(slack, slack.workspace.alice, "form to fill in")
+        assert run.detail().responded_at is None
 
     run_hitl("hitl_entry", people)
 
