@@ -19,6 +19,7 @@ EXAMPLE_DAG_IDS = {
     "slack_gate_approve_deploy",
     "slack_gate_two_of_three",
     "slack_gate_short_circuit",
+    "slack_gate_hitl_approval",
 }
 
 
@@ -58,6 +59,7 @@ def test_no_example_lets_a_run_choose_approvers_or_the_channel(bag, dag_id):
             "slack_gate_two_of_three": {"ask_owners": "S0DBOWNERS"},
             "slack_gate_short_circuit": {"ask_data_stewards": "U0ALICE01, U0CAROL01"},
             "slack_gate_post_metric": {},
+            "slack_gate_hitl_approval": {},
         }[dag_id]
     )
 

@@ -4,6 +4,7 @@
   Airflow, no slack_sdk);
 - ``hooks/`` (Slack and the connection) imports ``core`` but no per-loop service or Airflow-facing class;
 - ``runtime/`` (the per-triggerer-loop services) imports ``core`` and ``hooks`` only;
+- ``notifiers/`` (Airflow notifiers) imports ``core`` and ``hooks`` only;
 - ``testing/`` (emulator, Airflow runner, demo) is imported by nothing outside it but the console
   command.
 """
@@ -39,6 +40,8 @@ MAY_IMPORT = {
     "core": {"core"},
     "hooks": {"core", "hooks"},
     "runtime": {"core", "hooks", "runtime"},
+    # thin Airflow-facing classes: the notifier asks through hooks (never the per-loop services)
+    "notifiers": {"core", "hooks", "notifiers"},
 }
 #: The only module outside testing/ that imports it: the console command, lazily (the deprecated old
 #: paths forward by name, without an import statement).

@@ -12,6 +12,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, Literal, TypeGuard
 
+from airflow_slack_gate.core.hitl import OPTION_ACTION, SUBMIT_ACTION, chosen_indexes
 from airflow_slack_gate.core.messages import (
     APPROVE_ACTION,
     REASON_ACTION,
@@ -52,11 +53,30 @@ class Click:
         return self.kind == "button" and self.vote == "reject"
 
 
-def parse_interaction(payload: Mapping[str, Any]) -> Click | None:
-    """The gate click in an interaction payload, or ``None`` when it is not one of ours."""
+@dataclass(frozen=True)
+class HITLClick:
+    """A person answered an Airflow HITL request's message: pressed an option's button, or Submit after
+    ticking checkboxes (``multiple=True``).
+
+    ``chosen`` are the values the payload carries (option indexes as text, unchecked: a click is judged
+    against the request's metadata and Airflow's own row, never by these alone); ``channel`` and ``ts``
+    name the message, ``click_id`` the click (the same when Slack delivers it again).
+    """
+
+    user: str
+    channel: str
+    ts: str
+    click_id: str
+    chosen: tuple[str, ...]
+    submit: bool = False
+    trigger_id: str | None = None
+
+
+def parse_interaction(payload: Mapping[str, Any]) -> Click | HITLClick | None:
+    """The gate click or HITL answer in an interaction payload, or ``None`` when it is not one of ours."""
     kind = payload.get("type")
     if kind == "block_actions":
-        return _button_click(payload)
+        return _hitl_click(payload) or _button_click(payload)
     if kind == "view_submission":
         return _reason_submission(payload)
     return None
@@ -86,6 +106,42 @@ def _button_click(payload: Mapping[str, Any]) -> Click | None:
         click_id=click_id,
         trigger_id=payload.get("trigger_id"),
         value=action.get("value"),
+    )
+
+
+def _hitl_click(payload: Mapping[str, Any]) -> HITLClick | None:
+    """An option's button or the Submit button of a HITL request (ticking a checkbox is no answer)."""
+    actions = payload.get("actions") or []
+    action = next(
+        (
+            a
+            for a in actions
+            if isinstance(a, Mapping)
+            and isinstance(a.get("action_id"), str)
+            and (a["action_id"] == SUBMIT_ACTION or a["action_id"].startswith(f"{OPTION_ACTION}_"))
+        ),
+        None,
+    )
+    container = payload.get("container") or {}
+    channel = container.get("channel_id") or (payload.get("channel") or {}).get("id")
+    ts = container.get("message_ts") or (payload.get("message") or {}).get("ts")
+    user = (payload.get("user") or {}).get("id")
+    if action is None or not (_text(channel) and _text(ts) and _text(user)):
+        return None
+    submit = action["action_id"] == SUBMIT_ACTION
+    if submit:
+        chosen = tuple(chosen_indexes(payload.get("state") or {}) or ())
+    else:
+        chosen = (str(action.get("value")),)
+    stamp = action.get("action_ts") or payload.get("trigger_id") or ""
+    return HITLClick(
+        user=user,
+        channel=channel,
+        ts=ts,
+        click_id=f"hitl:{action['action_id']}:{user}:{stamp}",
+        chosen=chosen,
+        submit=submit,
+        trigger_id=payload.get("trigger_id"),
     )
 
 

@@ -3,6 +3,7 @@ any reader (a triggerer, a worker, the API server) finds them again. Pure: no I/
 
 from __future__ import annotations
 
+import hashlib
 import json
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
@@ -191,7 +192,8 @@ def message_with_post_id(
     """The ts of this bot's message carrying ``post_id`` in its metadata, if any."""
     for message in messages:
         metadata = message.get("metadata") or {}
-        payload = metadata.get("event_payload") if metadata.get("event_type") == POST_EVENT_TYPE else None
+        posted = metadata.get("event_type") in (POST_EVENT_TYPE, HITL_EVENT_TYPE)
+        payload = metadata.get("event_payload") if posted else None
         if (
             isinstance(payload, dict)
             and payload.get("post_id") == post_id
@@ -199,3 +201,77 @@ def message_with_post_id(
         ):
             return str(message["ts"])
     return None
+
+
+#: Slack message metadata event type of a message that asks an Airflow HITL request (HITLOperator and its
+#: subclasses) through :class:`~airflow_slack_gate.notifiers.slack.SlackHITLNotifier`.
+HITL_EVENT_TYPE = "airflow_slack_gate_hitl"
+
+
+def options_digest(options: Sequence[str]) -> str:
+    """A short digest of a HITL request's options, in order: the buttons' values are indexes into this
+    list, so a click counts only while Airflow's request still has exactly these options."""
+    text = json.dumps(list(options), ensure_ascii=False, separators=(",", ":"))
+    return hashlib.sha256(text.encode()).hexdigest()[:32]
+
+
+def hitl_metadata(
+    identity: Mapping[str, Any], *, ti_id: str, options: Sequence[str], post_id: str, state: str = "open"
+) -> dict[str, Any]:
+    """Slack message metadata of a HITL request's message: the task instance and try it asks for (its
+    ``dag_id``, ``run_id``, ``task_id``, ``map_index``, ``try_number`` and Airflow's ``ti_id``), the
+    digest of its options, a random ``post_id`` (to find a post whose answer was lost) and its
+    ``state`` (``open``, ``answered``). Only the bot can write it: a click is judged by it, never by
+    the button's value alone."""
+    payload = {
+        **{key: identity[key] for key in ("dag_id", "run_id", "task_id", "map_index", "try_number")},
+        "ti_id": ti_id,
+        "options": options_digest(options),
+        "post_id": post_id,
+        "state": state,
+    }
+    return {"event_type": HITL_EVENT_TYPE, "event_payload": payload}
+
+
+@dataclass(frozen=True)
+class HITLRequest:
+    """The Airflow HITL request a message of this package asks, as its metadata names it."""
+
+    dag_id: str
+    run_id: str
+    task_id: str
+    map_index: int
+    try_number: int
+    ti_id: str
+    options: str
+    post_id: str
+    state: str
+
+    @property
+    def identity(self) -> dict[str, Any]:
+        return {
+            "dag_id": self.dag_id,
+            "run_id": self.run_id,
+            "task_id": self.task_id,
+            "map_index": self.map_index,
+            "try_number": self.try_number,
+        }
+
+
+def hitl_request(message: Mapping[str, Any], *, bot_id: str | None) -> HITLRequest | None:
+    """The HITL request a message asks, when ``bot_id`` (the connection's bot) posted it with
+    :data:`HITL_EVENT_TYPE` metadata of the right shape; else ``None`` (anyone's look-alike, another
+    app's message with the same metadata, or a malformed payload)."""
+    metadata = message.get("metadata")
+    if not bot_id or message.get("bot_id") != bot_id or not isinstance(metadata, Mapping):
+        return None
+    payload = metadata.get("event_payload")
+    if metadata.get("event_type") != HITL_EVENT_TYPE or not isinstance(payload, Mapping):
+        return None
+    texts = {key: payload.get(key) for key in ("dag_id", "run_id", "task_id", "ti_id", "options", "post_id")}
+    numbers = {key: payload.get(key) for key in ("map_index", "try_number")}
+    if not all(isinstance(value, str) and value for value in texts.values()):
+        return None
+    if not all(isinstance(value, int) and not isinstance(value, bool) for value in numbers.values()):
+        return None
+    return HITLRequest(**texts, **numbers, state=str(payload.get("state") or ""))  # type: ignore[arg-type]

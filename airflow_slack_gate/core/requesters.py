@@ -119,3 +119,32 @@ def email_of(airflow_user: str, email_domain: str | None) -> str | None:
         return airflow_user
     domain = (email_domain or "").strip().lstrip("@")
     return f"{airflow_user}@{domain}" if domain else None
+
+
+# -- the other way: who answers (a Slack user -> the Airflow user names they may be) ------------------------
+
+
+def airflow_users_for(
+    slack_user: str, user_map: Mapping[str, str], *, email: str | None, email_domain: str | None
+) -> tuple[tuple[str, ...], FoundBy | None]:
+    """The Airflow user names a Slack user may be, by the requester's rules read backwards, and how
+    they were found: the ``slack_users`` entries naming this Slack user (``"connection"``; names are
+    casefolded, as :func:`parse_user_map` keeps them), else from their Slack profile email
+    (``"email"``): the email itself, and its local part when the email is at the connection's
+    ``email_domain`` (``alice@example.com`` -> ``alice``). A name that ``slack_users`` gives to another
+    Slack user is never found by email (the map wins, as it does for requesters). Several names are
+    ambiguous: the caller keeps only those that are real Airflow users, and refuses when more than one is.
+    """
+    mapped = tuple(sorted(name for name, slack in user_map.items() if slack == slack_user))
+    if mapped:
+        return mapped, "connection"
+    address = (email or "").strip()
+    if address.count("@") != 1 or address.startswith("@") or address.endswith("@"):
+        return (), None
+    names = [address]
+    local, _, domain = address.partition("@")
+    wanted = (email_domain or "").strip().lstrip("@")
+    if wanted and domain.casefold() == wanted.casefold():
+        names.append(local)
+    names = [name for name in names if name.casefold() not in user_map]
+    return (tuple(names), "email") if names else ((), None)

@@ -199,10 +199,15 @@ class Asking:
         text: str,
         blocks: list[dict[str, Any]] | None,
         thread_ts: str | None,
+        metadata_for: Callable[[str], dict[str, Any]] | None = None,
     ) -> PostedMessage:
-        """Post at most once; the message's metadata names the task and a post id to find it by."""
+        """Post at most once; the message's metadata names the task and a post id to find it by.
+
+        ``metadata_for(post_id)`` gives other metadata carrying that ``post_id`` (a HITL request's:
+        :func:`~airflow_slack_gate.core.protocol.hitl_metadata`); by default the post's own.
+        """
         post_id = new_post_id()
-        metadata = post_metadata(identity, post_id)
+        metadata = metadata_for(post_id) if metadata_for else post_metadata(identity, post_id)
         sent_at = time.time()
         posted: list[PostedMessage] = []
 

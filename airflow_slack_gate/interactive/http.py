@@ -21,9 +21,10 @@ answered 500, and nothing is cached for a request that did not authenticate.
 
 Then the click is handled in the background (the response does not wait for Slack): judged, and
 recorded in the gate's thread, a modal opened, or the person told why nothing changed (see
-:mod:`airflow_slack_gate.runtime.clicks`). An empty 200 closes a submitted modal. A replay that
-reaches another API server process (whose memory of signatures is its own) is harmless: the click's
-record is found in the thread and not posted again.
+:mod:`airflow_slack_gate.runtime.clicks`). A click on an Airflow HITL request's message becomes
+Airflow's answer to it (:mod:`airflow_slack_gate.interactive.hitl`). An empty 200 closes a submitted
+modal. A replay that reaches another API server process (whose memory of signatures is its own) is
+harmless: the click's record is found in the thread and not posted again.
 """
 
 from __future__ import annotations
@@ -47,6 +48,7 @@ from fastapi.responses import JSONResponse, Response
 from airflow_slack_gate.core.payloads import parse_interaction
 from airflow_slack_gate.hooks.connection import ConnectionSettings, aread_settings
 from airflow_slack_gate.hooks.slack import CONN_TYPE, DEFAULT_CONN_ID, SlackGateHook
+from airflow_slack_gate.interactive.hitl import AirflowHITLAnswerer
 from airflow_slack_gate.runtime.clicks import ClickHandler
 
 log = logging.getLogger(__name__)
@@ -155,7 +157,9 @@ class InteractionReceiver:
         """The click handler of a connection (it remembers recent clicks, to drop repeats)."""
         handler = self._handlers.get(conn_id)
         if handler is None:
-            handler = self._handlers[conn_id] = ClickHandler(SlackGateHook(slack_conn_id=conn_id))
+            hook = SlackGateHook(slack_conn_id=conn_id)
+            # one Slack app serves gates and Airflow's HITL requests: this API server answers both
+            handler = self._handlers[conn_id] = ClickHandler(hook, hitl=AirflowHITLAnswerer())
             while len(self._handlers) > MAX_CONNECTIONS:
                 self._handlers.popitem(last=False)
         self._handlers.move_to_end(conn_id)

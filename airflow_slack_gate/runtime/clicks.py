@@ -38,7 +38,7 @@ from airflow_slack_gate.core.messages import (
     reason_modal,
     vote_record_text,
 )
-from airflow_slack_gate.core.payloads import Click
+from airflow_slack_gate.core.payloads import Click, HITLClick
 from airflow_slack_gate.core.policy import ApprovalPolicy
 from airflow_slack_gate.core.protocol import (
     VOTE_EVENT_TYPE,
@@ -52,6 +52,7 @@ from airflow_slack_gate.core.votes import decide, why_not_voter
 from airflow_slack_gate.hooks.errors import SlackGateError
 from airflow_slack_gate.hooks.slack import SlackGateHook
 from airflow_slack_gate.hooks.usergroups import group_members
+from airflow_slack_gate.runtime.hitl import HITLAnswerer, handle_hitl_click
 from airflow_slack_gate.runtime.watcher import offer_thread, people_among, wake_channel
 
 log = logging.getLogger(__name__)
@@ -132,10 +133,16 @@ class ClickHandler:
 
     Safe to share in one event loop: a click being handled is not handled again when Slack delivers it
     once more meanwhile, and recently handled clicks are remembered.
+
+    Clicks on an Airflow HITL request's message (:class:`~airflow_slack_gate.core.payloads.HITLClick`)
+    go to :func:`~airflow_slack_gate.runtime.hitl.handle_hitl_click` with ``hitl``, Airflow's side of
+    the answer (the API server's; ``None`` where Airflow's requests cannot be answered: the person is
+    told so).
     """
 
-    def __init__(self, hook: SlackGateHook) -> None:
+    def __init__(self, hook: SlackGateHook, *, hitl: HITLAnswerer | None = None) -> None:
         self.hook = hook
+        self.hitl = hitl
         self._in_flight: set[str] = set()
         self._done: OrderedDict[str, Verdict] = OrderedDict()
         #: ts of the click records this handler posted (it woke this loop's gates for them already)
@@ -145,7 +152,7 @@ class ClickHandler:
         """What this handler did with a recent click (``None``: not handled here, or long ago)."""
         return self._done.get(click_id)
 
-    async def handle(self, click: Click) -> Verdict:
+    async def handle(self, click: Click | HITLClick) -> Verdict:
         """Judge the click against Slack as it is now, and act on it; never raises for Slack errors."""
         if click.click_id in self._in_flight:
             return Verdict("ignore", "duplicate")
@@ -153,7 +160,9 @@ class ClickHandler:
             return Verdict("ignore", "duplicate")
         self._in_flight.add(click.click_id)
         try:
-            verdict = await self._handle(click)
+            verdict = await (
+                self._handle_hitl(click) if isinstance(click, HITLClick) else self._handle(click)
+            )
         except SlackGateError as error:
             log.warning("A click on gate %s by %s could not be handled: %s", click.ts, click.user, error)
             verdict = Verdict("ignore", f"slack_error:{error.error_code}")
@@ -163,14 +172,20 @@ class ClickHandler:
         while len(self._done) > REMEMBERED_CLICKS:
             self._done.popitem(last=False)
         log.info(
-            "Click on gate %s by %s (%s): %s, %s",
+            "Click on %s %s by %s (%s): %s, %s",
+            "HITL request" if isinstance(click, HITLClick) else "gate",
             click.ts,
             click.user,
-            click.vote,
+            ",".join(click.chosen) if isinstance(click, HITLClick) else click.vote,
             verdict.action,
             verdict.why,
         )
         return verdict
+
+    async def _handle_hitl(self, click: HITLClick) -> Verdict:
+        verdict = await handle_hitl_click(self.hook, click, self.hitl)
+        # an answer is final: a redelivery of the same click is dropped like a recorded vote
+        return Verdict("record" if verdict.action == "answered" else verdict.action, verdict.why)
 
     async def _handle(self, click: Click) -> Verdict:
         bot = await self.hook.abot_identity()
@@ -291,7 +306,9 @@ def _question(parent: Mapping[str, Any]) -> str:
     return str(parent.get("text") or "")
 
 
-def handle_in_background(handler: ClickHandler, click: Click, tasks: set[asyncio.Task[Any]]) -> None:
+def handle_in_background(
+    handler: ClickHandler, click: Click | HITLClick, tasks: set[asyncio.Task[Any]]
+) -> None:
     """Start handling a click without waiting (the ack must not wait for Slack); keep the task alive."""
     task = asyncio.get_running_loop().create_task(handler.handle(click), name=f"slack-gate click {click.ts}")
     tasks.add(task)

@@ -86,6 +86,7 @@ def _click(api: EmulatorApi, a: dict[str, Any]) -> Any:
         a.get("action_id"),
         text=a.get("text"),
         connection=a.get("connection"),
+        ticked=a.get("ticked"),
     )
     return _answered(delivery, a)
 

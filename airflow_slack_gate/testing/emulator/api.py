@@ -175,16 +175,19 @@ class EmulatorApi:
         *,
         text: str | None = None,
         connection: str | None = None,
+        ticked: list[str] | None = None,
     ) -> Delivery:
         """A person clicks a button (by ``action_id``, or by its label ``text``) of an app's message.
 
         The app receives a ``block_actions`` payload the way Slack sends it: over one of its Socket Mode
-        connections (``connection`` to choose which), or signed to its Request URL. Returns the
-        :class:`Delivery`; ``delivery.wait()`` blocks until the app answered.
+        connections (``connection`` to choose which), or signed to its Request URL. ``ticked`` are the
+        values of the message's checkbox options the person ticked first (Slack sends the message's
+        input state with the click). Returns the :class:`Delivery`; ``delivery.wait()`` blocks until the
+        app answered.
         """
         self.interactivity.base_url = getattr(self, "url", None)
         return self.interactivity.click(
-            channel, ts, user, action_id=action_id, text=text, connection=connection
+            channel, ts, user, action_id=action_id, text=text, connection=connection, ticked=ticked
         )
 
     def submit_view(

@@ -202,10 +202,13 @@ class EmulatorClient:
         connection: str | None = None,
         wait: bool = True,
         timeout: float = 10.0,
+        ticked: list[str] | None = None,
     ) -> dict[str, Any]:
-        """A person clicks a button; returns the delivery (``ok``, ``status``, ``connection_id``...),
-        after the app answered when ``wait``."""
+        """A person clicks a button (after ticking the checkbox options whose values are ``ticked``);
+        returns the delivery (``ok``, ``status``, ``connection_id``...), after the app answered when
+        ``wait``."""
         body = {
+            "ticked": ticked,
             "channel": channel,
             "ts": ts,
             "user": user,

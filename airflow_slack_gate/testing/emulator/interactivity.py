@@ -240,8 +240,10 @@ class Interactivity:
         action_id: str | None = None,
         text: str | None = None,
         connection: str | None = None,
+        ticked: list[str] | None = None,
     ) -> Delivery:
-        """``user`` presses a button of the message at ``ts`` (by ``action_id`` or its label ``text``).
+        """``user`` presses a button of the message at ``ts`` (by ``action_id`` or its label ``text``),
+        after ticking the checkbox options whose values are ``ticked`` (sent as the payload's ``state``).
 
         The app that posted the message receives a ``block_actions`` payload with a fresh
         ``trigger_id``; returns the :class:`Delivery` (``wait()`` for the app's answer).
@@ -276,7 +278,7 @@ class Interactivity:
                 "is_enterprise_install": False,
                 "channel": {"id": target.id, "name": target.name},
                 "message": render.message(self.workspace, target, message),
-                "state": {"values": {}},
+                "state": {"values": _checkbox_state(message.blocks or [], ticked or [])},
                 "response_url": self._response_url(trigger_id),
                 "actions": [
                     {
@@ -614,6 +616,25 @@ def _find_button(
                 return block, element
     wanted = action_id or text or "any"
     raise EmulatorError(f"message {message.ts} has no button {wanted!r}")
+
+
+def _checkbox_state(blocks: list[Any], ticked: list[str]) -> dict[str, Any]:
+    """The ``state.values`` of a message's checkboxes, with the options whose values are ``ticked``
+    selected (Slack sends every stateful element of the message with a click)."""
+    state: dict[str, Any] = {}
+    for block in blocks:
+        if not isinstance(block, dict) or block.get("type") not in ("actions", "section", "input"):
+            continue
+        elements = [*list(block.get("elements") or []), block.get("accessory"), block.get("element")]
+        for element in elements:
+            if not isinstance(element, dict) or element.get("type") != "checkboxes":
+                continue
+            chosen = [o for o in element.get("options") or [] if o.get("value") in ticked]
+            state.setdefault(str(block.get("block_id") or ""), {})[str(element.get("action_id") or "")] = {
+                "type": "checkboxes",
+                "selected_options": chosen,
+            }
+    return state
 
 
 def _input_values(blocks: list[Any], values: Mapping[str, str]) -> dict[str, Any]:

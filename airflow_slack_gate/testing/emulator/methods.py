@@ -314,7 +314,10 @@ def users_info(call: Call) -> Response:
     member = call.workspace.users.get(user_id) if user_id else None
     if member is None:
         raise SlackError("user_not_found")
-    return {"ok": True, "user": render.user(call.workspace, member)}
+    user = render.user(call.workspace, member)
+    if member.email and "users:read.email" in call.bot.scopes:  # Slack shows it with this scope only
+        user["profile"]["email"] = member.email
+    return {"ok": True, "user": user}
 
 
 def users_lookup_by_email(call: Call) -> Response:

@@ -1,0 +1,215 @@
+"""Airflow's side of a Slack answer to a HITL request, in the API server: the respondent's Airflow user,
+then Airflow's own response code.
+
+A click becomes the answer through the core API's ``update_hitl_detail`` (the handler of
+``PATCH /api/v2/dags/{dag_id}/dagRuns/{run_id}/taskInstances/{task_id}/{map_index}/hitlDetails``),
+called in this process with the respondent as its user, so the answer gets Airflow's validation of the
+options, its 409 for a second answer, its ``assigned_users`` check (the auth manager's
+``is_authorized_hitl_task`` on Airflow 3.2+; the user's id and name among the assigned users on 3.1)
+and, on Airflow 3.3+, its resume of the task parked in ``awaiting_input`` (``handle_event_submit``).
+On 3.1 and 3.2 the task's ``HITLTrigger`` reads the row and resumes it. Before that, this module checks
+what the route's dependency checks: that the user may update the DAG's HITL details
+(``is_authorized_dag(PUT, HITL_DETAIL)``).
+
+The respondent: the Slack user's candidate Airflow user names
+(:func:`~airflow_slack_gate.core.requesters.airflow_users_for`) are looked up in the auth manager; the
+user object is the one the auth manager itself builds for that user. Only the simple auth manager
+(Airflow's default) can list its users; with another auth manager every click is refused with a note
+("answer in Airflow") until it is supported.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Sequence
+from typing import Any
+
+from airflow_slack_gate.core.hitl import option_index
+from airflow_slack_gate.core.protocol import HITLRequest, options_digest
+from airflow_slack_gate.runtime.hitl import HITLAnswer, Respondent
+
+log = logging.getLogger(__name__)
+
+#: HTTP status of update_hitl_detail -> what the click's note says.
+_STATUSES = {409: "already_answered", 403: "not_allowed", 400: "invalid_option", 404: "gone"}
+
+
+class AirflowHITLAnswerer:
+    """Answers HITL requests in this Airflow's metadata database, through Airflow's own response code."""
+
+    async def answer(self, request: HITLRequest, respondent: Respondent, chosen: Sequence[str]) -> HITLAnswer:
+        # The database and the auth manager are synchronous: keep them off the API server's event loop.
+        return await asyncio.to_thread(self._answer, request, respondent, list(chosen))
+
+    def _answer(self, request: HITLRequest, respondent: Respondent, chosen: list[str]) -> HITLAnswer:
+        from airflow.utils.session import create_session
+
+        link = _link(request)
+        try:
+            with create_session() as session:
+                return self._answer_in(session, request, respondent, chosen, link)
+        except Exception as error:  # never a trace in Slack; the log has it
+            log.exception("Could not answer HITL request %s from Slack", request.identity)
+            return HITLAnswer("failed", link=link, detail=f" ({type(error).__name__})")
+
+    def _answer_in(
+        self, session: Any, request: HITLRequest, respondent: Respondent, chosen: list[str], link: str | None
+    ) -> HITLAnswer:
+        from airflow.api_fastapi.core_api.datamodels.hitl import UpdateHITLDetailPayload
+        from airflow.api_fastapi.core_api.routes.public.hitl import update_hitl_detail
+        from airflow.models.taskinstance import TaskInstance
+        from fastapi import HTTPException
+        from sqlalchemy import select
+
+        ti = session.scalar(
+            select(TaskInstance).where(
+                TaskInstance.dag_id == request.dag_id,
+                TaskInstance.run_id == request.run_id,
+                TaskInstance.task_id == request.task_id,
+                TaskInstance.map_index == request.map_index,
+            )
+        )
+        detail = _detail_of(session, ti.id) if ti is not None else None
+        if ti is None or detail is None:
+            return HITLAnswer("gone", link=link)
+        # The message names one try of one task instance, and the options it showed: judge by them.
+        if str(ti.id) != request.ti_id or ti.try_number != request.try_number:
+            return HITLAnswer("stale", link=link)
+        options = list(detail.options or [])
+        if options_digest(options) != request.options:
+            return HITLAnswer("stale", link=link)
+        if detail.responded_at is not None:
+            return _already(detail, link)
+        indexes = [option_index(value, len(options)) for value in chosen]
+        if not indexes:
+            return HITLAnswer("nothing_chosen", link=link)
+        if any(index is None for index in indexes):
+            return HITLAnswer("invalid_option", link=link)
+        if not detail.multiple and len(indexes) > 1:
+            return HITLAnswer("too_many_chosen", link=link)
+        names = [options[index] for index in indexes if index is not None]
+        user = respondent_user(respondent)
+        if isinstance(user, HITLAnswer):
+            return HITLAnswer(user.status, link=link, detail=user.detail)
+        if not _may_update_hitl(user, request.dag_id):
+            return HITLAnswer("not_allowed", link=link)
+        try:
+            update_hitl_detail(
+                dag_id=request.dag_id,
+                dag_run_id=request.run_id,
+                task_id=request.task_id,
+                update_hitl_detail_payload=UpdateHITLDetailPayload(chosen_options=names, params_input={}),
+                user=user,
+                session=session,
+                map_index=request.map_index,
+            )
+        except HTTPException as error:
+            session.rollback()
+            status = _STATUSES.get(error.status_code, "failed")
+            log.info(
+                "Airflow refused a Slack answer to %s: %s %s",
+                request.identity,
+                error.status_code,
+                error.detail,
+            )
+            if status == "already_answered":
+                session.refresh(detail)
+                return _already(detail, link)
+            return HITLAnswer(status, link=link)  # type: ignore[arg-type]
+        session.commit()
+        log.info(
+            "HITL request %s answered %s from Slack by %s (Airflow user %s, found by %s)",
+            request.identity,
+            names,
+            respondent.slack_user,
+            user.get_name(),
+            respondent.found_by,
+        )
+        return HITLAnswer("answered", chosen=tuple(names), airflow_user=user.get_name(), link=link)
+
+
+def _detail_of(session: Any, ti_id: Any) -> Any:
+    """Airflow's row of the request of a task instance (``TaskInstance.hitl_detail`` may not be lazily
+    loaded: it is ``lazy="raise"`` on Airflow 3.3)."""
+    from airflow.models.hitl import HITLDetail
+    from sqlalchemy import select
+
+    return session.scalar(select(HITLDetail).where(HITLDetail.ti_id == ti_id))
+
+
+def respondent_user(respondent: Respondent) -> Any:
+    """The auth manager's user object for the respondent, or a :class:`HITLAnswer` saying why not."""
+    from airflow.api_fastapi.app import get_auth_manager
+
+    if not respondent.airflow_names:
+        return HITLAnswer("unmapped")
+    manager = get_auth_manager()
+    users = _known_users(manager)
+    if users is None:
+        return HITLAnswer("unsupported", detail=f" ({type(manager).__name__})")
+    wanted = {name.casefold() for name in respondent.airflow_names}
+    found = [user for name, user in users.items() if name.casefold() in wanted]
+    if not found:
+        return HITLAnswer("unmapped")
+    if len(found) > 1:
+        return HITLAnswer("ambiguous")
+    return found[0]
+
+
+def _known_users(manager: Any) -> dict[str, Any] | None:
+    """The auth manager's users by name, as its own user objects; ``None`` when it cannot list them."""
+    from airflow.api_fastapi.auth.managers.simple.simple_auth_manager import SimpleAuthManager
+    from airflow.api_fastapi.auth.managers.simple.user import SimpleAuthManagerUser
+
+    if not isinstance(manager, SimpleAuthManager):
+        return None
+    users: dict[str, Any] = {}
+    for user in manager.get_users():
+        if isinstance(user, SimpleAuthManagerUser):  # Airflow 3.2+
+            users[user.get_name()] = user
+        else:  # Airflow 3.1: {"username": ..., "role": ...}
+            users[user["username"]] = SimpleAuthManagerUser(username=user["username"], role=user["role"])
+    return users
+
+
+def _may_update_hitl(user: Any, dag_id: str) -> bool:
+    """What the PATCH route's dependency checks: may ``user`` update this DAG's HITL details?"""
+    from airflow.api_fastapi.app import get_auth_manager
+    from airflow.api_fastapi.auth.managers.models.resource_details import DagAccessEntity, DagDetails
+    from airflow.models.dag import DagModel
+
+    return bool(
+        get_auth_manager().is_authorized_dag(
+            method="PUT",
+            access_entity=DagAccessEntity.HITL_DETAIL,
+            details=DagDetails(id=dag_id, team_name=DagModel.get_team_name(dag_id)),
+            user=user,
+        )
+    )
+
+
+def _already(detail: Any, link: str | None) -> HITLAnswer:
+    responded = detail.responded_by or {}
+    return HITLAnswer(
+        "already_answered",
+        chosen=tuple(detail.chosen_options or ()),
+        airflow_user=str(responded.get("name") or responded.get("id") or "someone"),
+        link=link,
+    )
+
+
+def _link(request: HITLRequest) -> str | None:
+    """The request's Required Actions page (as HITLOperator.generate_link_to_ui builds it), if Airflow
+    has an ``api.base_url``."""
+    from urllib.parse import urlencode, urlparse, urlunparse
+
+    from airflow.configuration import conf
+
+    base_url = conf.get("api", "base_url", fallback=None)
+    if not base_url:
+        return None
+    parsed = urlparse(base_url)
+    path = f"/dags/{request.dag_id}/runs/{request.run_id}/tasks/{request.task_id}/required_actions"
+    query = urlencode({"map_index": request.map_index})
+    return urlunparse((parsed.scheme, parsed.netloc, path, "", query, ""))

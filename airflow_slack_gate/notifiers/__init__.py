@@ -1,0 +1,1 @@
+"""Airflow notifiers: ``SlackHITLNotifier`` asks Airflow's own HITL requests in Slack."""

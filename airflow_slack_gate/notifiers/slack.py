@@ -1,0 +1,133 @@
+"""SlackHITLNotifier: ask Airflow's own human-in-the-loop requests in Slack, answered with a click.
+
+Airflow 3.1+ ships ``HITLOperator``, ``ApprovalOperator``, ``HITLBranchOperator`` and
+``HITLEntryOperator``. Their ``execute`` writes the request into Airflow's database, then calls each of
+its ``notifiers``; give it this one and the request is asked in Slack too::
+
+    ApprovalOperator(
+        task_id="approve_deploy",
+        subject="Deploy {{ params.model }}?",
+        notifiers=[SlackHITLNotifier(channel="#deploys")],
+    )
+
+The message shows the request's subject and body (escaped: values from the run cannot ping a channel or
+forge a link), one button per option (checkboxes and a Submit button for ``multiple=True``), and a link
+to the task's Required Actions page in Airflow. A click reaches the API server's Request URL
+(``/slack-gate/interactions``) and becomes Airflow's answer, given as the clicking person's Airflow
+user (see :mod:`airflow_slack_gate.interactive.hitl`). A request with ``params`` (a form) is answered
+in Airflow: the message links there.
+
+If Slack cannot be reached or refuses the message, the error and its fix are logged at ERROR in the
+task's log and the task keeps waiting: the request is in Airflow's database already, and stays
+answerable in the Airflow UI and its REST API. A failed notification never fails the request.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from airflow.sdk.bases.notifier import BaseNotifier
+
+from airflow_slack_gate.core.hitl import hitl_message
+from airflow_slack_gate.core.protocol import hitl_metadata
+from airflow_slack_gate.hooks.asking import Asking, task_identity
+from airflow_slack_gate.hooks.errors import SlackGateError
+from airflow_slack_gate.hooks.slack import DEFAULT_CONN_ID, SlackGateHook
+
+if TYPE_CHECKING:
+    from airflow.sdk import Context
+
+
+class SlackHITLNotifier(BaseNotifier):
+    """
+    Ask an Airflow HITL request (``HITLOperator`` and its subclasses) in Slack; pass it in the
+    operator's ``notifiers``.
+
+    :param slack_conn_id: Airflow connection of type ``slack_gate`` (or the official ``slack``); its
+        ``signing_secret`` lets the API server take the clicks, its ``slack_users`` / ``email_domain``
+        map the person who clicks to their Airflow user.
+    :param channel: Channel ID or name; defaults to the connection's ``default_channel``.
+    :param text: The DAG author's own mrkdwn, shown above the request (sent as written; not a template).
+    :param mention: Who to notify: a Slack user ID (``U012AB3CD``), or mrkdwn such as ``<!here>`` or
+        ``<!subteam^S012AB3CD>`` (sent as written).
+    """
+
+    template_fields = ()
+
+    def __init__(
+        self,
+        *,
+        slack_conn_id: str = DEFAULT_CONN_ID,
+        channel: str | None = None,
+        text: str | None = None,
+        mention: str | None = None,
+    ) -> None:
+        super().__init__()
+        self.slack_conn_id = slack_conn_id
+        self.channel = channel
+        self.text = text
+        self.mention = mention
+
+    def notify(self, context: Context) -> None:
+        """Post the request (at most once); a Slack error is logged, never raised (see the module)."""
+        from airflow.providers.standard.operators.hitl import HITLOperator
+
+        task = context["task"]
+        if not isinstance(task, HITLOperator):
+            raise TypeError(
+                f"SlackHITLNotifier asks HITL requests: pass it in the notifiers of a HITLOperator "
+                f"(ApprovalOperator, HITLBranchOperator, HITLEntryOperator), not to {type(task).__name__}."
+            )
+        ti = context["task_instance"]
+        try:
+            link: str | None = HITLOperator.generate_link_to_ui_from_context(context=context)
+        except ValueError:  # no api.base_url: the message says so
+            link = None
+        options = [str(option) for option in task.options]
+        identity = task_identity(context)
+        message = hitl_message(
+            subject=str(task.subject),
+            body=None if task.body is None else str(task.body),
+            options=options,
+            multiple=bool(task.multiple),
+            has_params=_has_form(task),
+            link=link,
+            text=self.text,
+            mention=self.mention,
+            assigned_users=list(task.assigned_users or ()),
+            context_line=_context_line(identity),
+        )
+        hook = SlackGateHook(slack_conn_id=self.slack_conn_id)
+        try:
+            channel = hook.task_channel(self.channel, task_id=task.task_id)
+            posted = Asking(hook, log=self.log).post(
+                identity,
+                channel=channel,
+                text=message["text"],
+                blocks=message["blocks"],
+                thread_ts=None,
+                metadata_for=lambda post_id: hitl_metadata(
+                    identity, ti_id=str(ti.id), options=options, post_id=post_id
+                ),
+            )
+        except (SlackGateError, ValueError) as error:
+            self.log.error(
+                "Could not ask this request in Slack: %s. The request is waiting in Airflow: answer it "
+                "there (%s).",
+                error,
+                link or "the task's Required actions",
+            )
+            return
+        self.log.info("Asked in Slack: channel %s, message %s", posted.channel, posted.ts)
+
+
+def _context_line(identity: dict[str, Any]) -> str:
+    mapped = f"[{identity['map_index']}]" if identity["map_index"] >= 0 else ""
+    return f"Airflow: {identity['dag_id']}.{identity['task_id']}{mapped} (try {identity['try_number']})"
+
+
+def _has_form(task: Any) -> bool:
+    """Whether the request has params of its own (a form to fill in). Airflow 3.1 merges the DAG's
+    params into the task's; 3.2+ keeps only the task's: the DAG's are no form on either."""
+    dag_params = getattr(getattr(task, "dag", None), "params", None) or {}
+    return any(key not in dag_params for key in task.params or {})

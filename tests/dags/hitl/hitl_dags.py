@@ -1,0 +1,48 @@
+"""DAGs with Airflow's own HITL operators asked in Slack by SlackHITLNotifier (run with dag.test())."""
+
+from __future__ import annotations
+
+from airflow.providers.standard.operators.empty import EmptyOperator
+from airflow.providers.standard.operators.hitl import ApprovalOperator, HITLEntryOperator, HITLOperator
+from airflow.sdk import DAG, Param
+
+from airflow_slack_gate.notifiers.slack import SlackHITLNotifier
+
+with DAG("hitl_approval", schedule=None, params={"model": "v7"}):
+    approve = ApprovalOperator(
+        task_id="approve",
+        subject="Deploy {{ params.model }}?",
+        body="Model {{ params.model }} passed its checks.",
+        notifiers=[SlackHITLNotifier(channel="approvals", text="A deploy waits for you.")],
+    )
+    approve >> EmptyOperator(task_id="deploy")
+
+with DAG("hitl_assigned", schedule=None):
+    ApprovalOperator(
+        task_id="approve",
+        subject="Deploy?",
+        assigned_users=[{"id": "alice", "name": "alice"}],
+        notifiers=[SlackHITLNotifier(channel="approvals")],
+    )
+
+with DAG("hitl_multiple", schedule=None):
+    HITLOperator(
+        task_id="pick",
+        subject="Which regions?",
+        options=["eu", "us", "apac"],
+        multiple=True,
+        notifiers=[SlackHITLNotifier(channel="approvals")],
+    )
+
+with DAG("hitl_lost_post", schedule=None):
+    ApprovalOperator(
+        task_id="approve", subject="Deploy?", notifiers=[SlackHITLNotifier(channel="no-such-channel")]
+    )
+
+with DAG("hitl_entry", schedule=None):
+    HITLEntryOperator(
+        task_id="entry",
+        subject="Why?",
+        params={"reason": Param("", type="string")},
+        notifiers=[SlackHITLNotifier(channel="approvals")],
+    )
