@@ -31,3 +31,11 @@ def test_same_try_needs_the_same_task_instance_and_try():
     assert same_try(dict(IDENTITY, state="open"), IDENTITY)
     assert not same_try(dict(IDENTITY, try_number=1), IDENTITY)
     assert not same_try(dict(IDENTITY, map_index=0), IDENTITY)
+
+
+def test_same_try_needs_the_same_airflow_task_instance_id():
+    """Another Airflow deployment's run of the same DAG can have the same names and try."""
+    mine = dict(IDENTITY, ti_id="01a246ee-4ba9-790d-b543-7cd4fbcea8cb")
+    assert same_try(dict(mine, state="open"), mine)
+    assert not same_try(dict(IDENTITY, ti_id="0190c6a0-0000-7000-8000-000000000000"), mine)
+    assert not same_try(IDENTITY, mine)  # a question from before questions named their try's id

@@ -149,11 +149,13 @@ def same_task(payload: Mapping[str, Any], identity: Mapping[str, Any]) -> bool:
     return all(payload.get(key) == identity.get(key) for key in ("dag_id", "run_id", "task_id", "map_index"))
 
 
-_TRY_KEYS = ("dag_id", "run_id", "task_id", "map_index", "try_number")
+#: ``ti_id`` (Airflow's id of the try) tells apart two deployments' runs of one DAG with the same names.
+_TRY_KEYS = ("dag_id", "run_id", "task_id", "map_index", "try_number", "ti_id")
 
 
 def try_key(payload: Mapping[str, Any]) -> tuple[Any, ...]:
-    """The task instance and try an ask message belongs to, as one hashable value."""
+    """The task instance and try an ask message belongs to, as one hashable value (a question posted
+    before questions carried ``ti_id`` matches no try that has one)."""
     return tuple(payload.get(key) for key in _TRY_KEYS)
 
 

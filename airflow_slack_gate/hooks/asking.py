@@ -71,7 +71,12 @@ def new_post_id() -> str:
 
 
 def task_identity(context: Context) -> dict[str, Any]:
-    """The task instance and try posting: what a later look (or run) finds the message by."""
+    """The task instance and try posting: what a later look (or run) finds the message by.
+
+    ``ti_id`` is Airflow's id of this try (a UUID, new for every try): two Airflow deployments that
+    share a Slack app and channel can run the same dag_id, run_id, task_id and try, and neither may
+    take the other's question for its own.
+    """
     ti = context["ti"]
     return {
         "dag_id": ti.dag_id,
@@ -79,6 +84,7 @@ def task_identity(context: Context) -> dict[str, Any]:
         "task_id": ti.task_id,
         "map_index": ti.map_index,
         "try_number": ti.try_number,
+        "ti_id": str(ti.id),
     }
 
 

@@ -68,7 +68,8 @@ class RateLimiter:
         return lane
 
     def set_budget(self, key: str, method: str, per_minute: int) -> None:
-        """Override one method's budget for one token (from the connection's ``rate_limits`` extra)."""
+        """Override one method's budget for one token (no connection extra sets this; tests use it to
+        read faster than Slack's tiers allow)."""
         self._lane(key, method).interval = 60.0 / per_minute
 
     async def acquire(self, key: str, method: str) -> None:

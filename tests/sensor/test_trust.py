@@ -10,14 +10,16 @@ from __future__ import annotations
 
 import json
 import re
+from datetime import datetime, timedelta, timezone
 
 import pytest
 from airflow.sdk import DAG
 
 from airflow_slack_gate.core.messages import unknown_requester_note
-from airflow_slack_gate.core.protocol import ask_rules, gate_metadata
+from airflow_slack_gate.core.policy import ApprovalPolicy
+from airflow_slack_gate.core.protocol import ask_metadata, ask_rules, gate_metadata
 from airflow_slack_gate.sensors.slack import SlackApprovalSensor
-from tests.support import load_dag, people, task_states, wait_for_reads, xcom
+from tests.support import load_dag, people, task_states, wait_for_ask, wait_for_reads, xcom
 
 DAG_TEST_USER = "dag_test"  # the triggering user dag.test() records on its runs
 SAFE_ALTERNATIVES = ("in the DAG's code", "Variable.get(", "extra_dejson")
@@ -347,3 +349,39 @@ def test_a_mapped_gate_may_map_its_question(slack_emulator, monkeypatch):
     questions = [m["text"] for m in slack_emulator.messages("approvals") if m.get("bot_id") == ws.bot_id]
     assert any("staging" in text for text in questions)
     assert any("prod" in text for text in questions)
+
+
+# -- two Airflow deployments on one Slack app and channel --------------------------------------------
+
+
+@pytest.mark.usefixtures("airflow_db", "fast_slack_reads")
+def test_another_deployments_question_of_the_same_run_is_never_this_gates(slack_emulator):
+    """Staging and production share one Slack app and channel and run the same DAG, so a run of each
+    can have the same dag_id, run_id, task_id and try (scheduled runs are named by their date). An
+    approval on staging's question must not approve production's gate, and production's gate must not
+    close staging's question as a copy of its own: the question names the task instance's Airflow id."""
+    ws = slack_emulator.workspace
+    when = datetime.now(timezone.utc).replace(microsecond=0) - timedelta(seconds=1)
+    staging = {"dag_id": "gate_anyone", "run_id": f"manual__{when.isoformat()}", "task_id": "ask"}
+    staging.update(map_index=-1, try_number=1, ti_id="0190c6a0-0000-7000-8000-000000000000")
+    staging_ts = slack_emulator.post_as_bot(
+        ws.approvals,
+        ws.bot_user_id,
+        "Deploy churn? (staging)",
+        metadata=ask_metadata(staging, "open", policy=ApprovalPolicy(), approver_groups=()),
+    )
+    slack_emulator.reply("approvals", staging_ts, ws.bob, "approve")
+
+    def reject_on_productions_question(_staging_question):
+        ask = wait_for_ask(slack_emulator, after=staging_ts)  # production's own question
+        slack_emulator.reply("approvals", ask["ts"], ws.carol, "reject: not in production")
+
+    with people(reject_on_productions_question, slack_emulator):
+        run = load_dag("gate_anyone").test(logical_date=when, run_after=when)
+
+    assert run.run_id == staging["run_id"]  # the same run, as another deployment names it
+    decision = xcom(run, "ask", "slack_decision")
+    assert (decision["outcome"], decision["decided_by"]) == ("rejected", [ws.carol])
+    assert decision["ts"] != staging_ts
+    staging_question = slack_emulator.get_message(ws.approvals, staging_ts)
+    assert staging_question["metadata"]["event_payload"]["state"] == "open"
