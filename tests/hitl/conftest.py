@@ -110,20 +110,33 @@ class Run:
         return message
 
     def wait_parked(self, timeout: float = 30.0) -> None:
-        """Wait until the task waits for its answer (``awaiting_input`` on Airflow 3.3, ``deferred``
-        before). People are slower than this: on SQLite, which has no row locks, an answer written
-        while the task is still parking would strand it (Airflow locks the rows on Postgres and MySQL,
-        for the Airflow UI's answers and these alike)."""
+        """Wait until the task waits for its answer: ``awaiting_input`` on Airflow 3.3; before, deferred
+        to its ``HITLTrigger`` (``next_method`` set: dag.test() runs the trigger inline with the task
+        instance back in ``queued``, so ``deferred`` lasts only milliseconds). People are slower than
+        this: on SQLite, which has no row locks, an answer written while the task is still parking
+        would strand it on 3.3 (Airflow locks the rows on Postgres and MySQL, for the Airflow UI's
+        answers and these alike)."""
         from airflow.models.taskinstance import TaskInstance
         from airflow.utils.session import create_session
+        from airflow.utils.state import TaskInstanceState
         from sqlalchemy import select
 
         from tests.support import wait_until
 
+        trigger_path = not hasattr(TaskInstanceState, "AWAITING_INPUT")
+
         def parked() -> bool:
             with create_session() as session:
-                states = session.scalars(select(TaskInstance.state).where(TaskInstance.dag_id == self.dag_id))
-                return any(str(getattr(s, "value", s)) in ("awaiting_input", "deferred") for s in states)
+                rows = session.execute(
+                    select(TaskInstance.state, TaskInstance.next_method).where(
+                        TaskInstance.dag_id == self.dag_id
+                    )
+                )
+                return any(
+                    str(getattr(state, "value", state)) in ("awaiting_input", "deferred")
+                    or (trigger_path and next_method is not None)
+                    for state, next_method in rows
+                )
 
         wait_until(parked, timeout, "the task waits for its answer")
 
@@ -160,9 +173,16 @@ class Run:
                     detail = None
                 if detail is not None:
                     if detail.responded_at is None:
-                        self.wait_parked()
+                        # as someone Airflow lets answer: an assigned user if the request names any
+                        assigned = [user["name"] for user in detail.assigned_users]
                         try:
-                            answer_in_airflow(self.dag_id, [detail.options[-1]])
+                            self.wait_parked()
+                            if assigned:
+                                answer_in_airflow(
+                                    self.dag_id, [detail.options[-1]], user=assigned[0], role="user"
+                                )
+                            else:
+                                answer_in_airflow(self.dag_id, [detail.options[-1]])
                         except Exception:  # said in the log; tried again until the deadline
                             log.exception("Could not answer the HITL request in Airflow")
                             self.done.wait(0.2)
@@ -174,7 +194,9 @@ class Run:
 
 
 def answer_in_airflow(dag_id: str, chosen: list[str], *, user: str = "admin", role: str = "admin") -> Any:
-    """Answer the DAG's request as the Airflow UI does: the core API's PATCH handler, as ``user``."""
+    """Answer the DAG's request as the Airflow UI does: the core API's PATCH handler, as ``user``, with
+    the request's params as the UI's prefilled form sends them, in a session of its own (as each of the
+    API server's requests has)."""
     from airflow.api_fastapi.auth.managers.simple.user import SimpleAuthManagerUser
     from airflow.api_fastapi.core_api.datamodels.hitl import UpdateHITLDetailPayload
     from airflow.api_fastapi.core_api.routes.public.hitl import update_hitl_detail
@@ -183,16 +205,25 @@ def answer_in_airflow(dag_id: str, chosen: list[str], *, user: str = "admin", ro
     from airflow.utils.session import create_session
     from sqlalchemy import select
 
+    from airflow_slack_gate.interactive.hitl import unchanged_params
+
     with create_session() as session:
-        asking = select(HITLDetail.ti_id)
-        ti = session.scalar(
-            select(TaskInstance).where(TaskInstance.dag_id == dag_id, TaskInstance.id.in_(asking))
-        )
+        ti, params = session.execute(
+            select(TaskInstance, HITLDetail.params)
+            .join(HITLDetail, HITLDetail.ti_id == TaskInstance.id)
+            .where(TaskInstance.dag_id == dag_id)
+        ).one()
+        session.expunge(ti)
+    # Not in the session that loaded the task instance: on Airflow 3.1 its ``hitl_detail`` is
+    # ``lazy="noload"``, so the handler's joinedload would find it already loaded as None (a 404).
+    with create_session() as session:
         return update_hitl_detail(
             dag_id=dag_id,
             dag_run_id=ti.run_id,
             task_id=ti.task_id,
-            update_hitl_detail_payload=UpdateHITLDetailPayload(chosen_options=chosen, params_input={}),
+            update_hitl_detail_payload=UpdateHITLDetailPayload(
+                chosen_options=chosen, params_input=unchanged_params(params)
+            ),
             user=SimpleAuthManagerUser(username=user, role=role),
             session=session,
             map_index=ti.map_index,

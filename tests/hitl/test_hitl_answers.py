@@ -10,21 +10,10 @@ import json
 import urllib.parse
 
 import httpx
-import pytest
-from airflow import __version__ as airflow_version
-from packaging.version import Version
 
 from airflow_slack_gate.core.hitl import ANSWER_BLOCK, OPTION_ACTION, SUBMIT_ACTION
 from airflow_slack_gate.testing.emulator.interactivity import sign
 from tests.hitl.conftest import BASE_URL, answer_in_airflow
-
-# On Airflow 3.1 the notifier shows the unrendered request and an answer from Slack lacks the DAG's
-# params that 3.1 puts into every request; a first fix for both hung dag.test() on 3.1 (issue 13 stays
-# open). docs/hitl.md says answers from Slack need Airflow 3.3 for now.
-pytestmark = pytest.mark.skipif(
-    Version(Version(airflow_version).base_version) < Version("3.3"),
-    reason="answering HITL requests from Slack is verified on Airflow 3.3+ only",
-)
 
 APPROVE = f"{OPTION_ACTION}_0"
 REJECT = f"{OPTION_ACTION}_1"
