@@ -132,7 +132,23 @@ def _context_line(identity: dict[str, Any]) -> str:
 
 
 def _has_form(task: Any) -> bool:
-    """Whether the request has params of its own (a form to fill in). Airflow 3.1 merges the DAG's
-    params into the task's; 3.2+ keeps only the task's: the DAG's are no form on either."""
+    """Whether the request has params of its own (a form to fill in). Airflow merges the DAG's params into
+    every task's; they are no form. Where a param knows its source (Airflow 3.2+), the task's own are
+    the form, also when the DAG names the same field; on 3.1 a param is the task's own unless it is the
+    DAG's param unchanged."""
+    params = task.params or {}
     dag_params = getattr(getattr(task, "dag", None), "params", None) or {}
-    return any(key not in dag_params for key in task.params or {})
+
+    def own(key: str) -> bool:
+        param = params.get_param(key) if hasattr(params, "get_param") else None
+        source = getattr(param, "source", None)
+        if source is not None:
+            return bool(source == "task")
+        if key not in dag_params:
+            return True
+        dag_param = dag_params.get_param(key) if hasattr(dag_params, "get_param") else None
+        if param is None or dag_param is None:
+            return bool(params[key] != dag_params[key])
+        return bool(param.dump() != dag_param.dump())
+
+    return any(own(key) for key in params)

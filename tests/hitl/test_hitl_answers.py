@@ -10,6 +10,7 @@ import json
 import urllib.parse
 
 import httpx
+import pytest
 
 from airflow_slack_gate.core.hitl import ANSWER_BLOCK, OPTION_ACTION, SUBMIT_ACTION
 from airflow_slack_gate.testing.emulator.interactivity import sign
@@ -203,7 +204,11 @@ def test_several_options_are_ticked_then_submitted(slack, api_server, run_hitl):
     run_hitl("hitl_multiple", people)
 
 
-def test_a_form_is_answered_in_airflow(slack, api_server, run_hitl):
+@pytest.mark.parametrize("dag_id", ["hitl_entry", "hitl_own_form"])
+def test_a_form_is_answered_in_airflow(slack, api_server, run_hitl, dag_id):
+    """HITLEntryOperator's form, and a task's own param that the DAG's params also name (Airflow merges
+    the DAG's params into every task's): either is a form, which a click must not skip."""
+
     def people(run):
         message = run.message()
         assert not buttons(message)
@@ -214,7 +219,7 @@ def test_a_form_is_answered_in_airflow(slack, api_server, run_hitl):
         assert "form to fill in" in told(slack, slack.workspace.alice, "form to fill in")
         assert run.detail().responded_at is None
 
-    run_hitl("hitl_entry", people)
+    run_hitl(dag_id, people)
 
 
 def test_a_failed_post_leaves_the_request_waiting_in_airflow(slack, api_server, run_hitl):
