@@ -134,8 +134,8 @@ def _context_line(identity: dict[str, Any]) -> str:
 def _has_form(task: Any) -> bool:
     """Whether the request has params of its own (a form to fill in). Airflow merges the DAG's params into
     every task's; they are no form. Where a param knows its source (Airflow 3.2+), the task's own are
-    the form, also when the DAG names the same field; on 3.1 a param is the task's own unless it is the
-    DAG's param unchanged."""
+    the form, also when the DAG names the same field. On 3.1 a param is the task's own unless it has the
+    DAG's param's schema and description (not its value: 3.1 writes the run's conf into the params)."""
     params = task.params or {}
     dag_params = getattr(getattr(task, "dag", None), "params", None) or {}
 
@@ -149,6 +149,10 @@ def _has_form(task: Any) -> bool:
         dag_param = dag_params.get_param(key) if hasattr(dag_params, "get_param") else None
         if param is None or dag_param is None:
             return bool(params[key] != dag_params[key])
-        return bool(param.dump() != dag_param.dump())
+        return bool(_definition(param) != _definition(dag_param))
 
     return any(own(key) for key in params)
+
+
+def _definition(param: Any) -> dict[str, Any]:
+    return {key: value for key, value in param.dump().items() if key != "value"}
