@@ -47,33 +47,34 @@ def slack(slack_emulator: SlackEmulator, monkeypatch: pytest.MonkeyPatch, airflo
 
 
 @pytest.fixture(autouse=True)
-def hitl_trigger_reads_the_database(monkeypatch: pytest.MonkeyPatch) -> None:
-    """Airflow < 3.3 only: dag.test() runs the task's HITLTrigger in-process, where Airflow 3.1's test
-    supervisor answers its look at the request (``GetHITLDetailResponse``) with nothing, so the trigger
-    fails before anyone can answer. Give it what a triggerer's supervisor gives it (the execution API
-    reads the same row): the response part of Airflow's row."""
+def in_process_supervisor_answers_hitl_triggers(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Airflow < 3.3 only: dag.test() runs the task's HITLTrigger in-process, and the in-process
+    supervisor (a task's, not a triggerer's) has no handler for the trigger's look at the request
+    (``GetHITLDetailResponse``; ``UpdateHITLDetail`` after a timeout with defaults): it answers nothing
+    and the trigger fails before anyone answers. Handle them as the triggerer's supervisor does, through
+    the in-process execution API (the same route reads the same row)."""
     from airflow.providers.standard.triggers import hitl as hitl_trigger
 
     if not hasattr(hitl_trigger, "get_hitl_detail_content_detail"):
-        return  # Airflow 3.3+ parks the task without a trigger
+        return  # Airflow 3.3+ parks the task in awaiting_input, without a trigger
+    from airflow.jobs.triggerer_job_runner import HITLDetailResponseResult
+    from airflow.sdk.execution_time.comms import GetHITLDetailResponse, UpdateHITLDetail
+    from airflow.sdk.execution_time.supervisor import InProcessTestSupervisor
 
-    def response_of(ti_id: Any) -> Any:
-        from airflow.models.hitl import HITLDetail
-        from airflow.sdk.api.datamodels._generated import HITLDetailResponse
-        from airflow.utils.session import create_session
-        from sqlalchemy import select
+    task_requests = InProcessTestSupervisor._handle_request
 
-        with create_session() as session:
-            row = session.scalar(select(HITLDetail).where(HITLDetail.ti_id == str(ti_id)))
-            return HITLDetailResponse(
-                response_received=row.responded_at is not None,
-                responded_by_user=row.responded_by,
-                responded_at=row.responded_at,
-                chosen_options=row.chosen_options,
-                params_input=row.params_input,
+    def handle_request(self: Any, msg: Any, log: Any, req_id: int) -> None:
+        if isinstance(msg, GetHITLDetailResponse):
+            response = self.client.hitl.get_detail_response(ti_id=msg.ti_id)
+        elif isinstance(msg, UpdateHITLDetail):
+            response = self.client.hitl.update_response(
+                ti_id=msg.ti_id, chosen_options=msg.chosen_options, params_input=msg.params_input
             )
+        else:
+            return task_requests(self, msg, log, req_id)
+        self.send_msg(HITLDetailResponseResult.from_api_response(response=response), request_id=req_id)
 
-    monkeypatch.setattr(hitl_trigger, "get_hitl_detail_content_detail", response_of)
+    monkeypatch.setattr(InProcessTestSupervisor, "_handle_request", handle_request)
 
 
 @pytest.fixture
