@@ -154,7 +154,7 @@ def _update(
             "Airflow refused a Slack answer to %s: %s %s", request.identity, error.status_code, error.detail
         )
         if status == "already_answered":
-            detail = _detail_of(session, request.ti_id)  # answered meanwhile: show by whom
+            detail = _detail_of(session, current)  # answered meanwhile: show by whom
             if detail is not None:
                 return _already(detail, link)
         return HITLAnswer(status, link=link)  # type: ignore[arg-type]

@@ -138,6 +138,30 @@ def test_only_assigned_users_may_answer_and_the_others_are_told_privately(slack,
     run_hitl("hitl_assigned", people)
 
 
+def test_an_answer_that_loses_the_race_to_airflows_handler_is_told_who_answered(slack, run_hitl):
+    """A click judged open, then answered by someone else before Airflow's handler runs (the step
+    after judging, called as the answerer calls it): Airflow's 409 becomes the note naming the answer."""
+    from airflow.api_fastapi.auth.managers.simple.user import SimpleAuthManagerUser
+    from airflow.utils.session import create_session
+
+    from airflow_slack_gate.core.protocol import hitl_request
+    from airflow_slack_gate.interactive.hitl import _update
+
+    answers = []
+
+    def people(run):
+        message = run.message()
+        request = hitl_request(message, bot_id=message["bot_id"])
+        answer_in_airflow("hitl_approval", ["Reject"])
+        alice = SimpleAuthManagerUser(username="alice", role="user")
+        with create_session() as session:
+            answers.append(_update(session, request, ["Approve"], {"model": "v7"}, alice, None))
+
+    run_hitl("hitl_approval", people)
+    ((status, chosen, by),) = [(a.status, a.chosen, a.airflow_user) for a in answers]
+    assert (status, chosen, by) == ("already_answered", ("Reject",), "admin")
+
+
 def test_a_user_airflow_lets_only_read_may_not_answer(slack, api_server, run_hitl):
     ws = slack.workspace
 
