@@ -37,6 +37,8 @@ SAFETY_NET_INTERVAL = 30.0
 PING_INTERVAL = 5.0
 #: Seconds the last holder of a Socket Mode connection waits for clicks in flight before it closes.
 CLOSE_GRACE = 10.0
+#: How long a triggerer waits for the API server to take a HITL click it forwards (it answers at once).
+FORWARD_TIMEOUT = 10.0
 #: Seconds a look for a post reaches back before it was sent, for clocks that disagree with Slack's.
 CLOCK_SKEW = 60.0
 #: Reschedule mode notes replies newer than one poke_interval plus this many seconds (see
