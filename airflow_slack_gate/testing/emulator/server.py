@@ -65,7 +65,8 @@ class _WebApi:
         name = request.match_info["method"]
         method = METHODS.get(name)
         if method is None and name not in APP_LEVEL_METHODS:
-            return slack_json({"ok": False, "error": "unknown_method"}, status=404)
+            # Slack answers a method it does not have like any failed call: HTTP 200, ok false.
+            return self._answer(name, dict(request.query), {"ok": False, "error": "unknown_method"})
         try:
             values = await _read_arguments(request)
         except SlackError as exc:
