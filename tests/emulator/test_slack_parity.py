@@ -7,12 +7,22 @@ from __future__ import annotations
 
 import json
 import urllib.request
+from typing import Any
 
 import pytest
 from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError
 
-from airflow_slack_gate.testing.emulator import DemoWorkspace, SlackEmulator
+from airflow_slack_gate.core.manifest import METHOD_SCOPES
+from airflow_slack_gate.testing.emulator import DEFAULT_BOT_SCOPES, METHODS, DemoWorkspace, SlackEmulator
+
+#: conversations.history / conversations.replies accept any history scope (Slack's method pages).
+HISTORY_SCOPES = "channels:history, groups:history, im:history, mpim:history"
+
+
+def _headers(response: Any) -> dict[str, str]:
+    return {name.lower(): value for name, value in response.headers.items()}
+
 
 # -- unknown methods ------------------------------------------------------------------------------------
 
@@ -42,3 +52,57 @@ def test_slack_sdk_sees_unknown_method_as_an_api_error(client: WebClient) -> Non
 
     assert raised.value.response.status_code == 200
     assert raised.value.response["error"] == "unknown_method"
+
+
+# -- x-oauth-scopes / x-accepted-oauth-scopes -------------------------------------------------------------
+
+
+def test_responses_name_the_tokens_scopes_and_the_methods_accepted_scopes(
+    client: WebClient, ws: DemoWorkspace
+) -> None:
+    """Slack's OAuth scopes page: "check the HTTP headers to see what OAuth scopes you have, and what
+    the API method accepts" -- ``x-oauth-scopes: files:read, chat:write, chat:write.public`` and
+    ``x-accepted-oauth-scopes: files:read``."""
+    history = _headers(client.conversations_history(channel=ws.approvals))
+    posted = _headers(client.chat_postMessage(channel=ws.approvals, text="Deploy?"))
+
+    assert history["x-oauth-scopes"] == ", ".join(DEFAULT_BOT_SCOPES)
+    assert history["x-accepted-oauth-scopes"] == HISTORY_SCOPES
+    assert posted["x-accepted-oauth-scopes"] == "chat:write"
+
+
+def test_a_missing_scope_answer_carries_the_scope_headers_too(
+    slack_emulator: SlackEmulator, ws: DemoWorkspace
+) -> None:
+    bot = slack_emulator.create_bot("reader", ["channels:history", "chat:write"])
+    limited = WebClient(token=bot.token, base_url=slack_emulator.base_url, retry_handlers=[])
+
+    with pytest.raises(SlackApiError) as raised:
+        limited.users_info(user=ws.alice)
+
+    assert raised.value.response["error"] == "missing_scope"
+    headers = _headers(raised.value.response)
+    assert headers["x-oauth-scopes"] == "channels:history, chat:write"
+    assert headers["x-accepted-oauth-scopes"] == "users:read"
+
+
+def test_apps_connections_open_names_the_app_level_tokens_scope(
+    client: WebClient, slack_emulator: SlackEmulator
+) -> None:
+    """apps.connections.open takes an app-level token with ``connections:write``."""
+    app_token = slack_emulator.app_settings().app_token
+
+    headers = _headers(client.apps_connections_open(app_token=app_token))
+
+    assert (headers["x-oauth-scopes"], headers["x-accepted-oauth-scopes"]) == (
+        "connections:write",
+        "connections:write",
+    )
+
+
+def test_the_manifests_scopes_are_accepted_where_the_emulator_checks_a_scope() -> None:
+    """The app manifest requests scopes for each method the package calls; each emulated method that
+    needs a scope accepts one the manifest requests, and one that needs none is given none."""
+    for method, scopes in METHOD_SCOPES.items():
+        if method in METHODS:
+            assert bool(set(scopes) & set(METHODS[method].scopes)) is bool(scopes), method

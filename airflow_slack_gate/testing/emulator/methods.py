@@ -358,26 +358,31 @@ def views_open(call: Call) -> Response:
 
 @dataclass(frozen=True)
 class Method:
-    """A Slack method: its handler and its rate-limit tier (``None``: the per-channel posting limit)."""
+    """A Slack method: its handler, its rate-limit tier (``None``: the per-channel posting limit) and
+    the bot-token scopes it accepts (Slack's method page; sent as ``x-accepted-oauth-scopes``)."""
 
     handler: Callable[[Call], Response]
     tier: int | None
+    scopes: tuple[str, ...] = ()
 
+
+_HISTORY = ("channels:history", "groups:history", "im:history", "mpim:history")
+_READ = ("channels:read", "groups:read", "im:read", "mpim:read")
 
 #: Every method the emulator implements, by Slack name.
 METHODS: dict[str, Method] = {
     "auth.test": Method(auth_test, 4),
-    "chat.postMessage": Method(chat_post_message, None),
-    "chat.postEphemeral": Method(chat_post_ephemeral, 4),
-    "chat.update": Method(chat_update, 3),
+    "chat.postMessage": Method(chat_post_message, None, ("chat:write",)),
+    "chat.postEphemeral": Method(chat_post_ephemeral, 4, ("chat:write",)),
+    "chat.update": Method(chat_update, 3, ("chat:write",)),
     "chat.getPermalink": Method(chat_get_permalink, 4),
-    "conversations.history": Method(conversations_history, 3),
-    "conversations.replies": Method(conversations_replies, 3),
-    "conversations.info": Method(conversations_info, 3),
-    "conversations.list": Method(conversations_list, 2),
-    "reactions.get": Method(reactions_get, 3),
-    "users.info": Method(users_info, 4),
-    "users.lookupByEmail": Method(users_lookup_by_email, 3),
-    "usergroups.users.list": Method(usergroups_users_list, 2),
+    "conversations.history": Method(conversations_history, 3, _HISTORY),
+    "conversations.replies": Method(conversations_replies, 3, _HISTORY),
+    "conversations.info": Method(conversations_info, 3, _READ),
+    "conversations.list": Method(conversations_list, 2, _READ),
+    "reactions.get": Method(reactions_get, 3, ("reactions:read",)),
+    "users.info": Method(users_info, 4, ("users:read",)),
+    "users.lookupByEmail": Method(users_lookup_by_email, 3, ("users:read.email",)),
+    "usergroups.users.list": Method(usergroups_users_list, 2, ("usergroups:read",)),
     "views.open": Method(views_open, 4),
 }
