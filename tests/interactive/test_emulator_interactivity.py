@@ -144,6 +144,35 @@ def test_a_connection_says_hello_and_gets_a_click_in_an_envelope(slack_emulator,
     assert payload["message"]["ts"] == ts
 
 
+def test_a_click_reports_style_and_value_only_when_the_button_has_them(slack_emulator, sockets):
+    """Slack's block_actions action carries what the clicked button has; a button without a style (the
+    default look) or a value has no ``style`` / ``value`` key, never ``null``."""
+    ws = slack_emulator.workspace
+    socket = open_socket(slack_emulator, sockets)
+    slack_emulator.wait_for_socket_connections(1)
+    label = {"type": "plain_text", "text": "Look"}
+    blocks = [
+        {
+            "type": "actions",
+            "block_id": "choices",
+            "elements": [
+                {"type": "button", "action_id": "plain", "text": label},
+                {"type": "button", "action_id": "styled", "text": label, "style": "danger", "value": "v"},
+            ],
+        }
+    ]
+    ts = slack_emulator.post_as_bot(ws.approvals, ws.bot_user_id, "Pick one", blocks=blocks)
+
+    assert slack_emulator.click_button(ws.approvals, ts, ws.alice, "plain").wait(5).ok
+    assert slack_emulator.click_button(ws.approvals, ts, ws.alice, "styled").wait(5).ok
+
+    plain, styled = (e["payload"]["actions"][0] for e in socket.wait_for(interactive, count=2))
+    assert "style" not in plain
+    assert "value" not in plain
+    assert (plain["action_id"], plain["type"], plain["text"]) == ("plain", "button", label)
+    assert (styled["style"], styled["value"]) == ("danger", "v")
+
+
 def test_events_go_to_one_connection_and_unacked_events_are_retried(slack_emulator, sockets):
     ws = slack_emulator.workspace
     slack_emulator.set_ack_timeout(0.3)

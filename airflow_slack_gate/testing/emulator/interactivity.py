@@ -280,17 +280,7 @@ class Interactivity:
                 "message": render.message(self.workspace, target, message),
                 "state": {"values": _checkbox_state(message.blocks or [], ticked or [])},
                 "response_url": self._response_url(trigger_id),
-                "actions": [
-                    {
-                        "action_id": button.get("action_id"),
-                        "block_id": block.get("block_id"),
-                        "text": button.get("text"),
-                        "value": button.get("value"),
-                        "style": button.get("style"),
-                        "type": "button",
-                        "action_ts": action_ts,
-                    }
-                ],
+                "actions": [_button_action(block, button, action_ts)],
             }
         return self.deliver(app, "interactive", payload, connection=connection)
 
@@ -616,6 +606,20 @@ def _find_button(
                 return block, element
     wanted = action_id or text or "any"
     raise EmulatorError(f"message {message.ts} has no button {wanted!r}")
+
+
+def _button_action(block: Mapping[str, Any], button: Mapping[str, Any], action_ts: str) -> dict[str, Any]:
+    """The clicked button as a block_actions action: ``value`` and ``style`` only when the button has
+    them (Slack omits what the button lacks, never sends ``null``)."""
+    action = {
+        "action_id": button.get("action_id"),
+        "block_id": block.get("block_id"),
+        "text": button.get("text"),
+        "type": "button",
+        "action_ts": action_ts,
+    }
+    action.update({key: button[key] for key in ("value", "style") if key in button})
+    return action
 
 
 def _checkbox_state(blocks: list[Any], ticked: list[str]) -> dict[str, Any]:
