@@ -106,3 +106,43 @@ def test_the_manifests_scopes_are_accepted_where_the_emulator_checks_a_scope() -
     for method, scopes in METHOD_SCOPES.items():
         if method in METHODS:
             assert bool(set(scopes) & set(METHODS[method].scopes)) is bool(scopes), method
+
+
+# -- a person's message carries a rich_text block ---------------------------------------------------------
+
+
+def _rich_text(text: str) -> list[dict[str, Any]]:
+    return [{"type": "rich_text_section", "elements": [{"type": "text", "text": text}]}]
+
+
+def test_a_persons_message_carries_a_rich_text_block(
+    client: WebClient, slack_emulator: SlackEmulator, ws: DemoWorkspace
+) -> None:
+    """Slack adds a ``rich_text`` block (a ``rich_text_section`` of ``text`` elements) to what a person
+    types, as in the documented ``message`` events."""
+    ts = slack_emulator.post_as_user(ws.approvals, "alice", "Deploy today?")
+    reply = slack_emulator.reply(ws.approvals, ts, "bob", "reject: not today")
+
+    (message,) = client.conversations_history(channel=ws.approvals)["messages"]
+    thread = client.conversations_replies(channel=ws.approvals, ts=ts)["messages"]
+
+    (block,) = message["blocks"]
+    assert block["type"] == "rich_text"
+    assert isinstance(block["block_id"], str)
+    assert block["block_id"]
+    assert block["elements"] == _rich_text("Deploy today?")
+    assert thread[1]["ts"] == reply
+    assert thread[1]["blocks"][0]["elements"] == _rich_text("reject: not today")
+    # the same message reads the same every time
+    assert client.conversations_history(channel=ws.approvals)["messages"][0]["blocks"] == message["blocks"]
+
+
+def test_an_edited_persons_message_has_the_new_text_in_its_block(
+    client: WebClient, slack_emulator: SlackEmulator, ws: DemoWorkspace
+) -> None:
+    ts = slack_emulator.post_as_user(ws.approvals, "alice", "approve")
+    slack_emulator.edit_message(ws.approvals, ts, "reject")
+
+    (message,) = client.conversations_history(channel=ws.approvals)["messages"]
+
+    assert message["blocks"][0]["elements"] == _rich_text("reject")

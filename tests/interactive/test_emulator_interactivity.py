@@ -191,6 +191,10 @@ def test_events_go_to_one_connection_and_unacked_events_are_retried(slack_emulat
     assert retried[0]["retry_reason"] == "timeout"
     assert {e["payload"]["event_id"] for e in events} == {delivery.payload["event_id"]}
     assert events[0]["payload"]["event"]["text"] == "hello"
+    (block,) = events[0]["payload"]["event"]["blocks"]  # Slack adds a rich_text block to a person's message
+    assert block["elements"] == [
+        {"type": "rich_text_section", "elements": [{"type": "text", "text": "hello"}]}
+    ]
 
 
 def test_an_unacked_click_fails_and_is_not_retried(slack_emulator, sockets):

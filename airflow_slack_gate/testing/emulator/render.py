@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import base64
+import hashlib
 from typing import Any
 
 from airflow_slack_gate.testing.emulator.state import Bot, Channel, Message, User, Workspace
@@ -31,6 +33,8 @@ def message(
         out["client_msg_id"] = msg.client_msg_id
     if msg.blocks is not None:
         out["blocks"] = msg.blocks
+    elif not msg.bot_id:
+        out["blocks"] = rich_text_blocks(msg)
     out["team"] = workspace.team_id
     if msg.bot_id:
         out.update(_bot_fields(workspace, msg.bot_id))
@@ -44,6 +48,24 @@ def message(
     if include_metadata and msg.metadata:
         out["metadata"] = msg.metadata
     return out
+
+
+def rich_text_blocks(msg: Message) -> list[dict[str, Any]]:
+    """The ``rich_text`` block Slack adds to what a person types (as in Slack's documented ``message``
+    events): one ``rich_text_section`` with the text. Its ``block_id`` follows the message's ts and
+    text, so a message reads the same every time and an edit gets a new one.
+
+    Emulator choice: the text is one ``text`` element; Slack also splits out mentions, links, emoji
+    and styles, which nothing here reads.
+    """
+    digest = hashlib.sha1(f"{msg.ts}\n{msg.text}".encode(), usedforsecurity=False).digest()
+    return [
+        {
+            "type": "rich_text",
+            "block_id": base64.urlsafe_b64encode(digest).decode()[:4],
+            "elements": [{"type": "rich_text_section", "elements": [{"type": "text", "text": msg.text}]}],
+        }
+    ]
 
 
 def _bot_fields(workspace: Workspace, bot_id: str) -> dict[str, Any]:
