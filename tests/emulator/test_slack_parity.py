@@ -146,3 +146,62 @@ def test_an_edited_persons_message_has_the_new_text_in_its_block(
     (message,) = client.conversations_history(channel=ws.approvals)["messages"]
 
     assert message["blocks"][0]["elements"] == _rich_text("reject")
+
+
+# -- replies also sent to the channel -----------------------------------------------------------------------
+
+
+def test_a_broadcast_reply_shows_in_the_channel_and_in_the_thread(
+    client: WebClient, slack_emulator: SlackEmulator, ws: DemoWorkspace
+) -> None:
+    """ "Also send to #channel": the reply is in the thread and in the channel's history, with
+    ``subtype: thread_broadcast``, its ``thread_ts`` and the thread's ``root`` (Slack's
+    ``thread_broadcast`` message reference)."""
+    ask = client.chat_postMessage(channel=ws.approvals, text="Deploy?")["ts"]
+    plain = slack_emulator.reply(ws.approvals, ask, "bob", "looking")
+    broadcast = slack_emulator.reply(ws.approvals, ask, "alice", "approve", broadcast=True)
+
+    history = client.conversations_history(channel=ws.approvals)["messages"]
+    thread = client.conversations_replies(channel=ws.approvals, ts=ask)["messages"]
+
+    assert [m["ts"] for m in history] == [broadcast, ask]
+    shown, parent = history
+    assert (shown["subtype"], shown["user"], shown["text"]) == ("thread_broadcast", ws.alice, "approve")
+    assert shown["thread_ts"] == ask
+    assert shown["blocks"][0]["elements"] == _rich_text("approve")
+    root = shown["root"]
+    assert (root["ts"], root["text"], root["user"]) == (ask, "Deploy?", ws.bot_user_id)
+    assert (root["thread_ts"], root["reply_count"], root["latest_reply"]) == (ask, 2, broadcast)
+    assert root["reply_users"] == [ws.bob, ws.alice]
+    assert (parent["reply_count"], parent["latest_reply"]) == (2, broadcast)
+    assert [m["ts"] for m in thread] == [ask, plain, broadcast]
+    assert thread[2]["subtype"] == "thread_broadcast"
+    assert "subtype" not in thread[1]
+    assert slack_emulator.messages(ws.approvals)[-1]["ts"] == broadcast
+
+
+def test_a_bot_broadcasts_with_reply_broadcast(client: WebClient, ws: DemoWorkspace) -> None:
+    ask = client.chat_postMessage(channel=ws.approvals, text="Deploy?")["ts"]
+
+    posted = client.chat_postMessage(
+        channel=ws.approvals, thread_ts=ask, text="Approved", reply_broadcast=True
+    )
+    quiet = client.chat_postMessage(channel=ws.approvals, thread_ts=ask, text="noted", reply_broadcast=False)
+
+    assert posted["message"]["subtype"] == "thread_broadcast"
+    assert posted["message"]["root"]["ts"] == ask
+    assert "subtype" not in quiet["message"]
+    history = client.conversations_history(channel=ws.approvals)["messages"]
+    assert [m["ts"] for m in history] == [posted["ts"], ask]
+
+
+def test_a_broadcast_reply_respects_the_history_window_and_deletion(
+    client: WebClient, slack_emulator: SlackEmulator, ws: DemoWorkspace
+) -> None:
+    ask = slack_emulator.post_as_user(ws.approvals, "carol", "Deploy?")
+    broadcast = slack_emulator.reply(ws.approvals, ask, "alice", "approve", broadcast=True)
+
+    newer = client.conversations_history(channel=ws.approvals, oldest=ask)["messages"]
+    assert [m["ts"] for m in newer] == [broadcast]
+    slack_emulator.delete_message(ws.approvals, broadcast)
+    assert [m["ts"] for m in client.conversations_history(channel=ws.approvals)["messages"]] == [ask]

@@ -197,6 +197,29 @@ def test_events_go_to_one_connection_and_unacked_events_are_retried(slack_emulat
     ]
 
 
+def test_a_reply_also_sent_to_the_channel_is_a_thread_broadcast_event(slack_emulator, sockets):
+    """Slack's ``thread_broadcast`` message event: the reply with its ``thread_ts`` and the thread's
+    ``root``."""
+    ws = slack_emulator.workspace
+    socket = open_socket(slack_emulator, sockets)
+    slack_emulator.wait_for_socket_connections(1)
+    ts = slack_emulator.post_as_bot(ws.approvals, ws.bot_user_id, "Deploy?")
+    reply = slack_emulator.reply(ws.approvals, ts, ws.alice, "approve", broadcast=True)
+
+    (envelope,) = socket.wait_for(
+        lambda m: m.get("type") == "events_api" and m["payload"]["event"].get("ts") == reply
+    )
+
+    event = envelope["payload"]["event"]
+    assert (event["type"], event["subtype"], event["thread_ts"]) == ("message", "thread_broadcast", ts)
+    assert (event["user"], event["text"], event["channel"]) == (ws.alice, "approve", ws.approvals)
+    assert (event["root"]["ts"], event["root"]["reply_count"], event["root"]["latest_reply"]) == (
+        ts,
+        1,
+        reply,
+    )
+
+
 def test_an_unacked_click_fails_and_is_not_retried(slack_emulator, sockets):
     ws = slack_emulator.workspace
     slack_emulator.set_ack_timeout(0.3)

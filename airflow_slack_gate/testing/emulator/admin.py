@@ -26,13 +26,19 @@ PREFIX = "/_emulator"
 
 def _post_message(api: EmulatorApi, a: dict[str, Any]) -> Any:
     ts = api.post_as_user(
-        a["channel"], a["user"], a["text"], thread_ts=a.get("thread_ts"), blocks=a.get("blocks")
+        a["channel"],
+        a["user"],
+        a["text"],
+        thread_ts=a.get("thread_ts"),
+        blocks=a.get("blocks"),
+        broadcast=bool(a.get("broadcast", False)),
     )
     return {"ts": ts}
 
 
 def _reply(api: EmulatorApi, a: dict[str, Any]) -> Any:
-    return {"ts": api.reply(a["channel"], a["thread_ts"], a["user"], a["text"])}
+    broadcast = bool(a.get("broadcast", False))
+    return {"ts": api.reply(a["channel"], a["thread_ts"], a["user"], a["text"], broadcast=broadcast)}
 
 
 def _inject_fault(api: EmulatorApi, a: dict[str, Any]) -> Any:

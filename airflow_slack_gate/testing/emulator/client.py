@@ -64,14 +64,30 @@ class EmulatorClient:
         *,
         thread_ts: str | None = None,
         blocks: list[Any] | None = None,
+        broadcast: bool = False,
     ) -> str:
-        """Post as a person (into a thread when ``thread_ts`` is given); return the new ts."""
-        body = {"channel": channel, "user": user, "text": text, "thread_ts": thread_ts, "blocks": blocks}
+        """Post as a person (into a thread when ``thread_ts`` is given; ``broadcast``: also to the
+        channel); return the new ts."""
+        body = {
+            "channel": channel,
+            "user": user,
+            "text": text,
+            "thread_ts": thread_ts,
+            "blocks": blocks,
+            "broadcast": broadcast,
+        }
         return self._request("POST", "/messages", body)["ts"]
 
-    def reply(self, channel: str, thread_ts: str, user: str, text: str) -> str:
-        """A person replies in the thread of ``thread_ts``; return the reply's ts."""
-        body = {"channel": channel, "thread_ts": thread_ts, "user": user, "text": text}
+    def reply(self, channel: str, thread_ts: str, user: str, text: str, *, broadcast: bool = False) -> str:
+        """A person replies in the thread of ``thread_ts`` (``broadcast``: also to the channel); return
+        the reply's ts."""
+        body = {
+            "channel": channel,
+            "thread_ts": thread_ts,
+            "user": user,
+            "text": text,
+            "broadcast": broadcast,
+        }
         return self._request("POST", "/replies", body)["ts"]
 
     def add_reaction(self, channel: str, ts: str, user: str, name: str) -> None:

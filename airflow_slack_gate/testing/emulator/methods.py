@@ -151,6 +151,7 @@ def chat_post_message(call: Call) -> Response:
         blocks=blocks,
         thread_ts=thread_ts,
         metadata=_metadata(call.params),
+        broadcast=call.params.get_bool("reply_broadcast"),
     )
     return {"ok": True, "channel": channel.id, "ts": msg.ts, "message": call.render(channel, msg)}
 
@@ -192,13 +193,12 @@ def chat_get_permalink(call: Call) -> Response:
 
 
 def conversations_history(call: Call) -> Response:
-    """conversations.history: parent messages, newest first, windowed and paginated."""
+    """conversations.history: the channel's messages (parents, and replies also sent to the channel),
+    newest first, windowed and paginated."""
     channel = call.readable_channel("channels:history", "groups:history")
     window = call.window()
     parents = [
-        msg
-        for msg in reversed(channel.messages.values())
-        if (not msg.thread_ts or msg.thread_ts == msg.ts) and window.contains(msg.ts)
+        msg for msg in reversed(channel.messages.values()) if msg.in_channel and window.contains(msg.ts)
     ]
     page = _page(call, parents, default_limit=100)
     response: Response = {
@@ -224,7 +224,7 @@ def conversations_replies(call: Call) -> Response:
     messages = [
         render.thread_parent(call.workspace, channel, m, include_metadata=include)
         if m is parent
-        else call.render(channel, m)
+        else render.message(call.workspace, channel, m, include_metadata=include, with_root=False)
         for m in page.items
     ]
     return _with_cursor(

@@ -25,10 +25,22 @@ def bot_profile(workspace: Workspace, bot: Bot) -> dict[str, Any]:
 
 
 def message(
-    workspace: Workspace, channel: Channel, msg: Message, *, include_metadata: bool = False
+    workspace: Workspace,
+    channel: Channel,
+    msg: Message,
+    *,
+    include_metadata: bool = False,
+    with_root: bool = True,
 ) -> dict[str, Any]:
-    """A message as conversations.history / conversations.replies / chat.postMessage show it."""
+    """A message as conversations.history / conversations.replies / chat.postMessage show it.
+
+    A reply also sent to the channel has ``subtype: thread_broadcast`` and, unless ``with_root`` is
+    false, the thread's parent as ``root`` (Slack's ``thread_broadcast`` message reference).
+    Emulator choice: conversations.replies, which lists the parent first anyway, shows no ``root``.
+    """
     out: dict[str, Any] = {"type": "message", "user": msg.user, "text": msg.text, "ts": msg.ts}
+    if msg.broadcast:
+        out["subtype"] = "thread_broadcast"
     if msg.client_msg_id:
         out["client_msg_id"] = msg.client_msg_id
     if msg.blocks is not None:
@@ -47,6 +59,10 @@ def message(
         ]
     if include_metadata and msg.metadata:
         out["metadata"] = msg.metadata
+    if msg.broadcast and with_root and msg.thread_ts in channel.messages:
+        out["root"] = message(
+            workspace, channel, channel.messages[msg.thread_ts], include_metadata=include_metadata
+        )
     return out
 
 
