@@ -449,6 +449,21 @@ def test_a_submitted_modal_carries_what_was_typed_and_closes_on_an_empty_ack(sla
 # -- from another process -----------------------------------------------------------------------------
 
 
+def test_app_settings_have_one_shape_in_process_and_over_http(slack_emulator):
+    """``app_settings()`` gives the same type from the in-process API and from EmulatorClient, read by
+    attribute or, as EmulatorClient's callers used to, by key."""
+    local = slack_emulator.app_settings()
+    remote = EmulatorClient(slack_emulator.url).app_settings()
+
+    assert type(remote) is type(local)
+    assert remote == local
+    assert remote.bot == slack_emulator.state.bots[slack_emulator.workspace.bot_token]
+    for key in ("app_id", "app_token", "signing_secret", "socket_mode", "request_url"):
+        assert remote[key] == local[key] == getattr(local, key)
+    assert local.to_dict()["app_token"] == local.app_token
+    assert local.app_token not in repr(local)  # secrets stay out of logs
+
+
 def test_the_admin_api_clicks_submits_and_lists(slack_emulator, sockets):
     ws = slack_emulator.workspace
     client = EmulatorClient(slack_emulator.url)

@@ -113,15 +113,7 @@ def _app(api: EmulatorApi, a: dict[str, Any]) -> Any:
         )
     else:
         settings = api.app_settings(a.get("bot"))
-    return {
-        "app": {
-            "app_id": settings.app_id,
-            "app_token": settings.app_token,
-            "signing_secret": settings.signing_secret,
-            "socket_mode": settings.socket_mode,
-            "request_url": settings.request_url,
-        }
-    }
+    return {"app": settings.to_dict()}
 
 
 #: (HTTP method, path under /_emulator) -> handler(api, arguments) returning a JSON-able value.

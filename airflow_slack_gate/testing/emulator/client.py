@@ -8,6 +8,7 @@ import urllib.parse
 import urllib.request
 from typing import Any
 
+from airflow_slack_gate.testing.emulator.interactivity import AppSettings
 from airflow_slack_gate.testing.emulator.state import EmulatorError
 
 MessageDict = dict[str, Any]
@@ -199,13 +200,14 @@ class EmulatorClient:
         *,
         socket_mode: bool | None = None,
         request_url: str | None = None,
-    ) -> dict[str, Any]:
-        """An app's ``app_id``, ``app_token``, ``signing_secret``, ``socket_mode`` and ``request_url``
+    ) -> AppSettings:
+        """An app's settings, as :meth:`EmulatorApi.app_settings` gives them (``app_id``, ``bot``,
+        ``app_token``, ``signing_secret``, ``socket_mode``, ``request_url``; by attribute or by key)
         (default: the seeded bot's app); ``socket_mode`` / ``request_url`` change them first."""
         if socket_mode is None and request_url is None:
-            return self._request("GET", "/app", bot=bot)["app"]
+            return AppSettings.from_dict(self._request("GET", "/app", bot=bot)["app"])
         body = {"bot": bot, "socket_mode": socket_mode, "request_url": request_url}
-        return self._request("POST", "/app", body)["app"]
+        return AppSettings.from_dict(self._request("POST", "/app", body)["app"])
 
     def click_button(
         self,

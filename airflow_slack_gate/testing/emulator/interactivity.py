@@ -26,7 +26,7 @@ import urllib.parse
 import uuid
 import weakref
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field, fields
 from typing import TYPE_CHECKING, Any, Literal
 
 import aiohttp
@@ -48,7 +48,11 @@ DeliveryKind = Literal["events_api", "interactive"]
 
 @dataclass
 class AppSettings:
-    """A Slack app's interactivity settings (Basic Information and Interactivity pages)."""
+    """A Slack app's interactivity settings (Basic Information and Interactivity pages).
+
+    The same type comes from the in-process API (the live settings) and from ``EmulatorClient``
+    (a copy). Read it by attribute (``app.app_token``) or, like a dict, by key (``app["app_token"]``).
+    """
 
     app_id: str
     bot: Bot
@@ -56,6 +60,21 @@ class AppSettings:
     signing_secret: str = field(repr=False)
     socket_mode: bool = True
     request_url: str | None = None
+
+    def __getitem__(self, key: str) -> Any:
+        if key not in {f.name for f in fields(self)}:
+            raise KeyError(key)
+        return getattr(self, key)
+
+    def to_dict(self) -> dict[str, Any]:
+        """As a JSON-able dict (the bot as a dict too)."""
+        return {**asdict(self), "bot": {**asdict(self.bot), "scopes": list(self.bot.scopes)}}
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> AppSettings:
+        """The settings :meth:`to_dict` gave."""
+        bot = Bot(**{**data["bot"], "scopes": tuple(data["bot"]["scopes"])})
+        return cls(**{**data, "bot": bot})
 
 
 @dataclass
