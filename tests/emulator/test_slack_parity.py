@@ -177,7 +177,8 @@ def test_a_broadcast_reply_shows_in_the_channel_and_in_the_thread(
     assert [m["ts"] for m in thread] == [ask, plain, broadcast]
     assert thread[2]["subtype"] == "thread_broadcast"
     assert "subtype" not in thread[1]
-    assert slack_emulator.messages(ws.approvals)[-1]["ts"] == broadcast
+    assert slack_emulator.messages(ws.approvals)[-1] == shown  # the in-process API shows the same
+    assert slack_emulator.replies(ws.approvals, ask)[2] == thread[2]
 
 
 def test_a_bot_broadcasts_with_reply_broadcast(client: WebClient, ws: DemoWorkspace) -> None:

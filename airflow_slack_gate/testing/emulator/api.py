@@ -286,7 +286,7 @@ class EmulatorApi:
             target = self.state.channel(channel)
             parent = self.state.message(target.id, ts)
             return [
-                render.message(self.state, target, msg, include_metadata=True)
+                render.message(self.state, target, msg, include_metadata=True, with_root=False)
                 for msg in self.state.thread(target, parent)
             ]
 
@@ -314,7 +314,8 @@ class EmulatorApi:
         thread_ts: str | None = None,
         timeout: float = 10.0,
     ) -> MessageDict:
-        """Wait for the first message matching all filters (in thread ``thread_ts``, else at top level)."""
+        """Wait for the first message matching all filters (in thread ``thread_ts``, else among the
+        channel's messages: parents and replies also sent to the channel)."""
         user_id = self.state.user(user).id if user else None
 
         def match() -> MessageDict | None:
