@@ -42,6 +42,10 @@ CLOCK_SKEW = 60.0
 #: Reschedule mode notes replies newer than one poke_interval plus this many seconds (see
 #: ``SlackApprovalSensor._note_uncounted``).
 NOTE_GRACE = 5.0
+#: A waiting gate's trigger looks at its Airflow HITL request (an answer in Required actions) at
+#: least this often (seconds; Airflow's own HITLTrigger looks every 5 s). A look is one small read of
+#: Airflow's execution API, not of Slack; a gate with a shorter poke_interval looks at that.
+HITL_LOOK_INTERVAL = 5.0
 
 
 def gate_interval(poke_interval: float, *, age: float, since_change: float) -> float:
@@ -187,6 +191,11 @@ def channel_check_due(now: float, poke_interval: float) -> bool:
     if poke_interval >= CHANNEL_CHECK_INTERVAL:
         return True
     return int(now // CHANNEL_CHECK_INTERVAL) != int((now - poke_interval) // CHANNEL_CHECK_INTERVAL)
+
+
+def hitl_look_every(poke_interval: float) -> float:
+    """Seconds between a trigger's looks at its gate's Airflow HITL request."""
+    return min(poke_interval, HITL_LOOK_INTERVAL)
 
 
 def safety_net_interval(poke_interval: float) -> float:
