@@ -151,8 +151,8 @@ class SlackApprovalTrigger(BaseTrigger):
             pause = look_every
             try:
                 detail = await sync_to_async(get_hitl_detail_content_detail)(ti_id=ti_id)
-                if getattr(detail, "error", None) is not None:  # Airflow's comms answer an ErrorResponse
-                    raise RuntimeError(str(detail))
+                if detail is None or getattr(detail, "error", None) is not None:  # a refused read
+                    raise RuntimeError(f"Airflow answered {detail!r}")
             except Exception as error:  # anything Airflow's comms raise: look again later
                 failures.fail(time.monotonic())
                 if failures.worth_logging:
