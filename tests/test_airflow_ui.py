@@ -92,3 +92,24 @@ def test_an_airflow_answer_recorded_by_the_bot_is_a_vote_via_airflow_ui():
     unknown_via = {**record, "metadata": {**record["metadata"]}}
     unknown_via["metadata"]["event_payload"] = {**record["metadata"]["event_payload"], "via": "email"}
     assert recorded_votes([unknown_via], ask_ts=gate.ts, bot_id="BBOT") == []
+
+
+def test_airflow_s_own_resume_payload_is_read_as_the_answer():
+    """Airflow 3.3 resumes a deferred task answered in Required actions with its row's payload
+    (``HITLDetail.as_resume_event_payload``): the gate reads the same answer from it as from its
+    trigger's event."""
+    hitl = pytest.importorskip("airflow.models.hitl")
+    if not hasattr(hitl.HITLDetail, "as_resume_event_payload"):
+        pytest.skip("Airflow before 3.3 resumes nobody: the trigger's event is the only payload")
+    row = hitl.HITLDetail(
+        options=list(airflow_ui.OPTIONS),
+        subject="Deploy?",
+        responded_at=ASKED + timedelta(minutes=1),
+        responded_by={"id": "alice", "name": "alice"},
+        chosen_options=["Reject"],
+        params_input={},
+    )
+    answer = airflow_ui.read_answer(row.as_resume_event_payload(), asked_at=ASKED.timestamp())
+    assert answer == airflow_ui.AirflowAnswer(
+        name="alice", user_id="alice", vote="reject", responded_at=ASKED + timedelta(minutes=1)
+    )

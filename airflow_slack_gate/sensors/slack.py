@@ -531,18 +531,27 @@ class SlackApprovalSensor(SlackTextTemplating, BaseSensorOperator):
             )
         gate = GateRef.from_dict(reference)
         answer = airflow_ui.read_answer(event, asked_at=float(gate.ts))
+        recorded = True
         if answer is None:
             self.log.warning("Ignored a resume that holds no answer of this try: %s", event)
         else:
             try:
                 self._record_airflow_answer(gate, answer)
             except SlackGateError as error:
-                self.log.warning("Could not record the answer from Airflow in Slack: %s", error)
+                recorded = False
+                self.log.warning(
+                    "Could not record the answer from Airflow in Slack; it stays answered in Airflow, and "
+                    "is counted when the gate resumes with it again: %s",
+                    error,
+                )
         deadline = float(gate.ts) + self.timeout
         payload = self._read_once(gate, expired=time.time() >= deadline)
         if payload is not None:
             return self.execute_complete(context, payload)
-        self._defer_to_trigger(context, gate, deadline, hitl_ti_id=self._arm_airflow_ui(context, gate))
+        # not recorded: the request keeps the answer, and the trigger hands it over again
+        kept = str(context["task_instance"].id)
+        hitl_ti_id = self._arm_airflow_ui(context, gate) if recorded else kept
+        self._defer_to_trigger(context, gate, deadline, hitl_ti_id=hitl_ti_id)
 
     def _record_airflow_answer(self, gate: GateRef, answer: airflow_ui.AirflowAnswer) -> None:
         slack_user, _ = self._slack_user_of(answer.name)

@@ -219,6 +219,20 @@ def test_the_requester_cannot_approve_their_own_request_in_airflow(slack, approv
     assert votes(run) == [(ws.bob, "approve", "airflow_ui")]
 
 
+def test_an_answer_slack_cannot_take_yet_is_kept_and_counted_later(slack, approvers):
+    ws = slack.workspace
+    approvers(ws.alice, ws.bob)
+
+    def alice_answers_while_slack_refuses_posts(ask: dict, request: Run) -> None:
+        slack.inject_fault("chat.postMessage", status=503)  # the record of the first resume fails
+        answer(request, "Approve", "alice")
+
+    run = run_gate(slack, "gate_in_airflow", alice_answers_while_slack_refuses_posts)
+
+    assert xcom(run, "ask") is True
+    assert votes(run) == [(ws.alice, "approve", "airflow_ui")]
+
+
 def test_airflow_ui_false_writes_no_request(slack):
     ws = slack.workspace
     requests: list[Any] = []
