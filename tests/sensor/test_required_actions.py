@@ -233,16 +233,19 @@ def test_an_answer_slack_cannot_take_yet_is_kept_and_counted_later(slack, approv
     assert votes(run) == [(ws.alice, "approve", "airflow_ui")]
 
 
-def test_airflow_ui_false_writes_no_request(slack):
+@pytest.mark.parametrize("dag_id", ["gate_not_in_airflow", "gate_poke_mode"])
+def test_no_request_is_written_with_airflow_ui_false_nor_in_the_workers_modes(slack, dag_id):
+    """airflow_ui=False lists nothing; poke and reschedule modes neither: a worker cannot read an
+    answer through Airflow's task SDK, so the gate would never hear of one."""
     ws = slack.workspace
     requests: list[Any] = []
 
     def approve_in_slack(ask: dict, request: Run) -> None:
-        slack.reply("approvals", ask["ts"], ws.alice, "approve")
         requests.append(request.detail())
+        slack.reply("approvals", ask["ts"], ws.alice, "approve")
 
-    run = run_gate(slack, "gate_not_in_airflow", approve_in_slack)
+    run = run_gate(slack, dag_id, approve_in_slack)
 
     assert xcom(run, "ask") is True
     assert requests == [None]
-    assert Run(slack, "gate_not_in_airflow").detail() is None
+    assert Run(slack, dag_id).detail() is None
