@@ -510,7 +510,11 @@ class SlackApprovalSensor(SlackTextTemplating, BaseSensorOperator):
         for slack_user in approvers:
             found, _ = airflow_users_for(slack_user, user_map, email=None, email_domain=None)
             if not found:
-                email = self.hook.user_email(slack_user)
+                try:
+                    email = self.hook.user_email(slack_user)
+                except SlackGateError as error:
+                    self.log.warning("Required actions: assigned to nobody in particular: %s", error)
+                    return []
                 found, _ = airflow_users_for(
                     slack_user, user_map, email=email, email_domain=settings.email_domain
                 )
@@ -554,7 +558,11 @@ class SlackApprovalSensor(SlackTextTemplating, BaseSensorOperator):
         self._defer_to_trigger(context, gate, deadline, hitl_ti_id=hitl_ti_id)
 
     def _record_airflow_answer(self, gate: GateRef, answer: airflow_ui.AirflowAnswer) -> None:
-        slack_user, _ = self._slack_user_of(answer.name)
+        try:
+            slack_user, _ = self._slack_user_of(answer.name)
+        except ValueError as error:  # a malformed slack_users extra: nobody can be mapped
+            self.log.error("Cannot map Airflow users to Slack users: %s", error)
+            slack_user = None
         why: airflow_ui.NotCounted | None
         if slack_user is None:
             why = "unmapped"
