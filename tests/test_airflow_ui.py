@@ -7,7 +7,7 @@ from datetime import datetime, timedelta, timezone
 
 import pytest
 
-from airflow_slack_gate.core import airflow_ui
+from airflow_slack_gate.core import airflow_ui, pacing
 from airflow_slack_gate.core.gate import GateRef, read_step
 from airflow_slack_gate.core.policy import ApprovalPolicy
 from airflow_slack_gate.core.protocol import recorded_votes, vote_record_metadata
@@ -113,3 +113,9 @@ def test_airflow_s_own_resume_payload_is_read_as_the_answer():
     assert answer == airflow_ui.AirflowAnswer(
         name="alice", user_id="alice", vote="reject", responded_at=ASKED + timedelta(minutes=1)
     )
+
+
+def test_the_trigger_looks_at_the_request_often_only_where_airflow_resumes_nobody():
+    assert pacing.hitl_look_every(30, airflow_resumes=False) == pacing.HITL_LOOK_INTERVAL
+    assert pacing.hitl_look_every(120, airflow_resumes=True) == pacing.HITL_SAFETY_NET_INTERVAL
+    assert pacing.hitl_look_every(0.2, airflow_resumes=True) == 0.2  # never slower than the gate's reads

@@ -463,11 +463,12 @@ class SlackApprovalSensor(SlackTextTemplating, BaseSensorOperator):
 
     # -- Airflow's Required actions ------------------------------------------------------------------
 
-    def _arm_airflow_ui(self, context: Context, gate: GateRef) -> str | None:
+    def _arm_airflow_ui(self, context: Context, gate: GateRef, *, again: bool = False) -> str | None:
         """Write (or re-arm) this try's Airflow HITL request; the id of the try, for the trigger.
 
         Airflow's execution API keeps one request per task instance: writing it again clears an answer
-        it holds (an earlier try's, or the answer just counted), so the request is pending again. A
+        it holds (an earlier try's, or the answer just counted), so the request is pending again, and
+        changes nothing else of it (so ``again`` spends no Slack look-up on whom to assign it). A
         failure here is logged and the gate waits on Slack alone (``None``).
         """
         if not self.airflow_ui:
@@ -484,7 +485,7 @@ class SlackApprovalSensor(SlackTextTemplating, BaseSensorOperator):
                 defaults=None,
                 multiple=False,
                 params={},
-                assigned_users=self._assigned_users(),  # type: ignore[arg-type]
+                assigned_users=[] if again else self._assigned_users(),  # type: ignore[arg-type]
             )
         except Exception as error:  # Airflow's comms or a Slack look-up: the gate still works in Slack
             self.log.warning(
@@ -554,7 +555,7 @@ class SlackApprovalSensor(SlackTextTemplating, BaseSensorOperator):
             return self.execute_complete(context, payload)
         # not recorded: the request keeps the answer, and the trigger hands it over again
         kept = str(context["task_instance"].id)
-        hitl_ti_id = self._arm_airflow_ui(context, gate) if recorded else kept
+        hitl_ti_id = self._arm_airflow_ui(context, gate, again=True) if recorded else kept
         self._defer_to_trigger(context, gate, deadline, hitl_ti_id=hitl_ti_id)
 
     def _record_airflow_answer(self, gate: GateRef, answer: airflow_ui.AirflowAnswer) -> None:

@@ -35,6 +35,15 @@ def deferral_settle_seconds() -> float:
     return max(0.0, conf.getfloat(*SETTLE_OPTION, fallback=DEFAULT_SETTLE_SECONDS))
 
 
+def _airflow_resumes_hitl_answers() -> bool:
+    """Airflow 3.3 and later resume a deferred task whose HITL request is answered (the core API's
+    update_hitl_detail); before, nobody does."""
+    import airflow
+    from packaging.version import Version
+
+    return Version(airflow.__version__).release >= (3, 3)
+
+
 class SlackApprovalTrigger(BaseTrigger):
     """
     Read one ask message's thread and reactions until the gate's rules decide or the deadline passes.
@@ -146,7 +155,7 @@ class SlackApprovalTrigger(BaseTrigger):
 
         ti_id = UUID(str(self.hitl_ti_id))
         failures = FailureStreak()
-        look_every = hitl_look_every(self.poke_interval)
+        look_every = hitl_look_every(self.poke_interval, airflow_resumes=_airflow_resumes_hitl_answers())
         while True:
             pause = look_every
             try:
