@@ -65,8 +65,8 @@ def test_a_gate_event_is_no_airflow_answer():
 
 
 def test_the_subject_is_the_questions_plain_text():
-    question = "Deploy *<https://ci/1|build 1>* to <#C1|prod>? &lt;!channel&gt; <!here>\n  <@U1>"
-    assert airflow_ui.subject(question) == "Deploy *build 1* to prod? <!channel> @here @U1"
+    question = "Deploy *<https://ci/1|build 1>* `v2` to <#C1|prod>? &lt;!channel&gt; <!here>\n  <@U1> a*b"
+    assert airflow_ui.subject(question) == "Deploy build 1 v2 to prod? <!channel> @here @U1 ab"
     assert len(airflow_ui.subject("x" * 5000)) == airflow_ui.SUBJECT_LIMIT
 
 

@@ -36,6 +36,8 @@ NotCounted = Literal["unmapped", "not_a_person", NotVoter]
 _LINK = re.compile(r"<([^<>|]*)\|([^<>]*)>")
 _BARE = re.compile(r"<([^<>]*)>")
 _SPACES = re.compile(r"\s+")
+#: mrkdwn's bold, code and strike-through marks (underscores stay: names have them)
+_FORMATTING = re.compile(r"[*`~]")
 
 
 @dataclass(frozen=True)
@@ -94,10 +96,11 @@ def _moment(value: Any) -> datetime | None:
 
 def subject(question: str) -> str:
     """The question as the plain text Airflow shows: Slack markup read as its visible text (a link's
-    label, a mention's ID), entities decoded, white space collapsed, shortened to
-    :data:`SUBJECT_LIMIT`."""
+    label, a mention's ID, no bold, code or strike-through marks), entities decoded, white space
+    collapsed, shortened to :data:`SUBJECT_LIMIT`."""
     text = _LINK.sub(lambda m: m.group(2), question)
     text = _BARE.sub(lambda m: "@" + m.group(1)[1:] if m.group(1).startswith("!") else m.group(1), text)
+    text = _FORMATTING.sub("", text)
     text = _SPACES.sub(" ", html.unescape(text)).strip()
     return text if len(text) <= SUBJECT_LIMIT else text[: SUBJECT_LIMIT - 1] + "\u2026"
 
