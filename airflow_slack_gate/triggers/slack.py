@@ -160,8 +160,10 @@ class SlackApprovalTrigger(BaseTrigger):
             pause = look_every
             try:
                 detail = await sync_to_async(get_hitl_detail_content_detail)(ti_id=ti_id)
-                if detail is None or getattr(detail, "error", None) is not None:  # a refused read
-                    raise RuntimeError(f"Airflow answered {detail!r}")
+                if detail is None:  # dag.test() runs triggers without the triggerer that serves the read
+                    raise RuntimeError("Airflow served no HITL read here (dag.test() does not)")
+                if getattr(detail, "error", None) is not None:
+                    raise RuntimeError(f"Airflow refused the read: {detail!r}")
             except Exception as error:  # anything Airflow's comms raise: look again later
                 failures.fail(time.monotonic())
                 if failures.worth_logging:
