@@ -136,10 +136,20 @@ class SlackApprovalTrigger(BaseTrigger):
         """The event of the Slack wait, or of an answer in Airflow's Required actions if that comes first."""
         if self.hitl_ti_id is None:
             return await slack
-        waits = [asyncio.ensure_future(slack), asyncio.ensure_future(self._wait_for_airflow_answer())]
+        slack_wait = asyncio.ensure_future(slack)
+        airflow_wait = asyncio.ensure_future(self._wait_for_airflow_answer())
+        waits = [slack_wait, airflow_wait]
         try:
             done, _ = await asyncio.wait(waits, return_when=asyncio.FIRST_COMPLETED)
-            return next(iter(done)).result()
+            if slack_wait in done:
+                return slack_wait.result()
+            try:
+                return airflow_wait.result()
+            except Exception as error:  # never ends the gate: Slack answers still count
+                self.log.warning(
+                    "Gate %s: stopped looking at Airflow's Required actions: %s", self.gate.ts, error
+                )
+                return await slack_wait
         finally:
             for wait in waits:
                 wait.cancel()
