@@ -155,9 +155,13 @@ def answer_in_airflow(dag_id: str, chosen: list[str], *, user: str = "admin", ro
 
     with create_session() as session:
         asking = select(HITLDetail.ti_id)
-        ti = session.scalar(
-            select(TaskInstance).where(TaskInstance.dag_id == dag_id, TaskInstance.id.in_(asking))
-        )
+        # the task instance's names only: a TaskInstance loaded here would be the handler's too, and
+        # Airflow 3.1 (hitl_detail lazy="noload") would then find no request on it
+        ti = session.execute(
+            select(TaskInstance.run_id, TaskInstance.task_id, TaskInstance.map_index).where(
+                TaskInstance.dag_id == dag_id, TaskInstance.id.in_(asking)
+            )
+        ).one()
         return update_hitl_detail(
             dag_id=dag_id,
             dag_run_id=ti.run_id,
