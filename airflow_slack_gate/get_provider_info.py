@@ -62,7 +62,19 @@ def get_provider_info() -> dict[str, Any]:
                         "type": "float",
                         "example": "10",
                         "default": "10",
-                    }
+                    },
+                    "api_server_socket_mode": {
+                        "description": "Connections (comma-separated ids) whose Slack app uses Socket Mode "
+                        "and whose Socket Mode connection the API server holds while it runs, so clicks on "
+                        "Airflow's HITL requests asked by SlackHITLNotifier are answered without a triggerer "
+                        "(and without a public Request URL). Each connection needs its app_token. Slack "
+                        "gives each event to one of an app's connections, so gates waiting in a triggerer "
+                        "then hear of some votes only at their next safety-net read.",
+                        "version_added": "0.1.0",
+                        "type": "string",
+                        "example": "slack_gate_default",
+                        "default": "",
+                    },
                 },
             }
         },

@@ -157,8 +157,9 @@ def note_text(why: str, *, link: str | None = None, detail: str = "") -> str:
         "form": "This request has a form to fill in: answer it in Airflow. Nothing was answered.",
         "gone": "This request no longer exists in Airflow; your click changed nothing.",
         "not_a_request": "This message is no open request of Airflow's; your click changed nothing.",
-        "no_airflow": "Slack delivered this click where Airflow's requests cannot be answered (Socket "
-        "Mode): answer in Airflow, or set the app's Request URL to the API server.",
+        "no_airflow": "Slack delivered this click where Airflow's requests cannot be answered, and it "
+        "could not be handed to Airflow's API server (the Slack connection needs the app's signing "
+        "secret for that); nothing was answered: answer in Airflow.",
         "unsupported": f"Airflow's auth manager{detail} is not supported for answers from Slack yet: "
         "answer in Airflow.",
         "failed": f"Airflow could not record your answer{detail}; nothing was answered. Try again, or answer "

@@ -37,11 +37,21 @@ SAFETY_NET_INTERVAL = 30.0
 PING_INTERVAL = 5.0
 #: Seconds the last holder of a Socket Mode connection waits for clicks in flight before it closes.
 CLOSE_GRACE = 10.0
+#: How long a triggerer waits for the API server to take a HITL click it forwards (it answers at once).
+FORWARD_TIMEOUT = 10.0
 #: Seconds a look for a post reaches back before it was sent, for clocks that disagree with Slack's.
 CLOCK_SKEW = 60.0
 #: Reschedule mode notes replies newer than one poke_interval plus this many seconds (see
 #: ``SlackApprovalSensor._note_uncounted``).
 NOTE_GRACE = 5.0
+#: Before Airflow 3.3 a waiting gate's trigger is the only one to hear of an answer in Airflow's
+#: Required actions: it looks at its HITL request at least this often (seconds; Airflow's own
+#: HITLTrigger looks every 5 s). A look is one small read of Airflow's execution API, not of Slack; a
+#: gate with a shorter poke_interval looks at that.
+HITL_LOOK_INTERVAL = 5.0
+#: From Airflow 3.3 Airflow resumes a deferred task answered there itself; its trigger looks only as a
+#: safety net (for an answer given while the task was between two waits), this often at most.
+HITL_SAFETY_NET_INTERVAL = 60.0
 
 
 def gate_interval(poke_interval: float, *, age: float, since_change: float) -> float:
@@ -187,6 +197,12 @@ def channel_check_due(now: float, poke_interval: float) -> bool:
     if poke_interval >= CHANNEL_CHECK_INTERVAL:
         return True
     return int(now // CHANNEL_CHECK_INTERVAL) != int((now - poke_interval) // CHANNEL_CHECK_INTERVAL)
+
+
+def hitl_look_every(poke_interval: float, *, airflow_resumes: bool) -> float:
+    """Seconds between a trigger's looks at its gate's Airflow HITL request; ``airflow_resumes``: the
+    Airflow version resumes an answered deferred task itself (3.3 and later)."""
+    return min(poke_interval, HITL_SAFETY_NET_INTERVAL if airflow_resumes else HITL_LOOK_INTERVAL)
 
 
 def safety_net_interval(poke_interval: float) -> float:

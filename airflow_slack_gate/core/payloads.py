@@ -7,6 +7,8 @@ buttons, other modals, shortcuts) is ``None`` and is acknowledged and ignored.
 
 from __future__ import annotations
 
+import hashlib
+import hmac
 import json
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -23,6 +25,11 @@ from airflow_slack_gate.core.messages import (
 from airflow_slack_gate.core.votes import VoteKind
 
 ClickKind = Literal["button", "reason"]
+
+#: Where the plugin mounts the Request URL app on the API server, and its route: Slack's Request URL
+#: is ``https://<airflow>/slack-gate/interactions``.
+REQUEST_URL_PREFIX = "/slack-gate"
+REQUEST_URL_ROUTE = "/interactions"
 
 _ACTIONS: dict[str, VoteKind] = {APPROVE_ACTION: "approve", REJECT_ACTION: "reject"}
 
@@ -173,3 +180,10 @@ def _reason_submission(payload: Mapping[str, Any]) -> Click | None:
 
 def _text(value: object) -> TypeGuard[str]:
     return isinstance(value, str) and bool(value)
+
+
+def slack_signature(secret: str, stamp: str, body: bytes) -> str:
+    """Slack's ``v0=`` signature of a request: the HMAC-SHA256 of ``v0:<timestamp>:<body>`` with the
+    app's signing secret (over the body's bytes, whatever they are)."""
+    digest = hmac.new(secret.encode(), b"v0:" + stamp.encode() + b":" + body, hashlib.sha256).hexdigest()
+    return f"v0={digest}"

@@ -7,40 +7,48 @@ import hashlib
 import json
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Literal
 
 from airflow_slack_gate.core.policy import ApprovalPolicy, is_user_id
 from airflow_slack_gate.core.votes import SLACK_TS, VOTE_KINDS, Vote, VoteKind
 
 #: Slack message metadata event type of a button click recorded in the gate's thread by the gate's bot.
 VOTE_EVENT_TYPE = "airflow_slack_gate_vote"
+#: Where a recorded vote was cast: a button in Slack, or Airflow's Required actions page.
+RecordedVia = Literal["button", "airflow_ui"]
+_RECORDED_VIAS: tuple[RecordedVia, ...] = ("button", "airflow_ui")
 
 
 def vote_record_metadata(
-    *, voter: str, vote: VoteKind, reason: str | None, gate_ts: str, click_id: str
+    *,
+    voter: str,
+    vote: VoteKind,
+    reason: str | None,
+    gate_ts: str,
+    click_id: str,
+    via: RecordedVia = "button",
 ) -> dict[str, Any]:
-    """Slack message metadata of a button click, posted by the gate's bot as a reply in the gate's thread.
+    """Slack message metadata of a vote cast outside the thread (a button click, or an answer in
+    Airflow's Required actions: ``via="airflow_ui"``), posted by the gate's bot as a reply in the gate's
+    thread.
 
     Slack delivers a click to ONE of the app's connections, so the receiver writes it into Slack, where
     every reader of the thread (any triggerer, the worker) finds it: :func:`recorded_votes` reads it
-    back. ``click_id`` identifies the click, so a redelivered click is recorded once.
+    back. ``click_id`` identifies the click (or the Airflow answer), so a redelivery is recorded once.
     """
     if vote not in VOTE_KINDS:
         raise ValueError(f"vote must be one of {VOTE_KINDS}, got {vote!r}")
-    return {
-        "event_type": VOTE_EVENT_TYPE,
-        "event_payload": {
-            "voter": voter,
-            "vote": vote,
-            "reason": reason or "",
-            "gate_ts": gate_ts,
-            "click_id": click_id,
-        },
-    }
+    if via not in _RECORDED_VIAS:
+        raise ValueError(f"via must be one of {_RECORDED_VIAS}, got {via!r}")
+    payload = {"voter": voter, "vote": vote, "reason": reason or "", "gate_ts": gate_ts, "click_id": click_id}
+    if via != "button":  # records written before "via" existed are button clicks
+        payload["via"] = via
+    return {"event_type": VOTE_EVENT_TYPE, "event_payload": payload}
 
 
 def recorded_votes(replies: Sequence[Mapping[str, Any]], *, ask_ts: str, bot_id: str | None) -> list[Vote]:
-    """The button votes recorded in a gate's thread (``via="button"``, timed by the record's ``ts``).
+    """The votes recorded in a gate's thread (``via="button"``, or ``"airflow_ui"`` for answers given in
+    Airflow's Required actions), timed by the record's ``ts``.
 
     Only the gate's own bot can record a click: a record counts when it is a reply in the ask's thread
     posted by ``bot_id`` (the bot that posted the ask; ``None`` trusts nothing) carrying
@@ -72,8 +80,11 @@ def recorded_votes(replies: Sequence[Mapping[str, Any]], *, ask_ts: str, bot_id:
         voter, kind, reason = payload.get("voter"), payload.get("vote"), payload.get("reason")
         if not isinstance(voter, str) or not is_user_id(voter) or kind not in VOTE_KINDS:
             continue
+        via = payload.get("via", "button")
+        if via not in _RECORDED_VIAS:
+            continue
         text = reason.strip() if isinstance(reason, str) else ""
-        votes.append(Vote(user=voter, vote=kind, via="button", reason=text or None, ts=ts))
+        votes.append(Vote(user=voter, vote=kind, via=via, reason=text or None, ts=ts))
     return votes
 
 

@@ -81,7 +81,7 @@ SHORT_APPROVE_WORDS = frozenset(
 )
 
 VoteKind = Literal["approve", "reject"]
-VoteVia = Literal["reply", "reaction", "button"]
+VoteVia = Literal["reply", "reaction", "button", "airflow_ui"]
 Outcome = Literal["pending", "approved", "rejected"]
 #: Why a person's vote does not count: a bot, not among the approvers, or approving their own request.
 NotVoter = Literal["bot", "not_approver", "self_approval"]
@@ -94,7 +94,7 @@ ReplyProblem = Literal["question", "not_alone", "formatted"]
 
 SLACK_TS = re.compile(r"[0-9]+(\.[0-9]+)?")
 VOTE_KINDS = ("approve", "reject")
-_VOTE_VIAS = ("reply", "reaction", "button")
+_VOTE_VIAS = ("reply", "reaction", "button", "airflow_ui")
 _OUTCOMES = ("pending", "approved", "rejected")
 # Subtypes of messages a person typed in the thread: a plain reply has no subtype; "also send to
 # channel" gives thread_broadcast; a reply with an attachment may be file_share. Everything else

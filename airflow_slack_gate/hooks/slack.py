@@ -455,6 +455,19 @@ class SlackGateHook(SlackHook):
         """
         return {user: self._user_kind(user, lambda u: self.client.users_info(user=u)) for user in users}
 
+    def user_email(self, user: str) -> str | None:
+        """The email on a Slack user's profile (``users.info``; Slack shows it only with the scope
+        ``users:read.email``), or ``None`` (no email shown, or a user Slack will not describe)."""
+        try:
+            response = self._call("users.info", lambda: self.client.users_info(user=user))
+        except SlackGateError as error:
+            if error.error_code in UNKNOWN_USER_ERRORS:
+                return None
+            raise
+        profile = (response.get("user") or {}).get("profile") or {}
+        email = profile.get("email") if isinstance(profile, dict) else None
+        return email if isinstance(email, str) and email else None
+
     def _user_kind(self, user: str, users_info: Callable[[str], Any]) -> UserKind:
         try:
             response = self._call("users.info", lambda: users_info(user))

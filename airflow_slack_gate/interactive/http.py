@@ -29,7 +29,6 @@ harmless: the click's record is found in the thread and not posted again.
 
 from __future__ import annotations
 
-import hashlib
 import hmac
 import json
 import logging
@@ -38,18 +37,25 @@ import secrets
 import time
 import urllib.parse
 from collections import OrderedDict
-from collections.abc import Callable, Mapping
+from collections.abc import AsyncIterator, Callable, Mapping
+from contextlib import AsyncExitStack, asynccontextmanager
 from typing import Any
 
 from airflow.providers.common.compat.sdk import AirflowNotFoundException
 from fastapi import BackgroundTasks, FastAPI, Request
 from fastapi.responses import JSONResponse, Response
 
-from airflow_slack_gate.core.payloads import parse_interaction
+from airflow_slack_gate.core.payloads import (
+    REQUEST_URL_PREFIX,
+    REQUEST_URL_ROUTE,
+    parse_interaction,
+    slack_signature,
+)
 from airflow_slack_gate.hooks.connection import ConnectionSettings, aread_settings
 from airflow_slack_gate.hooks.slack import CONN_TYPE, DEFAULT_CONN_ID, SlackGateHook
 from airflow_slack_gate.interactive.hitl import AirflowHITLAnswerer
 from airflow_slack_gate.runtime.clicks import ClickHandler
+from airflow_slack_gate.runtime.socket_mode import socket_mode, wait_closed
 
 log = logging.getLogger(__name__)
 
@@ -62,8 +68,10 @@ MAX_CONNECTIONS = 16
 #: Signatures remembered to refuse replays (each for :data:`MAX_AGE`); the oldest go first.
 MAX_REMEMBERED_SIGNATURES = 10_000
 #: Where the plugin mounts the app, and the route in it.
-URL_PREFIX = "/slack-gate"
-ROUTE = "/interactions"
+URL_PREFIX = REQUEST_URL_PREFIX
+ROUTE = REQUEST_URL_ROUTE
+#: The Airflow option naming the connections whose Socket Mode the API server holds while it runs.
+SOCKET_MODE_OPTION = ("slack_gate", "api_server_socket_mode")
 #: The connection types that can verify Slack's requests.
 SIGNING_CONN_TYPES = frozenset({CONN_TYPE, "slack"})
 
@@ -130,7 +138,7 @@ class InteractionReceiver:
         ``settings`` are the connection's, or why it cannot verify requests (from :meth:`signing_settings`).
         """
         secret = settings.signing_secret if isinstance(settings, ConnectionSettings) else None
-        expected = _signature(secret or self._nobodys_secret, stamp, body)
+        expected = slack_signature(secret or self._nobodys_secret, stamp, body)
         matches = hmac.compare_digest(expected, signature)
         if isinstance(settings, str):
             raise _Refused(settings)
@@ -221,9 +229,43 @@ class InteractionReceiver:
         return settings
 
 
+def socket_mode_connections() -> list[str]:
+    """The connections named by ``[slack_gate] api_server_socket_mode`` (comma-separated)."""
+    from airflow.configuration import conf
+
+    names = (conf.get(*SOCKET_MODE_OPTION, fallback="") or "").split(",")
+    return [name.strip() for name in names if name.strip()]
+
+
+@asynccontextmanager
+async def api_server_socket_mode(app: FastAPI) -> AsyncIterator[None]:
+    """While the API server runs, hold the Socket Mode connection of each connection named by
+    ``[slack_gate] api_server_socket_mode``, answering clicks as the Request URL route does (gates'
+    and Airflow HITL requests'). Airflow runs a plugin app's lifespan with the API server's."""
+    async with AsyncExitStack() as stack:
+        for conn_id in socket_mode_connections():
+            if not _CONN_ID.fullmatch(conn_id):
+                log.error("[slack_gate] api_server_socket_mode: %r is no Airflow connection id", conn_id)
+                continue
+            hook = SlackGateHook(slack_conn_id=conn_id)
+            listener = await stack.enter_async_context(socket_mode(hook, hitl=AirflowHITLAnswerer()))
+            if listener is None:
+                log.error(
+                    "[slack_gate] api_server_socket_mode names connection %r, which has no app_token "
+                    "(xapp-...): the API server does not use Socket Mode for it",
+                    conn_id,
+                )
+            else:
+                log.info("The API server takes Slack clicks for connection %r over Socket Mode", conn_id)
+        yield
+    await wait_closed()
+
+
 def create_app(receiver: InteractionReceiver | None = None) -> FastAPI:
-    """The FastAPI app with the interactions route (mounted by the plugin under ``/slack-gate``)."""
+    """The FastAPI app with the interactions route (mounted by the plugin under ``/slack-gate``), and
+    the API server's Socket Mode connections (:func:`api_server_socket_mode`)."""
     app = FastAPI(
+        lifespan=api_server_socket_mode,
         title="airflow-slack-gate: Slack interactions",
         description="Slack's Request URL for the Approve / Reject buttons of approval gates.",
         docs_url=None,
@@ -234,12 +276,6 @@ def create_app(receiver: InteractionReceiver | None = None) -> FastAPI:
     app.state.receiver = receiver
     app.add_api_route(ROUTE, receiver.receive, methods=["POST"], name="slack_interactions")
     return app
-
-
-def _signature(secret: str, stamp: str, body: bytes) -> str:
-    """Slack's ``v0=`` signature of a request (over the body's bytes, whatever they are)."""
-    digest = hmac.new(secret.encode(), b"v0:" + stamp.encode() + b":" + body, hashlib.sha256).hexdigest()
-    return f"v0={digest}"
 
 
 async def _read_body(request: Request) -> bytes:

@@ -16,14 +16,24 @@ The listener acknowledges every envelope at once (Slack wants it within 3 second
   Slack, so a missed event only costs time;
 - a click on a gate's button is judged and recorded in the gate's thread
   (:class:`~airflow_slack_gate.runtime.clicks.ClickHandler`), so the gate's trigger decides even
-  when it runs in another process whose connection did not get the click.
+  when it runs in another process whose connection did not get the click;
+- a click on an Airflow HITL request's message is Airflow's to answer: where the listener has Airflow's
+  side (``hitl``: the API server's listener, see :mod:`airflow_slack_gate.interactive.http`) it is
+  answered here; elsewhere (a triggerer) it is forwarded to the API server's Request URL route, signed
+  with the connection's signing secret as Slack signs it there, so the API server answers it as any
+  Request URL click. Without a signing secret, or when the API server cannot be reached, the person is
+  told to answer in Airflow.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import logging
+import time
+import urllib.parse
+from collections import OrderedDict
 from collections.abc import AsyncIterator, Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -33,14 +43,21 @@ from airflow.providers.common.compat.sdk import AirflowNotFoundException
 from airflow_slack_gate.core import pacing
 from airflow_slack_gate.core.errors import TOKEN_ERRORS, fix_for
 from airflow_slack_gate.core.pacing import FailureStreak, socket_mode_backoff
-from airflow_slack_gate.core.payloads import parse_interaction
+from airflow_slack_gate.core.payloads import (
+    REQUEST_URL_PREFIX,
+    REQUEST_URL_ROUTE,
+    HITLClick,
+    parse_interaction,
+    slack_signature,
+)
 from airflow_slack_gate.hooks.connection import ConnectionSettings
 from airflow_slack_gate.hooks.errors import SlackGateError
 from airflow_slack_gate.hooks.loops import PerLoop
 from airflow_slack_gate.hooks.ratelimit import token_key
-from airflow_slack_gate.hooks.sessions import holding_shared_sessions
+from airflow_slack_gate.hooks.sessions import holding_shared_sessions, shared_session
 from airflow_slack_gate.hooks.slack import SlackGateHook
-from airflow_slack_gate.runtime.clicks import ClickHandler, handle_in_background
+from airflow_slack_gate.runtime.clicks import REMEMBERED_CLICKS, ClickHandler, handle_in_background
+from airflow_slack_gate.runtime.hitl import HITLAnswerer
 from airflow_slack_gate.runtime.watcher import wake_channel
 
 log = logging.getLogger(__name__)
@@ -61,12 +78,15 @@ class ListenerInfo:
 class SocketModeListener:
     """The Socket Mode connection of one app-level token in one event loop."""
 
-    def __init__(self, settings: ConnectionSettings, hook: SlackGateHook) -> None:
+    def __init__(
+        self, settings: ConnectionSettings, hook: SlackGateHook, *, hitl: HITLAnswerer | None = None
+    ) -> None:
         if not settings.app_token:
             raise ValueError("a Socket Mode listener needs the connection's app_token")
         self.settings = settings
         self.hook = hook
-        self.handler = ClickHandler(hook)
+        self.handler = ClickHandler(hook, hitl=hitl)
+        self._forwarded: OrderedDict[str, None] = OrderedDict()
         self.holders = 0
         self.client: Any = None  # slack_sdk.socket_mode.aiohttp.SocketModeClient, once started
         self._connecting: asyncio.Task[None] | None = None
@@ -135,9 +155,40 @@ class SocketModeListener:
         if request.type == "events_api":
             self.on_event((request.payload or {}).get("event") or {})
         elif request.type == "interactive":
-            click = parse_interaction(request.payload or {})
-            if click is not None:
+            payload = request.payload or {}
+            click = parse_interaction(payload)
+            if isinstance(click, HITLClick) and self.handler.hitl is None:
+                self._forward_in_background(click, payload)
+            elif click is not None:
                 handle_in_background(self.handler, click, self._clicks)
+
+    def _forward_in_background(self, click: HITLClick, payload: Mapping[str, Any]) -> None:
+        if click.click_id in self._forwarded:
+            return  # Slack delivered it again; the API server has it
+        self._forwarded[click.click_id] = None
+        while len(self._forwarded) > REMEMBERED_CLICKS:
+            self._forwarded.popitem(last=False)
+        task = asyncio.get_running_loop().create_task(
+            self._forward(click, payload), name=f"slack-gate forward click {click.ts}"
+        )
+        self._clicks.add(task)
+        task.add_done_callback(self._clicks.discard)
+
+    async def _forward(self, click: HITLClick, payload: Mapping[str, Any]) -> None:
+        """Hand a HITL click to the API server's Request URL route; if that cannot be done, the
+        handler (which has no Airflow side here) tells the person to answer in Airflow."""
+        url = request_url(self.settings.conn_id)
+        why = await forward_interaction(self.settings, payload, url)
+        if why is None:
+            log.info("Forwarded a click on an Airflow HITL request to the API server (%s)", url)
+            return
+        log.error(
+            "Could not hand a click on an Airflow HITL request to the API server at %s: %s. The person "
+            "is told to answer in Airflow.",
+            url,
+            why,
+        )
+        await self.handler.handle(click)
 
     def on_event(self, event: Mapping[str, Any]) -> bool:
         """Wake the loop's watchers of the event's channel; True when some gate there was woken."""
@@ -173,22 +224,73 @@ class SocketModeListener:
             task.cancel()
 
 
-#: Listeners being closed (a reference keeps their task alive until it is done).
 def open_failure(error_code: str, conn_id: str) -> str:
     """Why apps.connections.open failed and the fix (token errors there concern the app-level token)."""
     fix_code = "not_allowed_token_type" if error_code in TOKEN_ERRORS else error_code
     return f"Slack apps.connections.open failed with error {error_code!r}: {fix_for(fix_code, conn_id)}"
 
 
+def api_server_root() -> str:
+    """The Airflow API server's root URL as this process knows it: the execution API's URL without
+    ``/execution/`` (workers and triggerers reach the API server there), else ``[api] base_url``."""
+    from airflow.configuration import conf
+
+    execution_url = conf.get("core", "execution_api_server_url", fallback=None)
+    if execution_url:
+        return execution_url.rstrip("/").removesuffix("/execution")
+    base_url = conf.get("api", "base_url", fallback="/") or "/"
+    if base_url.startswith("/"):
+        base_url = f"http://localhost:8080{base_url}"  # Airflow's own default, as its executors use
+    return base_url.rstrip("/")
+
+
+def request_url(conn_id: str) -> str:
+    """The API server's Request URL route for a connection (the plugin mounts it there)."""
+    query = urllib.parse.urlencode({"conn_id": conn_id}, quote_via=urllib.parse.quote)
+    return f"{api_server_root()}{REQUEST_URL_PREFIX}{REQUEST_URL_ROUTE}?{query}"
+
+
+async def forward_interaction(
+    settings: ConnectionSettings, payload: Mapping[str, Any], url: str
+) -> str | None:
+    """POST an interaction payload to a Request URL as Slack does, signed with the connection's signing
+    secret; ``None`` when it was taken (200), else why not."""
+    if not settings.signing_secret:
+        return (
+            f"the connection {settings.conn_id!r} has no signing_secret (copy the Slack app's Basic "
+            "Information > App Credentials > Signing Secret into it)"
+        )
+    body = urllib.parse.urlencode({"payload": json.dumps(payload)}).encode()  # as Slack sends it
+    stamp = str(int(time.time()))
+    headers = {
+        "Content-Type": "application/x-www-form-urlencoded",
+        "X-Slack-Request-Timestamp": stamp,
+        "X-Slack-Signature": slack_signature(settings.signing_secret, stamp, body),
+    }
+    try:
+        async with shared_session(float(settings.timeout or pacing.FORWARD_TIMEOUT)).post(
+            url, data=body, headers=headers
+        ) as response:
+            if response.status == 200:
+                return None
+            return f"HTTP {response.status} {(await response.text())[:200]}"
+    except (OSError, asyncio.TimeoutError) as error:
+        return f"{type(error).__name__}: {error}"
+
+
+#: Listeners being closed (a reference keeps their task alive until it is done).
 _CLOSING: set[asyncio.Task[None]] = set()
 _LISTENERS: PerLoop[dict[str, SocketModeListener]] = PerLoop(dict)
 
 
 @contextlib.asynccontextmanager
-async def socket_mode(hook: SlackGateHook) -> AsyncIterator[SocketModeListener | None]:
+async def socket_mode(
+    hook: SlackGateHook, *, hitl: HITLAnswerer | None = None
+) -> AsyncIterator[SocketModeListener | None]:
     """Hold the loop's Socket Mode listener of the hook's app-level token for the block's duration.
 
     Yields the listener, or ``None`` when the connection has no ``app_token`` (nothing happens then).
+    ``hitl`` is Airflow's side of HITL answers, where this process has it (the API server).
     Never blocks the loop: the connection opens in the background, and a Slack or connection problem
     is logged, never raised: the gate still reads Slack on its own.
     """
@@ -205,8 +307,10 @@ async def socket_mode(hook: SlackGateHook) -> AsyncIterator[SocketModeListener |
     key = token_key(settings.app_token)
     listener = listeners.get(key)
     if listener is None:
-        listener = listeners[key] = SocketModeListener(settings, hook)
+        listener = listeners[key] = SocketModeListener(settings, hook, hitl=hitl)
         listener.start()
+    elif hitl is not None:
+        listener.handler.hitl = hitl
     listener.holders += 1
     async with holding_shared_sessions():  # clicks are written through the loop's shared session
         try:
@@ -222,6 +326,14 @@ async def socket_mode(hook: SlackGateHook) -> AsyncIterator[SocketModeListener |
                 )
                 _CLOSING.add(closing)
                 closing.add_done_callback(_CLOSING.discard)
+
+
+async def wait_closed(timeout: float = pacing.CLOSE_GRACE + 5) -> None:
+    """Wait until the running loop's listeners being closed are closed (before a server's loop ends)."""
+    loop = asyncio.get_running_loop()
+    closing = [task for task in _CLOSING if task.get_loop() is loop]
+    if closing:
+        await asyncio.wait(closing, timeout=timeout)
 
 
 def open_listeners() -> list[ListenerInfo]:

@@ -7,7 +7,7 @@ import time
 from collections.abc import Iterable, Mapping, Sequence
 from datetime import datetime, timedelta, timezone
 from functools import cached_property
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NoReturn
 
 import jinja2
 import jinja2.meta
@@ -24,7 +24,7 @@ try:
 except ImportError:  # Airflow 3.1 has it in airflow.exceptions only, and common-compat does not map it
     from airflow.exceptions import AirflowRescheduleException
 
-from airflow_slack_gate.core import pacing
+from airflow_slack_gate.core import airflow_ui, pacing
 from airflow_slack_gate.core.gate import (
     NO_DECISION,
     GateRef,
@@ -54,17 +54,19 @@ from airflow_slack_gate.core.policy import (
     validate_gate_config,
     validate_on_timeout,
 )
-from airflow_slack_gate.core.protocol import ask_metadata
+from airflow_slack_gate.core.protocol import ask_metadata, vote_record_metadata
 from airflow_slack_gate.core.requesters import (
     EMAIL_DOMAIN_EXTRA,
     SLACK_USERS_EXTRA,
+    FoundBy,
     Requester,
+    airflow_users_for,
     email_of,
     mapped_slack_user,
     parse_user_map,
     run_starter,
 )
-from airflow_slack_gate.core.votes import Decision
+from airflow_slack_gate.core.votes import Decision, why_not_voter
 from airflow_slack_gate.hooks.asking import Asking, Question, task_identity
 from airflow_slack_gate.hooks.errors import SlackGateError
 from airflow_slack_gate.hooks.slack import DEFAULT_CONN_ID, SlackGateHook
@@ -169,6 +171,12 @@ class SlackApprovalSensor(SlackTextTemplating, BaseSensorOperator):
         task) or ``"fail"`` (fail the task).
     :param deferrable: Wait in the triggerer (True) or in the worker, in ``mode="poke"``/``"reschedule"``.
     :param fail_on_error: Raise on Slack errors instead of returning ``False``.
+    :param airflow_ui: Also list the gate in Airflow's Required actions (an Airflow HITL request with
+        the options Approve and Reject), while it waits deferred. An answer there is a vote of the
+        responder's Slack user (found from their Airflow user name as the requester is: the connection's
+        ``slack_users`` extra, or by email), under the same rules as a vote in Slack; it is recorded in
+        the question's thread. An Airflow user with no Slack user, or whose Slack user may not vote,
+        counts nothing, and the thread says why. Poke and reschedule modes write no request.
     """
 
     template_fields: Sequence[str] = ("slack_conn_id", "channel", "text", "blocks")
@@ -201,6 +209,7 @@ class SlackApprovalSensor(SlackTextTemplating, BaseSensorOperator):
         on_timeout: str = "reject",
         deferrable: bool = True,
         fail_on_error: bool = False,
+        airflow_ui: bool = True,
         **kwargs: Any,
     ) -> None:
         super().__init__(poke_interval=poke_interval, timeout=timeout, **kwargs)
@@ -236,6 +245,7 @@ class SlackApprovalSensor(SlackTextTemplating, BaseSensorOperator):
         self.on_timeout = on_timeout
         self.deferrable = deferrable
         self.fail_on_error = fail_on_error
+        self.airflow_ui = airflow_ui
         self._requester: Requester | None = None
         self._rules = self._validate()
         self.check_slack_message(rendered=False)
@@ -347,11 +357,17 @@ class SlackApprovalSensor(SlackTextTemplating, BaseSensorOperator):
             return Requester(airflow_user, self.requested_by, "dag", started_by_person=by_person)
         if airflow_user is None:
             return Requester(started_by_person=by_person)
+        slack_user, found_by = self._slack_user_of(airflow_user)
+        return Requester(airflow_user, slack_user, found_by, started_by_person=True)
+
+    def _slack_user_of(self, airflow_user: str) -> tuple[str | None, FoundBy | None]:
+        """An Airflow user's Slack user, and how it was found: the connection's ``slack_users`` extra,
+        else their email looked up in Slack (the requester's rules; also who answers in Airflow)."""
         settings = self.hook.settings
         user_map = parse_user_map(settings.slack_users, conn_id=self.slack_conn_id)
         mapped = mapped_slack_user(user_map, airflow_user)
         if mapped:
-            return Requester(airflow_user, mapped, "connection", started_by_person=True)
+            return mapped, "connection"
         email = email_of(airflow_user, settings.email_domain)
         if email:
             try:
@@ -359,11 +375,11 @@ class SlackApprovalSensor(SlackTextTemplating, BaseSensorOperator):
             except SlackGateError as error:
                 if error.error_code != "missing_scope":
                     raise
-                self.log.warning("Cannot find the requester in Slack by email: %s", error)
+                self.log.warning("Cannot find Airflow user %r in Slack by email: %s", airflow_user, error)
                 found = None
             if found:
-                return Requester(airflow_user, found, "email", started_by_person=True)
-        return Requester(airflow_user, started_by_person=True)
+                return found, "email"
+        return None, None
 
     def _settle_requester(self, context: Context) -> Requester:
         """Find the requester, refuse a gate they make impossible, and keep them for the decision."""
@@ -416,7 +432,18 @@ class SlackApprovalSensor(SlackTextTemplating, BaseSensorOperator):
             return self._fail_or_false(error)
         deadline = float(gate.ts) + self.timeout
         if not self.deferrable:
+            if self.airflow_ui:
+                self.log.info(
+                    "This gate waits in the worker (mode=%r), so it is not listed in Airflow's Required "
+                    "actions: answer in Slack.",
+                    self.mode,
+                )
             return self._wait_in_worker(context, gate, deadline)
+        self._defer_to_trigger(context, gate, deadline, hitl_ti_id=self._arm_airflow_ui(context, gate))
+
+    def _defer_to_trigger(
+        self, context: Context, gate: GateRef, deadline: float, *, hitl_ti_id: str | None
+    ) -> NoReturn:
         policy, groups = self._base_policy()
         self.defer(
             trigger=SlackApprovalTrigger(
@@ -428,9 +455,148 @@ class SlackApprovalSensor(SlackTextTemplating, BaseSensorOperator):
                 deadline=deadline,
                 poke_interval=self.poke_interval,
                 permalink=gate.permalink,
+                hitl_ti_id=hitl_ti_id,
             ),
             method_name="execute_complete",
             timeout=timedelta(seconds=max(0.0, deadline - time.time())) + DEFERRAL_GRACE,
+        )
+
+    # -- Airflow's Required actions ------------------------------------------------------------------
+
+    def _arm_airflow_ui(self, context: Context, gate: GateRef, *, again: bool = False) -> str | None:
+        """Write (or re-arm) this try's Airflow HITL request; the id of the try, for the trigger.
+
+        Airflow's execution API keeps one request per task instance: writing it again clears an answer
+        it holds (an earlier try's, or the answer just counted), so the request is pending again, and
+        changes nothing else of it (so ``again`` spends no Slack look-up on whom to assign it). A
+        failure here is logged and the gate waits on Slack alone (``None``).
+        """
+        if not self.airflow_ui:
+            return None
+        try:
+            from airflow.sdk.execution_time.hitl import upsert_hitl_detail
+
+            ti_id = context["task_instance"].id
+            upsert_hitl_detail(
+                ti_id=ti_id,
+                options=list(airflow_ui.OPTIONS),
+                subject=airflow_ui.subject(self.text),
+                body=_required_actions_body(gate),
+                defaults=None,
+                multiple=False,
+                params={},
+                assigned_users=[] if again else self._assigned_users(),  # type: ignore[arg-type]
+            )
+        except Exception as error:  # Airflow's comms or a Slack look-up: the gate still works in Slack
+            self.log.warning(
+                "Could not list this gate in Airflow's Required actions; answer it in Slack: %s", error
+            )
+            return None
+        return str(ti_id)
+
+    def _assigned_users(self) -> list[dict[str, str]]:
+        """The approvers' Airflow users (the requester's rules read backwards: the connection's
+        ``slack_users`` extra, else their Slack profile email), so Required actions shows the request
+        to them. Nobody (so anyone Airflow lets answer may, and the gate's rules judge the answer) when
+        anyone may approve, when an approver has no Airflow user found (they would be locked out), or
+        when the auth manager's user ids are not user names (Airflow's simple auth manager's are)."""
+        if self.approvers is None or not _user_id_is_user_name():
+            return []
+        approvers = sorted(self._policy().approvers or ())
+        if len(approvers) > airflow_ui.MAX_ASSIGNED:
+            return []
+        settings = self.hook.settings
+        user_map = parse_user_map(settings.slack_users, conn_id=self.slack_conn_id)
+        names: set[str] = set()
+        for slack_user in approvers:
+            found, _ = airflow_users_for(slack_user, user_map, email=None, email_domain=None)
+            if not found:
+                try:
+                    email = self.hook.user_email(slack_user)
+                except SlackGateError as error:
+                    self.log.warning("Required actions: assigned to nobody in particular: %s", error)
+                    return []
+                found, _ = airflow_users_for(
+                    slack_user, user_map, email=email, email_domain=settings.email_domain
+                )
+            if not found:
+                return []
+            names.update(found)
+        return airflow_ui.assigned_users(names)
+
+    def _count_airflow_answer(self, context: Context, event: dict[str, Any]) -> bool:
+        """An answer given in Airflow's Required actions: record it in the thread as the responder's
+        Slack user's vote (or say there why it counts nothing), decide from one read of the thread, and
+        if the gate is still undecided, re-arm the request and wait again."""
+        self._kept_requester(context)
+        reference = _own_xcom(context, SLACK_MESSAGE_XCOM_KEY)
+        if not reference:
+            raise AirflowFailException(
+                f"Task {self.task_id!r}: resumed by an Airflow answer, but never asked."
+            )
+        gate = GateRef.from_dict(reference)
+        answer = airflow_ui.read_answer(event, asked_at=float(gate.ts))
+        recorded = True
+        if answer is None:
+            self.log.warning("Ignored a resume that holds no answer of this try: %s", event)
+        else:
+            try:
+                self._record_airflow_answer(gate, answer)
+            except SlackGateError as error:
+                recorded = False
+                self.log.warning(
+                    "Could not record the answer from Airflow in Slack; it stays answered in Airflow, and "
+                    "is counted when the gate resumes with it again: %s",
+                    error,
+                )
+        deadline = float(gate.ts) + self.timeout
+        payload = self._read_once(gate, expired=time.time() >= deadline)
+        if payload is not None:
+            return self.execute_complete(context, payload)
+        # not recorded: the request keeps the answer, and the trigger hands it over again
+        kept = str(context["task_instance"].id)
+        hitl_ti_id = self._arm_airflow_ui(context, gate, again=True) if recorded else kept
+        self._defer_to_trigger(context, gate, deadline, hitl_ti_id=hitl_ti_id)
+
+    def _record_airflow_answer(self, gate: GateRef, answer: airflow_ui.AirflowAnswer) -> None:
+        try:
+            slack_user, _ = self._slack_user_of(answer.name)
+        except ValueError as error:  # a malformed slack_users extra: nobody can be mapped
+            self.log.error("Cannot map Airflow users to Slack users: %s", error)
+            slack_user = None
+        why: airflow_ui.NotCounted | None
+        if slack_user is None:
+            why = "unmapped"
+        elif self.hook.user_kinds([slack_user]).get(slack_user) != "person":
+            why = "not_a_person"
+        else:
+            why = why_not_voter(self._policy(), slack_user, answer.vote)
+        self.log.info(
+            "Airflow user %r answered %s in Required actions: Slack user %s, %s",
+            answer.name,
+            answer.vote,
+            slack_user,
+            f"counts nothing ({why})" if why else "recorded as their vote",
+        )
+        if why is not None:
+            text = airflow_ui.not_counted_text(
+                airflow_user=answer.name, vote=answer.vote, why=why, slack_user=slack_user
+            )
+            self.asking.reply_once(channel=gate.channel, thread_ts=gate.ts, text=text, what="the note")
+            return
+        assert slack_user is not None
+        self.asking.write_hook.post_message(
+            channel=gate.channel,
+            thread_ts=gate.ts,
+            text=airflow_ui.record_text(slack_user=slack_user, airflow_user=answer.name, vote=answer.vote),
+            metadata=vote_record_metadata(
+                voter=slack_user,
+                vote=answer.vote,
+                reason=None,
+                gate_ts=gate.ts,
+                click_id=answer.answer_id,
+                via="airflow_ui",
+            ),
         )
 
     def _ask(self, context: Context) -> GateRef:
@@ -563,7 +729,12 @@ class SlackApprovalSensor(SlackTextTemplating, BaseSensorOperator):
     # -- finishing -----------------------------------------------------------------------------------
 
     def execute_complete(self, context: Context, event: dict[str, Any]) -> bool:
-        """Record the outcome in Slack and XCom, and turn it into the task's result."""
+        """Record the outcome in Slack and XCom, and turn it into the task's result.
+
+        Resumed by an answer in Airflow's Required actions instead (Airflow's HITL resume payload), it
+        counts that answer as a vote and decides from the thread, or waits again."""
+        if airflow_ui.is_airflow_answer(event):
+            return self._count_airflow_answer(context, event)
         requester = self._kept_requester(context)  # also in the rules the outcome's metadata keeps
         gate = GateRef.from_dict(event["gate"])
         if event["status"] == "error":
@@ -633,6 +804,25 @@ class SlackApprovalSensor(SlackTextTemplating, BaseSensorOperator):
             raise error
         self.log.error("%s", error)
         return False
+
+
+def _required_actions_body(gate: GateRef) -> str:
+    asked = f"[the question in Slack]({gate.permalink})" if gate.permalink else "the question in Slack"
+    return (
+        f"Asked in Slack: {asked}. Your answer here is your vote, counted as your Slack user's under the "
+        "gate's rules (who may approve, how many approvals, not your own request), and recorded in the "
+        "question's thread. An Airflow user with no Slack user, or whose Slack user may not vote, counts "
+        "nothing."
+    )
+
+
+def _user_id_is_user_name() -> bool:
+    """True when Airflow's auth manager is the simple one, whose user id is the user name."""
+    try:
+        from airflow.sdk.configuration import conf
+    except ImportError:  # Airflow 3.1
+        from airflow.configuration import conf
+    return "SimpleAuthManager" in (conf.get("core", "auth_manager", fallback="") or "")
 
 
 def _own_xcom(context: Context, key: str) -> Any:

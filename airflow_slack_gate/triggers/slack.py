@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Coroutine
 from typing import Any
+from uuid import UUID
 
 from airflow.triggers.base import BaseTrigger, TriggerEvent
 
 from airflow_slack_gate.core import gate as gate_rules
-from airflow_slack_gate.core.pacing import FailureStreak, trigger_backoff
+from airflow_slack_gate.core.pacing import FailureStreak, hitl_look_every, trigger_backoff
 from airflow_slack_gate.core.policy import ApprovalPolicy
 from airflow_slack_gate.hooks.errors import SlackGateError
 from airflow_slack_gate.hooks.sessions import holding_shared_sessions
@@ -32,6 +33,15 @@ def deferral_settle_seconds() -> float:
     except ImportError:  # Airflow 3.1
         from airflow.configuration import conf
     return max(0.0, conf.getfloat(*SETTLE_OPTION, fallback=DEFAULT_SETTLE_SECONDS))
+
+
+def _airflow_resumes_hitl_answers() -> bool:
+    """Airflow 3.3 and later resume a deferred task whose HITL request is answered (the core API's
+    update_hitl_detail); before, nobody does."""
+    import airflow
+    from packaging.version import Version
+
+    return Version(airflow.__version__).release >= (3, 3)
 
 
 class SlackApprovalTrigger(BaseTrigger):
@@ -63,6 +73,10 @@ class SlackApprovalTrigger(BaseTrigger):
     :param permalink: The ask message's URL, echoed back in the event.
     :param share_reads: Deprecated and ignored: the trigger always reads through the loop's shared
         channel watcher. Accepted so that a trigger serialized by an older version still starts.
+    :param hitl_ti_id: Airflow's id of the try whose HITL request (the gate in Airflow's Required
+        actions, ``airflow_ui=True``) the trigger also looks at: an answer there ends the wait with an
+        event shaped like Airflow's own HITL resume payload, and the worker counts it as a vote. The
+        look reads Airflow's row of this try only, and writes nothing. ``None``: Slack only.
     """
 
     def __init__(
@@ -77,6 +91,7 @@ class SlackApprovalTrigger(BaseTrigger):
         poke_interval: float = 30.0,
         permalink: str = "",
         share_reads: bool | None = None,  # deprecated, ignored (see the class docstring)
+        hitl_ti_id: str | None = None,
     ) -> None:
         super().__init__()
         self.slack_conn_id = slack_conn_id
@@ -85,6 +100,7 @@ class SlackApprovalTrigger(BaseTrigger):
         self.approver_groups = list(approver_groups or [])
         self.deadline = deadline
         self.poke_interval = poke_interval
+        self.hitl_ti_id = hitl_ti_id
         #: the gate's failed reads in a row (the watcher's rounds it heard of, and its own reads)
         self._trouble = FailureStreak()
         #: users Slack confirmed as people during this run (what the deadline decides on if Slack fails)
@@ -102,6 +118,7 @@ class SlackApprovalTrigger(BaseTrigger):
                 "deadline": self.deadline,
                 "poke_interval": self.poke_interval,
                 "permalink": self.gate.permalink,
+                "hitl_ti_id": self.hitl_ti_id,
             },
         )
 
@@ -111,9 +128,79 @@ class SlackApprovalTrigger(BaseTrigger):
             hook = SlackGateHook(slack_conn_id=self.slack_conn_id)
             async with socket_mode(hook) as listener:  # with an app_token: clicks, instant wake-ups
                 poke = self.poke_interval if listener is None else listener.poke_interval(self.poke_interval)
-                event = await self._wait_with_watcher(hook, poke)
+                event = await self._first_event(self._wait_with_watcher(hook, poke))
         await self._settle(started)
         yield event
+
+    async def _first_event(self, slack: Coroutine[Any, Any, TriggerEvent]) -> TriggerEvent:
+        """The event of the Slack wait, or of an answer in Airflow's Required actions if that comes first."""
+        if self.hitl_ti_id is None:
+            return await slack
+        slack_wait = asyncio.ensure_future(slack)
+        airflow_wait = asyncio.ensure_future(self._wait_for_airflow_answer())
+        waits = [slack_wait, airflow_wait]
+        try:
+            done, _ = await asyncio.wait(waits, return_when=asyncio.FIRST_COMPLETED)
+            if slack_wait in done:
+                return slack_wait.result()
+            try:
+                return airflow_wait.result()
+            except Exception as error:  # never ends the gate: Slack answers still count
+                self.log.warning(
+                    "Gate %s: stopped looking at Airflow's Required actions: %s", self.gate.ts, error
+                )
+                return await slack_wait
+        finally:
+            for wait in waits:
+                wait.cancel()
+            await asyncio.gather(*waits, return_exceptions=True)
+
+    async def _wait_for_airflow_answer(self) -> TriggerEvent:
+        """Look at this try's HITL request until it holds an answer; then an event of the same shape as
+        Airflow's own resume payload (``HITLDetail.as_resume_event_payload``), which Airflow 3.3 sends
+        the task by itself, and nothing before 3.3 does. The worker judges the answer; this only reads.
+        A look that fails never ends the gate: its votes in Slack still count, and it looks again."""
+        from airflow.sdk.execution_time.hitl import get_hitl_detail_content_detail
+        from asgiref.sync import sync_to_async
+
+        ti_id = UUID(str(self.hitl_ti_id))
+        failures = FailureStreak()
+        look_every = hitl_look_every(self.poke_interval, airflow_resumes=_airflow_resumes_hitl_answers())
+        while True:
+            pause = look_every
+            try:
+                detail = await sync_to_async(get_hitl_detail_content_detail)(ti_id=ti_id)
+                if detail is None:  # dag.test() runs triggers without the triggerer that serves the read
+                    raise RuntimeError("Airflow served no HITL read here (dag.test() does not)")
+                if getattr(detail, "error", None) is not None:
+                    raise RuntimeError(f"Airflow refused the read: {detail!r}")
+            except Exception as error:  # anything Airflow's comms raise: look again later
+                failures.fail(time.monotonic())
+                if failures.worth_logging:
+                    self.log.warning(
+                        "Gate %s: cannot read its request in Airflow's Required actions (%d failed looks in "
+                        "a row); Slack answers still count: %s",
+                        self.gate.ts,
+                        failures.count,
+                        error,
+                    )
+                pause = trigger_backoff(failures.count, look_every)
+            else:
+                failures.end()
+                chosen = getattr(detail, "chosen_options", None)
+                if getattr(detail, "response_received", False) and chosen:
+                    user = getattr(detail, "responded_by_user", None)
+                    self.log.info("Gate %s: answered in Airflow's Required actions", self.gate.ts)
+                    return TriggerEvent(
+                        {
+                            "chosen_options": list(chosen),
+                            "params_input": dict(getattr(detail, "params_input", None) or {}),
+                            "responded_at": detail.responded_at,
+                            "responded_by_user": {"id": user.id, "name": user.name} if user else None,
+                            "timedout": False,
+                        }
+                    )
+            await asyncio.sleep(pause)
 
     async def _settle(self, started: float) -> None:
         """In a triggerer, hold an event found in the trigger's first seconds until they have passed.

@@ -54,6 +54,18 @@ def test_post_into_thread_with_blocks(
     assert slack_emulator.get_message(ws.approvals, ts)["blocks"] == blocks
 
 
+def test_people_reply_also_to_the_channel_remotely(
+    remote: EmulatorClient, client: WebClient, ws: DemoWorkspace
+) -> None:
+    ts = client.chat_postMessage(channel=ws.approvals, text="Deploy?")["ts"]
+
+    reply = remote.reply("approvals", ts, "alice", "approve", broadcast=True)
+    posted = remote.post_as_user("approvals", "bob", "approve too", thread_ts=ts, broadcast=True)
+
+    shown = {m["ts"]: m.get("subtype") for m in remote.messages("approvals")}
+    assert shown == {ts: None, reply: "thread_broadcast", posted: "thread_broadcast"}
+
+
 def test_wait_for_message(remote: EmulatorClient, client: WebClient, ws: DemoWorkspace) -> None:
     poster = threading.Thread(
         target=client.chat_postMessage, kwargs={"channel": ws.approvals, "text": "Deploy v7?"}

@@ -59,14 +59,6 @@ def test_token_may_come_as_a_form_argument(slack_emulator: SlackEmulator, ws: De
         assert b'"ok": true' in response.read()
 
 
-def test_unknown_method(client: WebClient) -> None:
-    with pytest.raises(SlackApiError) as raised:
-        client.api_call("chat.teleport")
-
-    assert raised.value.response.status_code == 404
-    assert raised.value.response["error"] == "unknown_method"
-
-
 def test_invalid_json_body(client: WebClient, slack_emulator: SlackEmulator) -> None:
     request = urllib.request.Request(
         slack_emulator.base_url + "chat.postMessage",

@@ -11,6 +11,7 @@ import threading
 
 import pytest
 
+from airflow_slack_gate.interactive.http import ROUTE, URL_PREFIX
 from airflow_slack_gate.testing.emulator import DEMO_BOT_TOKEN, DemoWorkspace, EmulatorClient, SlackEmulator
 from airflow_slack_gate.testing.emulator.cli import add_emulator_parser
 
@@ -60,6 +61,26 @@ def test_foreground_emulator_prints_how_to_reach_it_and_stops_on_ctrl_c() -> Non
         assert printed["SLACK_BASE_URL"].endswith("/api/")
         connection = json.loads(printed["AIRFLOW_CONN_SLACK_GATE_DEFAULT"].strip("'"))
         assert connection["extra"]["base_url"] == printed["SLACK_BASE_URL"]
+    finally:
+        process.send_signal(signal.SIGINT)
+        assert process.wait(timeout=10) == 0
+
+
+def test_foreground_emulator_prints_the_app_token_and_signing_secret_for_the_buttons() -> None:
+    """Trying the buttons needs the app's app-level token (Socket Mode) or signing secret (Request
+    URL) in the connection: the emulator prints both and says which connection field takes which."""
+    process = subprocess.Popen(
+        [sys.executable, "-c", RUN, "emulator", "--port", "0"], stdout=subprocess.PIPE, text=True
+    )
+    try:
+        printed = _read_until(process, "AIRFLOW_CONN_SLACK_GATE_DEFAULT", timeout=30)
+        app = EmulatorClient(printed["SLACK_EMULATOR_URL"]).app_settings()
+        assert printed["SLACK_APP_TOKEN"] == app.app_token
+        assert printed["SLACK_SIGNING_SECRET"] == app.signing_secret
+        hints = " ".join(f"{key}={value}" for key, value in printed.items() if key.startswith("buttons"))
+        assert "App-Level Token (extra app_token)" in hints
+        assert "Signing Secret (extra signing_secret)" in hints
+        assert f"/{URL_PREFIX.strip('/')}{ROUTE}'" in hints  # the API server's Request URL route
     finally:
         process.send_signal(signal.SIGINT)
         assert process.wait(timeout=10) == 0

@@ -94,6 +94,8 @@ class Run:
         self.slack = slack
         self.dag_id = dag_id
         self.done = threading.Event()
+        #: dag.test() itself waits for a HITL answer (Airflow 3.3 logs it once a second meanwhile)
+        self.dag_test_waits = threading.Event()
 
     def message(self, timeout: float = 60.0) -> dict[str, Any]:
         """The request's message in #approvals, once the notifier posted it."""
@@ -111,12 +113,16 @@ class Run:
         return message
 
     def wait_parked(self, timeout: float = 30.0) -> None:
-        """Wait until the task waits for its answer: ``awaiting_input`` on Airflow 3.3; before, deferred
-        to its ``HITLTrigger`` (``next_method`` set: dag.test() runs the trigger inline with the task
-        instance back in ``queued``, so ``deferred`` lasts only milliseconds). People are slower than
-        this: on SQLite, which has no row locks, an answer written while the task is still parking
-        would strand it on 3.3 (Airflow locks the rows on Postgres and MySQL, for the Airflow UI's
-        answers and these alike)."""
+        """Wait until the task waits for its answer. People are slower than this; an answer written
+        earlier could be lost on SQLite, which has no row locks (Airflow locks the rows on Postgres and
+        MySQL, for the Airflow UI's answers and these alike).
+
+        Airflow 3.3 parks the task in ``awaiting_input``, but dag.test() writes the task runner's state
+        into the row once more after the task parked: an answer's resume in between would be
+        overwritten and the run would wait for ever. So wait for dag.test() to say it waits. Before 3.3
+        the task defers to its ``HITLTrigger`` (``next_method`` set), which dag.test() runs inline with
+        the task instance back in ``queued`` (``deferred`` lasts milliseconds); the trigger reads the
+        row, so no answer is lost."""
         from airflow.models.taskinstance import TaskInstance
         from airflow.utils.session import create_session
         from airflow.utils.state import TaskInstanceState
@@ -124,22 +130,18 @@ class Run:
 
         from tests.support import wait_until
 
-        trigger_path = not hasattr(TaskInstanceState, "AWAITING_INPUT")
+        if hasattr(TaskInstanceState, "AWAITING_INPUT"):
+            wait_until(self.dag_test_waits.is_set, timeout, "dag.test() waits for the answer")
+            return
 
-        def parked() -> bool:
+        def deferred() -> bool:
             with create_session() as session:
-                rows = session.execute(
-                    select(TaskInstance.state, TaskInstance.next_method).where(
-                        TaskInstance.dag_id == self.dag_id
-                    )
+                methods = session.scalars(
+                    select(TaskInstance.next_method).where(TaskInstance.dag_id == self.dag_id)
                 )
-                return any(
-                    str(getattr(state, "value", state)) in ("awaiting_input", "deferred")
-                    or (trigger_path and next_method is not None)
-                    for state, next_method in rows
-                )
+                return any(method is not None for method in methods)
 
-        wait_until(parked, timeout, "the task waits for its answer")
+        wait_until(deferred, timeout, "the task defers to its HITLTrigger")
 
     def detail(self) -> Any:
         """Airflow's row of the request (``None`` before the task wrote it)."""
@@ -194,10 +196,22 @@ class Run:
             timer.cancel()
 
 
+class _WhenLogged(logging.Handler):
+    """Sets ``event`` when a record's message starts with ``prefix``."""
+
+    def __init__(self, prefix: str, event: threading.Event) -> None:
+        super().__init__(logging.INFO)
+        self.prefix = prefix
+        self.event = event
+
+    def emit(self, record: logging.LogRecord) -> None:
+        if record.getMessage().startswith(self.prefix):
+            self.event.set()
+
+
 def answer_in_airflow(dag_id: str, chosen: list[str], *, user: str = "admin", role: str = "admin") -> Any:
     """Answer the DAG's request as the Airflow UI does: the core API's PATCH handler, as ``user``, with
-    the request's params as the UI's prefilled form sends them, in a session of its own (as each of the
-    API server's requests has)."""
+    the request's params as the UI's prefilled form sends them."""
     from airflow.api_fastapi.auth.managers.simple.user import SimpleAuthManagerUser
     from airflow.api_fastapi.core_api.datamodels.hitl import UpdateHITLDetailPayload
     from airflow.api_fastapi.core_api.routes.public.hitl import update_hitl_detail
@@ -209,21 +223,19 @@ def answer_in_airflow(dag_id: str, chosen: list[str], *, user: str = "admin", ro
     from airflow_slack_gate.interactive.hitl import unchanged_params
 
     with create_session() as session:
-        ti, params = session.execute(
-            select(TaskInstance, HITLDetail.params)
+        # the task instance's names only: a TaskInstance loaded here would be the handler's too, and
+        # Airflow 3.1 (hitl_detail lazy="noload") would then find no request on it
+        ti = session.execute(
+            select(TaskInstance.run_id, TaskInstance.task_id, TaskInstance.map_index, HITLDetail.params)
             .join(HITLDetail, HITLDetail.ti_id == TaskInstance.id)
             .where(TaskInstance.dag_id == dag_id)
         ).one()
-        session.expunge(ti)
-    # Not in the session that loaded the task instance: on Airflow 3.1 its ``hitl_detail`` is
-    # ``lazy="noload"``, so the handler's joinedload would find it already loaded as None (a 404).
-    with create_session() as session:
         return update_hitl_detail(
             dag_id=dag_id,
             dag_run_id=ti.run_id,
             task_id=ti.task_id,
             update_hitl_detail_payload=UpdateHITLDetailPayload(
-                chosen_options=chosen, params_input=unchanged_params(params)
+                chosen_options=chosen, params_input=unchanged_params(ti.params)
             ),
             user=SimpleAuthManagerUser(username=user, role=role),
             session=session,
@@ -252,6 +264,11 @@ def run_hitl(slack: SlackEmulator) -> Callable[..., Any]:
             session.execute(delete(DagRun).where(DagRun.dag_id == dag_id))
         run = Run(slack, dag_id)
         errors: list[BaseException] = []
+        dag_test_log = logging.getLogger("airflow.sdk.definitions.dag")
+        waits = _WhenLogged("Waiting for Human-in-the-loop input", run.dag_test_waits)
+        level = dag_test_log.level
+        dag_test_log.addHandler(waits)
+        dag_test_log.setLevel(logging.INFO)
 
         def act() -> None:
             try:
@@ -269,6 +286,8 @@ def run_hitl(slack: SlackEmulator) -> Callable[..., Any]:
         finally:
             run.done.set()
             thread.join(60)
+            dag_test_log.removeHandler(waits)
+            dag_test_log.setLevel(level)
         if errors:
             raise errors[0]
         return dag_run

@@ -562,3 +562,13 @@ def test_users_info_server_errors_are_raised_not_counted_as_unknown(setup: Setup
         SlackGateHook(slack_conn_id=setup.conn_id).user_kinds([setup.ws.alice])
 
     assert (raised.value.error_code, raised.value.is_permanent) == ("http_503", False)
+
+
+def test_a_users_profile_email_is_read_only_where_slack_shows_it(setup: Setup) -> None:
+    """Whom a gate's Airflow request is assigned to comes from its approvers' Slack emails: Slack shows
+    one only to a token with users:read.email, and a user it will not describe has none."""
+    hook = SlackGateHook(slack_conn_id=setup.conn_id)
+    assert hook.user_email(setup.ws.alice) == "alice@example.com"
+    assert hook.user_email(UNKNOWN_USER) is None
+    bot_without_email_scope(setup)
+    assert SlackGateHook(slack_conn_id=setup.conn_id).user_email(setup.ws.alice) is None

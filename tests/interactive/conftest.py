@@ -154,7 +154,7 @@ class _Server(uvicorn.Server):
     """uvicorn in a thread, saying when it listens; closes the loop's Slack sessions when it stops."""
 
     def __init__(self, app: FastAPI) -> None:
-        super().__init__(uvicorn.Config(app, host="127.0.0.1", port=0, log_level="warning", lifespan="off"))
+        super().__init__(uvicorn.Config(app, host="127.0.0.1", port=0, log_level="warning", lifespan="on"))
         self.ready = threading.Event()
 
     async def startup(self, sockets: Any = None) -> None:
@@ -171,12 +171,15 @@ class _Server(uvicorn.Server):
 
 
 class ApiServer:
-    """The interactions app mounted as the Airflow API server mounts a plugin's app, served by uvicorn
-    on 127.0.0.1 in a thread: one API server process, as far as Slack can tell."""
+    """The interactions app mounted as the Airflow API server mounts a plugin's app (its lifespan run
+    with Airflow's), served by uvicorn on 127.0.0.1 in a thread: one API server process, as far as
+    Slack can tell."""
 
     def __init__(self) -> None:
+        from airflow.api_fastapi.app import lifespan
+
         self.receiver = InteractionReceiver()
-        root = FastAPI()
+        root = FastAPI(lifespan=lifespan)
         root.mount(URL_PREFIX, create_app(self.receiver))
         self.server = _Server(root)
         self.thread = threading.Thread(target=self.server.run, name="api-server", daemon=True)

@@ -144,6 +144,35 @@ def test_a_connection_says_hello_and_gets_a_click_in_an_envelope(slack_emulator,
     assert payload["message"]["ts"] == ts
 
 
+def test_a_click_reports_style_and_value_only_when_the_button_has_them(slack_emulator, sockets):
+    """Slack's block_actions action carries what the clicked button has; a button without a style (the
+    default look) or a value has no ``style`` / ``value`` key, never ``null``."""
+    ws = slack_emulator.workspace
+    socket = open_socket(slack_emulator, sockets)
+    slack_emulator.wait_for_socket_connections(1)
+    label = {"type": "plain_text", "text": "Look"}
+    blocks = [
+        {
+            "type": "actions",
+            "block_id": "choices",
+            "elements": [
+                {"type": "button", "action_id": "plain", "text": label},
+                {"type": "button", "action_id": "styled", "text": label, "style": "danger", "value": "v"},
+            ],
+        }
+    ]
+    ts = slack_emulator.post_as_bot(ws.approvals, ws.bot_user_id, "Pick one", blocks=blocks)
+
+    assert slack_emulator.click_button(ws.approvals, ts, ws.alice, "plain").wait(5).ok
+    assert slack_emulator.click_button(ws.approvals, ts, ws.alice, "styled").wait(5).ok
+
+    plain, styled = (e["payload"]["actions"][0] for e in socket.wait_for(interactive, count=2))
+    assert "style" not in plain
+    assert "value" not in plain
+    assert (plain["action_id"], plain["type"], plain["text"]) == ("plain", "button", label)
+    assert (styled["style"], styled["value"]) == ("danger", "v")
+
+
 def test_events_go_to_one_connection_and_unacked_events_are_retried(slack_emulator, sockets):
     ws = slack_emulator.workspace
     slack_emulator.set_ack_timeout(0.3)
@@ -162,6 +191,33 @@ def test_events_go_to_one_connection_and_unacked_events_are_retried(slack_emulat
     assert retried[0]["retry_reason"] == "timeout"
     assert {e["payload"]["event_id"] for e in events} == {delivery.payload["event_id"]}
     assert events[0]["payload"]["event"]["text"] == "hello"
+    (block,) = events[0]["payload"]["event"]["blocks"]  # Slack adds a rich_text block to a person's message
+    assert block["elements"] == [
+        {"type": "rich_text_section", "elements": [{"type": "text", "text": "hello"}]}
+    ]
+
+
+def test_a_reply_also_sent_to_the_channel_is_a_thread_broadcast_event(slack_emulator, sockets):
+    """Slack's ``thread_broadcast`` message event: the reply with its ``thread_ts`` and the thread's
+    ``root``."""
+    ws = slack_emulator.workspace
+    socket = open_socket(slack_emulator, sockets)
+    slack_emulator.wait_for_socket_connections(1)
+    ts = slack_emulator.post_as_bot(ws.approvals, ws.bot_user_id, "Deploy?")
+    reply = slack_emulator.reply(ws.approvals, ts, ws.alice, "approve", broadcast=True)
+
+    (envelope,) = socket.wait_for(
+        lambda m: m.get("type") == "events_api" and m["payload"]["event"].get("ts") == reply
+    )
+
+    event = envelope["payload"]["event"]
+    assert (event["type"], event["subtype"], event["thread_ts"]) == ("message", "thread_broadcast", ts)
+    assert (event["user"], event["text"], event["channel"]) == (ws.alice, "approve", ws.approvals)
+    assert (event["root"]["ts"], event["root"]["reply_count"], event["root"]["latest_reply"]) == (
+        ts,
+        1,
+        reply,
+    )
 
 
 def test_an_unacked_click_fails_and_is_not_retried(slack_emulator, sockets):
@@ -391,6 +447,21 @@ def test_a_submitted_modal_carries_what_was_typed_and_closes_on_an_empty_ack(sla
 
 
 # -- from another process -----------------------------------------------------------------------------
+
+
+def test_app_settings_have_one_shape_in_process_and_over_http(slack_emulator):
+    """``app_settings()`` gives the same type from the in-process API and from EmulatorClient, read by
+    attribute or, as EmulatorClient's callers used to, by key."""
+    local = slack_emulator.app_settings()
+    remote = EmulatorClient(slack_emulator.url).app_settings()
+
+    assert type(remote) is type(local)
+    assert remote == local
+    assert remote.bot == slack_emulator.state.bots[slack_emulator.workspace.bot_token]
+    for key in ("app_id", "app_token", "signing_secret", "socket_mode", "request_url"):
+        assert remote[key] == local[key] == getattr(local, key)
+    assert local.to_dict()["app_token"] == local.app_token
+    assert local.app_token not in repr(local)  # secrets stay out of logs
 
 
 def test_the_admin_api_clicks_submits_and_lists(slack_emulator, sockets):

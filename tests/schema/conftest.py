@@ -28,6 +28,7 @@ MESSAGE_FIELDS_ADDED = {
             "ts": {"$ref": "#/definitions/defs_ts"},
         },
     },
+    "root": {"$ref": "#/definitions/objs_message"},  # a thread_broadcast reply shows its thread's parent
     "metadata": {  # message metadata, returned with include_all_metadata=true
         "type": "object",
         "required": ["event_type", "event_payload"],

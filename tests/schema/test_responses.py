@@ -99,6 +99,11 @@ def _history_with_thread(slack: SlackEmulator, ws: DemoWorkspace) -> dict[str, A
     return {"channel": ws.approvals, "include_all_metadata": True}
 
 
+def _history_with_broadcast(slack: SlackEmulator, ws: DemoWorkspace) -> dict[str, Any]:
+    slack.reply(ws.approvals, _thread(slack, ws), "carol", "approve", broadcast=True)
+    return {"channel": ws.approvals}
+
+
 CASES: dict[str, Case] = {
     "auth.test ok": Case("auth.test", lambda s, w: {}),
     "auth.test not_authed": Case("auth.test", lambda s, w: {}, token=lambda s, w: ""),
@@ -110,6 +115,15 @@ CASES: dict[str, Case] = {
     ),
     "chat.postMessage ok reply": Case(
         "chat.postMessage", lambda s, w: {"channel": w.approvals, "text": "ok", "thread_ts": _thread(s, w)}
+    ),
+    "chat.postMessage ok broadcast": Case(
+        "chat.postMessage",
+        lambda s, w: {
+            "channel": w.approvals,
+            "text": "ok",
+            "thread_ts": _thread(s, w),
+            "reply_broadcast": True,
+        },
     ),
     "chat.postMessage channel_not_found": Case(
         "chat.postMessage", lambda s, w: {"channel": "nope", "text": "x"}
@@ -166,6 +180,7 @@ CASES: dict[str, Case] = {
     ),
     "conversations.history ok": Case("conversations.history", _history_with_thread),
     "conversations.history ok paginated": Case("conversations.history", _paged_history),
+    "conversations.history ok broadcast": Case("conversations.history", _history_with_broadcast),
     "conversations.history ok empty": Case("conversations.history", lambda s, w: {"channel": _empty(s, w)}),
     "conversations.history channel_not_found": Case(
         "conversations.history", lambda s, w: {"channel": "CNOPE0000"}
@@ -276,6 +291,7 @@ CASES: dict[str, Case] = {
 NEEDS_DEVIATION = {
     "chat.postMessage ok",  # app_id on bot messages
     "chat.postMessage ok reply",
+    "chat.postMessage ok broadcast",  # root on a thread_broadcast reply
     "chat.postMessage missing_scope",  # error code and needed/provided not in the 2020 enum
     "chat.postMessage token_revoked",
     "chat.postMessage invalid_blocks",  # error code, errors and response_metadata not in the 2020 schema
@@ -284,6 +300,7 @@ NEEDS_DEVIATION = {
     "chat.update missing_scope",
     "conversations.history ok",  # app_id, edited, metadata on messages
     "conversations.history ok paginated",  # response_metadata
+    "conversations.history ok broadcast",  # root on a thread_broadcast reply
     "conversations.history ok empty",  # messages: []
     "conversations.history not_in_channel",
     "conversations.replies ok paginated",

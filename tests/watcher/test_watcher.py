@@ -266,3 +266,30 @@ async def test_the_watcher_closes_a_late_copy_of_a_watched_question_once_and_not
     assert not [block for block in state(late_copy)[1] if block["type"] == "actions"]
     assert state(watched)[0] == "open"
     assert state(other_task)[0] == "open"
+
+
+@pytest.mark.usefixtures("loop_cleanup")
+async def test_a_reply_also_sent_to_the_channel_is_one_vote(slack_emulator):
+    """Slack shows a reply sent "also to #channel" (``thread_broadcast``) in the channel's history as
+    well as in the thread, and the watcher reads both: the reply still counts once."""
+    ws = slack_emulator.workspace
+    ts = ask(slack_emulator)
+    broadcast = slack_emulator.reply(ws.approvals, ts, ws.alice, "approve", broadcast=True)
+    assert broadcast in {m["ts"] for m in slack_emulator.messages(ws.approvals)}
+    two_approvals = ApprovalPolicy(required_approvals=2)
+    gate = asyncio.ensure_future(first_event(trigger_for(slack_emulator, ts, policy=two_approvals)))
+    # the gate read the thread and looked alice up, then read the channel twice more: it saw her vote
+    await until(lambda: slack_emulator.call_count("users.info") >= 1, what="alice looked up")
+    rounds = slack_emulator.call_count("conversations.history")
+    await until(
+        lambda: slack_emulator.call_count("conversations.history") >= rounds + 2, what="two more rounds"
+    )
+    assert not gate.done(), "one person's broadcast reply met a quorum of two"
+
+    slack_emulator.reply(ws.approvals, ts, ws.bob, "approve")
+    payload = await asyncio.wait_for(gate, timeout=20)
+
+    decision = payload["decision"]
+    assert decision["outcome"] == "approved"
+    assert [v["user"] for v in decision["votes"]] == [ws.alice, ws.bob]
+    assert decision["votes"][0]["ts"] == broadcast

@@ -26,13 +26,19 @@ PREFIX = "/_emulator"
 
 def _post_message(api: EmulatorApi, a: dict[str, Any]) -> Any:
     ts = api.post_as_user(
-        a["channel"], a["user"], a["text"], thread_ts=a.get("thread_ts"), blocks=a.get("blocks")
+        a["channel"],
+        a["user"],
+        a["text"],
+        thread_ts=a.get("thread_ts"),
+        blocks=a.get("blocks"),
+        broadcast=bool(a.get("broadcast", False)),
     )
     return {"ts": ts}
 
 
 def _reply(api: EmulatorApi, a: dict[str, Any]) -> Any:
-    return {"ts": api.reply(a["channel"], a["thread_ts"], a["user"], a["text"])}
+    broadcast = bool(a.get("broadcast", False))
+    return {"ts": api.reply(a["channel"], a["thread_ts"], a["user"], a["text"], broadcast=broadcast)}
 
 
 def _inject_fault(api: EmulatorApi, a: dict[str, Any]) -> Any:
@@ -107,15 +113,7 @@ def _app(api: EmulatorApi, a: dict[str, Any]) -> Any:
         )
     else:
         settings = api.app_settings(a.get("bot"))
-    return {
-        "app": {
-            "app_id": settings.app_id,
-            "app_token": settings.app_token,
-            "signing_secret": settings.signing_secret,
-            "socket_mode": settings.socket_mode,
-            "request_url": settings.request_url,
-        }
-    }
+    return {"app": settings.to_dict()}
 
 
 #: (HTTP method, path under /_emulator) -> handler(api, arguments) returning a JSON-able value.

@@ -110,15 +110,18 @@ class EmulatorApi:
         *,
         thread_ts: str | None = None,
         blocks: list[Any] | None = None,
+        broadcast: bool = False,
     ) -> str:
-        """Post as a person (into a thread when ``thread_ts`` is given); return the new ts."""
-        ts = self.state.post(channel, user, text, thread_ts=thread_ts, blocks=blocks).ts
+        """Post as a person (into a thread when ``thread_ts`` is given; ``broadcast``: also to the
+        channel); return the new ts."""
+        ts = self.state.post(channel, user, text, thread_ts=thread_ts, blocks=blocks, broadcast=broadcast).ts
         self.interactivity.message_posted(channel, ts)
         return ts
 
-    def reply(self, channel: str, thread_ts: str, user: str, text: str) -> str:
-        """A person replies in the thread of ``thread_ts``; return the reply's ts."""
-        return self.post_as_user(channel, user, text, thread_ts=thread_ts)
+    def reply(self, channel: str, thread_ts: str, user: str, text: str, *, broadcast: bool = False) -> str:
+        """A person replies in the thread of ``thread_ts`` (``broadcast``: "Also send to #channel", so the
+        reply shows in the channel too, as ``thread_broadcast``); return the reply's ts."""
+        return self.post_as_user(channel, user, text, thread_ts=thread_ts, broadcast=broadcast)
 
     def post_as_bot(
         self,
@@ -267,13 +270,14 @@ class EmulatorApi:
     # -- reading -------------------------------------------------------------------------------
 
     def messages(self, channel: str) -> list[MessageDict]:
-        """The channel's parent messages, oldest first, as Slack shows them."""
+        """The channel's messages (parents, and replies also sent to the channel), oldest first, as
+        Slack shows them."""
         with self.state.lock:
             target = self.state.channel(channel)
             return [
                 render.message(self.state, target, msg, include_metadata=True)
                 for msg in target.messages.values()
-                if not msg.thread_ts or msg.thread_ts == msg.ts
+                if msg.in_channel
             ]
 
     def replies(self, channel: str, ts: str) -> list[MessageDict]:
@@ -282,7 +286,7 @@ class EmulatorApi:
             target = self.state.channel(channel)
             parent = self.state.message(target.id, ts)
             return [
-                render.message(self.state, target, msg, include_metadata=True)
+                render.message(self.state, target, msg, include_metadata=True, with_root=False)
                 for msg in self.state.thread(target, parent)
             ]
 
@@ -310,7 +314,8 @@ class EmulatorApi:
         thread_ts: str | None = None,
         timeout: float = 10.0,
     ) -> MessageDict:
-        """Wait for the first message matching all filters (in thread ``thread_ts``, else at top level)."""
+        """Wait for the first message matching all filters (in thread ``thread_ts``, else among the
+        channel's messages: parents and replies also sent to the channel)."""
         user_id = self.state.user(user).id if user else None
 
         def match() -> MessageDict | None:

@@ -77,6 +77,7 @@ def run_emulator(args: argparse.Namespace) -> int:
     signal.signal(signal.SIGINT, signal.default_int_handler)
     with SlackEmulator(host=args.host, port=args.port, rate_limits=args.rate_limits) as emulator:
         ids = emulator.seed_demo_workspace()
+        app = emulator.app_settings()
         lines = [
             f"Slack emulator running at {emulator.base_url} (Ctrl-C to stop)",
             f"{URL_ENV}={emulator.url}",
@@ -88,6 +89,14 @@ def run_emulator(args: argparse.Namespace) -> int:
                 f"{name}={getattr(ids, name)}" for name in ("alice", "bob", "carol", "dave", "mallory")
             ),
             f"usergroup: deployers={ids.deployers}",
+            f"SLACK_APP_TOKEN={app.app_token}",
+            f"SLACK_SIGNING_SECRET={app.signing_secret}",
+            "buttons (Socket Mode is on): paste SLACK_APP_TOKEN into the connection's "
+            "App-Level Token (extra app_token); the triggerer then takes the clicks",
+            "buttons over the Request URL instead: paste SLACK_SIGNING_SECRET into the connection's "
+            "Signing Secret (extra signing_secret) and point the app at the API server with "
+            "EmulatorClient(SLACK_EMULATOR_URL).app_settings(socket_mode=False, "
+            "request_url='http://<API server>/slack-gate/interactions')",
             f"AIRFLOW_CONN_{DEMO_CONN_ID.upper()}={shlex.quote(emulator.airflow_connection())}",
             *(f"{name}={shlex.quote(value)}" for name, value in ids.example_dag_variables().items()),
         ]

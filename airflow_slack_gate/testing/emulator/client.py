@@ -8,6 +8,7 @@ import urllib.parse
 import urllib.request
 from typing import Any
 
+from airflow_slack_gate.testing.emulator.interactivity import AppSettings
 from airflow_slack_gate.testing.emulator.state import EmulatorError
 
 MessageDict = dict[str, Any]
@@ -64,14 +65,30 @@ class EmulatorClient:
         *,
         thread_ts: str | None = None,
         blocks: list[Any] | None = None,
+        broadcast: bool = False,
     ) -> str:
-        """Post as a person (into a thread when ``thread_ts`` is given); return the new ts."""
-        body = {"channel": channel, "user": user, "text": text, "thread_ts": thread_ts, "blocks": blocks}
+        """Post as a person (into a thread when ``thread_ts`` is given; ``broadcast``: also to the
+        channel); return the new ts."""
+        body = {
+            "channel": channel,
+            "user": user,
+            "text": text,
+            "thread_ts": thread_ts,
+            "blocks": blocks,
+            "broadcast": broadcast,
+        }
         return self._request("POST", "/messages", body)["ts"]
 
-    def reply(self, channel: str, thread_ts: str, user: str, text: str) -> str:
-        """A person replies in the thread of ``thread_ts``; return the reply's ts."""
-        body = {"channel": channel, "thread_ts": thread_ts, "user": user, "text": text}
+    def reply(self, channel: str, thread_ts: str, user: str, text: str, *, broadcast: bool = False) -> str:
+        """A person replies in the thread of ``thread_ts`` (``broadcast``: also to the channel); return
+        the reply's ts."""
+        body = {
+            "channel": channel,
+            "thread_ts": thread_ts,
+            "user": user,
+            "text": text,
+            "broadcast": broadcast,
+        }
         return self._request("POST", "/replies", body)["ts"]
 
     def add_reaction(self, channel: str, ts: str, user: str, name: str) -> None:
@@ -183,13 +200,14 @@ class EmulatorClient:
         *,
         socket_mode: bool | None = None,
         request_url: str | None = None,
-    ) -> dict[str, Any]:
-        """An app's ``app_id``, ``app_token``, ``signing_secret``, ``socket_mode`` and ``request_url``
+    ) -> AppSettings:
+        """An app's settings, as :meth:`EmulatorApi.app_settings` gives them (``app_id``, ``bot``,
+        ``app_token``, ``signing_secret``, ``socket_mode``, ``request_url``; by attribute or by key)
         (default: the seeded bot's app); ``socket_mode`` / ``request_url`` change them first."""
         if socket_mode is None and request_url is None:
-            return self._request("GET", "/app", bot=bot)["app"]
+            return AppSettings.from_dict(self._request("GET", "/app", bot=bot)["app"])
         body = {"bot": bot, "socket_mode": socket_mode, "request_url": request_url}
-        return self._request("POST", "/app", body)["app"]
+        return AppSettings.from_dict(self._request("POST", "/app", body)["app"])
 
     def click_button(
         self,

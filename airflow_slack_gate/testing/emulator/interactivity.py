@@ -26,7 +26,7 @@ import urllib.parse
 import uuid
 import weakref
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field, fields
 from typing import TYPE_CHECKING, Any, Literal
 
 import aiohttp
@@ -48,7 +48,11 @@ DeliveryKind = Literal["events_api", "interactive"]
 
 @dataclass
 class AppSettings:
-    """A Slack app's interactivity settings (Basic Information and Interactivity pages)."""
+    """A Slack app's interactivity settings (Basic Information and Interactivity pages).
+
+    The same type comes from the in-process API (the live settings) and from ``EmulatorClient``
+    (a copy). Read it by attribute (``app.app_token``) or, like a dict, by key (``app["app_token"]``).
+    """
 
     app_id: str
     bot: Bot
@@ -56,6 +60,21 @@ class AppSettings:
     signing_secret: str = field(repr=False)
     socket_mode: bool = True
     request_url: str | None = None
+
+    def __getitem__(self, key: str) -> Any:
+        if key not in {f.name for f in fields(self)}:
+            raise KeyError(key)
+        return getattr(self, key)
+
+    def to_dict(self) -> dict[str, Any]:
+        """As a JSON-able dict (the bot as a dict too)."""
+        return {**asdict(self), "bot": {**asdict(self.bot), "scopes": list(self.bot.scopes)}}
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> AppSettings:
+        """The settings :meth:`to_dict` gave."""
+        bot = Bot(**{**data["bot"], "scopes": tuple(data["bot"]["scopes"])})
+        return cls(**{**data, "bot": bot})
 
 
 @dataclass
@@ -280,17 +299,7 @@ class Interactivity:
                 "message": render.message(self.workspace, target, message),
                 "state": {"values": _checkbox_state(message.blocks or [], ticked or [])},
                 "response_url": self._response_url(trigger_id),
-                "actions": [
-                    {
-                        "action_id": button.get("action_id"),
-                        "block_id": block.get("block_id"),
-                        "text": button.get("text"),
-                        "value": button.get("value"),
-                        "style": button.get("style"),
-                        "type": "button",
-                        "action_ts": action_ts,
-                    }
-                ],
+                "actions": [_button_action(block, button, action_ts)],
             }
         return self.deliver(app, "interactive", payload, connection=connection)
 
@@ -616,6 +625,20 @@ def _find_button(
                 return block, element
     wanted = action_id or text or "any"
     raise EmulatorError(f"message {message.ts} has no button {wanted!r}")
+
+
+def _button_action(block: Mapping[str, Any], button: Mapping[str, Any], action_ts: str) -> dict[str, Any]:
+    """The clicked button as a block_actions action: ``value`` and ``style`` only when the button has
+    them (Slack omits what the button lacks, never sends ``null``)."""
+    action = {
+        "action_id": button.get("action_id"),
+        "block_id": block.get("block_id"),
+        "text": button.get("text"),
+        "type": "button",
+        "action_ts": action_ts,
+    }
+    action.update({key: button[key] for key in ("value", "style") if key in button})
+    return action
 
 
 def _checkbox_state(blocks: list[Any], ticked: list[str]) -> dict[str, Any]:

@@ -151,6 +151,7 @@ def chat_post_message(call: Call) -> Response:
         blocks=blocks,
         thread_ts=thread_ts,
         metadata=_metadata(call.params),
+        broadcast=call.params.get_bool("reply_broadcast"),
     )
     return {"ok": True, "channel": channel.id, "ts": msg.ts, "message": call.render(channel, msg)}
 
@@ -192,13 +193,12 @@ def chat_get_permalink(call: Call) -> Response:
 
 
 def conversations_history(call: Call) -> Response:
-    """conversations.history: parent messages, newest first, windowed and paginated."""
+    """conversations.history: the channel's messages (parents, and replies also sent to the channel),
+    newest first, windowed and paginated."""
     channel = call.readable_channel("channels:history", "groups:history")
     window = call.window()
     parents = [
-        msg
-        for msg in reversed(channel.messages.values())
-        if (not msg.thread_ts or msg.thread_ts == msg.ts) and window.contains(msg.ts)
+        msg for msg in reversed(channel.messages.values()) if msg.in_channel and window.contains(msg.ts)
     ]
     page = _page(call, parents, default_limit=100)
     response: Response = {
@@ -224,7 +224,7 @@ def conversations_replies(call: Call) -> Response:
     messages = [
         render.thread_parent(call.workspace, channel, m, include_metadata=include)
         if m is parent
-        else call.render(channel, m)
+        else render.message(call.workspace, channel, m, include_metadata=include, with_root=False)
         for m in page.items
     ]
     return _with_cursor(
@@ -358,26 +358,31 @@ def views_open(call: Call) -> Response:
 
 @dataclass(frozen=True)
 class Method:
-    """A Slack method: its handler and its rate-limit tier (``None``: the per-channel posting limit)."""
+    """A Slack method: its handler, its rate-limit tier (``None``: the per-channel posting limit) and
+    the bot-token scopes it accepts (Slack's method page; sent as ``x-accepted-oauth-scopes``)."""
 
     handler: Callable[[Call], Response]
     tier: int | None
+    scopes: tuple[str, ...] = ()
 
+
+_HISTORY = ("channels:history", "groups:history", "im:history", "mpim:history")
+_READ = ("channels:read", "groups:read", "im:read", "mpim:read")
 
 #: Every method the emulator implements, by Slack name.
 METHODS: dict[str, Method] = {
     "auth.test": Method(auth_test, 4),
-    "chat.postMessage": Method(chat_post_message, None),
-    "chat.postEphemeral": Method(chat_post_ephemeral, 4),
-    "chat.update": Method(chat_update, 3),
+    "chat.postMessage": Method(chat_post_message, None, ("chat:write",)),
+    "chat.postEphemeral": Method(chat_post_ephemeral, 4, ("chat:write",)),
+    "chat.update": Method(chat_update, 3, ("chat:write",)),
     "chat.getPermalink": Method(chat_get_permalink, 4),
-    "conversations.history": Method(conversations_history, 3),
-    "conversations.replies": Method(conversations_replies, 3),
-    "conversations.info": Method(conversations_info, 3),
-    "conversations.list": Method(conversations_list, 2),
-    "reactions.get": Method(reactions_get, 3),
-    "users.info": Method(users_info, 4),
-    "users.lookupByEmail": Method(users_lookup_by_email, 3),
-    "usergroups.users.list": Method(usergroups_users_list, 2),
+    "conversations.history": Method(conversations_history, 3, _HISTORY),
+    "conversations.replies": Method(conversations_replies, 3, _HISTORY),
+    "conversations.info": Method(conversations_info, 3, _READ),
+    "conversations.list": Method(conversations_list, 2, _READ),
+    "reactions.get": Method(reactions_get, 3, ("reactions:read",)),
+    "users.info": Method(users_info, 4, ("users:read",)),
+    "users.lookupByEmail": Method(users_lookup_by_email, 3, ("users:read.email",)),
+    "usergroups.users.list": Method(usergroups_users_list, 2, ("usergroups:read",)),
     "views.open": Method(views_open, 4),
 }

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import base64
+import hashlib
 from typing import Any
 
 from airflow_slack_gate.testing.emulator.state import Bot, Channel, Message, User, Workspace
@@ -23,14 +25,28 @@ def bot_profile(workspace: Workspace, bot: Bot) -> dict[str, Any]:
 
 
 def message(
-    workspace: Workspace, channel: Channel, msg: Message, *, include_metadata: bool = False
+    workspace: Workspace,
+    channel: Channel,
+    msg: Message,
+    *,
+    include_metadata: bool = False,
+    with_root: bool = True,
 ) -> dict[str, Any]:
-    """A message as conversations.history / conversations.replies / chat.postMessage show it."""
+    """A message as conversations.history / conversations.replies / chat.postMessage show it.
+
+    A reply also sent to the channel has ``subtype: thread_broadcast`` and, unless ``with_root`` is
+    false, the thread's parent as ``root`` (Slack's ``thread_broadcast`` message reference).
+    Emulator choice: conversations.replies, which lists the parent first anyway, shows no ``root``.
+    """
     out: dict[str, Any] = {"type": "message", "user": msg.user, "text": msg.text, "ts": msg.ts}
+    if msg.broadcast:
+        out["subtype"] = "thread_broadcast"
     if msg.client_msg_id:
         out["client_msg_id"] = msg.client_msg_id
     if msg.blocks is not None:
         out["blocks"] = msg.blocks
+    elif not msg.bot_id:
+        out["blocks"] = rich_text_blocks(msg)
     out["team"] = workspace.team_id
     if msg.bot_id:
         out.update(_bot_fields(workspace, msg.bot_id))
@@ -43,7 +59,29 @@ def message(
         ]
     if include_metadata and msg.metadata:
         out["metadata"] = msg.metadata
+    if msg.broadcast and with_root and msg.thread_ts in channel.messages:
+        out["root"] = message(
+            workspace, channel, channel.messages[msg.thread_ts], include_metadata=include_metadata
+        )
     return out
+
+
+def rich_text_blocks(msg: Message) -> list[dict[str, Any]]:
+    """The ``rich_text`` block Slack adds to what a person types (as in Slack's documented ``message``
+    events): one ``rich_text_section`` with the text. Its ``block_id`` follows the message's ts and
+    text, so a message reads the same every time and an edit gets a new one.
+
+    Emulator choice: the text is one ``text`` element; Slack also splits out mentions, links, emoji
+    and styles, which nothing here reads.
+    """
+    digest = hashlib.sha1(f"{msg.ts}\n{msg.text}".encode(), usedforsecurity=False).digest()
+    return [
+        {
+            "type": "rich_text",
+            "block_id": base64.urlsafe_b64encode(digest).decode()[:4],
+            "elements": [{"type": "rich_text_section", "elements": [{"type": "text", "text": msg.text}]}],
+        }
+    ]
 
 
 def _bot_fields(workspace: Workspace, bot_id: str) -> dict[str, Any]:

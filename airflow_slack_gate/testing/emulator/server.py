@@ -23,6 +23,8 @@ from airflow_slack_gate.testing.emulator.socket_mode import APP_LEVEL_METHODS, L
 from airflow_slack_gate.testing.emulator.state import SlackError
 
 _JSON = "application/json"
+#: The scope of an app-level token (``xapp-...``), all that apps.connections.open accepts.
+APP_LEVEL_SCOPES = ("connections:write",)
 
 
 def build_app(api: EmulatorApi) -> web.Application:
@@ -65,7 +67,8 @@ class _WebApi:
         name = request.match_info["method"]
         method = METHODS.get(name)
         if method is None and name not in APP_LEVEL_METHODS:
-            return slack_json({"ok": False, "error": "unknown_method"}, status=404)
+            # Slack answers a method it does not have like any failed call: HTTP 200, ok false.
+            return self._answer(name, dict(request.query), {"ok": False, "error": "unknown_method"})
         try:
             values = await _read_arguments(request)
         except SlackError as exc:
@@ -96,15 +99,21 @@ class _WebApi:
             body = self.hub.open_url(token, host)
         except SlackError as exc:
             body = _error_body(exc)
-        return self._answer(name, params, body) if fault is None else self._fault(name, params, fault)
+        app = self.api.interactivity.app_by_token(token)
+        headers = scope_headers(APP_LEVEL_SCOPES, APP_LEVEL_SCOPES) if app is not None else None
+        if fault is not None:
+            return self._fault(name, params, fault)
+        return self._answer(name, params, body, headers)
 
     def _call(
         self, name: str, method: Method, token: str | None, params: dict[str, Any], fault: Fault | None
     ) -> web.Response:
         """Authenticate, enforce rate limits, run the handler: Slack's answer as a response (or, after
         the handler ran, a ``carried_out`` fault instead)."""
+        headers: dict[str, str] | None = None
         try:
             bot = self.api.state.authenticate(token)
+            headers = scope_headers(bot.scopes, method.scopes)
             channel = self._channel_id(params.get("channel"))
             retry_after = self.api.controls.check_rate_limit(bot.token, name, method.tier, channel)
             if retry_after is not None:
@@ -114,7 +123,9 @@ class _WebApi:
         except SlackError as exc:
             body = _error_body(exc)
         self.api.interactivity.after_web_call(name, body)
-        return self._answer(name, params, body) if fault is None else self._fault(name, params, fault)
+        if fault is not None:
+            return self._fault(name, params, fault)
+        return self._answer(name, params, body, headers)
 
     def _channel_id(self, ref: Any) -> str | None:
         """The channel a call names, as an id when known (``#approvals`` and its id share a limit)."""
@@ -123,9 +134,11 @@ class _WebApi:
         found = self.api.state.find_channel(ref)
         return found.id if found else ref
 
-    def _answer(self, name: str, params: dict[str, Any], body: dict[str, Any]) -> web.Response:
+    def _answer(
+        self, name: str, params: dict[str, Any], body: dict[str, Any], headers: dict[str, str] | None = None
+    ) -> web.Response:
         self.api.controls.record(CallRecord(name, params, 200, body.get("error")))
-        return slack_json(body)
+        return slack_json(body, headers=headers)
 
     def _rate_limited(self, name: str, params: dict[str, Any], retry_after: int) -> web.Response:
         self.api.controls.record(CallRecord(name, params, 429, "ratelimited"))
@@ -140,6 +153,21 @@ class _WebApi:
             return self._rate_limited(name, params, fault.retry_after)
         self.api.controls.record(CallRecord(name, params, fault.status, "fatal_error"))
         return slack_json({"ok": False, "error": "fatal_error"}, status=fault.status)
+
+
+def scope_headers(granted: tuple[str, ...], accepted: tuple[str, ...]) -> dict[str, str]:
+    """Slack's scope headers on a call whose token it knows: ``x-oauth-scopes`` lists the token's
+    scopes, ``x-accepted-oauth-scopes`` the scopes the method checks for (Slack's OAuth scopes page:
+    ``x-oauth-scopes: files:read, chat:write, chat:write.public``, ``x-accepted-oauth-scopes:
+    files:read``).
+
+    Emulator choice: a method that checks no scope (auth.test) sends no ``x-accepted-oauth-scopes``;
+    Slack does not document that case.
+    """
+    headers = {"x-oauth-scopes": ", ".join(granted)}
+    if accepted:
+        headers["x-accepted-oauth-scopes"] = ", ".join(accepted)
+    return headers
 
 
 def _error_body(exc: SlackError) -> dict[str, Any]:

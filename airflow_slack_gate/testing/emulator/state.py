@@ -87,8 +87,15 @@ class Message:
     metadata: dict[str, Any] | None = None
     edited: tuple[str, str] | None = None
     client_msg_id: str | None = None
+    broadcast: bool = False  # a reply also sent to the channel (subtype thread_broadcast)
     reactions: dict[str, list[str]] = field(default_factory=dict)
     replies: list[str] = field(default_factory=list)
+
+    @property
+    def in_channel(self) -> bool:
+        """Whether the channel shows it (conversations.history): a parent, or a reply also sent to the
+        channel."""
+        return not self.thread_ts or self.thread_ts == self.ts or self.broadcast
 
 
 @dataclass
@@ -322,10 +329,13 @@ class Workspace:
         blocks: list[Any] | None = None,
         thread_ts: str | None = None,
         metadata: dict[str, Any] | None = None,
+        broadcast: bool = False,
     ) -> Message:
         """Post a message as a user or a bot's user (into a thread when ``thread_ts`` is given).
 
         ``thread_ts`` may name a reply; the message then joins that reply's thread, as in Slack.
+        ``broadcast`` also sends a reply to the channel ("Also send to #channel"; ignored without a
+        thread, as Slack ignores ``reply_broadcast`` there).
         """
         with self.lock:
             target, author = self.channel(channel), self.user(user)
@@ -344,6 +354,7 @@ class Workspace:
             )
             if parent is not None:
                 message.thread_ts = parent.thread_ts = parent.ts
+                message.broadcast = broadcast
                 parent.replies.append(message.ts)
             target.messages[message.ts] = message
             self._notify()

@@ -111,3 +111,17 @@ quorum_poke_mode = branch_dag(
     deferrable=False,
     mode="poke",
 )
+
+# Gates answered in Airflow's Required actions too (airflow_ui=True is the default; tests/sensor/
+# test_required_actions.py). The approvers come from Variables, as above.
+in_airflow = branch_dag(
+    "gate_in_airflow",
+    approvers=Variable.get("gate_approvers", default="U0NOBODY"),
+    requested_by=Variable.get("gate_requested_by", default=None),
+)
+in_airflow_quorum = branch_dag(
+    "gate_in_airflow_quorum",
+    approvers=Variable.get("gate_quorum_approvers", default="S0NOBODY"),
+    required_approvals=2,
+)
+not_in_airflow = branch_dag("gate_not_in_airflow", airflow_ui=False)
