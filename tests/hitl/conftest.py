@@ -48,15 +48,16 @@ def slack(slack_emulator: SlackEmulator, monkeypatch: pytest.MonkeyPatch, airflo
 
 @pytest.fixture(autouse=True)
 def in_process_supervisor_answers_hitl_triggers(monkeypatch: pytest.MonkeyPatch) -> None:
-    """Airflow < 3.3 only: dag.test() runs the task's HITLTrigger in-process, and the in-process
-    supervisor (a task's, not a triggerer's) has no handler for the trigger's look at the request
-    (``GetHITLDetailResponse``; ``UpdateHITLDetail`` after a timeout with defaults): it answers nothing
-    and the trigger fails before anyone answers. Handle them as the triggerer's supervisor does, through
-    the in-process execution API (the same route reads the same row)."""
-    from airflow.providers.standard.triggers import hitl as hitl_trigger
+    """Before Airflow 3.3 the task defers to its HITLTrigger, which dag.test() runs in-process: see
+    :func:`serve_hitl_as_the_triggerer`."""
+    serve_hitl_as_the_triggerer(monkeypatch)
 
-    if not hasattr(hitl_trigger, "get_hitl_detail_content_detail"):
-        return  # Airflow 3.3+ parks the task in awaiting_input, without a trigger
+
+def serve_hitl_as_the_triggerer(monkeypatch: pytest.MonkeyPatch) -> None:
+    """dag.test() runs triggers in-process, and its in-process supervisor (a task's, not a triggerer's)
+    has no handler for a trigger's HITL messages (``GetHITLDetailResponse``; ``UpdateHITLDetail`` after
+    a timeout with defaults): it logs "Unhandled request" and the trigger fails. Handle them exactly as
+    Airflow's triggerer does (``TriggerRunnerSupervisor``), through the in-process execution API."""
     from airflow.jobs.triggerer_job_runner import HITLDetailResponseResult
     from airflow.sdk.execution_time.comms import GetHITLDetailResponse, UpdateHITLDetail
     from airflow.sdk.execution_time.supervisor import InProcessTestSupervisor
