@@ -19,6 +19,16 @@ from airflow_slack_gate.testing.emulator.seed import DEMO_EMAIL_DOMAIN
 
 HERE = Path(__file__).parent
 EXAMPLE_DAGS = HERE.parents[1] / "example_dags"
+#: DAGs only the e2e tests run (a second DAG bundle): HITL requests with a short timeout.
+E2E_DAGS = HERE / "dags"
+DAG_BUNDLES = [
+    {"name": "dags-folder", "classpath": "airflow.dag_processing.bundles.local.LocalDagBundle", "kwargs": {}},
+    {
+        "name": "e2e",
+        "classpath": "airflow.dag_processing.bundles.local.LocalDagBundle",
+        "kwargs": {"path": str(E2E_DAGS)},
+    },
+]
 EXAMPLE_DAG_IDS = (
     "slack_gate_post_metric",
     "slack_gate_approve_deploy",
@@ -26,6 +36,7 @@ EXAMPLE_DAG_IDS = (
     "slack_gate_short_circuit",
     "slack_gate_hitl_approval",
     "slack_gate_hitl_branch",
+    "e2e_hitl_timeout",
 )
 #: Airflow users besides the runner's admin (simple auth manager). The connection finds a Slack user's
 #: Airflow user by their profile email at example.com: alice and bob are Airflow users, mallory is not.
@@ -74,6 +85,9 @@ class SharedAirflow:
                     "AIRFLOW_CONN_SLACK_GATE_DEFAULT": json.dumps(conn),
                     **slack.workspace.example_dag_variables(),
                     "AIRFLOW_VAR_SLACK_GATE_RELEASE_MANAGERS": RELEASE_MANAGERS,
+                    "AIRFLOW__DAG_PROCESSOR__DAG_BUNDLE_CONFIG_LIST": json.dumps(DAG_BUNDLES),
+                    # The scheduler resolves HITL requests past their response_timeout this often.
+                    "AIRFLOW__SCHEDULER__TRIGGER_TIMEOUT_CHECK_INTERVAL": "1",
                 },
                 users=AIRFLOW_USERS,
                 gate_poke_interval=POKE_INTERVAL,

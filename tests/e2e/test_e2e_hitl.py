@@ -147,3 +147,29 @@ def test_the_branch_picked_in_slack_runs_and_only_assigned_people_may_pick(airfl
 
 def told(slack: SlackEmulator, user: str, text: str) -> str:
     return str(slack.wait_for_ephemeral(user, text_contains=text, timeout=20).text)
+
+
+def test_a_request_nobody_answers_in_time_shows_the_timeout_in_slack(airflow, e2e_slack):
+    api, dag_id = airflow.api, "e2e_hitl_timeout"
+    run_id = api.trigger(dag_id)
+
+    assert api.wait_for_run(dag_id, run_id, timeout=RUN_TIMEOUT) == "failed"  # approve_or_fail failed
+    assert api.task_states(dag_id, run_id) == {
+        "approve_with_default": "success",
+        "deploy": "skipped",
+        "approve_or_fail": "failed",
+    }
+    assert api.hitl_detail(dag_id, run_id, "approve_with_default")["chosen_options"] == ["Reject"]
+    messages = {
+        message["metadata"]["event_payload"]["task_id"]: message
+        for message in e2e_slack.messages("approvals")
+        if (message.get("metadata") or {}).get("event_type") == HITL_EVENT_TYPE
+        and message["metadata"]["event_payload"]["run_id"] == run_id
+    }
+    with_default = shown(e2e_slack, messages["approve_with_default"])
+    assert "Nobody answered in time: Airflow took the default *Reject*." in json.dumps(with_default["blocks"])
+    failed = shown(e2e_slack, messages["approve_or_fail"])
+    assert "Closed without an answer: nobody answered in time, and the task failed" in json.dumps(
+        failed["blocks"]
+    )
+    assert failed["metadata"]["event_payload"]["state"] == "closed"
