@@ -49,7 +49,9 @@ from airflow_slack_gate.testing.emulator.interactivity import sign  # noqa: E402
 from airflow_slack_gate.testing.emulator.seed import DEMO_EMAIL_DOMAIN  # noqa: E402
 
 DAG_ID, TASK_ID = "slack_gate_hitl_approval", "approve_deploy"
-COLUMNS = ("HTTP answer", "left awaiting_input", "Slack updated", "task finished", "run finished")
+COLUMNS = ("answer sent back", "left awaiting_input", "Slack updated", "task finished", "run finished")
+#: How each series answers, and the row label of its table.
+SERIES = {"slack": "the signed click POST", "rest": "the REST API's PATCH"}
 
 
 def request_message(slack: SlackEmulator, run_id: str) -> dict[str, Any] | None:
@@ -94,13 +96,19 @@ def seconds_since(started: float, iso: str) -> float:
     return datetime.fromisoformat(iso.replace("Z", "+00:00")).timestamp() - started
 
 
-def one_run(airflow: AirflowRunner, slack: SlackEmulator, url: str, run: int) -> dict[str, float]:
+def one_run(
+    airflow: AirflowRunner, slack: SlackEmulator, url: str, run: int, *, via: str
+) -> dict[str, float]:
+    """One run answered ``via`` ``"slack"`` (a signed click on the Request URL) or ``"rest"`` (alice's
+    ``PATCH .../hitlDetails``, as the Airflow UI sends it); times from just before the answer is sent."""
     api = airflow.api
     run_id = api.trigger(DAG_ID)
     api.wait_for_task_state(DAG_ID, run_id, TASK_ID, ["awaiting_input"], timeout=120)
     airflow.wait_until_deferral_settled(DAG_ID, run_id, TASK_ID)
     message = slack.wait_for(lambda: request_message(slack, run_id), 30)
     body, headers = signed_click(slack, message, slack.workspace.alice, run)
+    alice = airflow.api_as("alice")
+    alice.token()  # logged in beforehand, as a person in the Airflow UI is
     started: list[float] = []
     updated: list[float] = []
 
@@ -114,9 +122,12 @@ def one_run(airflow: AirflowRunner, slack: SlackEmulator, url: str, run: int) ->
     watcher = threading.Thread(target=slack.wait_for, args=(slack_updated, 60), daemon=True)
     watcher.start()
     started.append(time.time())
-    response = httpx.post(url, content=body, headers=headers, timeout=30)
+    if via == "slack":
+        response = httpx.post(url, content=body, headers=headers, timeout=30)
+        assert response.status_code == 200, response.text
+    else:
+        alice.answer_hitl(DAG_ID, run_id, TASK_ID, ["Approve"])
     answered = time.time() - started[0]
-    assert response.status_code == 200, response.text
 
     def left() -> float | None:
         state = api.task_state(DAG_ID, run_id, TASK_ID)
@@ -128,7 +139,7 @@ def one_run(airflow: AirflowRunner, slack: SlackEmulator, url: str, run: int) ->
     ti = api.get(f"/dags/{DAG_ID}/dagRuns/{urllib.parse.quote(run_id, safe='')}/taskInstances/{TASK_ID}")
     dag_run = api.dag_run(DAG_ID, run_id)
     return {
-        "HTTP answer": answered,
+        "answer sent back": answered,
         "left awaiting_input": left_at,
         "Slack updated": updated[0],
         "task finished": seconds_since(started[0], ti["end_date"]),
@@ -136,8 +147,8 @@ def one_run(airflow: AirflowRunner, slack: SlackEmulator, url: str, run: int) ->
     }
 
 
-def table(samples: list[dict[str, float]]) -> str:
-    lines = ["| from the signed click POST to | p50 | p95 | max |", "|---|---:|---:|---:|"]
+def table(samples: list[dict[str, float]], what: str) -> str:
+    lines = [f"| from {what} to | p50 | p95 | max |", "|---|---:|---:|---:|"]
     for column in COLUMNS:
         values = [sample[column] for sample in samples]
         p50, p95 = percentile(values, 0.5), percentile(values, 0.95)
@@ -169,23 +180,29 @@ def main() -> None:
         with runner:
             url = f"{runner.url}/slack-gate/interactions"
             slack.configure_app(socket_mode=False, request_url=url)
-            samples = []
+            samples: dict[str, list[dict[str, float]]] = {via: [] for via in SERIES}
             for run in range(args.runs):
-                sample = one_run(runner, slack, url, run)
-                samples.append(sample)
-                print(f"run {run + 1}/{args.runs}: " + ", ".join(f"{k} {v:.2f} s" for k, v in sample.items()))
-    report = table(samples)
-    print(report)
+                for via in SERIES:  # interleaved, so both series see the same machine
+                    sample = one_run(runner, slack, url, run, via=via)
+                    samples[via].append(sample)
+                    print(
+                        f"run {run + 1}/{args.runs} {via}: "
+                        + ", ".join(f"{k} {v:.2f} s" for k, v in sample.items())
+                    )
+    click_table, rest_table = (table(samples[via], what) for via, what in SERIES.items())
+    print(click_table, rest_table, sep="\n\n")
     (HERE / "hitl_results.md").write_text(
         "# HITL click-to-resume latency\n\n"
         f"Produced by `bench/hitl_latency.py --runs {args.runs}` on {time.strftime('%Y-%m-%d')} "
         f"({os.cpu_count()} cores, Airflow {airflow.__version__}, SQLite, LocalExecutor). "
         "A real Airflow (API server, scheduler, DAG processor, triggerer) runs the example "
-        f"`{DAG_ID}`; each run's `{TASK_ID}` waits in `awaiting_input` until one click, signed as Slack "
-        "signs it, is POSTed to the API server's `/slack-gate/interactions`. Times are from just before "
-        "that POST; the task's state is polled through the REST API every 25 ms, the Slack message is "
-        "watched in the emulator, and the task's and run's ends are Airflow's own `end_date`s.\n\n"
-        f"{report}\n\n"
+        f"`{DAG_ID}`; each run's `{TASK_ID}` waits in `awaiting_input` until it is answered. Times are "
+        "from just before the answer is sent; the task's state is polled through the REST API every 25 ms, "
+        "the Slack message is watched in the emulator, and the task's and run's ends are Airflow's own "
+        "`end_date`s.\n\n"
+        "## Answered in Slack\n\n"
+        "One click, signed as Slack signs it, POSTed to the API server's `/slack-gate/interactions`.\n\n"
+        f"{click_table}\n\n"
         "The route answers Slack at once and handles the click in the background: it judges the click, "
         "finds the clicker's Airflow user, and calls Airflow's `update_hitl_detail`, which records the "
         "answer and makes the task schedulable (it leaves `awaiting_input`); then it updates the message. "
@@ -193,7 +210,11 @@ def main() -> None:
         "that parses the DAG file and runs `execute_complete` (and the plugin's listener, which finds the "
         "message already updated and leaves it). *left awaiting_input* is an upper bound: it is polled, "
         "each look a REST call of a few tens of ms, while the route records the answer in Airflow before it "
-        "updates the message, so it really comes before *Slack updated*.\n"
+        "updates the message, so it really comes before *Slack updated*.\n\n"
+        "## Answered in Airflow (Slack follows)\n\n"
+        "Alice's `PATCH .../hitlDetails` through the REST API, as the Airflow UI sends it (she is logged in "
+        "already). The message is updated by the plugin's listener in the worker, when the task finishes.\n\n"
+        f"{rest_table}\n"
     )
 
 
