@@ -18,6 +18,7 @@ from typing import Any, Literal, Protocol
 
 from airflow_slack_gate.core.gate import split_thread
 from airflow_slack_gate.core.hitl import HITLOutcome, note_text, outcome_update
+from airflow_slack_gate.core.messages import escape_mrkdwn
 from airflow_slack_gate.core.payloads import HITLClick
 from airflow_slack_gate.core.protocol import HITLRequest, hitl_request
 from airflow_slack_gate.core.requesters import FoundBy, airflow_users_for, parse_user_map
@@ -101,7 +102,8 @@ async def handle_hitl_click(
         return await _tell(hook, click, "not_a_request")
     if request.state != "open":  # the message shows the outcome already (a click, or the listener)
         why = "already_answered" if request.state == "answered" else "closed"
-        return await _tell(hook, click, why, detail=f" ({request.answer})" if request.answer else "")
+        detail = f" ({escape_mrkdwn(request.answer)})" if request.answer else ""
+        return await _tell(hook, click, why, detail=detail)
     if answerer is None:
         return await _tell(hook, click, "no_airflow")
     if click.submit and not click.chosen:
