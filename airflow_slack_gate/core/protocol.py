@@ -244,6 +244,12 @@ def hitl_metadata(
     return {"event_type": HITL_EVENT_TYPE, "event_payload": payload}
 
 
+def hitl_outcome_metadata(payload: Mapping[str, Any], *, state: str, answer: str) -> dict[str, Any]:
+    """The metadata of a HITL request's message once it ended: its payload with the new ``state``
+    (``answered``, ``closed``) and ``answer``, a line naming the outcome for later clicks' notes."""
+    return {"event_type": HITL_EVENT_TYPE, "event_payload": {**payload, "state": state, "answer": answer}}
+
+
 @dataclass(frozen=True)
 class HITLRequest:
     """The Airflow HITL request a message of this package asks, as its metadata names it."""
@@ -257,6 +263,7 @@ class HITLRequest:
     options: str
     post_id: str
     state: str
+    answer: str = ""
 
     @property
     def identity(self) -> dict[str, Any]:
@@ -267,6 +274,10 @@ class HITLRequest:
             "map_index": self.map_index,
             "try_number": self.try_number,
         }
+
+    def asks_for(self, identity: Mapping[str, Any]) -> bool:
+        """Whether this is the request of ``identity``'s try (its names, try number and ``ti_id``)."""
+        return try_key({**self.identity, "ti_id": self.ti_id}) == try_key(identity)
 
 
 def hitl_request(message: Mapping[str, Any], *, bot_id: str | None) -> HITLRequest | None:
@@ -285,4 +296,10 @@ def hitl_request(message: Mapping[str, Any], *, bot_id: str | None) -> HITLReque
         return None
     if not all(isinstance(value, int) and not isinstance(value, bool) for value in numbers.values()):
         return None
-    return HITLRequest(**texts, **numbers, state=str(payload.get("state") or ""))  # type: ignore[arg-type]
+    answer = payload.get("answer")
+    return HITLRequest(
+        **texts,  # type: ignore[arg-type]
+        **numbers,  # type: ignore[arg-type]
+        state=str(payload.get("state") or ""),
+        answer=answer if isinstance(answer, str) else "",
+    )
