@@ -173,3 +173,71 @@ def test_a_request_nobody_answers_in_time_shows_the_timeout_in_slack(airflow, e2
         failed["blocks"]
     )
     assert failed["metadata"]["event_payload"]["state"] == "closed"
+
+
+def test_a_click_slack_gives_to_the_triggerers_socket_mode_is_answered_by_the_api_server(airflow, e2e_slack):
+    """The app uses Socket Mode (no Request URL); the triggerer holds its connection while a gate
+    waits, gets the HITL click, and hands it to the API server, which answers it."""
+    api, ws = airflow.api, e2e_slack.workspace
+    gate_dag, gate = "slack_gate_approve_deploy", "ask_for_approval"
+    gate_run = api.trigger(gate_dag)
+    api.wait_for_task_state(gate_dag, gate_run, gate, ["deferred"], timeout=RUN_TIMEOUT)
+    e2e_slack.wait_for_socket_connections(1, timeout=30)  # the triggerer's; the API server holds none
+    run_id, message = ask(airflow, e2e_slack, APPROVAL, APPROVE_TASK)
+
+    delivery = e2e_slack.click_button("approvals", message["ts"], ws.alice, f"{OPTION_ACTION}_0").wait(10)
+
+    assert (delivery.via, delivery.error) == ("socket_mode", None)
+    assert api.wait_for_run(APPROVAL, run_id, timeout=RUN_TIMEOUT) == "success"
+    assert api.hitl_detail(APPROVAL, run_id, APPROVE_TASK)["responded_by_user"] == {
+        "id": "alice",
+        "name": "alice",
+    }
+    assert f"<@{ws.alice}> answered *Approve* (Airflow user alice)" in json.dumps(
+        shown(e2e_slack, message)["blocks"]
+    )
+    ask_ts = api.xcom(gate_dag, gate_run, gate, "slack_message")["ts"]
+    e2e_slack.reply("approvals", ask_ts, ws.alice, "reject")  # end the gate that held the connection
+    assert api.wait_for_run(gate_dag, gate_run, timeout=RUN_TIMEOUT) == "success"
+
+
+def test_a_gate_answered_in_airflows_required_actions_counts_as_the_persons_vote(airflow, e2e_slack):
+    """SlackApprovalSensor's gate is an Airflow HITL request too: alice approves it in Airflow (the
+    REST API the Required actions page uses); Airflow 3.3 resumes the deferred gate, which records her
+    vote in the thread and decides."""
+    api, alice = airflow.api, e2e_slack.workspace.alice
+    dag_id, gate = "slack_gate_approve_deploy", "ask_for_approval"
+    run_id = api.trigger(dag_id)
+    api.wait_for_task_state(dag_id, run_id, gate, ["deferred"], timeout=RUN_TIMEOUT)
+    airflow.wait_until_deferral_settled(dag_id, run_id, gate)
+    request = wait_for_request(api, dag_id, run_id, gate)
+    assert request["options"] == ["Approve", "Reject"]
+    assert "Deploy churn-classifier" in request["subject"]
+    assert request["response_received"] is False
+
+    airflow.api_as("alice").answer_hitl(dag_id, run_id, gate, ["Approve"])
+
+    assert api.wait_for_run(dag_id, run_id, timeout=RUN_TIMEOUT) == "success"
+    assert api.task_states(dag_id, run_id)["deploy_model"] == "success"
+    decision = api.xcom(dag_id, run_id, gate, "slack_decision")
+    assert decision["outcome"] == "approved"
+    assert [(v["user"], v["vote"], v["via"]) for v in decision["votes"]] == [(alice, "approve", "airflow_ui")]
+    ask_ts = api.xcom(dag_id, run_id, gate, "slack_message")["ts"]
+    records = [
+        m
+        for m in e2e_slack.replies("approvals", ask_ts)
+        if (m.get("metadata") or {}).get("event_payload", {}).get("via") == "airflow_ui"
+    ]
+    assert len(records) == 1  # the vote is in the thread, for every reader and the audit
+
+
+def wait_for_request(api: Any, dag_id: str, run_id: str, task_id: str) -> dict[str, Any]:
+    from airflow_slack_gate.testing.airflow_runner import AirflowRunnerError, wait_until
+
+    def written() -> dict[str, Any] | None:
+        try:
+            return api.hitl_detail(dag_id, run_id, task_id)
+        except AirflowRunnerError:
+            return None
+
+    return wait_until(written, timeout=30, what="the gate's HITL request")
