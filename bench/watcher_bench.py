@@ -76,6 +76,14 @@ def rss_bytes() -> int:
     return 0
 
 
+#: The other benchmarks' results, linked at the end of results.md (kept when it is written again).
+OTHER_BENCHMARKS = (
+    "\n## Other benchmarks\n\n"
+    "- [Socket Mode and Request URL clicks](socket_mode_results.md) (`bench/socket_mode_bench.py`)\n"
+    "- [HITL click-to-resume latency through a real Airflow](hitl_results.md) (`bench/hitl_latency.py`)\n"
+)
+
+
 def percentile(values: list[float], q: float) -> float:
     if not values:
         return float("nan")
@@ -331,6 +339,7 @@ def main() -> None:
         f"{report}\n\n{comparison(results)}\n\nSizes above --polling-up-to "
         f"({args.polling_up_to:,}) run the shared watcher only: per-gate polling already decided nothing "
         "there.\n\n![calls per minute](calls_per_minute.png)\n"
+        f"{OTHER_BENCHMARKS}"
     )
 
 

@@ -20,6 +20,7 @@ EXAMPLE_DAG_IDS = {
     "slack_gate_two_of_three",
     "slack_gate_short_circuit",
     "slack_gate_hitl_approval",
+    "slack_gate_hitl_branch",
 }
 
 
@@ -27,6 +28,7 @@ EXAMPLE_DAG_IDS = {
 EXAMPLE_VARIABLES = {
     "AIRFLOW_VAR_SLACK_GATE_DB_OWNERS": "S0DBOWNERS",
     "AIRFLOW_VAR_SLACK_GATE_DATA_STEWARDS": "U0ALICE01, U0CAROL01",
+    "AIRFLOW_VAR_SLACK_GATE_RELEASE_MANAGERS": "alice, bob",
 }
 
 
@@ -60,6 +62,7 @@ def test_no_example_lets_a_run_choose_approvers_or_the_channel(bag, dag_id):
             "slack_gate_short_circuit": {"ask_data_stewards": "U0ALICE01, U0CAROL01"},
             "slack_gate_post_metric": {},
             "slack_gate_hitl_approval": {},
+            "slack_gate_hitl_branch": {},
         }[dag_id]
     )
 
@@ -76,3 +79,13 @@ def test_a_restricted_example_does_not_load_without_its_approvers_variable():
 def test_every_example_is_explained_in_the_docs(bag, dag_id):
     assert f"`{dag_id}`" in (ROOT / "docs" / "examples.md").read_text()
     assert bag.dags[dag_id].doc_md
+
+
+def test_the_branch_example_is_answered_by_the_release_managers_its_variable_names(bag):
+    (choose,) = [
+        task for task in bag.dags["slack_gate_hitl_branch"].tasks if task.task_id == "choose_rollout"
+    ]
+    assert choose.assigned_users == [{"id": "alice", "name": "alice"}, {"id": "bob", "name": "bob"}]
+    assert set(choose.options_mapping.values()) == set(bag.dags["slack_gate_hitl_branch"].task_ids) - {
+        "choose_rollout"
+    }

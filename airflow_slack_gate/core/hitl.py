@@ -14,6 +14,7 @@ digest of the options, so a click is judged by what the bot wrote, not by the bu
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 from airflow_slack_gate.core.messages import (
@@ -27,6 +28,7 @@ from airflow_slack_gate.core.messages import (
     escape_mrkdwn,
 )
 from airflow_slack_gate.core.policy import is_user_id
+from airflow_slack_gate.core.protocol import hitl_outcome_metadata
 
 #: ``action_id`` prefix of a single-choice option's button (``..._0``, ``..._1``: unique in a block).
 OPTION_ACTION = "airflow_slack_gate_hitl_option"
@@ -101,19 +103,82 @@ def hitl_message(
     return {"text": _fit(escape_mrkdwn(subject)), "blocks": blocks}
 
 
+@dataclass(frozen=True)
+class HITLOutcome:
+    """How a HITL request ended, as its message shows it.
+
+    ``chosen``: the options Airflow recorded (empty: nobody answered); ``airflow_user``: who answered
+    (``None`` with options: nobody did, Airflow took the request's defaults at its timeout);
+    ``slack_user``: the person who clicked (``None``: answered in Airflow, its UI or REST API);
+    ``why``: why a request nobody answered closed (``timed out``, ``the task failed``).
+    """
+
+    chosen: tuple[str, ...] = ()
+    airflow_user: str | None = None
+    slack_user: str | None = None
+    why: str = ""
+
+    @property
+    def state(self) -> str:
+        """The message's metadata ``state`` afterwards: ``answered`` (options recorded) or ``closed``."""
+        return "answered" if self.chosen else "closed"
+
+    @property
+    def summary(self) -> str:
+        """One line of plain text for the notes of later clicks (``Reject by admin``)."""
+        if not self.chosen:
+            return f"closed without an answer: {self.why}" if self.why else "closed without an answer"
+        by = self.airflow_user if self.airflow_user else "the defaults, at the timeout"
+        return f"{', '.join(self.chosen)} by {by}"
+
+
+def outcome_line(outcome: HITLOutcome) -> str:
+    """The mrkdwn line that replaces the buttons: who answered what, and where (data is escaped)."""
+    choice = ", ".join(f"*{escape_mrkdwn(option)}*" for option in outcome.chosen)
+    if not outcome.chosen:
+        why = f": {escape_mrkdwn(outcome.why)}" if outcome.why else ""
+        return f":no_entry: Closed without an answer{why}."
+    if outcome.airflow_user is None:
+        return f":hourglass: Nobody answered in time: Airflow took the default {choice}."
+    user = escape_mrkdwn(outcome.airflow_user)
+    if outcome.slack_user:
+        return f":white_check_mark: {_mention(outcome.slack_user)} answered {choice} (Airflow user {user})."
+    return f":white_check_mark: Airflow user {user} answered {choice} in Airflow."
+
+
+def outcome_message(blocks: Sequence[Mapping[str, Any]], outcome: HITLOutcome) -> dict[str, Any]:
+    """The request's message once it ended: its blocks without the buttons, and :func:`outcome_line`."""
+    kept = [dict(block) for block in blocks if block.get("block_id") != ANSWER_BLOCK]
+    at = next((i for i, block in enumerate(kept) if block.get("type") == "context"), len(kept))
+    kept.insert(at, _section(_fit(outcome_line(outcome))))
+    if outcome.chosen:
+        text = f"Answered: {', '.join(escape_mrkdwn(option) for option in outcome.chosen)}"
+    else:
+        text = "Closed without an answer"
+    return {"text": _fit(text), "blocks": kept}
+
+
 def answered_message(
     blocks: Sequence[Mapping[str, Any]], *, chosen: Sequence[str], slack_user: str | None, airflow_user: str
 ) -> dict[str, Any]:
     """The request's message once answered: its blocks without the buttons, and who answered what."""
-    kept = [dict(block) for block in blocks if block.get("block_id") != ANSWER_BLOCK]
-    choice = ", ".join(f"*{escape_mrkdwn(option)}*" for option in chosen) or "nothing"
-    who = _mention(slack_user) if slack_user else escape_mrkdwn(airflow_user)
-    line = f":white_check_mark: {who} answered {choice} (Airflow user {escape_mrkdwn(airflow_user)})."
-    at = next((i for i, block in enumerate(kept) if block.get("type") == "context"), len(kept))
-    kept.insert(at, _section(_fit(line)))
+    return outcome_message(
+        blocks, HITLOutcome(chosen=tuple(chosen), airflow_user=airflow_user, slack_user=slack_user)
+    )
+
+
+def outcome_update(message: Mapping[str, Any], outcome: HITLOutcome) -> dict[str, Any] | None:
+    """The ``chat.update`` arguments (``text``, ``blocks``, ``metadata``) that show ``outcome`` in a
+    request's message, or ``None`` when its metadata says it shows an outcome already (it is not
+    rewritten). ``message`` must be one :func:`~airflow_slack_gate.core.protocol.hitl_request` accepts:
+    the bot's own, naming the request."""
+    metadata = message.get("metadata") or {}
+    payload = metadata.get("event_payload") or {}
+    if payload.get("state") != "open":
+        return None
     return {
-        "text": _fit(f"Answered: {', '.join(escape_mrkdwn(option) for option in chosen)}"),
-        "blocks": kept,
+        **outcome_message(list(message.get("blocks") or []), outcome),
+        "metadata": hitl_outcome_metadata(payload, state=outcome.state, answer=outcome.summary),
     }
 
 
@@ -149,6 +214,7 @@ def note_text(why: str, *, link: str | None = None, detail: str = "") -> str:
         "not_allowed": "You may not answer this request (it is assigned to other people, or your Airflow "
         "user may not answer it); your click changed nothing.",
         "already_answered": f"This request was already answered{detail}; your click changed nothing.",
+        "closed": f"This request is closed{detail}; your click changed nothing.",
         "invalid_option": "That is not one of this request's options; nothing was answered.",
         "nothing_chosen": "Tick at least one option, then press Submit; nothing was answered.",
         "too_many_chosen": "This request takes one option only; nothing was answered.",

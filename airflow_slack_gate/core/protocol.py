@@ -252,6 +252,12 @@ def hitl_metadata(
     return {"event_type": HITL_EVENT_TYPE, "event_payload": payload}
 
 
+def hitl_outcome_metadata(payload: Mapping[str, Any], *, state: str, answer: str) -> dict[str, Any]:
+    """The metadata of a HITL request's message once it ended: its payload with the new ``state``
+    (``answered``, ``closed``) and ``answer``, a line naming the outcome for later clicks' notes."""
+    return {"event_type": HITL_EVENT_TYPE, "event_payload": {**payload, "state": state, "answer": answer}}
+
+
 @dataclass(frozen=True)
 class HITLRequest:
     """The Airflow HITL request a message of this package asks, as its metadata names it."""
@@ -266,6 +272,7 @@ class HITLRequest:
     post_id: str
     state: str
     form: bool = False
+    answer: str = ""
 
     @property
     def identity(self) -> dict[str, Any]:
@@ -276,6 +283,10 @@ class HITLRequest:
             "map_index": self.map_index,
             "try_number": self.try_number,
         }
+
+    def asks_for(self, identity: Mapping[str, Any]) -> bool:
+        """Whether this is the request of ``identity``'s try (its names, try number and ``ti_id``)."""
+        return try_key({**self.identity, "ti_id": self.ti_id}) == try_key(identity)
 
 
 def hitl_request(message: Mapping[str, Any], *, bot_id: str | None) -> HITLRequest | None:
@@ -295,4 +306,11 @@ def hitl_request(message: Mapping[str, Any], *, bot_id: str | None) -> HITLReque
     if not all(isinstance(value, int) and not isinstance(value, bool) for value in numbers.values()):
         return None
     form = payload.get("form", True) is not False  # unreadable: treated as a form (answered in Airflow)
-    return HITLRequest(**texts, **numbers, state=str(payload.get("state") or ""), form=form)  # type: ignore[arg-type]
+    answer = payload.get("answer")
+    return HITLRequest(
+        **texts,  # type: ignore[arg-type]
+        **numbers,  # type: ignore[arg-type]
+        state=str(payload.get("state") or ""),
+        form=form,
+        answer=answer if isinstance(answer, str) else "",
+    )

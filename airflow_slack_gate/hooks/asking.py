@@ -20,6 +20,7 @@ import time
 import uuid
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from datetime import datetime, timezone
 from functools import cached_property
 from typing import TYPE_CHECKING, Any, NamedTuple
 
@@ -37,6 +38,7 @@ from airflow_slack_gate.core.policy import ApprovalPolicy
 from airflow_slack_gate.core.protocol import (
     ask_metadata,
     gate_metadata,
+    hitl_request,
     kept_ask,
     message_with_post_id,
     post_metadata,
@@ -86,6 +88,15 @@ def task_identity(context: Context) -> dict[str, Any]:
         "try_number": ti.try_number,
         "ti_id": str(ti.id),
     }
+
+
+def run_could_start(context: Context) -> datetime:
+    """The earliest time a task of this DAG run can have run: its ``run_after`` (Airflow never starts a
+    run before it, and a clear does not change it), or its start date if that is earlier. Messages of
+    the run's tasks are looked for since then."""
+    dag_run = context["dag_run"]
+    dates = [date for date in (getattr(dag_run, "run_after", None), dag_run.start_date) if date is not None]
+    return min(dates) if dates else datetime.now(tz=timezone.utc)
 
 
 def post_once(
@@ -343,8 +354,8 @@ class Asking:
     def find_asks(self, channel: str, identity: dict[str, Any], *, since: float) -> list[FoundAsk]:
         """This task instance's ask messages (any try) posted since the Unix time ``since``.
 
-        Earlier tries' questions are looked for since the run's ``run_after`` (the sensor's
-        ``_run_could_start``: a clear resets the run's start date, and an earlier try's question
+        Earlier tries' questions are looked for since the run's ``run_after``
+        (:func:`run_could_start`: a clear resets the run's start date, and an earlier try's question
         may be older). Only messages of this connection's own bot count: metadata is readable by
         anyone, but only the bot can post as itself.
         """
@@ -360,6 +371,22 @@ class Asking:
             if payload and message.get("bot_id") == bot_id and same_task(payload, identity):
                 found.append(FoundAsk(str(message["ts"]), payload, list(message.get("blocks") or [])))
         return found
+
+    def find_requests(
+        self, channel: str, identity: Mapping[str, Any], *, since: float
+    ) -> list[dict[str, Any]]:
+        """The messages asking this try's Airflow HITL request (:class:`SlackHITLNotifier`'s), posted
+        since the Unix time ``since``: only this connection's bot's messages whose metadata names this
+        try and its ``ti_id`` (:func:`~airflow_slack_gate.core.protocol.hitl_request`)."""
+        bot_id = self.hook.bot_identity().bot_id
+        history = self.hook.read_history(
+            channel=channel, oldest=f"{since - CLOCK_SKEW:.6f}", include_all_metadata=True
+        )
+        return [
+            message
+            for message in history
+            if (request := hitl_request(message, bot_id=bot_id)) is not None and request.asks_for(identity)
+        ]
 
     def _supersede_earlier_tries(
         self, channel: str, earlier: list[FoundAsk], identity: dict[str, Any], text: str

@@ -17,9 +17,10 @@ from dataclasses import dataclass
 from typing import Any, Literal, Protocol
 
 from airflow_slack_gate.core.gate import split_thread
-from airflow_slack_gate.core.hitl import answered_message, note_text
+from airflow_slack_gate.core.hitl import HITLOutcome, note_text, outcome_update
+from airflow_slack_gate.core.messages import escape_mrkdwn
 from airflow_slack_gate.core.payloads import HITLClick
-from airflow_slack_gate.core.protocol import HITL_EVENT_TYPE, HITLRequest, hitl_request
+from airflow_slack_gate.core.protocol import HITLRequest, hitl_request
 from airflow_slack_gate.core.requesters import FoundBy, airflow_users_for, parse_user_map
 from airflow_slack_gate.core.votes import user_kind
 from airflow_slack_gate.hooks.errors import SlackGateError
@@ -100,8 +101,10 @@ async def handle_hitl_click(
     request = hitl_request(parent, bot_id=bot.bot_id)
     if request is None:
         return await _tell(hook, click, "not_a_request")
-    if request.state != "open":
-        return await _tell(hook, click, "already_answered")
+    if request.state != "open":  # the message shows the outcome already (a click, or the listener)
+        why = "already_answered" if request.state == "answered" else "closed"
+        detail = f" ({escape_mrkdwn(request.answer)})" if request.answer else ""
+        return await _tell(hook, click, why, detail=detail)
     if answerer is None:
         return await _tell(hook, click, "no_airflow")
     if click.submit and not click.chosen:
@@ -158,23 +161,12 @@ async def _show_answer(
     slack_user: str | None,
 ) -> None:
     """Replace the message's buttons by who answered what, and mark its metadata answered."""
-    metadata = parent.get("metadata") or {}
-    payload = {**(metadata.get("event_payload") or {}), "state": "answered"}
-    update = answered_message(
-        list(parent.get("blocks") or []),
-        chosen=answer.chosen,
-        slack_user=slack_user,
-        airflow_user=answer.airflow_user or "",
-    )
+    outcome = HITLOutcome(chosen=answer.chosen, airflow_user=answer.airflow_user, slack_user=slack_user)
+    update = outcome_update(parent, outcome)
+    if update is None:
+        return
     try:
-        await hook.acall(
-            "chat.update",
-            channel=click.channel,
-            ts=click.ts,
-            text=update["text"],
-            blocks=update["blocks"],
-            metadata={"event_type": HITL_EVENT_TYPE, "event_payload": payload},
-        )
+        await hook.acall("chat.update", channel=click.channel, ts=click.ts, **update)
     except SlackGateError as error:  # the answer is in Airflow; the message is only its picture
         log.warning("Answered, but could not update the Slack message %s: %s", click.ts, error)
 

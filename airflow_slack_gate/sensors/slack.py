@@ -67,7 +67,7 @@ from airflow_slack_gate.core.requesters import (
     run_starter,
 )
 from airflow_slack_gate.core.votes import Decision, why_not_voter
-from airflow_slack_gate.hooks.asking import Asking, Question, task_identity
+from airflow_slack_gate.hooks.asking import Asking, Question, run_could_start, task_identity
 from airflow_slack_gate.hooks.errors import SlackGateError
 from airflow_slack_gate.hooks.slack import DEFAULT_CONN_ID, SlackGateHook
 from airflow_slack_gate.hooks.usergroups import GroupCache
@@ -618,7 +618,7 @@ class SlackApprovalSensor(SlackTextTemplating, BaseSensorOperator):
             )
 
         question = Question(text=self.text, message=message, policy=policy, approver_groups=groups)
-        asked = self.asking.ask(channel, identity, question, since=_run_could_start(context).timestamp())
+        asked = self.asking.ask(channel, identity, question, since=run_could_start(context).timestamp())
         if asked.reposted_since is not None:
             self._reposted_since = asked.reposted_since
         return self._remember(context, GateRef(channel=asked.channel, ts=asked.ts))
@@ -830,14 +830,6 @@ def _own_xcom(context: Context, key: str) -> Any:
     the same keys)."""
     ti = context["ti"]
     return ti.xcom_pull(task_ids=ti.task_id, key=key, map_indexes=ti.map_index)
-
-
-def _run_could_start(context: Context) -> datetime:
-    """The earliest time a task of this DAG run can have run: its ``run_after`` (Airflow never starts a
-    run before it, and a clear does not change it), or its start date if that is earlier."""
-    dag_run = context["dag_run"]
-    dates = [date for date in (getattr(dag_run, "run_after", None), dag_run.start_date) if date is not None]
-    return min(dates) if dates else datetime.now(tz=timezone.utc)
 
 
 def _context_line(identity: dict[str, Any]) -> str:

@@ -171,7 +171,20 @@ class AirflowApi:
                 return json.loads(value)
         return value
 
+    def hitl_detail(self, dag_id: str, run_id: str, task_id: str, map_index: int = -1) -> dict[str, Any]:
+        """A task's Human-in-the-loop request and its answer (``chosen_options``, ``responded_by_user``)."""
+        path = f"/dags/{_q(dag_id)}/dagRuns/{_q(run_id)}/taskInstances/{_q(task_id)}/{map_index}/hitlDetails"
+        return dict(self.get(path))
+
     # -- acting and waiting ----------------------------------------------------------------------------
+
+    def answer_hitl(
+        self, dag_id: str, run_id: str, task_id: str, chosen: Iterable[str], map_index: int = -1
+    ) -> dict[str, Any]:
+        """Answer a task's Human-in-the-loop request as this user, as the Airflow UI does (``PATCH``)."""
+        path = f"/dags/{_q(dag_id)}/dagRuns/{_q(run_id)}/taskInstances/{_q(task_id)}/{map_index}/hitlDetails"
+        body = {"chosen_options": list(chosen), "params_input": {}}
+        return dict(self.request("PATCH", path, body))
 
     def trigger(self, dag_id: str, conf: Mapping[str, Any] | None = None) -> str:
         """Start a run of ``dag_id`` now with ``conf`` (DAG params); return its run id."""
@@ -236,6 +249,8 @@ class AirflowRunner:
     :param wait_for_dags: DAG ids that must be parsed before :meth:`start` returns.
     :param components: Which of :data:`COMPONENTS` to start (all by default; the API server always).
     :param database_url: Airflow's metadata database (SQLAlchemy URL); a SQLite file in the home if None.
+    :param users: More users of the simple auth manager, ``{name: role}`` (``viewer``, ``user``, ``op``,
+        ``admin``...), each with a random password; :meth:`api_as` talks to Airflow as one of them.
     :param stream: Where to print progress lines (None: quiet).
     """
 
@@ -249,6 +264,7 @@ class AirflowRunner:
         wait_for_dags: Iterable[str] = (),
         components: Iterable[str] = tuple(COMPONENTS),
         database_url: str | None = None,
+        users: Mapping[str, str] | None = None,
         start_timeout: float = 240.0,
         stop_timeout: float = 20.0,
         stream: IO[str] | None = None,
@@ -270,6 +286,11 @@ class AirflowRunner:
         self.port = 0
         self.username = "admin"
         self.password = secrets.token_urlsafe(12)
+        if self.username in (users or {}):
+            raise ValueError(f"{self.username!r} is the runner's own admin user; choose other names")
+        self.roles = {self.username: "admin", **dict(users or {})}
+        self.passwords = {name: secrets.token_urlsafe(12) for name in self.roles}
+        self.passwords[self.username] = self.password
         self.processes: dict[str, subprocess.Popen[bytes]] = {}
         self.timings: dict[str, float] = {}
         self._logs: dict[str, IO[bytes]] = {}
@@ -290,6 +311,12 @@ class AirflowRunner:
         if self._api is None:
             raise AirflowRunnerError("Airflow is not started")
         return self._api
+
+    def api_as(self, username: str) -> AirflowApi:
+        """Airflow's REST API as ``username``, one of the ``users`` given (or the admin)."""
+        if self._api is None:
+            raise AirflowRunnerError("Airflow is not started")
+        return AirflowApi(self.url, username, self.passwords[username])
 
     @property
     def environment(self) -> dict[str, str]:
@@ -453,7 +480,7 @@ class AirflowRunner:
     def _environment(self) -> dict[str, str]:
         env = {key: value for key, value in os.environ.items() if not key.startswith("AIRFLOW")}
         passwords = self.home / "passwords.json"
-        passwords.write_text(json.dumps({self.username: self.password}))
+        passwords.write_text(json.dumps(self.passwords))
         passwords.chmod(0o600)
         if self.gate_poke_interval is not None:
             config = self.home / "config"
@@ -470,7 +497,9 @@ class AirflowRunner:
                 "AIRFLOW__CORE__PARALLELISM": "4",
                 "AIRFLOW__CORE__DAGS_ARE_PAUSED_AT_CREATION": "False",
                 "AIRFLOW__CORE__FERNET_KEY": base64.urlsafe_b64encode(secrets.token_bytes(32)).decode(),
-                "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_USERS": f"{self.username}:admin",
+                "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_USERS": ",".join(
+                    f"{name}:{role}" for name, role in self.roles.items()
+                ),
                 "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_PASSWORDS_FILE": str(passwords),
                 "AIRFLOW__CORE__EXECUTION_API_SERVER_URL": f"{self.url}/execution/",
                 "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": self.database_url

@@ -15,15 +15,35 @@ import pytest
 
 from airflow_slack_gate.testing.airflow_runner import AirflowRunner
 from airflow_slack_gate.testing.emulator import SlackEmulator
+from airflow_slack_gate.testing.emulator.seed import DEMO_EMAIL_DOMAIN
 
 HERE = Path(__file__).parent
 EXAMPLE_DAGS = HERE.parents[1] / "example_dags"
+#: DAGs only the e2e tests run (a second DAG bundle): HITL requests with a short timeout.
+E2E_DAGS = HERE / "dags"
+DAG_BUNDLES = [
+    {"name": "dags-folder", "classpath": "airflow.dag_processing.bundles.local.LocalDagBundle", "kwargs": {}},
+    {
+        "name": "e2e",
+        "classpath": "airflow.dag_processing.bundles.local.LocalDagBundle",
+        "kwargs": {"path": str(E2E_DAGS)},
+    },
+]
 EXAMPLE_DAG_IDS = (
     "slack_gate_post_metric",
     "slack_gate_approve_deploy",
     "slack_gate_two_of_three",
     "slack_gate_short_circuit",
+    "slack_gate_hitl_approval",
+    "slack_gate_hitl_branch",
 )
+#: What the shared Airflow waits to have parsed before the first test: the examples and the e2e DAGs.
+SHARED_DAG_IDS = (*EXAMPLE_DAG_IDS, "e2e_hitl_timeout")
+#: Airflow users besides the runner's admin (simple auth manager). The connection finds a Slack user's
+#: Airflow user by their profile email at example.com: alice and bob are Airflow users, mallory is not.
+AIRFLOW_USERS = {"alice": "user", "bob": "user"}
+#: Who may choose in slack_gate_hitl_branch (its Variable): alice only.
+RELEASE_MANAGERS = "alice"
 #: How often the gates read Slack here (a cluster policy sets it; the DAG files are unchanged).
 POKE_INTERVAL = 0.5
 #: The fixtures of the shared Airflow; tests that use either run together.
@@ -35,7 +55,8 @@ class SharedAirflow:
     """The emulator and the Airflow that uses it, started on first use and stopped by :meth:`stop`.
 
     Its connection ``slack_gate_default`` carries the app's app-level token and signing secret, so
-    the triggerer's Socket Mode listener and the API server's Request URL route both take clicks."""
+    the triggerer's Socket Mode listener and the API server's Request URL route both take clicks, and
+    maps Slack users to :data:`AIRFLOW_USERS` by email (HITL answers from Slack)."""
 
     def __init__(self) -> None:
         self._slack: SlackEmulator | None = None
@@ -52,15 +73,26 @@ class SharedAirflow:
             slack = self.slack()
             app = slack.app_settings()
             conn = json.loads(slack.airflow_connection())
-            conn["extra"].update({"app_token": app.app_token, "signing_secret": app.signing_secret})
+            conn["extra"].update(
+                {
+                    "app_token": app.app_token,
+                    "signing_secret": app.signing_secret,
+                    "email_domain": DEMO_EMAIL_DOMAIN,
+                }
+            )
             runner = AirflowRunner(
                 EXAMPLE_DAGS,
                 env={
                     "AIRFLOW_CONN_SLACK_GATE_DEFAULT": json.dumps(conn),
                     **slack.workspace.example_dag_variables(),
+                    "AIRFLOW_VAR_SLACK_GATE_RELEASE_MANAGERS": RELEASE_MANAGERS,
+                    "AIRFLOW__DAG_PROCESSOR__DAG_BUNDLE_CONFIG_LIST": json.dumps(DAG_BUNDLES),
+                    # The scheduler resolves HITL requests past their response_timeout this often.
+                    "AIRFLOW__SCHEDULER__TRIGGER_TIMEOUT_CHECK_INTERVAL": "1",
                 },
+                users=AIRFLOW_USERS,
                 gate_poke_interval=POKE_INTERVAL,
-                wait_for_dags=EXAMPLE_DAG_IDS,
+                wait_for_dags=SHARED_DAG_IDS,
                 stream=sys.stderr,
             )
             try:

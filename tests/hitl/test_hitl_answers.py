@@ -99,7 +99,7 @@ def test_a_request_answered_in_airflow_refuses_a_later_click_and_shows_the_answe
         assert "already answered (Reject by admin)" in told(slack, ws.alice, "already answered")
         assert run.detail().chosen_options == ["Reject"]
         shown = slack.wait_for(lambda: not buttons(m := slack.get_message("approvals", message["ts"])) and m)
-        assert "answered *Reject* (Airflow user admin)" in json.dumps(shown["blocks"])
+        assert "Airflow user admin answered *Reject* in Airflow" in json.dumps(shown["blocks"])
 
     run_hitl("hitl_approval", people)
 

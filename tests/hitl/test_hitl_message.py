@@ -12,10 +12,14 @@ from airflow_slack_gate.core.hitl import (
     CHOICES_ACTION,
     OPTION_ACTION,
     SUBMIT_ACTION,
+    HITLOutcome,
     answered_message,
     chosen_indexes,
     hitl_message,
     option_index,
+    outcome_line,
+    outcome_message,
+    outcome_update,
 )
 from airflow_slack_gate.core.protocol import hitl_metadata, hitl_request, options_digest
 from airflow_slack_gate.core.requesters import airflow_users_for
@@ -168,3 +172,41 @@ def test_a_slack_user_is_mapped_back_by_the_requesters_rules():
         "email",
     )
     assert airflow_users_for("UX", {}, email=None, email_domain="example.com") == ((), None)
+
+
+def test_every_outcome_says_who_answered_what_and_where():
+    blocks = message()["blocks"]
+    in_airflow = HITLOutcome(chosen=("<!channel>",), airflow_user="<!here>")
+    timed_out = HITLOutcome(chosen=("Reject",))
+    closed = HITLOutcome(why="nobody answered in time, and the task failed")
+    for outcome in (in_airflow, timed_out, closed):
+        done = outcome_message(blocks, outcome)
+        assert_valid_block_kit(done)
+        assert not [b for b in done["blocks"] if b.get("block_id") == ANSWER_BLOCK]
+    assert outcome_line(in_airflow) == (
+        ":white_check_mark: Airflow user &lt;!here&gt; answered *&lt;!channel&gt;* in Airflow."
+    )
+    assert outcome_line(timed_out) == (
+        ":hourglass: Nobody answered in time: Airflow took the default *Reject*."
+    )
+    assert "Closed without an answer: nobody answered in time" in outcome_line(closed)
+    assert (in_airflow.state, timed_out.state, closed.state) == ("answered", "answered", "closed")
+    assert timed_out.summary == "Reject by the defaults, at the timeout"
+
+
+def test_a_message_showing_an_outcome_is_not_rewritten_and_the_outcome_is_kept_in_its_metadata():
+    identity = {"dag_id": "d", "run_id": "r", "task_id": "t", "map_index": -1, "try_number": 1}
+    ours = {
+        "bot_id": "B1",
+        "blocks": message()["blocks"],
+        "metadata": hitl_metadata(identity, ti_id="id1", options=["Approve", "Reject"], post_id="p"),
+    }
+    update = outcome_update(ours, HITLOutcome(chosen=("Reject",), airflow_user="admin"))
+    assert update is not None
+    answered = {**ours, "blocks": update["blocks"], "metadata": update["metadata"]}
+    request = hitl_request(answered, bot_id="B1")
+    assert (request.state, request.answer) == ("answered", "Reject by admin")
+    assert request.asks_for({**identity, "ti_id": "id1"})
+    assert not request.asks_for({**identity, "ti_id": "id2"})  # another Airflow's run with the same names
+    assert not request.asks_for({**identity, "ti_id": "id1", "try_number": 2})
+    assert outcome_update(answered, HITLOutcome(chosen=("Approve",), airflow_user="bob")) is None
