@@ -220,6 +220,7 @@ def note_text(why: str, *, link: str | None = None, detail: str = "") -> str:
         "too_many_chosen": "This request takes one option only; nothing was answered.",
         "stale": "This request was asked again (a newer try) or changed: answer the newer message. "
         "Your click changed nothing.",
+        "form": "This request has a form to fill in: answer it in Airflow. Nothing was answered.",
         "gone": "This request no longer exists in Airflow; your click changed nothing.",
         "not_a_request": "This message is no open request of Airflow's; your click changed nothing.",
         "no_airflow": "Slack delivered this click where Airflow's requests cannot be answered, and it "

@@ -227,12 +227,19 @@ def options_digest(options: Sequence[str]) -> str:
 
 
 def hitl_metadata(
-    identity: Mapping[str, Any], *, ti_id: str, options: Sequence[str], post_id: str, state: str = "open"
+    identity: Mapping[str, Any],
+    *,
+    ti_id: str,
+    options: Sequence[str],
+    post_id: str,
+    state: str = "open",
+    form: bool = False,
 ) -> dict[str, Any]:
     """Slack message metadata of a HITL request's message: the task instance and try it asks for (its
     ``dag_id``, ``run_id``, ``task_id``, ``map_index``, ``try_number`` and Airflow's ``ti_id``), the
     digest of its options, a random ``post_id`` (to find a post whose answer was lost) and its
-    ``state`` (``open``, ``answered``). Only the bot can write it: a click is judged by it, never by
+    ``state`` (``open``, ``answered``), and whether the request has a ``form`` (params of its own,
+    answered in Airflow only). Only the bot can write it: a click is judged by it, never by
     the button's value alone."""
     payload = {
         **{key: identity[key] for key in ("dag_id", "run_id", "task_id", "map_index", "try_number")},
@@ -240,6 +247,7 @@ def hitl_metadata(
         "options": options_digest(options),
         "post_id": post_id,
         "state": state,
+        "form": form,
     }
     return {"event_type": HITL_EVENT_TYPE, "event_payload": payload}
 
@@ -263,6 +271,7 @@ class HITLRequest:
     options: str
     post_id: str
     state: str
+    form: bool = False
     answer: str = ""
 
     @property
@@ -296,10 +305,12 @@ def hitl_request(message: Mapping[str, Any], *, bot_id: str | None) -> HITLReque
         return None
     if not all(isinstance(value, int) and not isinstance(value, bool) for value in numbers.values()):
         return None
+    form = payload.get("form", True) is not False  # unreadable: treated as a form (answered in Airflow)
     answer = payload.get("answer")
     return HITLRequest(
         **texts,  # type: ignore[arg-type]
         **numbers,  # type: ignore[arg-type]
         state=str(payload.get("state") or ""),
+        form=form,
         answer=answer if isinstance(answer, str) else "",
     )

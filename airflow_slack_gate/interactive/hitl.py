@@ -48,85 +48,133 @@ class AirflowHITLAnswerer:
         link = _link(request)
         try:
             with create_session() as session:
-                return self._answer_in(session, request, respondent, chosen, link)
+                judged = _judge(session, request, chosen, link)
+            if isinstance(judged, HITLAnswer):
+                return judged
+            names, params = judged
+            user = respondent_user(respondent)
+            if isinstance(user, HITLAnswer):
+                return HITLAnswer(user.status, link=link, detail=user.detail)
+            if not _may_update_hitl(user, request.dag_id):
+                return HITLAnswer("not_allowed", link=link)
+            # A session of its own, as the PATCH request's: on Airflow 3.1 a task instance already loaded
+            # in the session has its ``hitl_detail`` (lazy="noload") loaded as None, and the handler's
+            # joinedload would not replace it (a 404).
+            with create_session() as session:
+                answer = _update(session, request, names, params, user, link)
         except Exception as error:  # never a trace in Slack; the log has it
             log.exception("Could not answer HITL request %s from Slack", request.identity)
             return HITLAnswer("failed", link=link, detail=f" ({type(error).__name__})")
-
-    def _answer_in(
-        self, session: Any, request: HITLRequest, respondent: Respondent, chosen: list[str], link: str | None
-    ) -> HITLAnswer:
-        from airflow.api_fastapi.core_api.datamodels.hitl import UpdateHITLDetailPayload
-        from airflow.api_fastapi.core_api.routes.public.hitl import update_hitl_detail
-        from airflow.models.taskinstance import TaskInstance
-        from fastapi import HTTPException
-        from sqlalchemy import select
-
-        ti = session.scalar(
-            select(TaskInstance).where(
-                TaskInstance.dag_id == request.dag_id,
-                TaskInstance.run_id == request.run_id,
-                TaskInstance.task_id == request.task_id,
-                TaskInstance.map_index == request.map_index,
-            )
-        )
-        detail = _detail_of(session, ti.id) if ti is not None else None
-        if ti is None or detail is None:
-            return HITLAnswer("gone", link=link)
-        # The message names one try of one task instance, and the options it showed: judge by them.
-        if str(ti.id) != request.ti_id or ti.try_number != request.try_number:
-            return HITLAnswer("stale", link=link)
-        options = list(detail.options or [])
-        if options_digest(options) != request.options:
-            return HITLAnswer("stale", link=link)
-        if detail.responded_at is not None:
-            return _already(detail, link)
-        indexes = [option_index(value, len(options)) for value in chosen]
-        if not indexes:
-            return HITLAnswer("nothing_chosen", link=link)
-        if any(index is None for index in indexes):
-            return HITLAnswer("invalid_option", link=link)
-        if not detail.multiple and len(indexes) > 1:
-            return HITLAnswer("too_many_chosen", link=link)
-        names = [options[index] for index in indexes if index is not None]
-        user = respondent_user(respondent)
-        if isinstance(user, HITLAnswer):
-            return HITLAnswer(user.status, link=link, detail=user.detail)
-        if not _may_update_hitl(user, request.dag_id):
-            return HITLAnswer("not_allowed", link=link)
-        try:
-            update_hitl_detail(
-                dag_id=request.dag_id,
-                dag_run_id=request.run_id,
-                task_id=request.task_id,
-                update_hitl_detail_payload=UpdateHITLDetailPayload(chosen_options=names, params_input={}),
-                user=user,
-                session=session,
-                map_index=request.map_index,
-            )
-        except HTTPException as error:
-            session.rollback()
-            status = _STATUSES.get(error.status_code, "failed")
+        if answer.status == "answered":
             log.info(
-                "Airflow refused a Slack answer to %s: %s %s",
+                "HITL request %s answered %s from Slack by %s (Airflow user %s, found by %s)",
                 request.identity,
-                error.status_code,
-                error.detail,
+                list(names),
+                respondent.slack_user,
+                answer.airflow_user,
+                respondent.found_by,
             )
-            if status == "already_answered":
-                session.refresh(detail)
-                return _already(detail, link)
-            return HITLAnswer(status, link=link)  # type: ignore[arg-type]
-        session.commit()
-        log.info(
-            "HITL request %s answered %s from Slack by %s (Airflow user %s, found by %s)",
-            request.identity,
-            names,
-            respondent.slack_user,
-            user.get_name(),
-            respondent.found_by,
+        return answer
+
+
+def _judge(
+    session: Any, request: HITLRequest, chosen: list[str], link: str | None
+) -> HITLAnswer | tuple[list[str], dict[str, Any]]:
+    """The chosen options' names and the params an answer sends, or why the click answers nothing:
+    judged by the message's metadata (its try, the options it showed) against Airflow's row."""
+    from airflow.models.taskinstance import TaskInstance
+    from sqlalchemy import select
+
+    ti = session.scalar(
+        select(TaskInstance).where(
+            TaskInstance.dag_id == request.dag_id,
+            TaskInstance.run_id == request.run_id,
+            TaskInstance.task_id == request.task_id,
+            TaskInstance.map_index == request.map_index,
         )
-        return HITLAnswer("answered", chosen=tuple(names), airflow_user=user.get_name(), link=link)
+    )
+    detail = _detail_of(session, ti.id) if ti is not None else None
+    if ti is None or detail is None:
+        return HITLAnswer("gone", link=link)
+    # The message names one try of one task instance, and the options it showed: judge by them.
+    if str(ti.id) != request.ti_id or ti.try_number != request.try_number:
+        return HITLAnswer("stale", link=link)
+    options = list(detail.options or [])
+    if options_digest(options) != request.options:
+        return HITLAnswer("stale", link=link)
+    if detail.responded_at is not None:
+        return _already(detail, link)
+    if request.form:  # params of its own: a form Slack cannot show yet
+        return HITLAnswer("form", link=link)
+    indexes = [option_index(value, len(options)) for value in chosen]
+    if not indexes:
+        return HITLAnswer("nothing_chosen", link=link)
+    if any(index is None for index in indexes):
+        return HITLAnswer("invalid_option", link=link)
+    if not detail.multiple and len(indexes) > 1:
+        return HITLAnswer("too_many_chosen", link=link)
+    return [options[index] for index in indexes if index is not None], unchanged_params(detail.params)
+
+
+def _update(
+    session: Any, request: HITLRequest, names: list[str], params: dict[str, Any], user: Any, link: str | None
+) -> HITLAnswer:
+    """Airflow's own response code answers: its 409, 403, 400 and 404 become the click's note."""
+    from airflow.api_fastapi.core_api.datamodels.hitl import UpdateHITLDetailPayload
+    from airflow.api_fastapi.core_api.routes.public.hitl import update_hitl_detail
+    from airflow.models.taskinstance import TaskInstance
+    from fastapi import HTTPException
+    from sqlalchemy import select
+
+    # Still the try that was judged (a column read: no task instance enters the session).
+    current = session.scalar(
+        select(TaskInstance.id).where(
+            TaskInstance.dag_id == request.dag_id,
+            TaskInstance.run_id == request.run_id,
+            TaskInstance.task_id == request.task_id,
+            TaskInstance.map_index == request.map_index,
+        )
+    )
+    if str(current) != request.ti_id:
+        return HITLAnswer("stale", link=link)
+    try:
+        update_hitl_detail(
+            dag_id=request.dag_id,
+            dag_run_id=request.run_id,
+            task_id=request.task_id,
+            update_hitl_detail_payload=UpdateHITLDetailPayload(chosen_options=names, params_input=params),
+            user=user,
+            session=session,
+            map_index=request.map_index,
+        )
+    except HTTPException as error:
+        session.rollback()
+        status = _STATUSES.get(error.status_code, "failed")
+        log.info(
+            "Airflow refused a Slack answer to %s: %s %s", request.identity, error.status_code, error.detail
+        )
+        if status == "already_answered":
+            detail = _detail_of(session, current)  # answered meanwhile: show by whom
+            if detail is not None:
+                return _already(detail, link)
+        return HITLAnswer(status, link=link)  # type: ignore[arg-type]
+    session.commit()
+    return HITLAnswer("answered", chosen=tuple(names), airflow_user=user.get_name(), link=link)
+
+
+def unchanged_params(params: Any) -> dict[str, Any]:
+    """The ``params_input`` of an answer that fills in no form: the request's params as they are.
+
+    Airflow 3.1 puts the DAG's params into every HITL request (no form of the task's own) and refuses an
+    answer whose ``params_input`` lacks any of them, as the Airflow UI sends them prefilled; so does
+    this. Its row keeps their values; Airflow 3.1.3+ keeps serialized params, whose ``value`` is taken.
+    """
+    if not isinstance(params, dict):
+        return {}
+    return {
+        key: value["value"] if isinstance(value, dict) and {"value", "schema"} <= set(value) else value
+        for key, value in params.items()
+    }
 
 
 def _detail_of(session: Any, ti_id: Any) -> Any:

@@ -72,25 +72,30 @@ class SlackHITLNotifier(BaseNotifier):
         """Post the request (at most once); a Slack error is logged, never raised (see the module)."""
         from airflow.providers.standard.operators.hitl import HITLOperator
 
-        task = context["task"]
+        ti = context["task_instance"]
+        # the rendered operator: Airflow 3.1's context["task"] is the task before its templates were
+        # rendered (the request's subject and body in Airflow's row are rendered ones)
+        task = getattr(ti, "task", None)
+        if not isinstance(task, HITLOperator):
+            task = context["task"]
         if not isinstance(task, HITLOperator):
             raise TypeError(
                 f"SlackHITLNotifier asks HITL requests: pass it in the notifiers of a HITLOperator "
                 f"(ApprovalOperator, HITLBranchOperator, HITLEntryOperator), not to {type(task).__name__}."
             )
-        ti = context["task_instance"]
         try:
             link: str | None = HITLOperator.generate_link_to_ui_from_context(context=context)
         except ValueError:  # no api.base_url: the message says so
             link = None
         options = [str(option) for option in task.options]
         identity = task_identity(context)
+        form = _has_form(task)
         message = hitl_message(
             subject=str(task.subject),
             body=None if task.body is None else str(task.body),
             options=options,
             multiple=bool(task.multiple),
-            has_params=_has_form(task),
+            has_params=form,
             link=link,
             text=self.text,
             mention=self.mention,
@@ -107,7 +112,7 @@ class SlackHITLNotifier(BaseNotifier):
                 blocks=message["blocks"],
                 thread_ts=None,
                 metadata_for=lambda post_id: hitl_metadata(
-                    identity, ti_id=str(ti.id), options=options, post_id=post_id
+                    identity, ti_id=str(ti.id), options=options, post_id=post_id, form=form
                 ),
             )
         except (SlackGateError, ValueError) as error:
@@ -127,7 +132,27 @@ def _context_line(identity: dict[str, Any]) -> str:
 
 
 def _has_form(task: Any) -> bool:
-    """Whether the request has params of its own (a form to fill in). Airflow 3.1 merges the DAG's
-    params into the task's; 3.2+ keeps only the task's: the DAG's are no form on either."""
+    """Whether the request has params of its own (a form to fill in). Airflow merges the DAG's params into
+    every task's; they are no form. Where a param knows its source (Airflow 3.2+), the task's own are
+    the form, also when the DAG names the same field. On 3.1 a param is the task's own unless it has the
+    DAG's param's schema and description (not its value: 3.1 writes the run's conf into the params)."""
+    params = task.params or {}
     dag_params = getattr(getattr(task, "dag", None), "params", None) or {}
-    return any(key not in dag_params for key in task.params or {})
+
+    def own(key: str) -> bool:
+        param = params.get_param(key) if hasattr(params, "get_param") else None
+        source = getattr(param, "source", None)
+        if source is not None:
+            return bool(source == "task")
+        if key not in dag_params:
+            return True
+        dag_param = dag_params.get_param(key) if hasattr(dag_params, "get_param") else None
+        if param is None or dag_param is None:
+            return bool(params[key] != dag_params[key])
+        return bool(_definition(param) != _definition(dag_param))
+
+    return any(own(key) for key in params)
+
+
+def _definition(param: Any) -> dict[str, Any]:
+    return {key: value for key, value in param.dump().items() if key != "value"}

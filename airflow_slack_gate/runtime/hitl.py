@@ -35,6 +35,7 @@ AnswerStatus = Literal[
     "invalid_option",
     "too_many_chosen",
     "nothing_chosen",
+    "form",
     "stale",
     "gone",
     "unmapped",

@@ -46,6 +46,38 @@ def slack(slack_emulator: SlackEmulator, monkeypatch: pytest.MonkeyPatch, airflo
     return slack_emulator
 
 
+@pytest.fixture(autouse=True)
+def in_process_supervisor_answers_hitl_triggers(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Before Airflow 3.3 the task defers to its HITLTrigger, which dag.test() runs in-process: see
+    :func:`serve_hitl_as_the_triggerer`."""
+    serve_hitl_as_the_triggerer(monkeypatch)
+
+
+def serve_hitl_as_the_triggerer(monkeypatch: pytest.MonkeyPatch) -> None:
+    """dag.test() runs triggers in-process, and its in-process supervisor (a task's, not a triggerer's)
+    has no handler for a trigger's HITL messages (``GetHITLDetailResponse``; ``UpdateHITLDetail`` after
+    a timeout with defaults): it logs "Unhandled request" and the trigger fails. Handle them exactly as
+    Airflow's triggerer does (``TriggerRunnerSupervisor``), through the in-process execution API."""
+    from airflow.jobs.triggerer_job_runner import HITLDetailResponseResult
+    from airflow.sdk.execution_time.comms import GetHITLDetailResponse, UpdateHITLDetail
+    from airflow.sdk.execution_time.supervisor import InProcessTestSupervisor
+
+    task_requests = InProcessTestSupervisor._handle_request
+
+    def handle_request(self: Any, msg: Any, log: Any, req_id: int) -> None:
+        if isinstance(msg, GetHITLDetailResponse):
+            response = self.client.hitl.get_detail_response(ti_id=msg.ti_id)
+        elif isinstance(msg, UpdateHITLDetail):
+            response = self.client.hitl.update_response(
+                ti_id=msg.ti_id, chosen_options=msg.chosen_options, params_input=msg.params_input
+            )
+        else:
+            return task_requests(self, msg, log, req_id)
+        self.send_msg(HITLDetailResponseResult.from_api_response(response=response), request_id=req_id)
+
+    monkeypatch.setattr(InProcessTestSupervisor, "_handle_request", handle_request)
+
+
 @pytest.fixture
 def api_server(slack: SlackEmulator) -> Iterator[ApiServer]:
     """One API server with the plugin's app; Slack's Request URL points at it."""
@@ -63,6 +95,8 @@ class Run:
         self.slack = slack
         self.dag_id = dag_id
         self.done = threading.Event()
+        #: dag.test() itself waits for a HITL answer (Airflow 3.3 logs it once a second meanwhile)
+        self.dag_test_waits = threading.Event()
 
     def message(self, timeout: float = 60.0) -> dict[str, Any]:
         """The request's message in #approvals, once the notifier posted it."""
@@ -80,22 +114,35 @@ class Run:
         return message
 
     def wait_parked(self, timeout: float = 30.0) -> None:
-        """Wait until the task waits for its answer (``awaiting_input`` on Airflow 3.3, ``deferred``
-        before). People are slower than this: on SQLite, which has no row locks, an answer written
-        while the task is still parking would strand it (Airflow locks the rows on Postgres and MySQL,
-        for the Airflow UI's answers and these alike)."""
+        """Wait until the task waits for its answer. People are slower than this; an answer written
+        earlier could be lost on SQLite, which has no row locks (Airflow locks the rows on Postgres and
+        MySQL, for the Airflow UI's answers and these alike).
+
+        Airflow 3.3 parks the task in ``awaiting_input``, but dag.test() writes the task runner's state
+        into the row once more after the task parked: an answer's resume in between would be
+        overwritten and the run would wait for ever. So wait for dag.test() to say it waits. Before 3.3
+        the task defers to its ``HITLTrigger`` (``next_method`` set), which dag.test() runs inline with
+        the task instance back in ``queued`` (``deferred`` lasts milliseconds); the trigger reads the
+        row, so no answer is lost."""
         from airflow.models.taskinstance import TaskInstance
         from airflow.utils.session import create_session
+        from airflow.utils.state import TaskInstanceState
         from sqlalchemy import select
 
         from tests.support import wait_until
 
-        def parked() -> bool:
-            with create_session() as session:
-                states = session.scalars(select(TaskInstance.state).where(TaskInstance.dag_id == self.dag_id))
-                return any(str(getattr(s, "value", s)) in ("awaiting_input", "deferred") for s in states)
+        if hasattr(TaskInstanceState, "AWAITING_INPUT"):
+            wait_until(self.dag_test_waits.is_set, timeout, "dag.test() waits for the answer")
+            return
 
-        wait_until(parked, timeout, "the task waits for its answer")
+        def deferred() -> bool:
+            with create_session() as session:
+                methods = session.scalars(
+                    select(TaskInstance.next_method).where(TaskInstance.dag_id == self.dag_id)
+                )
+                return any(method is not None for method in methods)
+
+        wait_until(deferred, timeout, "the task defers to its HITLTrigger")
 
     def detail(self) -> Any:
         """Airflow's row of the request (``None`` before the task wrote it)."""
@@ -130,9 +177,16 @@ class Run:
                     detail = None
                 if detail is not None:
                     if detail.responded_at is None:
-                        self.wait_parked()
+                        # as someone Airflow lets answer: an assigned user if the request names any
+                        assigned = [user["name"] for user in detail.assigned_users]
                         try:
-                            answer_in_airflow(self.dag_id, [detail.options[-1]])
+                            self.wait_parked()
+                            if assigned:
+                                answer_in_airflow(
+                                    self.dag_id, [detail.options[-1]], user=assigned[0], role="user"
+                                )
+                            else:
+                                answer_in_airflow(self.dag_id, [detail.options[-1]])
                         except Exception:  # said in the log; tried again until the deadline
                             log.exception("Could not answer the HITL request in Airflow")
                             self.done.wait(0.2)
@@ -143,8 +197,22 @@ class Run:
             timer.cancel()
 
 
+class _WhenLogged(logging.Handler):
+    """Sets ``event`` when a record's message starts with ``prefix``."""
+
+    def __init__(self, prefix: str, event: threading.Event) -> None:
+        super().__init__(logging.INFO)
+        self.prefix = prefix
+        self.event = event
+
+    def emit(self, record: logging.LogRecord) -> None:
+        if record.getMessage().startswith(self.prefix):
+            self.event.set()
+
+
 def answer_in_airflow(dag_id: str, chosen: list[str], *, user: str = "admin", role: str = "admin") -> Any:
-    """Answer the DAG's request as the Airflow UI does: the core API's PATCH handler, as ``user``."""
+    """Answer the DAG's request as the Airflow UI does: the core API's PATCH handler, as ``user``, with
+    the request's params as the UI's prefilled form sends them."""
     from airflow.api_fastapi.auth.managers.simple.user import SimpleAuthManagerUser
     from airflow.api_fastapi.core_api.datamodels.hitl import UpdateHITLDetailPayload
     from airflow.api_fastapi.core_api.routes.public.hitl import update_hitl_detail
@@ -153,20 +221,23 @@ def answer_in_airflow(dag_id: str, chosen: list[str], *, user: str = "admin", ro
     from airflow.utils.session import create_session
     from sqlalchemy import select
 
+    from airflow_slack_gate.interactive.hitl import unchanged_params
+
     with create_session() as session:
-        asking = select(HITLDetail.ti_id)
         # the task instance's names only: a TaskInstance loaded here would be the handler's too, and
         # Airflow 3.1 (hitl_detail lazy="noload") would then find no request on it
         ti = session.execute(
-            select(TaskInstance.run_id, TaskInstance.task_id, TaskInstance.map_index).where(
-                TaskInstance.dag_id == dag_id, TaskInstance.id.in_(asking)
-            )
+            select(TaskInstance.run_id, TaskInstance.task_id, TaskInstance.map_index, HITLDetail.params)
+            .join(HITLDetail, HITLDetail.ti_id == TaskInstance.id)
+            .where(TaskInstance.dag_id == dag_id)
         ).one()
         return update_hitl_detail(
             dag_id=dag_id,
             dag_run_id=ti.run_id,
             task_id=ti.task_id,
-            update_hitl_detail_payload=UpdateHITLDetailPayload(chosen_options=chosen, params_input={}),
+            update_hitl_detail_payload=UpdateHITLDetailPayload(
+                chosen_options=chosen, params_input=unchanged_params(ti.params)
+            ),
             user=SimpleAuthManagerUser(username=user, role=role),
             session=session,
             map_index=ti.map_index,
@@ -181,13 +252,24 @@ def run_hitl(slack: SlackEmulator) -> Callable[..., Any]:
 
     def run_dag(dag_id: str, people: Callable[[Run], None], conf: dict[str, Any] | None = None) -> Any:
         from airflow.models.dagrun import DagRun
+        from airflow.models.hitl import HITLDetail
+        from airflow.models.taskinstance import TaskInstance
         from airflow.utils.session import create_session
-        from sqlalchemy import delete
+        from sqlalchemy import delete, select
 
         with create_session() as session:  # one run per DAG: the helpers find its rows by dag_id
+            # (explicitly: SQLite enforces no foreign keys on Airflow 3.1, so nothing cascades)
+            tis = select(TaskInstance.id).where(TaskInstance.dag_id == dag_id)
+            session.execute(delete(HITLDetail).where(HITLDetail.ti_id.in_(tis)))
+            session.execute(delete(TaskInstance).where(TaskInstance.dag_id == dag_id))
             session.execute(delete(DagRun).where(DagRun.dag_id == dag_id))
         run = Run(slack, dag_id)
         errors: list[BaseException] = []
+        dag_test_log = logging.getLogger("airflow.sdk.definitions.dag")
+        waits = _WhenLogged("Waiting for Human-in-the-loop input", run.dag_test_waits)
+        level = dag_test_log.level
+        dag_test_log.addHandler(waits)
+        dag_test_log.setLevel(logging.INFO)
 
         def act() -> None:
             try:
@@ -205,6 +287,8 @@ def run_hitl(slack: SlackEmulator) -> Callable[..., Any]:
         finally:
             run.done.set()
             thread.join(60)
+            dag_test_log.removeHandler(waits)
+            dag_test_log.setLevel(level)
         if errors:
             raise errors[0]
         return dag_run

@@ -11,20 +11,10 @@ import urllib.parse
 
 import httpx
 import pytest
-from airflow import __version__ as airflow_version
-from packaging.version import Version
 
 from airflow_slack_gate.core.hitl import ANSWER_BLOCK, OPTION_ACTION, SUBMIT_ACTION
 from airflow_slack_gate.testing.emulator.interactivity import sign
 from tests.hitl.conftest import BASE_URL, answer_in_airflow
-
-# On Airflow 3.1 the notifier shows the unrendered request and an answer from Slack lacks the DAG's
-# params that 3.1 puts into every request; a first fix for both hung dag.test() on 3.1 (issue 13 stays
-# open). docs/hitl.md says answers from Slack need Airflow 3.3 for now.
-pytestmark = pytest.mark.skipif(
-    Version(Version(airflow_version).base_version) < Version("3.3"),
-    reason="answering HITL requests from Slack is verified on Airflow 3.3+ only",
-)
 
 APPROVE = f"{OPTION_ACTION}_0"
 REJECT = f"{OPTION_ACTION}_1"
@@ -82,13 +72,19 @@ def test_a_reject_click_skips_the_downstream_task(slack, api_server, run_hitl):
 
 
 def test_the_runs_values_in_the_request_are_escaped(slack, api_server, run_hitl):
+    shown = []
+
     def people(run):
-        text = json.dumps(run.message())
-        assert "<!channel>" not in text
-        assert "&lt;!channel&gt;" in text
-        assert "<http://evil.example|docs>" not in text
+        message = run.message()
+        shown.append((json.dumps(message), run.detail().subject))
+        click(slack, message, slack.workspace.alice, APPROVE)
 
     run_hitl("hitl_approval", people, conf={"model": "<!channel> <http://evil.example|docs>"})
+    ((text, subject),) = shown
+    assert "<!channel>" not in text
+    assert "<http://evil.example|docs>" not in text
+    assert subject == "Deploy <!channel> <http://evil.example|docs>?"  # Airflow's row, rendered
+    assert "*Deploy &lt;!channel&gt; &lt;http://evil.example|docs&gt;?*" in text  # shown, escaped
 
 
 def test_a_request_answered_in_airflow_refuses_a_later_click_and_shows_the_answer(
@@ -140,6 +136,30 @@ def test_only_assigned_users_may_answer_and_the_others_are_told_privately(slack,
         assert run.wait_for_detail(lambda d: d.responded_at is not None).responded_by["id"] == "alice"
 
     run_hitl("hitl_assigned", people)
+
+
+def test_an_answer_that_loses_the_race_to_airflows_handler_is_told_who_answered(slack, run_hitl):
+    """A click judged open, then answered by someone else before Airflow's handler runs (the step
+    after judging, called as the answerer calls it): Airflow's 409 becomes the note naming the answer."""
+    from airflow.api_fastapi.auth.managers.simple.user import SimpleAuthManagerUser
+    from airflow.utils.session import create_session
+
+    from airflow_slack_gate.core.protocol import hitl_request
+    from airflow_slack_gate.interactive.hitl import _update
+
+    answers = []
+
+    def people(run):
+        message = run.message()
+        request = hitl_request(message, bot_id=message["bot_id"])
+        answer_in_airflow("hitl_approval", ["Reject"])
+        alice = SimpleAuthManagerUser(username="alice", role="user")
+        with create_session() as session:
+            answers.append(_update(session, request, ["Approve"], {"model": "v7"}, alice, None))
+
+    run_hitl("hitl_approval", people)
+    ((status, chosen, by),) = [(a.status, a.chosen, a.airflow_user) for a in answers]
+    assert (status, chosen, by) == ("already_answered", ("Reject",), "admin")
 
 
 def test_a_user_airflow_lets_only_read_may_not_answer(slack, api_server, run_hitl):
@@ -208,13 +228,22 @@ def test_several_options_are_ticked_then_submitted(slack, api_server, run_hitl):
     run_hitl("hitl_multiple", people)
 
 
-def test_a_form_is_answered_in_airflow(slack, api_server, run_hitl):
+@pytest.mark.parametrize("dag_id", ["hitl_entry", "hitl_own_form"])
+def test_a_form_is_answered_in_airflow(slack, api_server, run_hitl, dag_id):
+    """HITLEntryOperator's form, and a task's own param that the DAG's params also name (Airflow merges
+    the DAG's params into every task's): either is a form, which a click must not skip."""
+
     def people(run):
         message = run.message()
         assert not buttons(message)
         assert "This request has a form to fill in: answer it in Airflow" in json.dumps(message["blocks"])
+        # a click Slack could only send for a button the message never had: the form is not skipped
+        forged = _signed_click(slack, message, slack.workspace.alice, APPROVE, "0")
+        assert _post(api_server, slack, forged).status_code == 200
+        assert "form to fill in" in told(slack, slack.workspace.alice, "form to fill in")
+        assert run.detail().responded_at is None
 
-    run_hitl("hitl_entry", people)
+    run_hitl(dag_id, people)
 
 
 def test_a_failed_post_leaves_the_request_waiting_in_airflow(slack, api_server, run_hitl):

@@ -10,19 +10,11 @@ import asyncio
 import json
 
 import pytest
-from airflow import __version__ as airflow_version
-from packaging.version import Version
 
 from airflow_slack_gate.hooks.slack import SlackGateHook
 from airflow_slack_gate.runtime.socket_mode import request_url, socket_mode, wait_closed
 from tests.hitl.test_hitl_answers import APPROVE, buttons, states
 from tests.interactive.conftest import ApiServer, LoopThread
-
-# as tests/hitl/test_hitl_answers.py: dag.test() answers from Slack are verified on Airflow 3.3+ for now
-answers_from_slack = pytest.mark.skipif(
-    Version(Version(airflow_version).base_version) < Version("3.3"),
-    reason="answering HITL requests from Slack is verified on Airflow 3.3+ only",
-)
 
 
 def use_socket_mode(slack, monkeypatch, *, signing_secret=True):
@@ -52,7 +44,6 @@ def answered_by_alice(slack, run):
     slack.wait_for(lambda: not buttons(slack.get_message("approvals", message["ts"])))
 
 
-@answers_from_slack
 def test_the_api_server_holds_socket_mode_and_answers_a_click(slack, run_hitl, monkeypatch):
     use_socket_mode(slack, monkeypatch)
     monkeypatch.setenv("AIRFLOW__SLACK_GATE__API_SERVER_SOCKET_MODE", "slack_gate_default")
@@ -100,7 +91,6 @@ def api_server_url(monkeypatch):
     server.stop()
 
 
-@answers_from_slack
 def test_a_click_on_a_triggerers_connection_is_answered_by_the_api_server(
     slack, run_hitl, monkeypatch, triggerer, api_server_url
 ):
@@ -111,7 +101,6 @@ def test_a_click_on_a_triggerers_connection_is_answered_by_the_api_server(
     assert {d.via for d in slack.interactivity.deliveries} == {"socket_mode"}  # no Request URL from Slack
 
 
-@answers_from_slack
 def test_without_a_signing_secret_a_triggerer_tells_the_person_to_answer_in_airflow(
     slack, run_hitl, monkeypatch, triggerer, api_server_url
 ):

@@ -20,7 +20,7 @@ import pytest
 
 from airflow_slack_gate.core.protocol import VOTE_EVENT_TYPE
 from airflow_slack_gate.testing.emulator import SlackEmulator
-from tests.hitl.conftest import AIRFLOW_USERS, Run, answer_in_airflow
+from tests.hitl.conftest import AIRFLOW_USERS, Run, answer_in_airflow, serve_hitl_as_the_triggerer
 from tests.support import SUCCESS, load_dag, people, task_states, xcom
 
 pytestmark = pytest.mark.usefixtures("airflow_db", "fast_slack_reads", "triggerer_reads_hitl")
@@ -30,20 +30,7 @@ pytestmark = pytest.mark.usefixtures("airflow_db", "fast_slack_reads", "triggere
 def triggerer_reads_hitl(monkeypatch: pytest.MonkeyPatch) -> None:
     """Let dag.test()'s in-process trigger read HITL requests, exactly as Airflow's triggerer serves
     that read (``TriggerRunnerSupervisor``: the execution API's GET /hitlDetails/{ti_id})."""
-    from airflow.jobs.triggerer_job_runner import HITLDetailResponseResult
-    from airflow.sdk.execution_time.comms import GetHITLDetailResponse
-    from airflow.sdk.execution_time.supervisor import InProcessTestSupervisor
-
-    handle = InProcessTestSupervisor._handle_request
-
-    def handle_as_triggerer(self: Any, msg: Any, log: Any, req_id: int) -> None:
-        if isinstance(msg, GetHITLDetailResponse):
-            response = self.client.hitl.get_detail_response(ti_id=msg.ti_id)
-            self.send_msg(HITLDetailResponseResult.from_api_response(response=response), request_id=req_id)
-            return
-        handle(self, msg, log, req_id)
-
-    monkeypatch.setattr(InProcessTestSupervisor, "_handle_request", handle_as_triggerer)
+    serve_hitl_as_the_triggerer(monkeypatch)
 
 
 @pytest.fixture

@@ -46,3 +46,12 @@ with DAG("hitl_entry", schedule=None):
         params={"reason": Param("", type="string")},
         notifiers=[SlackHITLNotifier(channel="approvals")],
     )
+
+with DAG("hitl_own_form", schedule=None, params={"reason": "none given"}):
+    HITLOperator(  # a form of the task's own, whose field the DAG's params also name
+        task_id="pick",
+        subject="Why?",
+        options=["Approve", "Reject"],
+        params={"reason": Param("a reason", type="string", description="Why you decided so")},
+        notifiers=[SlackHITLNotifier(channel="approvals")],
+    )
