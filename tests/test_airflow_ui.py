@@ -117,5 +117,7 @@ def test_airflow_s_own_resume_payload_is_read_as_the_answer():
 
 def test_the_trigger_looks_at_the_request_often_only_where_airflow_resumes_nobody():
     assert pacing.hitl_look_every(30, airflow_resumes=False) == pacing.HITL_LOOK_INTERVAL
-    assert pacing.hitl_look_every(120, airflow_resumes=True) == pacing.HITL_SAFETY_NET_INTERVAL
-    assert pacing.hitl_look_every(0.2, airflow_resumes=True) == 0.2  # never slower than the gate's reads
+    assert pacing.hitl_look_every(120, airflow_resumes=True) == 120  # never more often than its reads
+    assert pacing.hitl_look_every(0.2, airflow_resumes=False) == 0.2  # never slower than the gate's reads
+    # Airflow 3.3 resumes answered gates itself: a look is a safety net, one API call per gate
+    assert pacing.hitl_look_every(0.2, airflow_resumes=True) == pacing.HITL_SAFETY_NET_INTERVAL
