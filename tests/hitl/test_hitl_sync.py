@@ -7,43 +7,11 @@ from __future__ import annotations
 
 import json
 import logging
-import threading
-
-import pytest
-from airflow import __version__ as airflow_version
-from packaging.version import Version
 
 from airflow_slack_gate.core.hitl import ANSWER_BLOCK, OPTION_ACTION
 from tests.hitl.conftest import answer_in_airflow
 
-# dag.test() resumes a HITL task from awaiting_input on Airflow 3.3; the 3.1 path is being fixed
-# elsewhere (tests/hitl/conftest.py), and the notifier shows unrendered requests there for now.
-pytestmark = pytest.mark.skipif(
-    Version(Version(airflow_version).base_version) < Version("3.3"),
-    reason="HITL requests asked in Slack are verified on Airflow 3.3+ only",
-)
-
 APPROVE = f"{OPTION_ACTION}_0"
-
-
-def wait_until_dag_test_waits(timeout=60.0):
-    """Wait until dag.test() says it waits for the answer: its task runner is done with the parked
-    task. On SQLite an answer written before that can be overwritten by the runner's last write,
-    leaving the task in awaiting_input with its answer recorded, and dag.test() waiting forever."""
-    said = threading.Event()
-
-    class Listen(logging.Handler):
-        def emit(self, record):
-            if "Waiting for Human-in-the-loop input" in record.getMessage():
-                said.set()
-
-    handler = Listen(logging.INFO)
-    logger = logging.getLogger("airflow.sdk.definitions.dag")
-    logger.addHandler(handler)
-    try:
-        assert said.wait(timeout), "dag.test() never said it waits for the answer"
-    finally:
-        logger.removeHandler(handler)
 
 
 def buttons(message):
@@ -63,7 +31,6 @@ def test_a_request_answered_in_airflow_shows_the_answer_in_slack(slack, run_hitl
 
     def people(run):
         seen["message"] = run.message()
-        wait_until_dag_test_waits()
         answer_in_airflow("hitl_approval", ["Reject"], user="admin")  # in the Airflow UI
 
     dag_run = run_hitl("hitl_approval", people)
@@ -83,7 +50,6 @@ def test_a_request_answered_in_slack_is_not_rewritten_when_the_task_ends(slack, 
 
     def people(run):
         seen["message"] = message = run.message()
-        wait_until_dag_test_waits()
         delivery = slack.click_button("approvals", message["ts"], ws.alice, APPROVE).wait(10)
         assert (delivery.status, delivery.error) == (200, None)
         slack.wait_for(lambda: not buttons(slack.get_message("approvals", message["ts"])))
@@ -118,7 +84,6 @@ def test_only_the_bots_own_message_of_this_try_is_updated(slack, run_hitl):
                 ws.approvals, ws.bot_user_id, message["text"], blocks=message["blocks"], metadata=elsewhere
             ),
         ]
-        wait_until_dag_test_waits()
         answer_in_airflow("hitl_approval", ["Approve"], user="admin")
 
     run_hitl("hitl_approval", people)
@@ -135,7 +100,6 @@ def test_slack_failing_to_show_the_answer_never_fails_the_task(slack, run_hitl, 
     def people(run):
         seen["message"] = run.message()
         slack.inject_fault("chat.update", status=200, error="cant_update_message", count=5)
-        wait_until_dag_test_waits()
         answer_in_airflow("hitl_approval", ["Approve"], user="admin")
 
     with caplog.at_level(logging.WARNING):
