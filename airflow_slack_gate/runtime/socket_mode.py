@@ -47,6 +47,7 @@ from airflow_slack_gate.core.payloads import (
     REQUEST_URL_PREFIX,
     REQUEST_URL_ROUTE,
     HITLClick,
+    HITLFormSubmission,
     parse_interaction,
     slack_signature,
 )
@@ -151,18 +152,32 @@ class SocketModeListener:
         """Acknowledge first, then look: an ack never waits for Slack."""
         from slack_sdk.socket_mode.response import SocketModeResponse
 
+        if request.type == "interactive" and self.handler.hitl is not None:
+            submission = parse_interaction(request.payload or {})
+            if isinstance(submission, HITLFormSubmission):
+                # a HITL form's invalid inputs are shown only in the ack: judge it first (Slack's 3 s)
+                verdict = await self.handler.handle(submission)
+                errors = {"response_action": "errors", "errors": dict(verdict.errors)}
+                await client.send_socket_mode_response(
+                    SocketModeResponse(
+                        envelope_id=request.envelope_id, payload=errors if verdict.errors else None
+                    )
+                )
+                return
         await client.send_socket_mode_response(SocketModeResponse(envelope_id=request.envelope_id))
         if request.type == "events_api":
             self.on_event((request.payload or {}).get("event") or {})
         elif request.type == "interactive":
             payload = request.payload or {}
             click = parse_interaction(payload)
-            if isinstance(click, HITLClick) and self.handler.hitl is None:
+            if isinstance(click, (HITLClick, HITLFormSubmission)) and self.handler.hitl is None:
                 self._forward_in_background(click, payload)
             elif click is not None:
                 handle_in_background(self.handler, click, self._clicks)
 
-    def _forward_in_background(self, click: HITLClick, payload: Mapping[str, Any]) -> None:
+    def _forward_in_background(
+        self, click: HITLClick | HITLFormSubmission, payload: Mapping[str, Any]
+    ) -> None:
         if click.click_id in self._forwarded:
             return  # Slack delivered it again; the API server has it
         self._forwarded[click.click_id] = None
@@ -174,7 +189,7 @@ class SocketModeListener:
         self._clicks.add(task)
         task.add_done_callback(self._clicks.discard)
 
-    async def _forward(self, click: HITLClick, payload: Mapping[str, Any]) -> None:
+    async def _forward(self, click: HITLClick | HITLFormSubmission, payload: Mapping[str, Any]) -> None:
         """Hand a HITL click to the API server's Request URL route; if that cannot be done, the
         handler (which has no Airflow side here) tells the person to answer in Airflow."""
         url = request_url(self.settings.conn_id)

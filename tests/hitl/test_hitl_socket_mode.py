@@ -148,3 +148,37 @@ def test_a_connection_without_an_app_token_named_for_the_api_servers_socket_mode
     assert any("'slack_gate_default', which has no app_token" in e for e in errors), errors
     assert any("'bad id!' is no Airflow connection id" in e for e in errors), errors
     assert slack.socket_connections() == []
+
+
+def test_over_the_api_servers_socket_mode_a_forms_invalid_value_is_shown_in_the_modal(
+    slack, run_hitl, monkeypatch
+):
+    """The API server judges a form's submission before it acknowledges it, and acks with the invalid
+    inputs (``response_action: errors``): the modal stays open; then a valid one answers."""
+    from airflow_slack_gate.core.hitl import FIELD_BLOCK_PREFIX, FORM_ACTION
+
+    replicas = f"{FIELD_BLOCK_PREFIX}replicas"
+    use_socket_mode(slack, monkeypatch)
+    monkeypatch.setenv("AIRFLOW__SLACK_GATE__API_SERVER_SOCKET_MODE", "slack_gate_default")
+    server = ApiServer()
+    ws = slack.workspace
+    answered = []
+
+    def people(run):
+        message = run.message()
+        click_over_socket_mode(slack, message, ws.alice, FORM_ACTION)
+        view = slack.wait_for_view(ws.alice, 10)
+        refused = slack.submit_view(ws.alice, {replicas: "0"}, view_id=view.id).wait(10)
+        assert refused.via == "socket_mode"
+        assert list((refused.ack_payload or {}).get("errors") or {}) == [replicas]
+        slack.wait_for(lambda: view.errors)
+        assert run.detail().responded_at is None
+        assert slack.submit_view(ws.alice, {replicas: "4"}, view_id=view.id).wait(10).ack_payload is None
+        answered.append(run.wait_for_detail(lambda d: d.responded_at is not None).params_input)
+
+    try:
+        slack.wait_for_socket_connections(1)
+        run_hitl("hitl_form", people)
+    finally:
+        server.stop()
+    assert answered == [{"replicas": 4, "region": "eu", "note": "", "ratio": 0.5}]
