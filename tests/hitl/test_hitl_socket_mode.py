@@ -150,17 +150,24 @@ def test_a_connection_without_an_app_token_named_for_the_api_servers_socket_mode
     assert slack.socket_connections() == []
 
 
-def test_over_the_api_servers_socket_mode_a_forms_invalid_value_is_shown_in_the_modal(
-    slack, run_hitl, monkeypatch
-):
-    """The API server judges a form's submission before it acknowledges it, and acks with the invalid
-    inputs (``response_action: errors``): the modal stays open; then a valid one answers."""
+@pytest.mark.parametrize("held_by", ["api_server", "triggerer"])
+def test_over_socket_mode_a_forms_invalid_value_is_shown_in_the_modal(slack, run_hitl, monkeypatch, held_by):
+    """A form's submission is judged before it is acknowledged, and the ack carries the invalid inputs
+    (``response_action: errors``): the modal stays open; then a valid one answers. By the API
+    server's own connection, or handed by a triggerer's to the API server, whose answer the
+    triggerer acks with."""
     from airflow_slack_gate.core.hitl import FIELD_BLOCK_PREFIX, FORM_ACTION
 
     replicas = f"{FIELD_BLOCK_PREFIX}replicas"
     use_socket_mode(slack, monkeypatch)
-    monkeypatch.setenv("AIRFLOW__SLACK_GATE__API_SERVER_SOCKET_MODE", "slack_gate_default")
+    loop = released = held = None
+    if held_by == "api_server":
+        monkeypatch.setenv("AIRFLOW__SLACK_GATE__API_SERVER_SOCKET_MODE", "slack_gate_default")
     server = ApiServer()
+    if held_by == "triggerer":
+        monkeypatch.setenv("AIRFLOW__CORE__EXECUTION_API_SERVER_URL", f"{server.root}/execution/")
+        loop, released = LoopThread(), asyncio.Event()
+        held = loop.submit(_hold_listener_until(released))
     ws = slack.workspace
     answered = []
 
@@ -180,5 +187,10 @@ def test_over_the_api_servers_socket_mode_a_forms_invalid_value_is_shown_in_the_
         slack.wait_for_socket_connections(1)
         run_hitl("hitl_form", people)
     finally:
+        if loop is not None:
+            loop.loop.call_soon_threadsafe(released.set)
+            held.result(15)
+            loop.run(wait_closed)
+            loop.stop()
         server.stop()
     assert answered == [{"replicas": 4, "region": "eu", "note": "", "ratio": 0.5}]
