@@ -33,6 +33,7 @@ from typing import Any
 from airflow_slack_gate.core.hitl import (
     FORM_OPTION_BLOCK,
     FormField,
+    answerable_in_slack,
     form_fields,
     form_options,
     form_values,
@@ -74,7 +75,10 @@ class AirflowHITLAnswerer:
                 if not request.form:
                     return HITLAnswer("no_form", link=link)
                 fields = _fields(session, request, found)
-                if fields is None:
+                options = list(found.options or ())
+                if fields is None or not answerable_in_slack(
+                    options=options, multiple=bool(found.multiple), has_params=True, form_in_slack=True
+                ):
                     return HITLAnswer("form", link=link)
                 return HITLForm(
                     subject=str(found.subject),
