@@ -13,9 +13,12 @@ digest of the options, so a click is judged by what the bot wrote, not by the bu
 
 from __future__ import annotations
 
+import json
+import math
+import re
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
-from typing import Any
+from dataclasses import dataclass, field
+from typing import Any, Literal
 
 from airflow_slack_gate.core.messages import (
     SECTION_TEXT_LIMIT,
@@ -53,10 +56,13 @@ def option_index(value: object, options_count: int) -> int | None:
     return index if index < options_count else None
 
 
-def answerable_in_slack(*, options: Sequence[str], multiple: bool, has_params: bool) -> bool:
-    """Whether Slack can answer the request (this version: no forms, and options that fit Block Kit)."""
+def answerable_in_slack(
+    *, options: Sequence[str], multiple: bool, has_params: bool, form_in_slack: bool = False
+) -> bool:
+    """Whether Slack can answer the request: options that fit Block Kit, and no form, or a form whose
+    every param has a Slack input (``form_in_slack``: :func:`form_fields`), answered in a modal."""
     if has_params:
-        return False
+        return form_in_slack and len(options) <= (MAX_CHECKBOXES if multiple else MAX_SELECT_OPTIONS)
     return len(options) <= (MAX_CHECKBOXES if multiple else MAX_BUTTONS)
 
 
@@ -68,6 +74,7 @@ def hitl_message(
     multiple: bool,
     has_params: bool,
     link: str | None,
+    form_in_slack: bool = False,
     text: str | None = None,
     mention: str | None = None,
     assigned_users: Sequence[Mapping[str, Any]] = (),
@@ -76,8 +83,10 @@ def hitl_message(
     """The message that asks a HITL request (``text`` and ``blocks`` for ``chat.postMessage``).
 
     ``link`` is the task's Required Actions page in Airflow (``None`` when Airflow has no
-    ``api.base_url``: the message says so). A request with ``params`` (a form) or with more options
-    than Block Kit shows is answered in Airflow: the message links there instead of showing buttons.
+    ``api.base_url``: the message says so). A request with ``params`` (a form) shows an "Answer in
+    Slack" button that opens the form's modal when ``form_in_slack`` (every param has a Slack input,
+    :func:`form_fields`); otherwise, like a request with more options than Block Kit shows, it is
+    answered in Airflow: the message links there instead of showing buttons.
     """
     blocks: list[dict[str, Any]] = []
     intro = " ".join(part for part in (_mention_of(mention), text or "") if part)
@@ -86,8 +95,13 @@ def hitl_message(
     blocks.append(_section(_fit(f"*{escape_mrkdwn(subject)}*")))
     if body:
         blocks.append(_section(_fit(escape_mrkdwn(body))))
-    if answerable_in_slack(options=options, multiple=multiple, has_params=has_params):
-        blocks.append(_checkboxes(options) if multiple else _buttons(options))
+    if answerable_in_slack(
+        options=options, multiple=multiple, has_params=has_params, form_in_slack=form_in_slack
+    ):
+        if has_params:
+            blocks.append(_form_button())
+        else:
+            blocks.append(_checkboxes(options) if multiple else _buttons(options))
     else:
         why = (
             "This request has a form to fill in" if has_params else f"This request has {len(options)} options"
@@ -221,6 +235,8 @@ def note_text(why: str, *, link: str | None = None, detail: str = "") -> str:
         "stale": "This request was asked again (a newer try) or changed: answer the newer message. "
         "Your click changed nothing.",
         "form": "This request has a form to fill in: answer it in Airflow. Nothing was answered.",
+        "no_form": "This request has no form; answer it with its buttons. Nothing was answered.",
+        "invalid_input": "Some values are not valid for this request; nothing was answered.",
         "gone": "This request no longer exists in Airflow; your click changed nothing.",
         "not_a_request": "This message is no open request of Airflow's; your click changed nothing.",
         "no_airflow": "Slack delivered this click where Airflow's requests cannot be answered, and it "
@@ -266,6 +282,22 @@ def _buttons(options: Sequence[str]) -> dict[str, Any]:
     }
 
 
+def _form_button() -> dict[str, Any]:
+    return {
+        "type": "actions",
+        "block_id": ANSWER_BLOCK,
+        "elements": [
+            {
+                "type": "button",
+                "action_id": FORM_ACTION,
+                "text": _plain("Answer in Slack"),
+                "style": "primary",
+                "value": "form",
+            }
+        ],
+    }
+
+
 def _checkboxes(options: Sequence[str]) -> dict[str, Any]:
     return {
         "type": "actions",
@@ -292,3 +324,287 @@ def _checkboxes(options: Sequence[str]) -> dict[str, Any]:
 
 def _label(option: str) -> str:
     return option if len(option) <= _LABEL_LIMIT else option[: _LABEL_LIMIT - 1] + "…"
+
+
+# -- forms: a request's params as the inputs of a Slack modal ---------------------------------------------
+
+#: ``action_id`` of the "Answer in Slack" button of a request with a form (it opens the modal).
+FORM_ACTION = "airflow_slack_gate_hitl_form"
+#: ``callback_id`` of the form's modal.
+FORM_CALLBACK = "airflow_slack_gate_hitl_form"
+#: ``block_id`` prefix of a param's input in the modal (the param's name follows), and the element's
+#: ``action_id``.
+FIELD_BLOCK_PREFIX = "airflow_slack_gate_hitl_param:"
+FIELD_ACTION = "value"
+#: ``block_id`` / ``action_id`` of the option chosen in the modal.
+FORM_OPTION_BLOCK = "airflow_slack_gate_hitl_form_option"
+FORM_OPTION_ACTION = "option"
+#: Slack's limits: 100 blocks in a modal, 24 characters in its title and buttons, 2000 in an input's
+#: label and hint, 100 options in a static_select, 75 in an option's text, 150 in its value, 255 in a
+#: block_id, 3000 in a plain_text_input's initial value.
+MAX_MODAL_BLOCKS = 100
+MAX_SELECT_OPTIONS = 100
+_TITLE_LIMIT = 24
+_INPUT_LABEL_LIMIT = 2000
+_BLOCK_ID_LIMIT = 255
+_INITIAL_TEXT_LIMIT = 3000
+
+FieldKind = Literal["string", "multiline", "integer", "number", "boolean", "enum"]
+
+
+@dataclass(frozen=True)
+class FormField:
+    """One param of a request's form, as a Slack input: ``kind`` says which element, ``choices`` the
+    values of an ``enum`` (typed as the schema has them) or of a boolean."""
+
+    key: str
+    kind: FieldKind
+    label: str
+    hint: str
+    default: Any
+    choices: tuple[Any, ...] = ()
+    #: the param's JSON schema (Airflow validates the value against it)
+    schema: Mapping[str, Any] = field(default_factory=dict, compare=False, hash=False)
+
+    @property
+    def block_id(self) -> str:
+        return f"{FIELD_BLOCK_PREFIX}{self.key}"
+
+
+def _scalar(value: object) -> bool:
+    return isinstance(value, (str, int, float)) and not isinstance(value, bool)
+
+
+def form_field(key: str, param: Mapping[str, Any]) -> FormField | None:
+    """The Slack input of one param (``param`` as Airflow keeps it: ``value``, ``schema``,
+    ``description``), or ``None`` when Slack has no input for its schema (objects, arrays, formats,
+    unions such as ``["null", "string"]``, ``const``, or a name longer than a block id allows)."""
+    schema = param.get("schema")
+    if not isinstance(schema, Mapping) or not isinstance(key, str) or not key:
+        return None
+    if len(FIELD_BLOCK_PREFIX) + len(key) > _BLOCK_ID_LIMIT:
+        return None
+    kind_of = schema.get("type")
+    default = param.get("value")
+    title = schema.get("title")
+    label = str(title) if isinstance(title, str) and title else key
+    description = param.get("description") or schema.get("description")
+    hint = str(description) if isinstance(description, str) else ""
+    base: dict[str, Any] = {
+        "key": key,
+        "label": label,
+        "hint": hint,
+        "default": default,
+        "schema": dict(schema),
+    }
+    known = {
+        "type",
+        "title",
+        "description",
+        "enum",
+        "format",
+        "minimum",
+        "maximum",
+        "minLength",
+        "maxLength",
+        "pattern",
+        "exclusiveMinimum",
+        "exclusiveMaximum",
+        "multipleOf",
+        "values_display",
+    }
+    if set(schema) - known:  # anything this version does not show faithfully: answered in Airflow
+        return None
+    if "enum" in schema:
+        choices = schema["enum"]
+        if (
+            not isinstance(choices, list)
+            or not 0 < len(choices) <= MAX_SELECT_OPTIONS
+            or not all(_scalar(choice) for choice in choices)
+            or len({json.dumps(choice) for choice in choices}) != len(choices)
+        ):
+            return None
+        if kind_of is not None and not isinstance(kind_of, str):
+            return None
+        return FormField(kind="enum", choices=tuple(choices), **base)
+    if schema.get("format") not in (None, "multiline"):
+        return None
+    if kind_of == "string":
+        kind: FieldKind = "multiline" if schema.get("format") == "multiline" else "string"
+        return FormField(kind=kind, **base)
+    if schema.get("format") is not None:
+        return None
+    if kind_of in ("integer", "number"):
+        return FormField(kind=kind_of, **base)
+    if kind_of == "boolean":
+        return FormField(kind="boolean", choices=(True, False), **base)
+    return None
+
+
+def form_fields(params: Mapping[str, Any]) -> list[FormField] | None:
+    """The inputs of a request's params (Airflow's row: name -> ``value``/``schema``/``description``),
+    or ``None`` when any param has no Slack input or the modal would be too long: the whole request is
+    then answered in Airflow."""
+    fields: list[FormField] = []
+    for key, param in params.items():
+        found = form_field(key, param) if isinstance(param, Mapping) else None
+        if found is None:
+            return None
+        fields.append(found)
+    if len(fields) + 2 > MAX_MODAL_BLOCKS:  # the subject and the option's choice
+        return None
+    return fields
+
+
+def form_modal(
+    *,
+    channel: str,
+    ts: str,
+    subject: str,
+    fields: Sequence[FormField],
+    options: Sequence[str],
+    multiple: bool,
+) -> dict[str, Any]:
+    """The modal of a request's form (``views.open``): one input per param, prefilled with its value,
+    and the option's choice (none for a single option, checkboxes for ``multiple=True``).
+
+    ``private_metadata`` names only the message (channel and ts): the submission is judged by that
+    message's metadata and Airflow's row, like a click. Every text is plain_text: nothing from the run
+    is markup."""
+    blocks: list[dict[str, Any]] = [_section(_fit(f"*{escape_mrkdwn(subject)}*"))]
+    blocks += [_input_block(field) for field in fields]
+    if len(options) > 1:
+        choice = [{"text": _plain(_label(option)), "value": str(i)} for i, option in enumerate(options)]
+        element: dict[str, Any] = (
+            {"type": "checkboxes", "action_id": FORM_OPTION_ACTION, "options": choice}
+            if multiple
+            else {"type": "static_select", "action_id": FORM_OPTION_ACTION, "options": choice}
+        )
+        blocks.append(
+            {
+                "type": "input",
+                "block_id": FORM_OPTION_BLOCK,
+                "label": _plain("Your answer"),
+                "element": element,
+            }
+        )
+    return {
+        "type": "modal",
+        "callback_id": FORM_CALLBACK,
+        "private_metadata": json.dumps({"channel": channel, "ts": ts}, separators=(",", ":")),
+        "title": _plain("Airflow request"),
+        "submit": _plain("Submit"),
+        "close": _plain("Cancel"),
+        "blocks": blocks,
+    }
+
+
+def _input_block(field: FormField) -> dict[str, Any]:
+    element: dict[str, Any] = {"action_id": FIELD_ACTION}
+    default = field.default
+    if field.kind in ("string", "multiline"):
+        element["type"] = "plain_text_input"
+        if field.kind == "multiline":
+            element["multiline"] = True
+        if isinstance(default, str) and default and len(default) <= _INITIAL_TEXT_LIMIT:
+            element["initial_value"] = default
+    elif field.kind in ("integer", "number"):
+        element["type"] = "number_input"
+        element["is_decimal_allowed"] = field.kind == "number"
+        if _scalar(default) and not isinstance(default, str):
+            element["initial_value"] = str(default)
+    else:
+        options = [
+            {"text": _plain(_label(_shown(choice))), "value": str(i)}
+            for i, choice in enumerate(field.choices)
+        ]
+        element["type"] = "static_select"
+        element["options"] = options
+        for option, choice in zip(options, field.choices, strict=True):
+            if type(choice) is type(default) and choice == default:
+                element["initial_option"] = option
+    block: dict[str, Any] = {
+        "type": "input",
+        "block_id": field.block_id,
+        "label": _plain(_fit(field.label, _INPUT_LABEL_LIMIT)),
+        "element": element,
+        # an empty text field is the empty string; numbers and choices must be given
+        "optional": field.kind in ("string", "multiline"),
+    }
+    if field.hint:
+        block["hint"] = _plain(_fit(field.hint, _INPUT_LABEL_LIMIT))
+    return block
+
+
+def _shown(choice: Any) -> str:
+    if isinstance(choice, bool):
+        return "true" if choice else "false"
+    return str(choice)
+
+
+def form_values(
+    fields: Sequence[FormField], state: Mapping[str, Any]
+) -> tuple[dict[str, Any], dict[str, str]]:
+    """The typed values of a submitted form (``view.state``, as Slack sends it) and the inputs Slack
+    cannot have sent as they are (``block_id`` -> why): a number that is none, an option index out of
+    range. Values are typed as the params' schemas say (an integer as ``int``, an enum's value as the
+    schema has it); Airflow's own validation of them is the caller's."""
+    values = state.get("values") if isinstance(state, Mapping) else None
+    values = values if isinstance(values, Mapping) else {}
+    typed: dict[str, Any] = {}
+    errors: dict[str, str] = {}
+    for input_ in fields:
+        block = values.get(input_.block_id)
+        element = block.get(FIELD_ACTION) if isinstance(block, Mapping) else None
+        element = element if isinstance(element, Mapping) else {}
+        if input_.kind in ("string", "multiline"):
+            value = element.get("value")
+            typed[input_.key] = value if isinstance(value, str) else ""
+        elif input_.kind in ("integer", "number"):
+            value = element.get("value")
+            number = _number(value, integer=input_.kind == "integer")
+            if number is None:
+                errors[input_.block_id] = (
+                    "Enter a whole number." if input_.kind == "integer" else "Enter a number."
+                )
+            else:
+                typed[input_.key] = number
+        else:
+            selected = element.get("selected_option")
+            index = option_index(
+                selected.get("value") if isinstance(selected, Mapping) else None, len(input_.choices)
+            )
+            if index is None:
+                errors[input_.block_id] = "Choose one of the options."
+            else:
+                typed[input_.key] = input_.choices[index]
+    return typed, errors
+
+
+def _number(value: object, *, integer: bool) -> int | float | None:
+    if not isinstance(value, str) or not 0 < len(value) <= 40:
+        return None
+    if re.fullmatch(r"-?[0-9]+", value):
+        return int(value)
+    if integer or not re.fullmatch(r"-?[0-9]*\.?[0-9]+(?:[eE][-+]?[0-9]+)?", value):
+        return None
+    number = float(value)
+    return number if math.isfinite(number) else None
+
+
+def form_options(options_count: int, state: Mapping[str, Any]) -> list[str]:
+    """The option indexes a submitted form chose (as text): the static_select's or the checkboxes';
+    the single option of a request with one (``HITLEntryOperator``'s ``OK``) needs no choice."""
+    if options_count == 1:
+        return ["0"]
+    values = state.get("values") if isinstance(state, Mapping) else None
+    block = values.get(FORM_OPTION_BLOCK) if isinstance(values, Mapping) else None
+    element = block.get(FORM_OPTION_ACTION) if isinstance(block, Mapping) else None
+    if not isinstance(element, Mapping):
+        return []
+    if isinstance(element.get("selected_option"), Mapping):
+        return [str(element["selected_option"].get("value"))]
+    selected = element.get("selected_options")
+    if not isinstance(selected, list):
+        return []
+    return [str(option.get("value")) for option in selected if isinstance(option, Mapping)]

@@ -14,7 +14,13 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, Literal, TypeGuard
 
-from airflow_slack_gate.core.hitl import OPTION_ACTION, SUBMIT_ACTION, chosen_indexes
+from airflow_slack_gate.core.hitl import (
+    FORM_ACTION,
+    FORM_CALLBACK,
+    OPTION_ACTION,
+    SUBMIT_ACTION,
+    chosen_indexes,
+)
 from airflow_slack_gate.core.messages import (
     APPROVE_ACTION,
     REASON_ACTION,
@@ -77,16 +83,64 @@ class HITLClick:
     chosen: tuple[str, ...]
     submit: bool = False
     trigger_id: str | None = None
+    #: the "Answer in Slack" button of a request with a form: opens the form's modal
+    open_form: bool = False
 
 
-def parse_interaction(payload: Mapping[str, Any]) -> Click | HITLClick | None:
+@dataclass(frozen=True)
+class HITLFormSubmission:
+    """A person submitted the modal of a HITL request's form.
+
+    ``channel`` and ``ts`` name the request's message (the modal's ``private_metadata``: only a
+    reference, judged like a click on that message); ``state`` is the view's ``state`` as the payload
+    carries it (the typed values, unchecked); ``click_id`` names the submission.
+    """
+
+    user: str
+    channel: str
+    ts: str
+    click_id: str
+    state: Mapping[str, Any]
+
+    @property
+    def chosen(self) -> tuple[str, ...]:
+        return ()
+
+
+def parse_interaction(payload: Mapping[str, Any]) -> Click | HITLClick | HITLFormSubmission | None:
     """The gate click or HITL answer in an interaction payload, or ``None`` when it is not one of ours."""
     kind = payload.get("type")
     if kind == "block_actions":
         return _hitl_click(payload) or _button_click(payload)
     if kind == "view_submission":
-        return _reason_submission(payload)
+        return _form_submission(payload) or _reason_submission(payload)
     return None
+
+
+def _form_submission(payload: Mapping[str, Any]) -> HITLFormSubmission | None:
+    view = payload.get("view") or {}
+    if not isinstance(view, Mapping) or view.get("callback_id") != FORM_CALLBACK:
+        return None
+    try:
+        message = json.loads(view.get("private_metadata") or "")
+    except (TypeError, ValueError):
+        return None
+    user = (payload.get("user") or {}).get("id")
+    if not (
+        isinstance(message, dict)
+        and _text(message.get("channel"))
+        and _text(message.get("ts"))
+        and _text(user)
+    ):
+        return None
+    state = view.get("state")
+    return HITLFormSubmission(
+        user=user,
+        channel=message["channel"],
+        ts=message["ts"],
+        click_id=f"form:{view.get('id') or payload.get('trigger_id') or ''}:{view.get('hash') or ''}",
+        state=state if isinstance(state, Mapping) else {},
+    )
 
 
 def _button_click(payload: Mapping[str, Any]) -> Click | None:
@@ -125,7 +179,10 @@ def _hitl_click(payload: Mapping[str, Any]) -> HITLClick | None:
             for a in actions
             if isinstance(a, Mapping)
             and isinstance(a.get("action_id"), str)
-            and (a["action_id"] == SUBMIT_ACTION or a["action_id"].startswith(f"{OPTION_ACTION}_"))
+            and (
+                a["action_id"] in (SUBMIT_ACTION, FORM_ACTION)
+                or a["action_id"].startswith(f"{OPTION_ACTION}_")
+            )
         ),
         None,
     )
@@ -136,7 +193,10 @@ def _hitl_click(payload: Mapping[str, Any]) -> HITLClick | None:
     if action is None or not (_text(channel) and _text(ts) and _text(user)):
         return None
     submit = action["action_id"] == SUBMIT_ACTION
-    if submit:
+    open_form = action["action_id"] == FORM_ACTION
+    if open_form:
+        chosen: tuple[str, ...] = ()
+    elif submit:
         chosen = tuple(chosen_indexes(payload.get("state") or {}) or ())
     else:
         chosen = (str(action.get("value")),)
@@ -149,6 +209,7 @@ def _hitl_click(payload: Mapping[str, Any]) -> HITLClick | None:
         chosen=chosen,
         submit=submit,
         trigger_id=payload.get("trigger_id"),
+        open_form=open_form,
     )
 
 

@@ -11,6 +11,11 @@ On 3.1 and 3.2 the task's ``HITLTrigger`` reads the row and resumes it. Before t
 what the route's dependency checks: that the user may update the DAG's HITL details
 (``is_authorized_dag(PUT, HITL_DETAIL)``).
 
+A form's submission is validated before that, as the task will validate it when it resumes: the
+inputs are those of Airflow's row of the request (the params' schemas), each value is checked with
+Airflow's ``Param.resolve`` against its schema, and an invalid one is refused with its input's error
+(shown in the modal) instead of being recorded (Airflow would record it, and the task would fail).
+
 The respondent: the Slack user's candidate Airflow user names
 (:func:`~airflow_slack_gate.core.requesters.airflow_users_for`) are looked up in the auth manager; the
 user object is the one the auth manager itself builds for that user. Only the simple auth manager
@@ -22,12 +27,20 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
-from airflow_slack_gate.core.hitl import option_index
+from airflow_slack_gate.core.hitl import (
+    FORM_OPTION_BLOCK,
+    FormField,
+    answerable_in_slack,
+    form_fields,
+    form_options,
+    form_values,
+    option_index,
+)
 from airflow_slack_gate.core.protocol import HITLRequest, options_digest
-from airflow_slack_gate.runtime.hitl import HITLAnswer, Respondent
+from airflow_slack_gate.runtime.hitl import HITLAnswer, HITLForm, Respondent
 
 log = logging.getLogger(__name__)
 
@@ -42,13 +55,57 @@ class AirflowHITLAnswerer:
         # The database and the auth manager are synchronous: keep them off the API server's event loop.
         return await asyncio.to_thread(self._answer, request, respondent, list(chosen))
 
-    def _answer(self, request: HITLRequest, respondent: Respondent, chosen: list[str]) -> HITLAnswer:
+    async def form(self, request: HITLRequest) -> HITLForm | HITLAnswer:
+        return await asyncio.to_thread(self._form, request)
+
+    async def answer_form(
+        self, request: HITLRequest, respondent: Respondent, state: Mapping[str, Any]
+    ) -> HITLAnswer:
+        return await asyncio.to_thread(self._answer, request, respondent, [], state)
+
+    def _form(self, request: HITLRequest) -> HITLForm | HITLAnswer:
         from airflow.utils.session import create_session
 
         link = _link(request)
         try:
             with create_session() as session:
-                judged = _judge(session, request, chosen, link)
+                found = _find(session, request, link)
+                if isinstance(found, HITLAnswer):
+                    return found
+                if not request.form:
+                    return HITLAnswer("no_form", link=link)
+                fields = _fields(session, request, found)
+                options = list(found.options or ())
+                if fields is None or not answerable_in_slack(
+                    options=options, multiple=bool(found.multiple), has_params=True, form_in_slack=True
+                ):
+                    return HITLAnswer("form", link=link)
+                return HITLForm(
+                    subject=str(found.subject),
+                    fields=tuple(fields),
+                    options=tuple(str(option) for option in found.options or ()),
+                    multiple=bool(found.multiple),
+                )
+        except Exception as error:  # never a trace in Slack; the log has it
+            log.exception("Could not read the form of HITL request %s", request.identity)
+            return HITLAnswer("failed", link=link, detail=f" ({type(error).__name__})")
+
+    def _answer(
+        self,
+        request: HITLRequest,
+        respondent: Respondent,
+        chosen: list[str],
+        state: Mapping[str, Any] | None = None,
+    ) -> HITLAnswer:
+        from airflow.utils.session import create_session
+
+        link = _link(request)
+        try:
+            with create_session() as session:
+                if state is None:
+                    judged = _judge(session, request, chosen, link)
+                else:
+                    judged = _judge_form(session, request, state, link)
             if isinstance(judged, HITLAnswer):
                 return judged
             names, params = judged
@@ -82,6 +139,93 @@ def _judge(
 ) -> HITLAnswer | tuple[list[str], dict[str, Any]]:
     """The chosen options' names and the params an answer sends, or why the click answers nothing:
     judged by the message's metadata (its try, the options it showed) against Airflow's row."""
+    detail = _find(session, request, link)
+    if isinstance(detail, HITLAnswer):
+        return detail
+    options = list(detail.options or [])
+    if request.form:  # params of its own: a form, answered in its modal or in Airflow
+        return HITLAnswer("form", link=link)
+    indexes = [option_index(value, len(options)) for value in chosen]
+    if not indexes:
+        return HITLAnswer("nothing_chosen", link=link)
+    if any(index is None for index in indexes):
+        return HITLAnswer("invalid_option", link=link)
+    if not detail.multiple and len(indexes) > 1:
+        return HITLAnswer("too_many_chosen", link=link)
+    return [options[index] for index in indexes if index is not None], unchanged_params(detail.params)
+
+
+def _judge_form(
+    session: Any, request: HITLRequest, state: Mapping[str, Any], link: str | None
+) -> HITLAnswer | tuple[list[str], dict[str, Any]]:
+    """The options and params of a submitted form, validated as Airflow validates them when the task
+    resumes (every param's value against its schema), or why it answers nothing (``invalid_input``
+    with the inputs' errors, shown in the modal). The form's inputs come from Airflow's row; the
+    submission only gives values."""
+    detail = _find(session, request, link)
+    if isinstance(detail, HITLAnswer):
+        return detail
+    if not request.form:
+        return HITLAnswer("no_form", link=link)
+    fields = _fields(session, request, detail)
+    if fields is None:
+        return HITLAnswer("form", link=link)
+    typed, errors = form_values(fields, state)
+    for field in fields:
+        if field.key in typed and field.block_id not in errors:
+            why = _invalid(field, typed[field.key])
+            if why:
+                errors[field.block_id] = why
+    options = list(detail.options or [])
+    indexes = [option_index(value, len(options)) for value in form_options(len(options), state)]
+    if not indexes:
+        errors[FORM_OPTION_BLOCK] = "Choose an answer."
+    elif any(index is None for index in indexes):
+        errors[FORM_OPTION_BLOCK] = "That is not one of this request's options."
+    elif not detail.multiple and len(indexes) > 1:
+        errors[FORM_OPTION_BLOCK] = "Choose one answer."
+    if errors:
+        return HITLAnswer("invalid_input", link=link, errors=tuple(errors.items()))
+    params = {key: typed.get(key, value) for key, value in unchanged_params(detail.params).items()}
+    return [options[index] for index in indexes if index is not None], params
+
+
+def _fields(session: Any, request: HITLRequest, detail: Any) -> list[FormField] | None:
+    """The form's inputs, from Airflow's row of the request: each param's value, schema and description
+    (Airflow 3.1.3+ keeps them there). Airflow 3.1.2 keeps only values there: the schemas are then the
+    task's params in the serialized DAG (Airflow's own copy of the DAG in the database)."""
+    params = detail.params if isinstance(detail.params, dict) else {}
+    if all(isinstance(value, dict) and {"value", "schema"} <= set(value) for value in params.values()):
+        return form_fields(params)
+    from airflow.models.serialized_dag import SerializedDagModel
+
+    dag = SerializedDagModel.get_dag(request.dag_id, session=session)
+    task_params = dag.get_task(request.task_id).params if dag is not None else None
+    if task_params is None or set(task_params) != set(params):
+        return None
+    described = {}
+    for key, value in params.items():
+        param = task_params.get_param(key)
+        described[key] = {"value": value, "schema": param.schema, "description": param.description}
+    return form_fields(described)
+
+
+def _invalid(field: FormField, value: Any) -> str:
+    """Why Airflow would refuse ``value`` for the param (its JSON schema, as ``Param.resolve`` checks
+    it when the task resumes), or ``""``."""
+    from airflow.sdk.definitions.param import Param
+
+    try:
+        Param(value, schema=dict(field.schema)).resolve(value=value)
+    except Exception as error:  # ParamValidationError (jsonschema's message); a plain line for Slack
+        lines = str(error).strip().splitlines() or [type(error).__name__]
+        return f"Not valid: {' '.join(lines[0].split())}"[:150]  # jsonschema's first line, not the schema
+    return ""
+
+
+def _find(session: Any, request: HITLRequest, link: str | None) -> Any:
+    """Airflow's row of the request the message names, or why a click on it answers nothing (gone,
+    another try, other options, answered)."""
     from airflow.models.taskinstance import TaskInstance
     from sqlalchemy import select
 
@@ -104,16 +248,7 @@ def _judge(
         return HITLAnswer("stale", link=link)
     if detail.responded_at is not None:
         return _already(detail, link)
-    if request.form:  # params of its own: a form Slack cannot show yet
-        return HITLAnswer("form", link=link)
-    indexes = [option_index(value, len(options)) for value in chosen]
-    if not indexes:
-        return HITLAnswer("nothing_chosen", link=link)
-    if any(index is None for index in indexes):
-        return HITLAnswer("invalid_option", link=link)
-    if not detail.multiple and len(indexes) > 1:
-        return HITLAnswer("too_many_chosen", link=link)
-    return [options[index] for index in indexes if index is not None], unchanged_params(detail.params)
+    return detail
 
 
 def _update(

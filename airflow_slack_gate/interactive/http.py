@@ -23,7 +23,9 @@ Then the click is handled in the background (the response does not wait for Slac
 recorded in the gate's thread, a modal opened, or the person told why nothing changed (see
 :mod:`airflow_slack_gate.runtime.clicks`). A click on an Airflow HITL request's message becomes
 Airflow's answer to it (:mod:`airflow_slack_gate.interactive.hitl`). An empty 200 closes a submitted
-modal. A replay that reaches another API server process (whose memory of signatures is its own) is
+modal. The submission of a HITL request's form is the exception: it is answered before the
+response, which carries the form's invalid inputs (``response_action: errors``) for Slack to show in
+the modal. A replay that reaches another API server process (whose memory of signatures is its own) is
 harmless: the click's record is found in the thread and not posted again.
 """
 
@@ -48,6 +50,7 @@ from fastapi.responses import JSONResponse, Response
 from airflow_slack_gate.core.payloads import (
     REQUEST_URL_PREFIX,
     REQUEST_URL_ROUTE,
+    HITLFormSubmission,
     parse_interaction,
     slack_signature,
 )
@@ -205,7 +208,13 @@ class InteractionReceiver:
         if payload is None:
             return _error(400, "expected a form body with a JSON 'payload' field, as Slack sends")
         click = parse_interaction(payload)
-        if click is not None:
+        if isinstance(click, HITLFormSubmission):
+            # Slack shows a form's invalid inputs only in the answer to its submission: judge it now
+            # (one thread read, one users.info, Airflow's row), within Slack's 3 seconds
+            verdict = await handler.handle(click)
+            if verdict.errors:
+                return JSONResponse({"response_action": "errors", "errors": dict(verdict.errors)})
+        elif click is not None:
             background.add_task(handler.handle, click)
         return Response(status_code=200)
 

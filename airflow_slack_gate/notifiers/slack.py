@@ -14,8 +14,9 @@ The message shows the request's subject and body (escaped: values from the run c
 forge a link), one button per option (checkboxes and a Submit button for ``multiple=True``), and a link
 to the task's Required Actions page in Airflow. A click reaches the API server's Request URL
 (``/slack-gate/interactions``) and becomes Airflow's answer, given as the clicking person's Airflow
-user (see :mod:`airflow_slack_gate.interactive.hitl`). A request with ``params`` (a form) is answered
-in Airflow: the message links there.
+user (see :mod:`airflow_slack_gate.interactive.hitl`). A request with ``params`` (a form) shows an
+"Answer in Slack" button opening a modal when every param has a Slack input (strings, integers,
+numbers, booleans, enums); otherwise it is answered in Airflow: the message links there.
 
 If Slack cannot be reached or refuses the message, the error and its fix are logged at ERROR in the
 task's log and the task keeps waiting: the request is in Airflow's database already, and stays
@@ -28,7 +29,7 @@ from typing import TYPE_CHECKING, Any
 
 from airflow.sdk.bases.notifier import BaseNotifier
 
-from airflow_slack_gate.core.hitl import hitl_message
+from airflow_slack_gate.core.hitl import form_fields, hitl_message
 from airflow_slack_gate.core.protocol import hitl_metadata
 from airflow_slack_gate.hooks.asking import Asking, task_identity
 from airflow_slack_gate.hooks.errors import SlackGateError
@@ -90,6 +91,7 @@ class SlackHITLNotifier(BaseNotifier):
         options = [str(option) for option in task.options]
         identity = task_identity(context)
         form = _has_form(task)
+        form_in_slack = form and form_fields(_params_of(task)) is not None
         message = hitl_message(
             subject=str(task.subject),
             body=None if task.body is None else str(task.body),
@@ -97,6 +99,7 @@ class SlackHITLNotifier(BaseNotifier):
             multiple=bool(task.multiple),
             has_params=form,
             link=link,
+            form_in_slack=form_in_slack,
             text=self.text,
             mention=self.mention,
             assigned_users=list(task.assigned_users or ()),
@@ -156,3 +159,18 @@ def _has_form(task: Any) -> bool:
 
 def _definition(param: Any) -> dict[str, Any]:
     return {key: value for key, value in param.dump().items() if key != "value"}
+
+
+def _params_of(task: Any) -> dict[str, Any]:
+    """The task's params as Airflow keeps them in its row of the request (``value``, ``schema``,
+    ``description`` of each)."""
+    params = task.params or {}
+    out: dict[str, Any] = {}
+    for key in params:
+        param = params.get_param(key) if hasattr(params, "get_param") else None
+        if param is None:
+            out[key] = {"value": params[key], "schema": {}, "description": None}
+        else:
+            value = param.value if param.has_value else None
+            out[key] = {"value": value, "schema": param.schema, "description": param.description}
+    return out

@@ -38,7 +38,7 @@ from airflow_slack_gate.core.messages import (
     reason_modal,
     vote_record_text,
 )
-from airflow_slack_gate.core.payloads import Click, HITLClick
+from airflow_slack_gate.core.payloads import Click, HITLClick, HITLFormSubmission
 from airflow_slack_gate.core.policy import ApprovalPolicy
 from airflow_slack_gate.core.protocol import (
     VOTE_EVENT_TYPE,
@@ -69,6 +69,8 @@ class Verdict:
     action: Action
     why: str
     text: str | None = None
+    #: a HITL form's inputs that are not valid (``block_id``, why): the modal shows them
+    errors: tuple[tuple[str, str], ...] = ()
 
 
 def click_rules(parent: Mapping[str, Any]) -> AskRules | None:
@@ -152,7 +154,7 @@ class ClickHandler:
         """What this handler did with a recent click (``None``: not handled here, or long ago)."""
         return self._done.get(click_id)
 
-    async def handle(self, click: Click | HITLClick) -> Verdict:
+    async def handle(self, click: Click | HITLClick | HITLFormSubmission) -> Verdict:
         """Judge the click against Slack as it is now, and act on it; never raises for Slack errors."""
         if click.click_id in self._in_flight:
             return Verdict("ignore", "duplicate")
@@ -160,9 +162,7 @@ class ClickHandler:
             return Verdict("ignore", "duplicate")
         self._in_flight.add(click.click_id)
         try:
-            verdict = await (
-                self._handle_hitl(click) if isinstance(click, HITLClick) else self._handle(click)
-            )
+            verdict = await (self._handle(click) if isinstance(click, Click) else self._handle_hitl(click))
         except SlackGateError as error:
             log.warning("A click on gate %s by %s could not be handled: %s", click.ts, click.user, error)
             verdict = Verdict("ignore", f"slack_error:{error.error_code}")
@@ -173,19 +173,20 @@ class ClickHandler:
             self._done.popitem(last=False)
         log.info(
             "Click on %s %s by %s (%s): %s, %s",
-            "HITL request" if isinstance(click, HITLClick) else "gate",
+            "gate" if isinstance(click, Click) else "HITL request",
             click.ts,
             click.user,
-            ",".join(click.chosen) if isinstance(click, HITLClick) else click.vote,
+            click.vote if isinstance(click, Click) else ",".join(click.chosen) or "form",
             verdict.action,
             verdict.why,
         )
         return verdict
 
-    async def _handle_hitl(self, click: HITLClick) -> Verdict:
+    async def _handle_hitl(self, click: HITLClick | HITLFormSubmission) -> Verdict:
         verdict = await handle_hitl_click(self.hook, click, self.hitl)
         # an answer is final: a redelivery of the same click is dropped like a recorded vote
-        return Verdict("record" if verdict.action == "answered" else verdict.action, verdict.why)
+        action: Action = "record" if verdict.action == "answered" else verdict.action
+        return Verdict(action, verdict.why, errors=verdict.errors)
 
     async def _handle(self, click: Click) -> Verdict:
         bot = await self.hook.abot_identity()
@@ -307,7 +308,7 @@ def _question(parent: Mapping[str, Any]) -> str:
 
 
 def handle_in_background(
-    handler: ClickHandler, click: Click | HITLClick, tasks: set[asyncio.Task[Any]]
+    handler: ClickHandler, click: Click | HITLClick | HITLFormSubmission, tasks: set[asyncio.Task[Any]]
 ) -> None:
     """Start handling a click without waiting (the ack must not wait for Slack); keep the task alive."""
     task = asyncio.get_running_loop().create_task(handler.handle(click), name=f"slack-gate click {click.ts}")

@@ -4,6 +4,11 @@ Airflow's side (a :class:`HITLAnswerer`: the API server's, in
 :mod:`airflow_slack_gate.interactive.hitl`), then show the answer in the message or tell the person,
 privately, why nothing changed.
 
+A request with a form: its "Answer in Slack" button opens a modal whose inputs come from Airflow's row
+(:meth:`HITLAnswerer.form`); the modal's submission names only the message (its ``private_metadata``)
+and is judged exactly like a click on it, then answered with the typed values, which Airflow's side
+validates first (:meth:`HITLAnswerer.answer_form`; invalid inputs go back to the modal).
+
 Nothing the click carries chooses the request: the task instance comes from the message's metadata,
 which only the connection's bot can write; the option values are indexes that Airflow's side checks
 against its own row of the request.
@@ -17,9 +22,9 @@ from dataclasses import dataclass
 from typing import Any, Literal, Protocol
 
 from airflow_slack_gate.core.gate import split_thread
-from airflow_slack_gate.core.hitl import HITLOutcome, note_text, outcome_update
+from airflow_slack_gate.core.hitl import FormField, HITLOutcome, form_modal, note_text, outcome_update
 from airflow_slack_gate.core.messages import escape_mrkdwn
-from airflow_slack_gate.core.payloads import HITLClick
+from airflow_slack_gate.core.payloads import HITLClick, HITLFormSubmission
 from airflow_slack_gate.core.protocol import HITLRequest, hitl_request
 from airflow_slack_gate.core.requesters import FoundBy, airflow_users_for, parse_user_map
 from airflow_slack_gate.core.votes import user_kind
@@ -36,6 +41,8 @@ AnswerStatus = Literal[
     "too_many_chosen",
     "nothing_chosen",
     "form",
+    "no_form",
+    "invalid_input",
     "stale",
     "gone",
     "unmapped",
@@ -66,6 +73,18 @@ class HITLAnswer:
     airflow_user: str | None = None
     link: str | None = None
     detail: str = ""
+    #: ``invalid_input``: the modal's inputs that are not valid (``block_id``, why), shown inline
+    errors: tuple[tuple[str, str], ...] = ()
+
+
+@dataclass(frozen=True)
+class HITLForm:
+    """A request's form as Airflow's row has it: its subject, inputs, options and ``multiple``."""
+
+    subject: str
+    fields: tuple[FormField, ...]
+    options: tuple[str, ...]
+    multiple: bool
 
 
 class HITLAnswerer(Protocol):
@@ -75,17 +94,29 @@ class HITLAnswerer(Protocol):
         self, request: HITLRequest, respondent: Respondent, chosen: Sequence[str]
     ) -> HITLAnswer: ...
 
+    async def form(self, request: HITLRequest) -> HITLForm | HITLAnswer:
+        """The request's form, when Slack can show it (else why not)."""
+        ...
+
+    async def answer_form(
+        self, request: HITLRequest, respondent: Respondent, state: Mapping[str, Any]
+    ) -> HITLAnswer:
+        """Answer the request with a submitted form (the view's ``state``), validated as Airflow will."""
+        ...
+
 
 @dataclass(frozen=True)
 class HITLVerdict:
-    """What a HITL click did: ``action`` (``answered``, ``tell`` or ``ignore``) and ``why``."""
+    """What a HITL click did: ``action`` (``answered``, ``tell`` or ``ignore``) and ``why``; ``errors``
+    for a form submission whose inputs are not valid (the modal shows them)."""
 
     action: Literal["answered", "tell", "ignore"]
     why: str
+    errors: tuple[tuple[str, str], ...] = ()
 
 
 async def handle_hitl_click(
-    hook: SlackGateHook, click: HITLClick, answerer: HITLAnswerer | None
+    hook: SlackGateHook, click: HITLClick | HITLFormSubmission, answerer: HITLAnswerer | None
 ) -> HITLVerdict:
     """Judge a click on a HITL request's message and act on it (see the module's docstring)."""
     bot = await hook.abot_identity()
@@ -107,12 +138,19 @@ async def handle_hitl_click(
         return await _tell(hook, click, why, detail=detail)
     if answerer is None:
         return await _tell(hook, click, "no_airflow")
-    if click.submit and not click.chosen:
+    if isinstance(click, HITLClick) and click.open_form:
+        return await _open_form(hook, click, request, answerer)
+    if isinstance(click, HITLClick) and click.submit and not click.chosen:
         return await _tell(hook, click, "nothing_chosen")
     respondent = await find_respondent(hook, click.user)
     if respondent is None:
         return await _tell(hook, click, "not_a_person")
-    answer = await answerer.answer(request, respondent, click.chosen)
+    if isinstance(click, HITLFormSubmission):
+        answer = await answerer.answer_form(request, respondent, click.state)
+        if answer.status == "invalid_input" and answer.errors:
+            return HITLVerdict("tell", "invalid_input", errors=answer.errors)  # shown in the modal
+    else:
+        answer = await answerer.answer(request, respondent, click.chosen)
     if answer.status in ("answered", "already_answered") and answer.airflow_user is not None:
         slack_user = click.user if answer.status == "answered" else None
         await _show_answer(hook, click, parent, answer, slack_user)
@@ -122,6 +160,31 @@ async def handle_hitl_click(
     if answer.status == "already_answered" and answer.airflow_user is not None:
         detail = f" ({', '.join(answer.chosen)} by {answer.airflow_user})"
     return await _tell(hook, click, answer.status, link=answer.link, detail=detail)
+
+
+async def _open_form(
+    hook: SlackGateHook, click: HITLClick, request: HITLRequest, answerer: HITLAnswerer
+) -> HITLVerdict:
+    """Open the request's form in a modal (``views.open``, within the click's 3 seconds): its inputs come
+    from Airflow's row of the request, never from the message."""
+    form = await answerer.form(request)
+    if isinstance(form, HITLAnswer):
+        detail = form.detail
+        if form.status == "already_answered" and form.airflow_user is not None:
+            detail = f" ({', '.join(form.chosen)} by {form.airflow_user})"
+        return await _tell(hook, click, form.status, link=form.link, detail=detail)
+    if not click.trigger_id:
+        return HITLVerdict("ignore", "no_trigger_id")
+    view = form_modal(
+        channel=click.channel,
+        ts=click.ts,
+        subject=form.subject,
+        fields=form.fields,
+        options=form.options,
+        multiple=form.multiple,
+    )
+    await hook.acall("views.open", trigger_id=click.trigger_id, view=view)
+    return HITLVerdict("ignore", "form_opened")
 
 
 async def find_respondent(hook: SlackGateHook, slack_user: str) -> Respondent | None:
@@ -155,7 +218,7 @@ async def find_respondent(hook: SlackGateHook, slack_user: str) -> Respondent | 
 
 async def _show_answer(
     hook: SlackGateHook,
-    click: HITLClick,
+    click: HITLClick | HITLFormSubmission,
     parent: Mapping[str, Any],
     answer: HITLAnswer,
     slack_user: str | None,
@@ -172,7 +235,12 @@ async def _show_answer(
 
 
 async def _tell(
-    hook: SlackGateHook, click: HITLClick, why: str, *, link: str | None = None, detail: str = ""
+    hook: SlackGateHook,
+    click: HITLClick | HITLFormSubmission,
+    why: str,
+    *,
+    link: str | None = None,
+    detail: str = "",
 ) -> HITLVerdict:
     await hook.acall(
         "chat.postEphemeral",

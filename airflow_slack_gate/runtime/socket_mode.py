@@ -47,6 +47,7 @@ from airflow_slack_gate.core.payloads import (
     REQUEST_URL_PREFIX,
     REQUEST_URL_ROUTE,
     HITLClick,
+    HITLFormSubmission,
     parse_interaction,
     slack_signature,
 )
@@ -148,21 +149,62 @@ class SocketModeListener:
         self._ready.set()
 
     async def _on_request(self, client: Any, request: Any) -> None:
-        """Acknowledge first, then look: an ack never waits for Slack."""
+        """Acknowledge first, then look: an ack never waits for Slack. The one exception is a HITL
+        form's submission, whose ack carries its invalid inputs (Slack shows them only there)."""
         from slack_sdk.socket_mode.response import SocketModeResponse
 
+        if request.type == "interactive":
+            submission = parse_interaction(request.payload or {})
+            if isinstance(submission, HITLFormSubmission):
+                # a HITL form's invalid inputs are shown only in the ack: judge it first (Slack's 3 s),
+                # here or, where Airflow's requests cannot be answered, by the API server
+                ack = await self._judge_form(submission, request.payload or {})
+                await client.send_socket_mode_response(
+                    SocketModeResponse(envelope_id=request.envelope_id, payload=ack)
+                )
+                return
         await client.send_socket_mode_response(SocketModeResponse(envelope_id=request.envelope_id))
         if request.type == "events_api":
             self.on_event((request.payload or {}).get("event") or {})
         elif request.type == "interactive":
             payload = request.payload or {}
             click = parse_interaction(payload)
-            if isinstance(click, HITLClick) and self.handler.hitl is None:
+            if isinstance(click, (HITLClick, HITLFormSubmission)) and self.handler.hitl is None:
                 self._forward_in_background(click, payload)
             elif click is not None:
                 handle_in_background(self.handler, click, self._clicks)
 
-    def _forward_in_background(self, click: HITLClick, payload: Mapping[str, Any]) -> None:
+    async def _judge_form(
+        self, submission: HITLFormSubmission, payload: Mapping[str, Any]
+    ) -> dict[str, Any] | None:
+        """The ack's payload of a HITL form's submission: its invalid inputs (``response_action:
+        errors``), or ``None`` (the modal closes). A triggerer hands it to the API server and acks with
+        the API server's answer; if that cannot be done, the person is told to answer in Airflow."""
+        if self.handler.hitl is not None:
+            verdict = await self.handler.handle(submission)
+            return {"response_action": "errors", "errors": dict(verdict.errors)} if verdict.errors else None
+        url = request_url(self.settings.conn_id)
+        why, body = await post_interaction(self.settings, payload, url)
+        if why is None:
+            try:
+                answer = json.loads(body) if body else None
+            except ValueError:
+                answer = None
+            if isinstance(answer, dict) and answer.get("response_action") == "errors":
+                return {"response_action": "errors", "errors": answer.get("errors") or {}}
+            return None
+        log.error(
+            "Could not hand a HITL form's submission to the API server at %s: %s. The person is told to "
+            "answer in Airflow.",
+            url,
+            why,
+        )
+        await self.handler.handle(submission)
+        return None
+
+    def _forward_in_background(
+        self, click: HITLClick | HITLFormSubmission, payload: Mapping[str, Any]
+    ) -> None:
         if click.click_id in self._forwarded:
             return  # Slack delivered it again; the API server has it
         self._forwarded[click.click_id] = None
@@ -174,7 +216,7 @@ class SocketModeListener:
         self._clicks.add(task)
         task.add_done_callback(self._clicks.discard)
 
-    async def _forward(self, click: HITLClick, payload: Mapping[str, Any]) -> None:
+    async def _forward(self, click: HITLClick | HITLFormSubmission, payload: Mapping[str, Any]) -> None:
         """Hand a HITL click to the API server's Request URL route; if that cannot be done, the
         handler (which has no Airflow side here) tells the person to answer in Airflow."""
         url = request_url(self.settings.conn_id)
@@ -255,11 +297,19 @@ async def forward_interaction(
 ) -> str | None:
     """POST an interaction payload to a Request URL as Slack does, signed with the connection's signing
     secret; ``None`` when it was taken (200), else why not."""
+    why, _ = await post_interaction(settings, payload, url)
+    return why
+
+
+async def post_interaction(
+    settings: ConnectionSettings, payload: Mapping[str, Any], url: str
+) -> tuple[str | None, str]:
+    """:func:`forward_interaction`, and the body of the answer when it was taken (200)."""
     if not settings.signing_secret:
         return (
             f"the connection {settings.conn_id!r} has no signing_secret (copy the Slack app's Basic "
             "Information > App Credentials > Signing Secret into it)"
-        )
+        ), ""
     body = urllib.parse.urlencode({"payload": json.dumps(payload)}).encode()  # as Slack sends it
     stamp = str(int(time.time()))
     headers = {
@@ -271,11 +321,12 @@ async def forward_interaction(
         async with shared_session(float(settings.timeout or pacing.FORWARD_TIMEOUT)).post(
             url, data=body, headers=headers
         ) as response:
+            text = await response.text()
             if response.status == 200:
-                return None
-            return f"HTTP {response.status} {(await response.text())[:200]}"
+                return None, text
+            return f"HTTP {response.status} {text[:200]}", ""
     except (OSError, asyncio.TimeoutError) as error:
-        return f"{type(error).__name__}: {error}"
+        return f"{type(error).__name__}: {error}", ""
 
 
 #: Listeners being closed (a reference keeps their task alive until it is done).

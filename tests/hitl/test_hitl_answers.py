@@ -10,9 +10,8 @@ import json
 import urllib.parse
 
 import httpx
-import pytest
 
-from airflow_slack_gate.core.hitl import ANSWER_BLOCK, OPTION_ACTION, SUBMIT_ACTION
+from airflow_slack_gate.core.hitl import ANSWER_BLOCK, FORM_ACTION, OPTION_ACTION, SUBMIT_ACTION
 from airflow_slack_gate.testing.emulator.interactivity import sign
 from tests.hitl.conftest import BASE_URL, answer_in_airflow
 
@@ -228,22 +227,26 @@ def test_several_options_are_ticked_then_submitted(slack, api_server, run_hitl):
     run_hitl("hitl_multiple", people)
 
 
-@pytest.mark.parametrize("dag_id", ["hitl_entry", "hitl_own_form"])
-def test_a_form_is_answered_in_airflow(slack, api_server, run_hitl, dag_id):
-    """HITLEntryOperator's form, and a task's own param that the DAG's params also name (Airflow merges
-    the DAG's params into every task's): either is a form, which a click must not skip."""
+def test_a_form_without_slack_inputs_is_answered_in_airflow(slack, api_server, run_hitl):
+    """A param with no Slack input (an object) sends the whole form to Airflow: a link, no button, and
+    neither an option's click nor the form's button (Slack could only send them for buttons the
+    message never had) skips the form."""
+    ws = slack.workspace
 
     def people(run):
         message = run.message()
         assert not buttons(message)
         assert "This request has a form to fill in: answer it in Airflow" in json.dumps(message["blocks"])
-        # a click Slack could only send for a button the message never had: the form is not skipped
-        forged = _signed_click(slack, message, slack.workspace.alice, APPROVE, "0")
+        forged = _signed_click(slack, message, ws.alice, APPROVE, "0")
         assert _post(api_server, slack, forged).status_code == 200
-        assert "form to fill in" in told(slack, slack.workspace.alice, "form to fill in")
+        assert "form to fill in" in told(slack, ws.alice, "form to fill in")
+        forged = _signed_click(slack, message, ws.bob, FORM_ACTION, "form")
+        assert _post(api_server, slack, forged).status_code == 200
+        assert "form to fill in" in told(slack, ws.bob, "form to fill in")
+        assert not slack.open_views()
         assert run.detail().responded_at is None
 
-    run_hitl(dag_id, people)
+    run_hitl("hitl_object_form", people)
 
 
 def test_a_failed_post_leaves_the_request_waiting_in_airflow(slack, api_server, run_hitl):

@@ -148,3 +148,49 @@ def test_a_connection_without_an_app_token_named_for_the_api_servers_socket_mode
     assert any("'slack_gate_default', which has no app_token" in e for e in errors), errors
     assert any("'bad id!' is no Airflow connection id" in e for e in errors), errors
     assert slack.socket_connections() == []
+
+
+@pytest.mark.parametrize("held_by", ["api_server", "triggerer"])
+def test_over_socket_mode_a_forms_invalid_value_is_shown_in_the_modal(slack, run_hitl, monkeypatch, held_by):
+    """A form's submission is judged before it is acknowledged, and the ack carries the invalid inputs
+    (``response_action: errors``): the modal stays open; then a valid one answers. By the API
+    server's own connection, or handed by a triggerer's to the API server, whose answer the
+    triggerer acks with."""
+    from airflow_slack_gate.core.hitl import FIELD_BLOCK_PREFIX, FORM_ACTION
+
+    replicas = f"{FIELD_BLOCK_PREFIX}replicas"
+    use_socket_mode(slack, monkeypatch)
+    loop = released = held = None
+    if held_by == "api_server":
+        monkeypatch.setenv("AIRFLOW__SLACK_GATE__API_SERVER_SOCKET_MODE", "slack_gate_default")
+    server = ApiServer()
+    if held_by == "triggerer":
+        monkeypatch.setenv("AIRFLOW__CORE__EXECUTION_API_SERVER_URL", f"{server.root}/execution/")
+        loop, released = LoopThread(), asyncio.Event()
+        held = loop.submit(_hold_listener_until(released))
+    ws = slack.workspace
+    answered = []
+
+    def people(run):
+        message = run.message()
+        click_over_socket_mode(slack, message, ws.alice, FORM_ACTION)
+        view = slack.wait_for_view(ws.alice, 10)
+        refused = slack.submit_view(ws.alice, {replicas: "0"}, view_id=view.id).wait(10)
+        assert refused.via == "socket_mode"
+        assert list((refused.ack_payload or {}).get("errors") or {}) == [replicas]
+        slack.wait_for(lambda: view.errors)
+        assert run.detail().responded_at is None
+        assert slack.submit_view(ws.alice, {replicas: "4"}, view_id=view.id).wait(10).ack_payload is None
+        answered.append(run.wait_for_detail(lambda d: d.responded_at is not None).params_input)
+
+    try:
+        slack.wait_for_socket_connections(1)
+        run_hitl("hitl_form", people)
+    finally:
+        if loop is not None:
+            loop.loop.call_soon_threadsafe(released.set)
+            held.result(15)
+            loop.run(wait_closed)
+            loop.stop()
+        server.stop()
+    assert answered == [{"replicas": 4, "region": "eu", "note": "", "ratio": 0.5}]

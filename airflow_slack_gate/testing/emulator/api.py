@@ -196,7 +196,7 @@ class EmulatorApi:
     def submit_view(
         self,
         user: str,
-        values: Mapping[str, str] | None = None,
+        values: Mapping[str, Any] | None = None,
         *,
         view_id: str | None = None,
         connection: str | None = None,

@@ -241,7 +241,7 @@ class EmulatorClient:
     def submit_view(
         self,
         user: str,
-        values: dict[str, str] | None = None,
+        values: dict[str, Any] | None = None,
         *,
         view_id: str | None = None,
         wait: bool = True,

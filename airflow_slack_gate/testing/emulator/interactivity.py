@@ -135,6 +135,8 @@ class OpenedView:
     view: dict[str, Any]
     opened: float = field(default_factory=time.time)
     closed: bool = False
+    #: the app's last ``response_action: errors`` (``block_id`` -> message), shown under the inputs
+    errors: dict[str, str] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -306,15 +308,17 @@ class Interactivity:
     def submit_view(
         self,
         user: str,
-        values: Mapping[str, str] | None = None,
+        values: Mapping[str, Any] | None = None,
         *,
         view_id: str | None = None,
         connection: str | None = None,
     ) -> Delivery:
         """``user`` fills in their open modal (the latest, or ``view_id``) and presses its submit button.
 
-        ``values`` maps an input's ``action_id`` (or ``block_id``) to the text typed. The view closes
-        when the app answers without ``response_action: errors``.
+        ``values`` maps an input's ``block_id`` (or ``action_id``) to the text typed, the option chosen
+        (its value or text) or the options ticked (a list); untouched inputs keep their initial values
+        (see :func:`_input_values`). The view closes when the app answers without
+        ``response_action: errors``.
         """
         with self.workspace.lock:
             person = self.workspace.user(user)
@@ -347,10 +351,15 @@ class Interactivity:
                 answer = json.loads(delivery.body)
             except ValueError:
                 answer = None
-        if delivery.ok and not (isinstance(answer, dict) and answer.get("response_action") == "errors"):
-            with self.workspace.changed:
+        if not delivery.ok:
+            return
+        with self.workspace.changed:
+            if isinstance(answer, dict) and answer.get("response_action") == "errors":
+                errors = answer.get("errors")
+                opened.errors = dict(errors) if isinstance(errors, dict) else {}  # the modal stays open
+            else:
                 opened.closed = True
-                self.workspace.changed.notify_all()
+            self.workspace.changed.notify_all()
 
     def open_views(self, user: str | None = None) -> list[OpenedView]:
         """Modals people have open (of ``user`` when given), oldest first."""
@@ -660,15 +669,56 @@ def _checkbox_state(blocks: list[Any], ticked: list[str]) -> dict[str, Any]:
     return state
 
 
-def _input_values(blocks: list[Any], values: Mapping[str, str]) -> dict[str, Any]:
+def _input_values(blocks: list[Any], values: Mapping[str, Any]) -> dict[str, Any]:
+    """A modal's ``state.values`` as Slack sends them with ``view_submission``: per input block, per
+    element, what the person left in it (typed, else the element's initial value). Keys of ``values``
+    are a block's ``block_id`` or its element's ``action_id``; ``None`` empties a field.
+
+    - ``plain_text_input`` and ``number_input``: ``value``, a string (a number too), ``None`` when empty;
+    - ``static_select``: ``selected_option`` (the option whose value or text was given), else ``None``;
+    - ``checkboxes``: ``selected_options`` (those whose values or texts were given, a list).
+
+    A required input (not ``optional``) left empty cannot be submitted (Slack's client refuses).
+    """
     state: dict[str, Any] = {}
     for block in blocks:
         if not isinstance(block, dict) or block.get("type") != "input":
             continue
         element = block.get("element") or {}
         action_id, block_id = str(element.get("action_id") or ""), str(block.get("block_id") or "")
-        typed = values.get(action_id, values.get(block_id))
-        state[block_id] = {action_id: {"type": element.get("type", "plain_text_input"), "value": typed}}
+        kind = element.get("type", "plain_text_input")
+        given = block_id in values or action_id in values
+        typed = values[block_id] if block_id in values else values.get(action_id)
+        entry: dict[str, Any] = {"type": kind}
+        options = [o for o in element.get("options") or [] if isinstance(o, dict)]
+
+        def picked(wanted: Any, options: list[dict[str, Any]] = options) -> list[dict[str, Any]]:
+            names = {str(w) for w in (wanted if isinstance(wanted, list) else [wanted])}
+            return [
+                o for o in options if o.get("value") in names or (o.get("text") or {}).get("text") in names
+            ]
+
+        if kind == "static_select":
+            chosen = (
+                picked(typed)
+                if given
+                else [element["initial_option"]]
+                if element.get("initial_option")
+                else []
+            )
+            entry["selected_option"] = chosen[0] if chosen else None
+            empty = not chosen
+        elif kind == "checkboxes":
+            chosen = picked(typed or []) if given else list(element.get("initial_options") or [])
+            entry["selected_options"] = chosen
+            empty = not chosen
+        else:
+            text = (None if typed is None else str(typed)) if given else element.get("initial_value")
+            entry["value"] = text if text != "" else None
+            empty = entry["value"] is None
+        if empty and not block.get("optional", False):
+            raise EmulatorError(f"the modal's input {block_id!r} is required: Slack does not submit it empty")
+        state[block_id] = {action_id: entry}
     return state
 
 

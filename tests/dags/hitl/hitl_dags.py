@@ -55,3 +55,26 @@ with DAG("hitl_own_form", schedule=None, params={"reason": "none given"}):
         params={"reason": Param("a reason", type="string", description="Why you decided so")},
         notifiers=[SlackHITLNotifier(channel="approvals")],
     )
+
+with DAG("hitl_form", schedule=None):
+    entry = HITLEntryOperator(  # every param has a Slack input: answered in a modal
+        task_id="entry",
+        subject="Scale <!channel>?",
+        assigned_users=[{"id": "alice", "name": "alice"}],
+        params={
+            "replicas": Param(2, type="integer", minimum=1, maximum=10, description="<!here> 1 to 10"),
+            "region": Param("eu", type="string", enum=["eu", "us"], title="<@U0> Region"),
+            "note": Param("", type="string"),
+            "ratio": Param(0.5, type="number"),
+        },
+        notifiers=[SlackHITLNotifier(channel="approvals")],
+    )
+    entry >> EmptyOperator(task_id="scale")
+
+with DAG("hitl_object_form", schedule=None):
+    HITLEntryOperator(  # an object param has no Slack input: the whole form is answered in Airflow
+        task_id="entry",
+        subject="Which config?",
+        params={"replicas": Param(2, type="integer"), "config": Param({"a": 1}, type="object")},
+        notifiers=[SlackHITLNotifier(channel="approvals")],
+    )
