@@ -54,7 +54,7 @@ USED_METHODS: dict[str, str] = {
     "usergroups.users.list": "expand approver user groups (S...) to their members",
     "users.info": "check that whoever reacted or replied is a person, not another app's bot or deactivated",
     "users.lookupByEmail": "find the Slack user of the Airflow user who triggered a run (the requester)",
-    "views.open": "open the reject-reason dialog when someone clicks Reject",
+    "views.open": "open the reject-reason dialog when someone clicks Reject, and an Airflow request's form",
 }
 
 #: Why each scope is requested (comments in the manifest and the docs).

@@ -69,14 +69,12 @@ class AirflowHITLAnswerer:
         link = _link(request)
         try:
             with create_session() as session:
-                found = _find(session, request, link)
-                if isinstance(found, HITLAnswer):
-                    return found
-                if not request.form:
-                    return HITLAnswer("no_form", link=link)
-                fields = _fields(session, request, found)
+                form = _form_request(session, request, link)
+                if isinstance(form, HITLAnswer):
+                    return form
+                found, fields = form
                 options = list(found.options or ())
-                if fields is None or not answerable_in_slack(
+                if not answerable_in_slack(
                     options=options, multiple=bool(found.multiple), has_params=True, form_in_slack=True
                 ):
                     return HITLAnswer("form", link=link)
@@ -162,14 +160,10 @@ def _judge_form(
     resumes (every param's value against its schema), or why it answers nothing (``invalid_input``
     with the inputs' errors, shown in the modal). The form's inputs come from Airflow's row; the
     submission only gives values."""
-    detail = _find(session, request, link)
-    if isinstance(detail, HITLAnswer):
-        return detail
-    if not request.form:
-        return HITLAnswer("no_form", link=link)
-    fields = _fields(session, request, detail)
-    if fields is None:
-        return HITLAnswer("form", link=link)
+    form = _form_request(session, request, link)
+    if isinstance(form, HITLAnswer):
+        return form
+    detail, fields = form
     typed, errors = form_values(fields, state)
     for field in fields:
         if field.key in typed and field.block_id not in errors:
@@ -188,6 +182,22 @@ def _judge_form(
         return HITLAnswer("invalid_input", link=link, errors=tuple(errors.items()))
     params = {key: typed.get(key, value) for key, value in unchanged_params(detail.params).items()}
     return [options[index] for index in indexes if index is not None], params
+
+
+def _form_request(
+    session: Any, request: HITLRequest, link: str | None
+) -> tuple[Any, list[FormField]] | HITLAnswer:
+    """Airflow's row of a request with a form, and the form's inputs; or why it has no form that can be
+    answered in Slack."""
+    detail = _find(session, request, link)
+    if isinstance(detail, HITLAnswer):
+        return detail
+    if not request.form:
+        return HITLAnswer("no_form", link=link)
+    fields = _fields(session, request, detail)
+    if fields is None:
+        return HITLAnswer("form", link=link)
+    return detail, fields
 
 
 def _fields(session: Any, request: HITLRequest, detail: Any) -> list[FormField] | None:

@@ -156,10 +156,7 @@ async def handle_hitl_click(
         await _show_answer(hook, click, parent, answer, slack_user)
     if answer.status == "answered":
         return HITLVerdict("answered", "answered")
-    detail = answer.detail
-    if answer.status == "already_answered" and answer.airflow_user is not None:
-        detail = f" ({', '.join(answer.chosen)} by {answer.airflow_user})"
-    return await _tell(hook, click, answer.status, link=answer.link, detail=detail)
+    return await _tell_why_not(hook, click, answer)
 
 
 async def _open_form(
@@ -169,10 +166,7 @@ async def _open_form(
     from Airflow's row of the request, never from the message."""
     form = await answerer.form(request)
     if isinstance(form, HITLAnswer):
-        detail = form.detail
-        if form.status == "already_answered" and form.airflow_user is not None:
-            detail = f" ({', '.join(form.chosen)} by {form.airflow_user})"
-        return await _tell(hook, click, form.status, link=form.link, detail=detail)
+        return await _tell_why_not(hook, click, form)
     if not click.trigger_id:
         return HITLVerdict("ignore", "no_trigger_id")
     view = form_modal(
@@ -185,6 +179,16 @@ async def _open_form(
     )
     await hook.acall("views.open", trigger_id=click.trigger_id, view=view)
     return HITLVerdict("ignore", "form_opened")
+
+
+async def _tell_why_not(
+    hook: SlackGateHook, click: HITLClick | HITLFormSubmission, answer: HITLAnswer
+) -> HITLVerdict:
+    """Tell the person why Airflow's side answered nothing (who answered what, if someone did)."""
+    detail = answer.detail
+    if answer.status == "already_answered" and answer.airflow_user is not None:
+        detail = f" ({', '.join(answer.chosen)} by {answer.airflow_user})"
+    return await _tell(hook, click, answer.status, link=answer.link, detail=detail)
 
 
 async def find_respondent(hook: SlackGateHook, slack_user: str) -> Respondent | None:

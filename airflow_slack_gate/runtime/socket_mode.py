@@ -220,7 +220,7 @@ class SocketModeListener:
         """Hand a HITL click to the API server's Request URL route; if that cannot be done, the
         handler (which has no Airflow side here) tells the person to answer in Airflow."""
         url = request_url(self.settings.conn_id)
-        why = await forward_interaction(self.settings, payload, url)
+        why, _ = await post_interaction(self.settings, payload, url)
         if why is None:
             log.info("Forwarded a click on an Airflow HITL request to the API server (%s)", url)
             return
@@ -292,19 +292,11 @@ def request_url(conn_id: str) -> str:
     return f"{api_server_root()}{REQUEST_URL_PREFIX}{REQUEST_URL_ROUTE}?{query}"
 
 
-async def forward_interaction(
-    settings: ConnectionSettings, payload: Mapping[str, Any], url: str
-) -> str | None:
-    """POST an interaction payload to a Request URL as Slack does, signed with the connection's signing
-    secret; ``None`` when it was taken (200), else why not."""
-    why, _ = await post_interaction(settings, payload, url)
-    return why
-
-
 async def post_interaction(
     settings: ConnectionSettings, payload: Mapping[str, Any], url: str
 ) -> tuple[str | None, str]:
-    """:func:`forward_interaction`, and the body of the answer when it was taken (200)."""
+    """POST an interaction payload to a Request URL as Slack does, signed with the connection's signing
+    secret; ``(None, the answer's body)`` when it was taken (200), else ``(why not, "")``."""
     if not settings.signing_secret:
         return (
             f"the connection {settings.conn_id!r} has no signing_secret (copy the Slack app's Basic "
