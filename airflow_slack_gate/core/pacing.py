@@ -39,6 +39,9 @@ PING_INTERVAL = 5.0
 CLOSE_GRACE = 10.0
 #: How long a triggerer waits for the API server to take a HITL click it forwards (it answers at once).
 FORWARD_TIMEOUT = 10.0
+#: Slack waits 3 s for the answer to a HITL form's submission (the only answer that can show its invalid
+#: inputs); a judgement slower than this answers Slack without them and goes on in the background.
+FORM_ANSWER_WITHIN = 2.0
 #: Seconds a look for a post reaches back before it was sent, for clocks that disagree with Slack's.
 CLOCK_SKEW = 60.0
 #: Reschedule mode notes replies newer than one poke_interval plus this many seconds (see

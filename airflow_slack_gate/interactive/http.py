@@ -31,6 +31,7 @@ harmless: the click's record is found in the thread and not posted again.
 
 from __future__ import annotations
 
+import asyncio
 import hmac
 import json
 import logging
@@ -57,7 +58,7 @@ from airflow_slack_gate.core.payloads import (
 from airflow_slack_gate.hooks.connection import ConnectionSettings, aread_settings
 from airflow_slack_gate.hooks.slack import CONN_TYPE, DEFAULT_CONN_ID, SlackGateHook
 from airflow_slack_gate.interactive.hitl import AirflowHITLAnswerer
-from airflow_slack_gate.runtime.clicks import ClickHandler
+from airflow_slack_gate.runtime.clicks import ClickHandler, handle_form_submission
 from airflow_slack_gate.runtime.socket_mode import socket_mode, wait_closed
 
 log = logging.getLogger(__name__)
@@ -109,6 +110,8 @@ class InteractionReceiver:
         self.clock = clock
         self._seen: OrderedDict[str, float] = OrderedDict()
         self._handlers: OrderedDict[str, ClickHandler] = OrderedDict()
+        #: form submissions judged too late for Slack's answer, handled on in the background
+        self._late_forms: set[asyncio.Task[Any]] = set()
         # Unknown connections are checked with a secret nobody knows, so they cost what a known one does.
         self._nobodys_secret = secrets.token_hex(16)
 
@@ -211,8 +214,8 @@ class InteractionReceiver:
         if isinstance(click, HITLFormSubmission):
             # Slack shows a form's invalid inputs only in the answer to its submission: judge it now
             # (one thread read, one users.info, Airflow's row), within Slack's 3 seconds
-            verdict = await handler.handle(click)
-            if verdict.errors:
+            verdict = await handle_form_submission(handler, click, self._late_forms)
+            if verdict is not None and verdict.errors:
                 return JSONResponse({"response_action": "errors", "errors": dict(verdict.errors)})
         elif click is not None:
             background.add_task(handler.handle, click)

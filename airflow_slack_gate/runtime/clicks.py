@@ -28,6 +28,7 @@ from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Literal
 
+from airflow_slack_gate.core import pacing
 from airflow_slack_gate.core.gate import GateRef, split_thread, voters_to_check, with_group_members
 from airflow_slack_gate.core.messages import (
     ANSWER_BLOCK,
@@ -52,7 +53,7 @@ from airflow_slack_gate.core.votes import decide, why_not_voter
 from airflow_slack_gate.hooks.errors import SlackGateError
 from airflow_slack_gate.hooks.slack import SlackGateHook
 from airflow_slack_gate.hooks.usergroups import group_members
-from airflow_slack_gate.runtime.hitl import HITLAnswerer, handle_hitl_click
+from airflow_slack_gate.runtime.hitl import HITLAnswerer, handle_hitl_click, tell_invalid_input
 from airflow_slack_gate.runtime.watcher import offer_thread, people_among, wake_channel
 
 log = logging.getLogger(__name__)
@@ -314,3 +315,33 @@ def handle_in_background(
     task = asyncio.get_running_loop().create_task(handler.handle(click), name=f"slack-gate click {click.ts}")
     tasks.add(task)
     task.add_done_callback(tasks.discard)
+
+
+async def handle_form_submission(
+    handler: ClickHandler, submission: HITLFormSubmission, tasks: set[asyncio.Task[Any]]
+) -> Verdict | None:
+    """Judge a HITL form's submission for Slack's answer, which must come within Slack's 3 seconds: the
+    verdict if it came within :data:`~airflow_slack_gate.core.pacing.FORM_ANSWER_WITHIN`, else ``None``
+    (answer Slack without errors: the modal closes). The submission is then handled on in the
+    background, and invalid inputs found late are told to the person privately."""
+    task = asyncio.get_running_loop().create_task(handler.handle(submission))
+    try:
+        return await asyncio.wait_for(asyncio.shield(task), pacing.FORM_ANSWER_WITHIN)
+    except asyncio.TimeoutError:
+        tasks.add(task)
+        task.add_done_callback(tasks.discard)
+        task.add_done_callback(lambda done: _tell_late_errors(handler, submission, done, tasks))
+        return None
+
+
+def _tell_late_errors(
+    handler: ClickHandler,
+    submission: HITLFormSubmission,
+    done: asyncio.Task[Verdict],
+    tasks: set[asyncio.Task[Any]],
+) -> None:
+    if done.cancelled() or done.exception() is not None or not done.result().errors:
+        return
+    tell = asyncio.get_running_loop().create_task(tell_invalid_input(handler.hook, submission))
+    tasks.add(tell)
+    tell.add_done_callback(tasks.discard)

@@ -238,6 +238,12 @@ async def _show_answer(
         log.warning("Answered, but could not update the Slack message %s: %s", click.ts, error)
 
 
+async def tell_invalid_input(hook: SlackGateHook, submission: HITLFormSubmission) -> HITLVerdict:
+    """Tell the person, privately, that their form's values were refused (when the modal could not
+    show why: its judgement came too late for Slack's answer)."""
+    return await _tell(hook, submission, "invalid_input")
+
+
 async def _tell(
     hook: SlackGateHook,
     click: HITLClick | HITLFormSubmission,

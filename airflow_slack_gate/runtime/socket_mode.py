@@ -57,7 +57,12 @@ from airflow_slack_gate.hooks.loops import PerLoop
 from airflow_slack_gate.hooks.ratelimit import token_key
 from airflow_slack_gate.hooks.sessions import holding_shared_sessions, shared_session
 from airflow_slack_gate.hooks.slack import SlackGateHook
-from airflow_slack_gate.runtime.clicks import REMEMBERED_CLICKS, ClickHandler, handle_in_background
+from airflow_slack_gate.runtime.clicks import (
+    REMEMBERED_CLICKS,
+    ClickHandler,
+    handle_form_submission,
+    handle_in_background,
+)
 from airflow_slack_gate.runtime.hitl import HITLAnswerer
 from airflow_slack_gate.runtime.watcher import wake_channel
 
@@ -181,8 +186,10 @@ class SocketModeListener:
         errors``), or ``None`` (the modal closes). A triggerer hands it to the API server and acks with
         the API server's answer; if that cannot be done, the person is told to answer in Airflow."""
         if self.handler.hitl is not None:
-            verdict = await self.handler.handle(submission)
-            return {"response_action": "errors", "errors": dict(verdict.errors)} if verdict.errors else None
+            verdict = await handle_form_submission(self.handler, submission, self._clicks)
+            if verdict is None or not verdict.errors:
+                return None
+            return {"response_action": "errors", "errors": dict(verdict.errors)}
         url = request_url(self.settings.conn_id)
         why, body = await post_interaction(self.settings, payload, url)
         if why is None:

@@ -125,3 +125,30 @@ def _signed_submission(slack, user, ts, values):
         },
     }
     return urllib.parse.urlencode({"payload": json.dumps(payload)})
+
+
+def test_a_form_judged_too_late_for_slacks_answer_is_still_handled(slack, api_server, run_hitl, monkeypatch):
+    """Slack waits 3 s for the answer to a submission. A judgement slower than FORM_ANSWER_WITHIN (here:
+    every one) answers Slack at once, so the modal closes; the submission is handled on: invalid values
+    are told privately and answer nothing, valid ones are Airflow's answer."""
+    from airflow_slack_gate.core import pacing
+
+    monkeypatch.setattr(pacing, "FORM_ANSWER_WITHIN", 0.0)
+    ws = slack.workspace
+    seen = []
+
+    def people(run):
+        message = run.message()
+        view = open_form(slack, message, ws.alice)
+        delivery = slack.submit_view(ws.alice, {REPLICAS: "11", REGION: "us"}, view_id=view.id).wait(10)
+        assert (delivery.status, delivery.body) == (200, "")
+        assert "Some values are not valid" in told(slack, ws.alice, "not valid")
+        assert run.detail().responded_at is None
+        view = open_form(slack, message, ws.alice)
+        delivery = slack.submit_view(ws.alice, {REPLICAS: "3", REGION: "us", NOTE: "now"}, view_id=view.id)
+        assert (delivery.wait(10).status, delivery.body) == (200, "")
+        seen.append(run.wait_for_detail(lambda d: d.responded_at is not None).params_input)
+
+    dag_run = run_hitl("hitl_form", people)
+    assert seen == [{"replicas": 3, "region": "us", "note": "now", "ratio": 0.5}]
+    assert states(dag_run) == {"entry": "success", "scale": "success"}
