@@ -12,6 +12,7 @@ from airflow_slack_gate.core import pacing
 from airflow_slack_gate.core.policy import ApprovalPolicy
 from airflow_slack_gate.hooks.errors import SlackGateError, explain
 from airflow_slack_gate.hooks.sessions import close_shared_sessions
+from airflow_slack_gate.hooks.slack import SlackGateHook
 from airflow_slack_gate.runtime import watcher as watcher_module
 from airflow_slack_gate.runtime.watcher import open_gates, watching
 from tests.support import ask, first_event, trigger, until
@@ -201,7 +202,7 @@ async def test_a_failed_round_is_reported_even_when_slack_answered_again_before_
     Slack again: the trigger still hears of the failure first (so its task log says what happened),
     then gets the fresh thread without waiting for another change."""
     gate = watcher_module._Gate(ts="1700000000.000100", poke_interval=1.0)
-    watch = watcher_module.GateWatch(gate)
+    watch = watcher_module.GateWatch(gate, watcher_module.ChannelWatcher(SlackGateHook(), "C1"))
     failure = explain("http_503", conn_id="slack_gate_default", method="conversations.history")
     thread = [{"ts": gate.ts, "text": "Deploy?"}, {"ts": "1700000001.000100", "text": "approve"}]
 
