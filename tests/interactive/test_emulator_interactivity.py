@@ -510,7 +510,8 @@ def test_each_event_goes_to_exactly_one_of_several_connections(slack_emulator, s
     slack_emulator.wait_for(lambda: len(message_events(first)) + len(message_events(second)) >= 40)
     got_first, got_second = message_events(first), message_events(second)
     assert sorted(got_first + got_second) == sorted(posted)  # each once, none twice
-    assert got_first and got_second  # 40 events all to one of two connections: 2**-39
+    assert got_first, "40 events all to one of two connections (chance: 2**-39)"
+    assert got_second, "40 events all to one of two connections (chance: 2**-39)"
 
 
 def test_an_edit_a_bots_update_and_a_deletion_are_message_events_with_the_message_before(
