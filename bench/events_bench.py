@@ -38,6 +38,7 @@ HERE = Path(__file__).parent
 REPO = HERE.parent
 sys.path.insert(0, str(HERE))
 
+from socket_mode_bench import post_asks, serve_emulator, start_gates  # noqa: E402
 from watcher_bench import CHANNELS, POKE_INTERVAL, percentile  # noqa: E402
 
 #: Issue 14's target: Slack reads per vote, on average.
@@ -51,14 +52,10 @@ async def drive(
 ) -> dict[str, Any]:
     """One run in this process's code base: the gates wait with Socket Mode, people vote, and what
     the emulator counted comes back as a dict."""
-    from slack_sdk.web.async_client import AsyncWebClient
-
-    from airflow_slack_gate.core.messages import APPROVE_ACTION, ask_message
+    from airflow_slack_gate.core.messages import APPROVE_ACTION
     from airflow_slack_gate.core.policy import ApprovalPolicy
-    from airflow_slack_gate.core.protocol import ask_metadata
     from airflow_slack_gate.hooks.sessions import close_shared_sessions
     from airflow_slack_gate.testing.emulator import EmulatorClient
-    from airflow_slack_gate.triggers.slack import SlackApprovalTrigger
 
     admin = EmulatorClient(env["url"])
     admin.enable_rate_limits(False)
@@ -70,57 +67,19 @@ async def drive(
     os.environ["AIRFLOW_CONN_SLACK_GATE_DEFAULT"] = json.dumps(
         {"conn_type": "slack_gate", "password": env["token"], "extra": extra}
     )
-    poster = AsyncWebClient(token=env["token"], base_url=env["base_url"])
     policy = ApprovalPolicy()
-    ask = ask_message(
-        text="Deploy?",
-        blocks=None,
-        policy=policy,
-        approver_groups=(),
-        deadline=None,
-        requested_by=None,
-        context_line="Airflow: bench.gate",
-    )
-    asks: list[tuple[str, str]] = []
-    for i in range(gates):
-        channel = env["channels"][i % CHANNELS]
-        identity = {
-            "dag_id": "bench",
-            "run_id": env["run"],
-            "task_id": f"g{i}",
-            "map_index": -1,
-            "try_number": 1,
-        }
-        response = await poster.chat_postMessage(
-            channel=channel,
-            text=ask["text"],
-            blocks=ask["blocks"],
-            metadata=ask_metadata(identity, "open", policy=policy),
-        )
-        asks.append((channel, response["ts"]))
+    asks = await post_asks(env, gates, policy, run_id=env["run"])
     admin.enable_rate_limits(True)
     decided: dict[str, float] = {}
     voted: dict[str, tuple[str, float]] = {}
     all_decided = asyncio.Event()
 
-    async def gate(channel: str, ts: str, delay: float) -> None:
-        await asyncio.sleep(delay)
-        trigger = SlackApprovalTrigger(
-            slack_conn_id="slack_gate_default",
-            channel=channel,
-            ts=ts,
-            policy=policy.to_dict(),
-            poke_interval=POKE_INTERVAL,
-        )
-        async for _event in trigger.run():
-            decided[ts] = time.monotonic()
-            if len(voted) == min(votes, gates) and all(t in decided for t in voted):
-                all_decided.set()
+    def on_decided(ts: str) -> None:
+        decided[ts] = time.monotonic()
+        if len(voted) == min(votes, gates) and all(t in decided for t in voted):
+            all_decided.set()
 
-    tasks = [
-        asyncio.create_task(gate(channel, ts, stagger * index / gates))
-        for index, (channel, ts) in enumerate(asks)
-    ]
+    tasks = start_gates(asks, policy, stagger, on_decided)
     while not await asyncio.to_thread(admin.socket_connections):  # noqa: ASYNC110
         await asyncio.sleep(0.1)
     await asyncio.sleep(stagger + 2 * POKE_INTERVAL)  # every gate registered and read once
@@ -143,6 +102,11 @@ async def drive(
             await asyncio.wait_for(all_decided.wait(), 240)
     finished = max([decided[ts] for ts in voted if ts in decided], default=time.monotonic())
     calls = await asyncio.to_thread(admin.calls)
+    if os.environ.get("BENCH_DEBUG"):  # which reads, of which gates (and how each was voted on)
+        for call in calls:
+            where = {key: call["params"].get(key) for key in ("channel", "ts", "oldest")}
+            print(call["method"], where, file=sys.stderr)
+        print({ts: kind for ts, (kind, _) in voted.items()}, file=sys.stderr)
     for task in tasks:
         task.cancel()
     await asyncio.gather(*tasks, return_exceptions=True)
@@ -162,30 +126,6 @@ async def drive(
         "ratelimited": sum(call.get("status") == 429 for call in calls),
         "seconds": finished - started,
     }
-
-
-def serve_emulator() -> None:
-    """Child process: the watcher benchmark's workspace, with the app's app-level token and secret."""
-    from airflow_slack_gate.testing.emulator import SlackEmulator
-
-    with SlackEmulator() as slack:
-        ws = slack.seed_demo_workspace()
-        voters = [slack.create_user(f"voter{i}") for i in range(40)]
-        channels = [
-            slack.create_channel(f"gates-{i}", members=[ws.bot_user_id, *voters]) for i in range(CHANNELS)
-        ]
-        app = slack.app_settings()
-        env = {
-            "url": slack.url,
-            "base_url": slack.base_url,
-            "token": ws.bot_token,
-            "app_token": app.app_token,
-            "signing_secret": app.signing_secret,
-            "channels": channels,
-            "voters": voters,
-        }
-        print(json.dumps(env), flush=True)
-        sys.stdin.read()
 
 
 def run_driver(code: Path, env: dict[str, Any], args: argparse.Namespace, run: str) -> dict[str, Any]:

@@ -346,11 +346,12 @@ class ChannelWatcher:
                 await self._refresh(gate, None, now)
                 self._schedule(gate, now)
             return
+        present = list(self.gates.values())  # a gate that joins while this round reads is read next
         if self._channel_checks and now >= self._next_channel_check:
             await self._check_channel(now)
         wall = time.time()
-        recent = [gate for gate in self.gates.values() if wall - float(gate.ts) <= pacing.HISTORY_HORIZON]
-        old_due = [gate for gate in self.gates.values() if gate not in recent and gate.next_due <= now]
+        recent = [gate for gate in present if wall - float(gate.ts) <= pacing.HISTORY_HORIZON]
+        old_due = [gate for gate in present if gate not in recent and gate.next_due <= now]
         if recent:
             oldest = min(gate.ts for gate in recent)
             history = await self.hook.aread_history(
@@ -362,7 +363,7 @@ class ChannelWatcher:
                 await self._refresh(gate, parents.get(gate.ts), now)
         for gate in old_due:
             await self._refresh(gate, None, now)
-        for gate in self.gates.values():
+        for gate in present:
             self._schedule(gate, now)
 
     def _schedule(self, gate: _Gate, now: float) -> None:

@@ -24,6 +24,7 @@ from airflow_slack_gate.runtime.socket_mode import SocketModeListener, socket_mo
 from airflow_slack_gate.runtime.watcher import GateWatch, people_among, watching
 from airflow_slack_gate.testing.emulator import SlackEmulator
 from tests.interactive.conftest import CONN_ID, LoopThread, make_trigger, post_ask, wait_with_socket_mode
+from tests.interactive.test_socket_mode_gates import _hold_listener_until
 from tests.support import until
 
 pytestmark = pytest.mark.usefixtures("closing_sessions")
@@ -306,11 +307,6 @@ def _send_event_to(slack: SlackEmulator, connection: str, act: Callable[[], Any]
             assert delivery.wait(10).ok, delivery.error
     finally:
         hub.send = original  # type: ignore[method-assign]
-
-
-async def _hold_listener_until(event: asyncio.Event) -> None:
-    async with socket_mode(SlackGateHook()):
-        await event.wait()
 
 
 async def test_a_reconnect_reads_every_gate_again(slack):

@@ -294,3 +294,21 @@ async def test_a_reply_also_sent_to_the_channel_is_one_vote(slack_emulator):
     assert decision["outcome"] == "approved"
     assert [v["user"] for v in decision["votes"]] == [ws.alice, ws.bob]
     assert decision["votes"][0]["ts"] == broadcast
+
+
+@pytest.mark.usefixtures("loop_cleanup")
+async def test_a_gate_that_joins_while_a_round_reads_is_read_right_after_it(slack_emulator):
+    """The round's reads began before the gate joined, so they say nothing of it: it is read at once
+    after the round, not a whole interval later (600 s here)."""
+    ws = slack_emulator.workspace
+    first, second = ask(slack_emulator, "A?"), ask(slack_emulator, "B?")
+    async with watching("slack_gate_default", ws.approvals, first, 600.0) as early:
+        await early.next_thread(timeout=10)
+        slack_emulator.delay_calls("conversations.history", 1.0)  # the next round reads slowly
+        watcher = watcher_module._WATCHERS.get()[("slack_gate_default", ws.approvals)]
+        watcher.wake()
+        # the watcher took the wake-up: its round is reading (slowly)
+        await until(lambda: not watcher._new_gate.is_set(), 10, what="a round in flight")
+        async with watching("slack_gate_default", ws.approvals, second, 600.0) as late:
+            thread = await late.next_thread(timeout=10)
+    assert thread[0]["ts"] == second
