@@ -82,7 +82,8 @@ async def drive(
     tasks = start_gates(asks, policy, stagger, on_decided)
     while not await asyncio.to_thread(admin.socket_connections):  # noqa: ASYNC110
         await asyncio.sleep(0.1)
-    await asyncio.sleep(stagger + 2 * POKE_INTERVAL)  # every gate registered and read once
+    await asyncio.sleep(stagger)
+    await every_gate_read(asks, timeout=180)
     admin.reset_counters()
     started = time.monotonic()
     rng = random.Random(7)
@@ -126,6 +127,21 @@ async def drive(
         "ratelimited": sum(call.get("status") == 429 for call in calls),
         "seconds": finished - started,
     }
+
+
+async def every_gate_read(asks: list[tuple[str, str]], timeout: float) -> None:
+    """Wait (polling, up to ``timeout`` s) until the loop's watchers hold a thread for every question:
+    the first look is done, in either code base, however long the start-up rounds took."""
+    from airflow_slack_gate.runtime import watcher
+
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        watchers = watcher._WATCHERS.peek() or {}
+        held = {ts: gate.thread for w in watchers.values() for ts, gate in w.gates.items()}
+        if all(held.get(ts) for _, ts in asks):
+            return
+        await asyncio.sleep(0.5)
+    raise TimeoutError(f"not every gate was read within {timeout} s")
 
 
 def run_driver(code: Path, env: dict[str, Any], args: argparse.Namespace, run: str) -> dict[str, Any]:
