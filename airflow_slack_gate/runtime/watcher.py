@@ -8,6 +8,11 @@ channel since the oldest open gate; it shows every gate's reactions and its thre
 gates whose snapshot changed are woken. Gates older than ``pacing.HISTORY_HORIZON`` would make that read
 expensive, so they read their own thread instead, rarely (their interval grows while they are quiet).
 
+With Socket Mode, events keep each held gate's snapshot up to date between reads
+(:meth:`ChannelWatcher.apply_event`): a new reply or a reaction on the question changes it in memory and
+the gate is judged from it as from a read; an event that cannot say enough reads that one gate's
+thread. The timer's rounds go on as a safety read, since Slack may give an event to another process.
+
 The round's history read also shows whether Slack got a watched gate's question twice (a post whose
 answer was lost, carried out after the sensor posted it again): the watcher closes such a late copy
 with one ``chat.update`` (buttons removed, state ``superseded``). That is the only write a watcher
