@@ -7,9 +7,10 @@ case measures the time from the vote (the click, or the reply landing in Slack) 
 event:
 
 - **Socket Mode, button click**: the connection has an ``app_token``; the triggerer's one shared
-  Socket Mode connection receives the click, records it in the thread and wakes the channel watcher.
-- **Socket Mode, thread reply**: a reply's ``message`` event wakes the watcher (no waiting for its
-  next round).
+  Socket Mode connection receives the click, judges it on the gate's thread the watcher holds,
+  records it in the thread and hands the record to the watcher.
+- **Socket Mode, thread reply**: a reply's ``message`` event changes the gate's thread in the
+  watcher, which judges it without reading Slack (see bench/events_bench.py for reads per vote).
 - **Request URL, button click**: no ``app_token``; the click goes to the plugin's FastAPI app (served
   by uvicorn in a thread of this process, as on the API server), which records it; the watcher sees
   the record at its next round (polling only).
