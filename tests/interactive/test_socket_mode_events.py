@@ -23,7 +23,14 @@ from airflow_slack_gate.hooks.slack import SlackGateHook
 from airflow_slack_gate.runtime.socket_mode import SocketModeListener, socket_mode
 from airflow_slack_gate.runtime.watcher import GateWatch, people_among, watching
 from airflow_slack_gate.testing.emulator import SlackEmulator
-from tests.interactive.conftest import CONN_ID, LoopThread, make_trigger, post_ask, wait_with_socket_mode
+from tests.interactive.conftest import (
+    CONN_ID,
+    LoopThread,
+    connection_json,
+    make_trigger,
+    post_ask,
+    wait_with_socket_mode,
+)
 from tests.interactive.test_socket_mode_gates import _hold_listener_until
 from tests.support import until
 
@@ -223,20 +230,23 @@ async def test_an_event_for_the_same_ts_in_another_channel_changes_nothing(slack
         assert other.latest() == other_before
 
 
-async def test_events_reach_only_the_gates_of_connections_that_share_the_app_token(slack):
-    """An event came over one app's connection: a watcher of another connection (another app, another
-    Slack) in a channel of the same id does not take it."""
+async def test_events_reach_only_the_gates_of_connections_that_share_the_app_token(slack, monkeypatch):
+    """An event came over one app's connection: a watcher of another Airflow connection (without that
+    app-level token; it could be another app, or another Slack) holding the same channel and ts does
+    not take it."""
     ws = slack.workspace
+    monkeypatch.setenv("AIRFLOW_CONN_ANOTHER_CONNECTION", connection_json(slack, app_token=False))
     ts = post_ask(slack)
     async with (
         held(slack, ts) as (listener, watch),
         watching("another_connection", ws.approvals, ts, 600.0, events=True) as other,
     ):
+        await until(lambda: len(other.latest()) == 1, 10)
         event = {"type": "message", "channel": ws.approvals, "user": ws.alice, "text": "approve"}
         event.update(ts=f"{float(ts) + 1:.6f}", thread_ts=ts)
         assert listener.on_event(event)
         assert len(watch.latest()) == 2
-        assert other.latest() == []
+        assert len(other.latest()) == 1
 
 
 async def test_a_reply_vote_by_event_decides_the_gate_without_a_read_after_the_first_look(slack):
