@@ -103,6 +103,23 @@ def page(
     browser: Any, airflow_ui: AirflowRunner, slack: SlackEmulator, request: pytest.FixtureRequest
 ) -> Iterator[Any]:
     """A fresh browser page; on failure: a screenshot, the API server's log and the Slack calls."""
+
+    def airflow_log() -> None:
+        print(f"--- airflow api-server log (last {LOG_TAIL_LINES} lines):")
+        print(airflow_ui.logs(tail=LOG_TAIL_LINES, task_logs=False))
+
+    yield from _page(browser, slack, request, airflow_log)
+
+
+@pytest.fixture
+def slack_page(browser: Any, slack: SlackEmulator, request: pytest.FixtureRequest) -> Iterator[Any]:
+    """A fresh browser page without Airflow; on failure: a screenshot and the Slack calls."""
+    yield from _page(browser, slack, request, lambda: None)
+
+
+def _page(
+    browser: Any, slack: SlackEmulator, request: pytest.FixtureRequest, print_logs: Callable[[], None]
+) -> Iterator[Any]:
     context = browser.new_context(viewport={"width": 1280, "height": 1100})
     context.set_default_timeout(20_000)
     page = context.new_page()
@@ -117,8 +134,7 @@ def page(
             except Exception as error:  # the page may be gone; the logs below matter more
                 screenshot = Path(f"(no screenshot: {error})")
             print(f"\n--- screenshot: {screenshot}")
-            print(f"--- airflow api-server log (last {LOG_TAIL_LINES} lines):")
-            print(airflow_ui.logs(tail=LOG_TAIL_LINES, task_logs=False))
+            print_logs()
             print("--- Slack calls the emulator received:")
             for call in slack.calls:
                 print(f"{call.method} -> {call.status} {call.error or 'ok'}")

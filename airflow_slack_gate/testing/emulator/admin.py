@@ -120,6 +120,7 @@ def _app(api: EmulatorApi, a: dict[str, Any]) -> Any:
 ROUTES: dict[tuple[str, str], Handler] = {
     ("GET", "/health"): lambda api, a: {},
     ("GET", "/workspace"): lambda api, a: {"workspace": api.workspace.to_dict()},
+    ("GET", "/directory"): lambda api, a: api.directory(),
     ("GET", "/messages"): lambda api, a: {"messages": api.messages(a["channel"])},
     ("POST", "/messages"): _post_message,
     ("PATCH", "/messages"): lambda api, a: api.edit_message(a["channel"], a["ts"], a["text"]),
@@ -147,7 +148,10 @@ ROUTES: dict[tuple[str, str], Handler] = {
         "ephemerals": [e.to_dict() for e in api.ephemerals(a.get("user"), a.get("channel"))]
     },
     ("GET", "/views"): lambda api, a: {
-        "views": [{"id": v.id, "user": v.user, "view": v.view} for v in api.open_views(a.get("user"))]
+        "views": [
+            {"id": v.id, "user": v.user, "view": v.view, "errors": v.errors}
+            for v in api.open_views(a.get("user"))
+        ]
     },
     ("GET", "/socket_connections"): lambda api, a: {
         "connections": [c.to_dict() for c in api.socket_connections(a.get("bot"))]

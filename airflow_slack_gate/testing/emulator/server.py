@@ -1,5 +1,5 @@
 """The aiohttp application: Slack's Web API under ``/api/<method>``, Socket Mode's websocket under
-``/link/``, and the admin API under ``/_emulator/``.
+``/link/``, the admin API under ``/_emulator/``, and Slack in the browser at ``/``.
 
 Per call: parse arguments (query string, then urlencoded/multipart form or JSON body), record the call,
 apply injected latency, drops and faults, authenticate the token, enforce rate limits when enabled,
@@ -18,6 +18,7 @@ from airflow_slack_gate.testing.emulator.admin import add_admin_routes
 from airflow_slack_gate.testing.emulator.api import EmulatorApi
 from airflow_slack_gate.testing.emulator.controls import CallRecord, Fault
 from airflow_slack_gate.testing.emulator.methods import METHODS, Call, Method
+from airflow_slack_gate.testing.emulator.page import add_page_route
 from airflow_slack_gate.testing.emulator.params import Params
 from airflow_slack_gate.testing.emulator.socket_mode import APP_LEVEL_METHODS, LINK_PATH, SocketModeHub
 from airflow_slack_gate.testing.emulator.state import SlackError
@@ -34,6 +35,7 @@ def build_app(api: EmulatorApi) -> web.Application:
     app.router.add_route("*", "/api/{method}", _WebApi(api, hub).handle)
     app.router.add_get(LINK_PATH, hub.handle_websocket)
     add_admin_routes(app, api)
+    add_page_route(app)
 
     async def attach(_: web.Application) -> None:
         hub.attach(asyncio.get_running_loop())

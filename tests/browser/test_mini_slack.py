@@ -1,0 +1,174 @@
+"""The emulator's Slack in the browser (``/``), in Chromium, as a person uses it.
+
+Clicks on a gate's question go to the package's own Request URL receiver (the API server's plugin app,
+served here by uvicorn: tests/interactive), so what the page shows is what a gate sees: the click
+judged and recorded in the thread, Reject's reason modal opened by ``views.open`` and its submission
+recorded. No Airflow process runs here.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+
+from airflow_slack_gate.core.messages import REASON_CALLBACK
+from airflow_slack_gate.core.policy import ApprovalPolicy
+from airflow_slack_gate.core.protocol import VOTE_EVENT_TYPE
+from airflow_slack_gate.testing.emulator import SlackEmulator
+from tests.interactive.conftest import ApiServer, connection_json, post_ask
+
+pytestmark = [pytest.mark.browser, pytest.mark.xdist_group("mini-slack-browser")]
+
+ATTACK = '<img src=x onerror="window.__pwned = 1">'
+SCRIPT = "<script>window.__pwned = 2</script>"
+
+
+def expect(target: Any) -> Any:
+    from playwright.sync_api import expect
+
+    return expect(target)
+
+
+@pytest.fixture
+def gate_app(slack: SlackEmulator, monkeypatch: pytest.MonkeyPatch) -> Iterator[ApiServer]:
+    """The app's Request URL on the package's interactions receiver; Socket Mode off."""
+    monkeypatch.setenv("AIRFLOW_CONN_SLACK_GATE_DEFAULT", connection_json(slack))
+    server = ApiServer()
+    slack.configure_app(socket_mode=False, request_url=server.url)
+    try:
+        yield server
+    finally:
+        slack.configure_app(socket_mode=True, request_url="")
+        server.stop()
+
+
+def open_page(page: Any, slack: SlackEmulator, **where: str) -> Any:
+    page.goto(slack.url + "#" + "&".join(f"{key}={value}" for key, value in where.items()))
+    return page
+
+
+def message(page: Any, ts: str, *, thread: bool = False) -> Any:
+    log = page.get_by_role("log", name="Thread messages" if thread else "Messages", exact=True)
+    return log.locator(f'.message[data-ts="{ts}"]')
+
+
+def votes(slack: SlackEmulator, ts: str) -> list[dict[str, Any]]:
+    return [
+        m["metadata"]["event_payload"]
+        for m in slack.replies("approvals", ts)[1:]
+        if (m.get("metadata") or {}).get("event_type") == VOTE_EVENT_TYPE
+    ]
+
+
+def test_approve_in_the_page_is_a_click_the_gate_records(slack_page, slack, gate_app):
+    ts = post_ask(slack, text="Deploy *churn-v7* to production?")
+    page = open_page(slack_page, slack, channel="approvals")
+    question = message(page, ts)
+    expect(question).to_contain_text("Deploy churn-v7 to production?")
+    expect(question.locator("b", has_text="churn-v7")).to_have_text("churn-v7")  # mrkdwn bold, rendered
+    expect(question).to_contain_text("Anyone in this channel can answer.")
+
+    page.get_by_label("Acting as").select_option("carol")
+    question.get_by_role("button", name="Approve").click()
+
+    expect(page.get_by_role("status")).to_contain_text("Slack sent the click to the Request URL")
+    expect(question).to_contain_text("1 reply")  # the record, without a reload
+    (vote,) = votes(slack, ts)
+    assert (vote["voter"], vote["vote"]) == (slack.workspace.carol, "approve")
+    question.get_by_role("button", name="1 reply").click()
+    expect(page.get_by_role("log", name="Thread messages")).to_contain_text("@carol approved with the button")
+
+
+def test_reject_opens_the_gates_reason_modal_and_submits_the_reason(slack_page, slack, gate_app):
+    ts = post_ask(slack)
+    page = open_page(slack_page, slack, channel="approvals", user="dave")
+
+    message(page, ts).get_by_role("button", name="Reject").click()
+
+    modal = page.get_by_role("dialog", name="Reject")
+    expect(modal).to_contain_text("You are rejecting:")
+    modal.get_by_label("Reason").fill("not this week")
+    modal.get_by_role("button", name="Reject").click()
+    expect(modal).to_be_hidden()  # closed by the app's answer to the view_submission
+    expect(message(page, ts)).to_contain_text("1 reply")
+    (vote,) = votes(slack, ts)
+    assert (vote["voter"], vote["vote"], vote["reason"]) == (slack.workspace.dave, "reject", "not this week")
+    submission = [d for d in slack.interactivity.deliveries if d.payload.get("type") == "view_submission"][-1]
+    assert submission.via == "request_url"
+    assert submission.payload["view"]["callback_id"] == REASON_CALLBACK
+
+
+def test_a_click_the_gate_refuses_shows_its_private_answer_to_that_person_only(slack_page, slack, gate_app):
+    ws = slack.workspace
+    ts = post_ask(slack, ApprovalPolicy(approvers={ws.alice}))
+    page = open_page(slack_page, slack, channel="approvals", user="mallory")
+
+    message(page, ts).get_by_role("button", name="Approve").click()
+
+    note = page.get_by_role("log", name="Messages", exact=True).locator(".ephemeral")
+    expect(note).to_contain_text("Only visible to you")
+    expect(note).to_contain_text("You are not an approver of this gate; your click changed nothing.")
+    assert votes(slack, ts) == []
+    page.get_by_label("Acting as").select_option("alice")
+    expect(note).to_have_count(0)
+
+
+def test_replies_and_reactions_are_the_chosen_persons(slack_page, slack):
+    ws = slack.workspace
+    ts = slack.post_as_user("approvals", "alice", "Shall we ship?")
+    page = open_page(slack_page, slack, channel="approvals", user="bob")
+    message(page, ts).get_by_role("button", name="Reply in thread").click()
+
+    page.get_by_label("Reply", exact=True).fill("reject: not this week")
+    page.get_by_role("button", name="Reply", exact=True).click()
+    expect(message(page, ts)).to_contain_text("1 reply")
+    reply = slack.replies("approvals", ts)[1]
+    assert (reply["user"], reply["text"]) == (ws.bob, "reject: not this week")
+
+    page.get_by_label("Acting as").select_option("dave")
+    page.get_by_label("Emoji name").fill("x")
+    page.get_by_role("button", name="React", exact=True).click()
+    expect(message(page, ts).get_by_role("button", name="x 1")).to_be_visible()
+    assert slack.get_message("approvals", ts)["reactions"] == [{"name": "x", "users": [ws.dave], "count": 1}]
+
+    message(page, ts).get_by_role("button", name="x 1").click()  # dave takes it back
+    expect(message(page, ts).get_by_role("button", name="x 1")).to_have_count(0)
+    assert "reactions" not in slack.get_message("approvals", ts)
+
+
+def test_a_message_from_the_app_appears_and_changes_without_a_reload(slack_page, slack):
+    page = open_page(slack_page, slack, channel="approvals")
+    expect(page.get_by_role("log", name="Messages", exact=True)).to_be_visible()
+    ts = slack.post_as_bot("approvals", slack.workspace.bot_user_id, "Waiting for approval")
+    expect(message(page, ts)).to_contain_text("Waiting for approval")
+    slack.edit_message("approvals", ts, "Approved by alice")
+    expect(message(page, ts)).to_contain_text("Approved by alice")
+
+
+def test_message_data_shows_as_text_and_runs_nothing(slack_page, slack):
+    ws = slack.workspace
+    typed = slack.post_as_user("approvals", "mallory", f"{ATTACK} {SCRIPT}")
+    blocks = [
+        {"type": "section", "text": {"type": "mrkdwn", "text": f"{ATTACK} <javascript:alert(1)|click me>"}},
+        {"type": "context", "elements": [{"type": "plain_text", "text": SCRIPT}]},
+        {
+            "type": "actions",
+            "elements": [
+                {"type": "button", "action_id": "a", "text": {"type": "plain_text", "text": ATTACK}}
+            ],
+        },
+    ]
+    posted = slack.post_as_bot("approvals", ws.bot_user_id, "fallback", blocks=blocks)
+    page = open_page(slack_page, slack, channel="approvals")
+
+    expect(message(page, typed)).to_contain_text(f"{ATTACK} {SCRIPT}")
+    bot_message = message(page, posted)
+    expect(bot_message).to_contain_text(ATTACK)
+    expect(bot_message).to_contain_text(SCRIPT)
+    expect(bot_message.get_by_role("button", name=ATTACK)).to_be_visible()
+    expect(bot_message).to_contain_text("<javascript:alert(1)|click me>")  # not a link
+    log = page.get_by_role("log", name="Messages", exact=True)
+    assert log.locator("img, script, a[href^='javascript']").count() == 0
+    assert page.evaluate("window.__pwned") is None
