@@ -1,23 +1,30 @@
 """The emulator's Slack in the browser (``/``), in Chromium, as a person uses it.
 
-Clicks on a gate's question go to the package's own Request URL receiver (the API server's plugin app,
-served here by uvicorn: tests/interactive), so what the page shows is what a gate sees: the click
-judged and recorded in the thread, Reject's reason modal opened by ``views.open`` and its submission
-recorded. No Airflow process runs here.
+Most tests need no Airflow process: clicks on a gate's question go to the package's own Request URL
+receiver (the API server's plugin app, served here by uvicorn: tests/interactive), so what the page
+shows is what a gate sees: the click judged and recorded in the thread, Reject's reason modal opened
+by ``views.open`` and its submission recorded. The last test runs ``airflow-slack-gate demo
+--keep-running`` (what ``make demo`` runs) and approves in the page it prints.
 """
 
 from __future__ import annotations
 
+import os
+import signal
 from collections.abc import Iterator
 from typing import Any
 
 import pytest
+from browser_support import ARTIFACTS
 
 from airflow_slack_gate.core.messages import REASON_CALLBACK
 from airflow_slack_gate.core.policy import ApprovalPolicy
 from airflow_slack_gate.core.protocol import VOTE_EVENT_TYPE
 from airflow_slack_gate.testing.emulator import SlackEmulator
+from tests.e2e.test_e2e_demo import DEMO_LIMIT, demos, linux_only, start_demo
 from tests.interactive.conftest import ApiServer, connection_json, post_ask
+
+__all__ = ["demos"]  # the fixture that stops what a demo started
 
 pytestmark = [pytest.mark.browser, pytest.mark.xdist_group("mini-slack-browser")]
 
@@ -42,6 +49,11 @@ def gate_app(slack: SlackEmulator, monkeypatch: pytest.MonkeyPatch) -> Iterator[
     finally:
         slack.configure_app(socket_mode=True, request_url="")
         server.stop()
+
+
+def screenshot(page: Any, name: str) -> None:
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    page.screenshot(path=str(ARTIFACTS / f"mini-slack-{name}.png"), animations="disabled")
 
 
 def open_page(page: Any, slack: SlackEmulator, **where: str) -> Any:
@@ -79,6 +91,7 @@ def test_approve_in_the_page_is_a_click_the_gate_records(slack_page, slack, gate
     assert (vote["voter"], vote["vote"]) == (slack.workspace.carol, "approve")
     question.get_by_role("button", name="1 reply").click()
     expect(page.get_by_role("log", name="Thread messages")).to_contain_text("@carol approved with the button")
+    screenshot(page, "approved-thread")
 
 
 def test_reject_opens_the_gates_reason_modal_and_submits_the_reason(slack_page, slack, gate_app):
@@ -90,6 +103,7 @@ def test_reject_opens_the_gates_reason_modal_and_submits_the_reason(slack_page, 
     modal = page.get_by_role("dialog", name="Reject")
     expect(modal).to_contain_text("You are rejecting:")
     modal.get_by_label("Reason").fill("not this week")
+    screenshot(page, "reject-reason")
     modal.get_by_role("button", name="Reject").click()
     expect(modal).to_be_hidden()  # closed by the app's answer to the view_submission
     expect(message(page, ts)).to_contain_text("1 reply")
@@ -172,3 +186,38 @@ def test_message_data_shows_as_text_and_runs_nothing(slack_page, slack):
     log = page.get_by_role("log", name="Messages", exact=True)
     assert log.locator("img, script, a[href^='javascript']").count() == 0
     assert page.evaluate("window.__pwned") is None
+
+
+@linux_only
+def test_make_demo_approve_in_the_printed_page_and_the_run_deploys(browser, demos):
+    demos.append(demo := start_demo("--keep-running"))
+    url = demo.wait_for_line("Slack         http://127.0.0.1:", timeout=DEMO_LIMIT).split()[1]
+    context = browser.new_context(viewport={"width": 1280, "height": 1100})
+    context.set_default_timeout(20_000)
+    try:
+        page = context.new_page()
+        page.goto(url)
+        question = page.get_by_role("log", name="Messages", exact=True).locator(".message").first
+        expect(question).to_contain_text("Deploy churn-classifier")
+        page.get_by_label("Acting as").select_option("bob")
+        question.get_by_role("button", name="Approve").click()
+
+        expect(page.get_by_role("status")).to_contain_text("Slack sent the click over Socket Mode")
+        expect(question).to_contain_text("Approved by @bob", timeout=60_000)  # the gate's chat.update
+        expect(question.get_by_role("button", name="Approve")).to_have_count(0)
+        screenshot(page, "demo-approved")
+        demo.wait_for_line("Run manual__", timeout=60)
+        assert "Outcome: approved by bob" in demo.output
+        assert "Branch:  deploy_model ran (deployed churn-classifier " in demo.output
+        assert "Skipped: notify_skipped" in demo.output
+        assert demo.wait_for_line("Run manual__", timeout=1).endswith(": success")
+        demo.wait_for_line("--keep-running: Airflow and the Slack emulator keep running", timeout=10)
+        assert demo.process.poll() is None
+        page.reload()  # still served after the run ended
+        expect(question).to_contain_text("Approved by @bob")
+    finally:
+        context.close()
+
+    os.killpg(demo.process.pid, signal.SIGINT)  # Ctrl-C ends --keep-running
+    assert demo.wait(timeout=60) == 0, demo.output
+    assert demo.leftovers() == []
