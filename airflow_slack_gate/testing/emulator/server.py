@@ -13,6 +13,7 @@ import json
 from typing import Any
 
 from aiohttp import web
+from aiohttp.typedefs import Handler
 
 from airflow_slack_gate.testing.emulator.admin import add_admin_routes
 from airflow_slack_gate.testing.emulator.api import EmulatorApi
@@ -26,11 +27,13 @@ from airflow_slack_gate.testing.emulator.state import SlackError
 _JSON = "application/json"
 #: The scope of an app-level token (``xapp-...``), all that apps.connections.open accepts.
 APP_LEVEL_SCOPES = ("connections:write",)
+#: The names the emulator answers to (it listens on 127.0.0.1 only).
+LOCAL_NAMES = ("127.0.0.1", "localhost")
 
 
 def build_app(api: EmulatorApi) -> web.Application:
     """The emulator's aiohttp application for ``api``'s workspace and controls."""
-    app = web.Application()
+    app = web.Application(middlewares=[_addressed_to_this_machine])
     hub = SocketModeHub(api.interactivity)
     app.router.add_route("*", "/api/{method}", _WebApi(api, hub).handle)
     app.router.add_get(LINK_PATH, hub.handle_websocket)
@@ -47,6 +50,23 @@ def build_app(api: EmulatorApi) -> web.Application:
     app.on_startup.append(attach)
     app.on_shutdown.append(close)
     return app
+
+
+@web.middleware
+async def _addressed_to_this_machine(request: web.Request, handler: Handler) -> web.StreamResponse:
+    """Answer only requests addressed to 127.0.0.1 or localhost. A website whose name was made to
+    resolve to 127.0.0.1 (DNS rebinding) is the page's origin as far as a browser can tell, and could
+    otherwise read the workspace and act as its people; its requests name it in ``Host``."""
+    if (request.host or "").rsplit(":", 1)[0] not in LOCAL_NAMES:
+        return web.json_response(
+            {
+                "ok": False,
+                "error": f"the emulator answers requests addressed to {' or '.join(LOCAL_NAMES)} only, "
+                f"not {request.host!r}: use http://127.0.0.1:<port>/",
+            },
+            status=421,
+        )
+    return await handler(request)
 
 
 def slack_json(
