@@ -140,8 +140,8 @@ def _demo(args: argparse.Namespace, out: IO[str]) -> int:
             except AirflowRunnerError as error:
                 return _failed(out, runner, f"the gate did not ask: {error}")
             question = slack.get_message(ask["channel"], ask["ts"])
-            login_lasts = args.keep_running or not args.auto_approve
-            _print_where_to_look(out, runner, slack, run_id, ask, question["text"], state, login_lasts)
+            stays_up = args.keep_running or not args.auto_approve
+            _print_where_to_look(out, runner, slack, run_id, ask, question["text"], state, stays_up)
             answer_at = time.monotonic() + args.approve_after if args.auto_approve else None
             if answer_at is None:
                 say(out, "Waiting for an answer in Slack (Ctrl-C stops the demo)...")
@@ -167,7 +167,7 @@ def _connection_with_buttons(slack: SlackEmulator) -> str:
     return json.dumps(connection)
 
 
-def command() -> str:
+def _this_command() -> str:
     """This command as any shell can run it: the running executable's absolute path (a shell may not
     have the virtualenv's ``bin`` on its PATH), else this Python with ``-m``."""
     program = Path(sys.argv[0]).resolve()
@@ -200,21 +200,20 @@ def _print_where_to_look(
     ask: dict[str, str],
     text: str,
     state: str,
-    login_lasts: bool,
+    stays_up: bool,
 ) -> None:
-    emulator = f"{command()} emulator"
+    emulator = f"{_this_command()} emulator"
     reply = f"{emulator} reply --url {slack.url} --ts {ask['ts']}"
     react = f"{emulator} react --url {slack.url} --ts {ask['ts']}"
-    if login_lasts:
-        login = f"log in as {runner.username} / {runner.password}"
-    else:
-        login = "it stops with the demo, in a few seconds (--keep-running keeps it)"
+    gone_soon = "it stops with the demo, in a few seconds (--keep-running keeps it)"
+    login = f"log in as {runner.username} / {runner.password}" if stays_up else gone_soon
+    page = "open it in a browser, choose who you are, click Approve or Reject" if stays_up else gone_soon
     lines = [
         "",
         f"The gate asked in Slack; {GATE_TASK} is {state} (it holds no worker slot while it waits).",
         "",
         f"  Slack         {_page_url(slack, ask)}",
-        "                open it in a browser, choose who you are, click Approve or Reject",
+        f"                {page}",
         f"  Airflow UI    {runner.url}/dags/{DAG_ID}/runs/{run_id}",
         f"                {login}",
         f"  The question  {' / '.join(line for line in text.splitlines() if line.strip())}",
