@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 REPO = Path(__file__).resolve().parents[2]
 ARTIFACTS = REPO / "test-artifacts" / "browser"
@@ -18,3 +19,11 @@ CHROMIUM_ARGS = [
     "--disable-sync",
 ]
 LOG_TAIL_LINES = 200
+
+
+def screenshot(page: Any, name: str) -> Path:
+    """Save the whole page as ``test-artifacts/browser/<name>.png``."""
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    path = ARTIFACTS / f"{name}.png"
+    page.screenshot(path=str(path), full_page=True, animations="disabled")
+    return path

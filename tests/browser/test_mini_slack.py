@@ -15,7 +15,7 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
-from browser_support import ARTIFACTS
+from browser_support import screenshot
 
 from airflow_slack_gate.core.messages import REASON_CALLBACK
 from airflow_slack_gate.core.policy import ApprovalPolicy
@@ -51,19 +51,14 @@ def gate_app(slack: SlackEmulator, monkeypatch: pytest.MonkeyPatch) -> Iterator[
         server.stop()
 
 
-def screenshot(page: Any, name: str) -> None:
-    ARTIFACTS.mkdir(parents=True, exist_ok=True)
-    page.screenshot(path=str(ARTIFACTS / f"mini-slack-{name}.png"), animations="disabled")
-
-
 def open_page(page: Any, slack: SlackEmulator, **where: str) -> Any:
     page.goto(slack.url + "#" + "&".join(f"{key}={value}" for key, value in where.items()))
     return page
 
 
-def message(page: Any, ts: str, *, thread: bool = False) -> Any:
-    log = page.get_by_role("log", name="Thread messages" if thread else "Messages", exact=True)
-    return log.locator(f'.message[data-ts="{ts}"]')
+def message(page: Any, ts: str) -> Any:
+    """A message in the channel's feed."""
+    return page.get_by_role("log", name="Messages", exact=True).locator(f'.message[data-ts="{ts}"]')
 
 
 def votes(slack: SlackEmulator, ts: str) -> list[dict[str, Any]]:
@@ -91,7 +86,7 @@ def test_approve_in_the_page_is_a_click_the_gate_records(slack_page, slack, gate
     assert (vote["voter"], vote["vote"]) == (slack.workspace.carol, "approve")
     question.get_by_role("button", name="1 reply").click()
     expect(page.get_by_role("log", name="Thread messages")).to_contain_text("@carol approved with the button")
-    screenshot(page, "approved-thread")
+    screenshot(page, "mini-slack-approved-thread")
 
 
 def test_reject_opens_the_gates_reason_modal_and_submits_the_reason(slack_page, slack, gate_app):
@@ -103,7 +98,7 @@ def test_reject_opens_the_gates_reason_modal_and_submits_the_reason(slack_page, 
     modal = page.get_by_role("dialog", name="Reject")
     expect(modal).to_contain_text("You are rejecting:")
     modal.get_by_label("Reason").fill("not this week")
-    screenshot(page, "reject-reason")
+    screenshot(page, "mini-slack-reject-reason")
     modal.get_by_role("button", name="Reject").click()
     expect(modal).to_be_hidden()  # closed by the app's answer to the view_submission
     expect(message(page, ts)).to_contain_text("1 reply")
@@ -205,7 +200,7 @@ def test_make_demo_approve_in_the_printed_page_and_the_run_deploys(browser, demo
         expect(page.get_by_role("status")).to_contain_text("Slack sent the click over Socket Mode")
         expect(question).to_contain_text("Approved by @bob", timeout=60_000)  # the gate's chat.update
         expect(question.get_by_role("button", name="Approve")).to_have_count(0)
-        screenshot(page, "demo-approved")
+        screenshot(page, "mini-slack-demo-approved")
         demo.wait_for_line("Run manual__", timeout=60)
         assert "Outcome: approved by bob" in demo.output
         assert "Branch:  deploy_model ran (deployed churn-classifier " in demo.output
