@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from browser_support import ARTIFACTS, CHROMIUM, CHROMIUM_ARGS, LOG_TAIL_LINES
+from browser_support import ARTIFACTS, LOG_TAIL_LINES, chromium, playwright_or_skip
 
 from airflow_slack_gate.core import manifest
 from airflow_slack_gate.testing.airflow_runner import AirflowRunner
@@ -47,26 +47,16 @@ def failed(request: pytest.FixtureRequest) -> bool:
 @pytest.fixture(scope="module")
 def sync_playwright() -> Callable[[], Any]:
     """Playwright's ``sync_playwright``, or a skip naming what is missing."""
-    if not CHROMIUM.exists():
-        pytest.skip(f"Chromium not found at {CHROMIUM}: install it with `apt-get install -y chromium`")
-    try:
-        from playwright.sync_api import sync_playwright
-    except ImportError:
-        pytest.skip("Playwright for Python is not installed: `pip install 'playwright>=1.40'`")
-    return sync_playwright
+    return playwright_or_skip()
 
 
 @pytest.fixture(scope="module")
 def browser(sync_playwright: Callable[[], Any]) -> Iterator[Any]:
-    """Debian's Chromium, headless (Playwright's own browser downloads are never used)."""
+    """Debian's Chromium, headless."""
     for stale in ARTIFACTS.glob("FAILED-*.png"):
         stale.unlink()
-    with sync_playwright() as playwright:
-        chromium = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
-        try:
-            yield chromium
-        finally:
-            chromium.close()
+    with chromium(sync_playwright) as launched:
+        yield launched
 
 
 # -- the Slack emulator -----------------------------------------------------------------------------------
