@@ -153,7 +153,9 @@ def test_a_message_from_the_app_appears_and_changes_without_a_reload(slack_page,
     ts = slack.post_as_bot("approvals", slack.workspace.bot_user_id, "Waiting for approval")
     expect(message(page, ts)).to_contain_text("Waiting for approval")
     slack.edit_message(
-        "approvals", ts, "Approved by <@alice> · <!date^1700000000^{time}|2023-11-14 22:13 UTC>"
+        "approvals",
+        ts,
+        f"Approved by <@{slack.workspace.alice}> · <!date^1700000000^{{time}}|2023-11-14 22:13 UTC>",
     )
     expect(message(page, ts)).to_contain_text("Approved by @alice · 2023-11-14 22:13 UTC")
 
