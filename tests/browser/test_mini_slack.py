@@ -16,6 +16,7 @@ from typing import Any
 
 import pytest
 from browser_support import screenshot
+from slack_sdk import WebClient
 
 from airflow_slack_gate.core.messages import REASON_CALLBACK
 from airflow_slack_gate.core.policy import ApprovalPolicy
@@ -220,3 +221,64 @@ def test_make_demo_approve_in_the_printed_page_and_the_run_deploys(browser, demo
     os.killpg(demo.process.pid, signal.SIGINT)  # Ctrl-C ends --keep-running
     assert demo.wait(timeout=60) == 0, demo.output
     assert demo.leftovers() == []
+
+
+def test_a_modals_inputs_are_submitted_as_slack_sends_them(slack_page, slack, gate_app):
+    """The inputs an Airflow HITL form asks with (number, select, checkboxes, text): filled in the page,
+    they reach the app as the view_submission's state, keyed by block."""
+    ws = slack.workspace
+    option = [{"text": {"type": "plain_text", "text": name}, "value": str(i)} for i, name in enumerate("ABC")]
+    view = {
+        "type": "modal",
+        "callback_id": "mini_slack_form",
+        "title": {"type": "plain_text", "text": "Airflow request"},
+        "submit": {"type": "plain_text", "text": "Submit"},
+        "blocks": [
+            {
+                "type": "input",
+                "block_id": "replicas",
+                "label": {"type": "plain_text", "text": "Replicas"},
+                "element": {"type": "number_input", "action_id": "f", "is_decimal_allowed": False},
+            },
+            {
+                "type": "input",
+                "block_id": "rollout",
+                "label": {"type": "plain_text", "text": "Rollout"},
+                "element": {"type": "static_select", "action_id": "f", "options": option},
+            },
+            {
+                "type": "input",
+                "block_id": "regions",
+                "label": {"type": "plain_text", "text": "Regions"},
+                "element": {"type": "checkboxes", "action_id": "f", "options": option},
+            },
+            {
+                "type": "input",
+                "block_id": "note",
+                "optional": True,
+                "label": {"type": "plain_text", "text": "Note"},
+                "element": {"type": "plain_text_input", "action_id": "f", "initial_value": "as planned"},
+            },
+        ],
+    }
+    trigger_id = slack.interactivity.new_trigger_id(ws.carol, ws.bot_user_id)
+    WebClient(token=ws.bot_token, base_url=slack.base_url).views_open(trigger_id=trigger_id, view=view)
+    page = open_page(slack_page, slack, channel="approvals", user="carol")
+
+    dialog = page.get_by_role("dialog", name="Airflow request")
+    dialog.get_by_label("Replicas").fill("3")
+    dialog.get_by_label("Rollout").select_option("B")
+    dialog.get_by_role("checkbox", name="A", exact=True).check()
+    dialog.get_by_role("checkbox", name="C", exact=True).check()
+    dialog.get_by_role("button", name="Submit").click()
+
+    expect(dialog).to_be_hidden()
+    (submitted,) = [d for d in slack.interactivity.deliveries if d.payload.get("type") == "view_submission"][
+        -1:
+    ]
+    assert submitted.payload["user"]["id"] == ws.carol
+    values = submitted.payload["view"]["state"]["values"]
+    assert values["replicas"]["f"]["value"] == "3"
+    assert values["rollout"]["f"]["selected_option"]["value"] == "1"
+    assert [o["value"] for o in values["regions"]["f"]["selected_options"]] == ["0", "2"]
+    assert values["note"]["f"]["value"] == "as planned"
