@@ -151,6 +151,7 @@ def test_the_wheel_carries_the_emulator_and_its_documented_imports_work(tmp_path
     names = zipfile.ZipFile(wheel).namelist()
     assert "airflow_slack_gate/testing/emulator/emulator.py" in names
     assert "airflow_slack_gate/py.typed" in names
+    assert "airflow_slack_gate/testing/emulator/page.html" in names  # the emulator's Slack page
     target = tmp_path / "installed"
     subprocess.run(
         [sys.executable, "-m", "pip", "install", "--no-deps", "-q", "--target", str(target), str(wheel)],

@@ -24,6 +24,10 @@ CLI = str(BIN / "airflow-slack-gate")
 #: The demo must finish in under 3 minutes on a 2-core machine.
 DEMO_LIMIT = 180.0
 linux_only = pytest.mark.skipif(not Path("/proc/self/cwd").exists(), reason="finds processes via /proc")
+#: A shell whose PATH lacks the virtualenv's bin (what `make demo` leaves a person's other shells with).
+PATH_WITHOUT_VENV = os.pathsep.join(
+    entry for entry in os.environ.get("PATH", "").split(os.pathsep) if entry and Path(entry) != BIN
+)
 
 
 @dataclass
@@ -118,6 +122,8 @@ def test_demo_auto_approve_deploys_and_leaves_nothing_running(demos):
     assert "Outcome: approved by alice" in demo.output
     assert "Branch:  deploy_model ran (deployed churn-classifier " in demo.output
     assert "Skipped: notify_skipped" in demo.output
+    assert "log in as" not in demo.output  # the UI stops with the demo: no login that is gone in seconds
+    assert "it stops with the demo, in a few seconds (--keep-running keeps it)" in demo.output
     assert demo.leftovers() == []
 
 
@@ -125,14 +131,14 @@ def test_demo_auto_approve_deploys_and_leaves_nothing_running(demos):
 def test_a_person_answers_with_the_printed_command(demos):
     demos.append(demo := start_demo())
     reject = demo.wait_for_line("--user bob 'reject: not this week'", timeout=150)
-    assert reject.startswith("airflow-slack-gate emulator reply --url http://127.0.0.1:")
+    assert reject.startswith(f"{CLI} emulator reply --url http://127.0.0.1:")
     assert demo.wait_for_line("Airflow UI    http://127.0.0.1:", timeout=1)
     login = demo.wait_for_line("log in as admin / ", timeout=1)
     assert len(login.split(" / ")[1]) >= 12  # a generated password
 
     answered = subprocess.run(
         shlex.split(reject),
-        env={**os.environ, "PATH": f"{BIN}{os.pathsep}{os.environ.get('PATH', '')}"},
+        env={**os.environ, "PATH": PATH_WITHOUT_VENV},
         capture_output=True,
         text=True,
         timeout=30,

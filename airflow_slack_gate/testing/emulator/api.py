@@ -269,6 +269,26 @@ class EmulatorApi:
 
     # -- reading -------------------------------------------------------------------------------
 
+    def directory(self) -> dict[str, list[dict[str, Any]]]:
+        """Who and what the workspace has, as the browser page lists them, each with id and name:
+        ``people`` (active, not bots), ``bots`` (with their app's id) and ``channels`` (not archived,
+        with their member ids)."""
+        with self.state.lock:
+            users = [u for u in self.state.users.values() if not u.deleted]
+            return {
+                "people": [{"id": u.id, "name": u.name} for u in users if not u.is_bot],
+                "bots": [
+                    {"id": u.id, "name": u.name, "bot_id": u.bot_id, "app_id": u.app_id}
+                    for u in users
+                    if u.is_bot
+                ],
+                "channels": [
+                    {"id": c.id, "name": c.name, "members": sorted(c.members)}
+                    for c in self.state.channels.values()
+                    if not c.is_archived
+                ],
+            }
+
     def messages(self, channel: str) -> list[MessageDict]:
         """The channel's messages (parents, and replies also sent to the channel), oldest first, as
         Slack shows them."""
