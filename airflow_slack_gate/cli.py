@@ -22,6 +22,7 @@ def build_parser() -> argparse.ArgumentParser:
     add_emulator_parser(subparsers)
     add_demo_parser(subparsers)
     add_manifest_parser(subparsers)
+    add_audit_parser(subparsers)
     return parser
 
 
@@ -53,6 +54,37 @@ def add_manifest_parser(subparsers: Any) -> argparse.ArgumentParser:
 def print_manifest(args: argparse.Namespace) -> int:
     """Write the manifest for ``args.socket_mode`` to stdout."""
     sys.stdout.write(render_manifest(socket_mode=args.socket_mode, request_url=args.request_url))
+    return 0
+
+
+def add_audit_parser(subparsers: Any) -> argparse.ArgumentParser:
+    """Add the ``audit`` command to an argparse ``add_subparsers()`` object."""
+    parser: argparse.ArgumentParser = subparsers.add_parser(
+        "audit",
+        help="print the audit trail of a channel's gate questions, read from Slack (docs/audit.md)",
+        description="Print one record per gate question in a channel: who asked, the rules, the review "
+        "digest, the outcome and every vote, read from Slack alone (it works after XCom is gone).",
+    )
+    parser.add_argument("--conn-id", default="slack_gate_default", help="the gates' Airflow connection")
+    parser.add_argument("--channel", help="channel ID (default: the connection's default_channel)")
+    parser.add_argument("--since", help="first day (YYYY-MM-DD, UTC) or ISO 8601 time")
+    parser.add_argument("--until", help="last day, included (YYYY-MM-DD, UTC) or ISO 8601 time")
+    parser.add_argument("--format", choices=("json", "csv"), default="json", help="output format")
+    parser.set_defaults(func=print_audit)
+    return parser
+
+
+def print_audit(args: argparse.Namespace) -> int:
+    """Write the audit records to stdout; a Slack error or a bad argument goes to stderr (exit 1)."""
+    from airflow_slack_gate.audit import read_audit, records_csv, records_json
+    from airflow_slack_gate.hooks.errors import SlackGateError
+
+    try:
+        records = read_audit(args.conn_id, args.channel, since=args.since, until=args.until)
+    except (SlackGateError, ValueError) as error:
+        sys.stderr.write(f"airflow-slack-gate audit: {error}\n")
+        return 1
+    sys.stdout.write(records_csv(records) if args.format == "csv" else records_json(records))
     return 0
 
 
