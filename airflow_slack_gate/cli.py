@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import sys
 from collections.abc import Sequence
+from pathlib import Path
 from typing import Any
 
 from airflow_slack_gate.core.manifest import render_manifest
@@ -70,21 +72,28 @@ def add_audit_parser(subparsers: Any) -> argparse.ArgumentParser:
     parser.add_argument("--since", help="first day (YYYY-MM-DD, UTC) or ISO 8601 time")
     parser.add_argument("--until", help="last day, included (YYYY-MM-DD, UTC) or ISO 8601 time")
     parser.add_argument("--format", choices=("json", "csv"), default="json", help="output format")
+    parser.add_argument("--output", metavar="PATH", help="write the records to this file (default: stdout)")
     parser.set_defaults(func=print_audit)
     return parser
 
 
 def print_audit(args: argparse.Namespace) -> int:
-    """Write the audit records to stdout; a Slack error or a bad argument goes to stderr (exit 1)."""
+    """Write the audit records to stdout (or ``--output``); a Slack error or a bad argument goes to
+    stderr (exit 1). Airflow's own log lines go to stderr too, so stdout holds the records alone."""
     from airflow_slack_gate.audit import read_audit, records_csv, records_json
     from airflow_slack_gate.hooks.errors import SlackGateError
 
     try:
-        records = read_audit(args.conn_id, args.channel, since=args.since, until=args.until)
+        with contextlib.redirect_stdout(sys.stderr):  # Airflow may log to stdout: keep it for the records
+            records = read_audit(args.conn_id, args.channel, since=args.since, until=args.until)
     except (SlackGateError, ValueError) as error:
         sys.stderr.write(f"airflow-slack-gate audit: {error}\n")
         return 1
-    sys.stdout.write(records_csv(records) if args.format == "csv" else records_json(records))
+    text = records_csv(records) if args.format == "csv" else records_json(records)
+    if args.output:
+        Path(args.output).write_text(text, encoding="utf-8")
+    else:
+        sys.stdout.write(text)
     return 0
 
 

@@ -36,9 +36,9 @@ with DAG(
     def archive_audit_trail() -> str:
         """Write the week's records to <slack_gate_audit_dir>/slack-gate-audit-<first day>.json."""
         context = get_current_context()
-        start = context["data_interval_start"]
-        end = context["data_interval_end"]
-        assert start is not None and end is not None  # a scheduled run has its week
+        # a scheduled run has its week; a run triggered by hand audits the 7 days before it
+        end = context.get("data_interval_end") or context["dag_run"].run_after
+        start = context.get("data_interval_start") or end - timedelta(days=7)
         channel = Variable.get("slack_gate_channel", default=None) or None
         records = read_audit(
             "slack_gate_default", channel, since=start, until=end - timedelta(microseconds=1)

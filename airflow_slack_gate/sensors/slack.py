@@ -504,7 +504,7 @@ class SlackApprovalSensor(SlackTextTemplating, BaseSensorOperator):
                 ti_id=ti_id,
                 options=list(airflow_ui.OPTIONS),
                 subject=airflow_ui.subject(self.text),
-                body=_required_actions_body(gate),
+                body=_required_actions_body(gate, self.review_digest),
                 defaults=None,
                 multiple=False,
                 params={},
@@ -855,9 +855,11 @@ class SlackApprovalSensor(SlackTextTemplating, BaseSensorOperator):
         return False
 
 
-def _required_actions_body(gate: GateRef) -> str:
+def _required_actions_body(gate: GateRef, review_digest: str | None) -> str:
     asked = f"[the question in Slack]({gate.permalink})" if gate.permalink else "the question in Slack"
-    return (
+    # a checked digest holds no backtick or line break, so the code span shows it as it is
+    reviewed = f"Review digest: `{review_digest}`. " if review_digest else ""
+    return reviewed + (
         f"Asked in Slack: {asked}. Your answer here is your vote, counted as your Slack user's under the "
         "gate's rules (who may approve, how many approvals, not your own request), and recorded in the "
         "question's thread. An Airflow user with no Slack user, or whose Slack user may not vote, counts "

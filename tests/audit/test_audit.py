@@ -6,6 +6,7 @@ from __future__ import annotations
 import csv
 import io
 import json
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -46,14 +47,13 @@ def delete_run(run: Any) -> None:
     assert left == 0, "the run's XCom is gone"
 
 
-def audit(capsys: Any, *args: str) -> tuple[int, str, str]:
-    capsys.readouterr()  # what ran before (the DAG run's logs)
-    code = main(["audit", "--conn-id", "slack_gate_default", *args])
-    out, err = capsys.readouterr()
-    return code, out, err
+def audit(path: Path, *args: str) -> str:
+    """The audit command's output (written to ``path``: in this process Airflow may log to stdout)."""
+    assert main(["audit", "--conn-id", "slack_gate_default", "--output", str(path), *args]) == 0
+    return path.read_text()
 
 
-def test_the_audit_of_a_deleted_run_reproduces_every_vote(slack_emulator, monkeypatch, capsys):
+def test_the_audit_of_a_deleted_run_reproduces_every_vote(slack_emulator, monkeypatch, tmp_path):
     ws = slack_emulator.workspace
     monkeypatch.setenv("AIRFLOW_CONN_SLACK_GATE_DEFAULT", socket_mode_connection(slack_emulator))
     monkeypatch.setenv("AIRFLOW_VAR_REVIEW_APPROVERS", ws.deployers)  # alice, bob, carol
@@ -73,9 +73,8 @@ def test_the_audit_of_a_deleted_run_reproduces_every_vote(slack_emulator, monkey
     decision = xcom(run, "ask", "slack_decision")
     delete_run(run)
 
-    code, out, err = audit(capsys, "--channel", ws.approvals, "--format", "json")
+    out = audit(tmp_path / "trail.json", "--channel", ws.approvals, "--format", "json")
 
-    assert (code, err) == (0, "")
     [record] = json.loads(out)
     assert {key: record[key] for key in ("dag_id", "run_id", "task_id", "map_index", "try_number")} == {
         "dag_id": "review_gate",
@@ -116,8 +115,7 @@ def test_the_audit_of_a_deleted_run_reproduces_every_vote(slack_emulator, monkey
     }
     assert next(v for v in record["votes"] if v["via"] == "reply")["reason"] == "metrics & diff reviewed"
 
-    code, out, _ = audit(capsys, "--channel", ws.approvals, "--format", "csv")
+    out = audit(tmp_path / "trail.csv", "--channel", ws.approvals, "--format", "csv")
     [row] = list(csv.DictReader(io.StringIO(out)))
-    assert code == 0
     assert (row["dag_id"], row["outcome"], row["review_digest"]) == ("review_gate", "approved", DIGEST)
     assert json.loads(row["votes"]) == expected

@@ -109,15 +109,16 @@ def test_since_and_until_choose_the_days(slack_emulator, capsys):
         ("chat.getPermalink", "channel_not_found", "invite the bot"),
     ],
 )
-def test_a_slack_error_is_a_clear_cli_error(slack_emulator, capsys, method, error, fix):
+def test_a_slack_error_is_a_clear_cli_error(slack_emulator, capsys, tmp_path, method, error, fix):
     ask(slack_emulator, 1)
     slack_emulator.inject_fault(method, error=error, count=10)
+    output = tmp_path / "trail.json"
 
-    code = main(["audit", "--channel", slack_emulator.workspace.approvals])
+    code = main(["audit", "--channel", slack_emulator.workspace.approvals, "--output", str(output)])
 
-    out, err = capsys.readouterr()
     assert code == 1
-    assert out == ""
+    assert not output.exists()
+    err = capsys.readouterr().err
     assert error in err
     assert fix in err
 

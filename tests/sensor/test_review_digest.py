@@ -3,10 +3,13 @@ record, refused when it is missing or malformed, and a deploy checks it right be
 
 from __future__ import annotations
 
+from typing import Any
+
 import pytest
 
 from airflow_slack_gate.core.protocol import gate_metadata
 from airflow_slack_gate.sensors.slack import SlackApprovalSensor
+from tests.sensor.test_required_actions import slack, triggerer_reads_hitl  # noqa: F401 (fixtures)
 from tests.support import load_dag, people, task_states, xcom
 
 pytestmark = pytest.mark.usefixtures("airflow_db", "fast_slack_reads")
@@ -14,20 +17,25 @@ pytestmark = pytest.mark.usefixtures("airflow_db", "fast_slack_reads")
 DIGEST = "sha256:4f2a9c0d1e"
 
 
-def bot_messages(slack):
-    return [m for m in slack.messages("approvals") if m.get("bot_id") == slack.workspace.bot_id]
+def bot_messages(emulator):
+    return [m for m in emulator.messages("approvals") if m.get("bot_id") == emulator.workspace.bot_id]
 
 
-def test_an_approved_digest_is_shown_kept_and_deployed(slack_emulator):
-    alice = slack_emulator.workspace.alice
+def approved_run(emulator, digest: str) -> tuple[Any, dict]:
+    """Run review_gate for ``digest``, alice approving; the run and the question as it was asked."""
     seen = {}
 
     def approve(ask):
         seen["ask"] = ask
-        slack_emulator.reply("approvals", ask["ts"], alice, "approve")
+        emulator.reply("approvals", ask["ts"], emulator.workspace.alice, "approve")
 
-    with people(approve, slack_emulator):
-        run = load_dag("review_gate").test(run_conf={"digest": DIGEST})
+    with people(approve, emulator):
+        run = load_dag("review_gate").test(run_conf={"digest": digest})
+    return run, seen
+
+
+def test_an_approved_digest_is_shown_kept_and_deployed(slack_emulator):
+    run, seen = approved_run(slack_emulator, DIGEST)
 
     assert task_states(run) == {"build": "success", "ask": "success", "deploy": "success"}
     assert xcom(run, "deploy") == f"deployed {DIGEST}"
@@ -96,16 +104,8 @@ def test_a_malformed_digest_from_upstream_asks_nothing(slack_emulator, capsys, d
 
 def test_a_digest_is_shown_as_data(slack_emulator):
     """A digest that holds Slack markup shows as typed: it pings nobody and links nowhere."""
-    alice = slack_emulator.workspace.alice
     digest = "<!channel> <http://evil.example|sha256:good> &amp;"
-    seen = {}
-
-    def approve(ask):
-        seen["ask"] = ask
-        slack_emulator.reply("approvals", ask["ts"], alice, "approve")
-
-    with people(approve, slack_emulator):
-        run = load_dag("review_gate").test(run_conf={"digest": digest})
+    run, seen = approved_run(slack_emulator, digest)
 
     shown = str(seen["ask"]["blocks"])
     assert "`&lt;!channel&gt; &lt;http://evil.example|sha256:good&gt; &amp;amp;`" in shown
@@ -143,3 +143,25 @@ def test_a_retry_about_a_new_digest_asks_afresh_and_old_votes_never_count(slack_
     assert gate_metadata(old)["review_digest"] == "sha256:old"
     assert gate_metadata(old)["state"] == "superseded"
     assert gate_metadata(new)["review_digest"] == "sha256:new"
+
+
+# -- the same digest in Airflow's Required actions -------------------------------------------------
+
+
+@pytest.mark.usefixtures("triggerer_reads_hitl")
+def test_required_actions_shows_the_digest_too(slack):  # noqa: F811 (the fixture)
+    """An approver answering in Airflow's Required actions sees what they approve, as in Slack."""
+    from tests.hitl.conftest import Run
+
+    seen = {}
+
+    def read_request_then_approve(ask):
+        seen["request"] = Run(slack, "review_gate").wait_for_detail(lambda detail: True)
+        slack.reply("approvals", ask["ts"], slack.workspace.bob, "approve")
+
+    with people(read_request_then_approve, slack):
+        run = load_dag("review_gate").test(run_conf={"digest": DIGEST})
+
+    assert xcom(run, "ask") is True
+
+    assert seen["request"].body.startswith(f"Review digest: `{DIGEST}`. Asked in Slack")
