@@ -80,12 +80,20 @@ def add_audit_parser(subparsers: Any) -> argparse.ArgumentParser:
 def print_audit(args: argparse.Namespace) -> int:
     """Write the audit records to stdout (or ``--output``); a Slack error or a bad argument goes to
     stderr (exit 1). Airflow's own log lines go to stderr too, so stdout holds the records alone."""
+    from airflow.providers.common.compat.sdk import AirflowNotFoundException
+
     from airflow_slack_gate.audit import read_audit, records_csv, records_json
     from airflow_slack_gate.hooks.errors import SlackGateError
 
     try:
         with contextlib.redirect_stdout(sys.stderr):  # Airflow may log to stdout: keep it for the records
             records = read_audit(args.conn_id, args.channel, since=args.since, until=args.until)
+    except AirflowNotFoundException as error:
+        sys.stderr.write(
+            f"airflow-slack-gate audit: {error}: create the connection of the gates' Slack app where this "
+            "command runs (e.g. the AIRFLOW_CONN_<ID> environment variable) or pass its id as --conn-id\n"
+        )
+        return 1
     except (SlackGateError, ValueError) as error:
         sys.stderr.write(f"airflow-slack-gate audit: {error}\n")
         return 1

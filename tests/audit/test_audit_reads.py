@@ -145,3 +145,14 @@ def test_the_console_script_prints_the_trail(slack_emulator):
     assert done.returncode == 0, done.stderr
     [record] = json.loads(done.stdout)
     assert (record["dag_id"], record["review_digest"]) == ("deploy", "sha256:1")
+
+
+def test_an_unknown_connection_is_a_clear_cli_error(slack_emulator, capsys):
+    code = main(
+        ["audit", "--conn-id", "no_such_gate_connection", "--channel", slack_emulator.workspace.approvals]
+    )
+
+    assert code == 1
+    err = capsys.readouterr().err
+    assert "no_such_gate_connection" in err
+    assert "pass its id as --conn-id" in err
