@@ -18,7 +18,7 @@ import pytest
 from airflow_slack_gate.audit import read_audit
 from airflow_slack_gate.cli import main
 from airflow_slack_gate.core.policy import ApprovalPolicy
-from airflow_slack_gate.core.protocol import ask_metadata
+from airflow_slack_gate.core.protocol import ask_metadata, outcome_marks
 from airflow_slack_gate.hooks.asking import Asking, Question
 from airflow_slack_gate.hooks.slack import SlackGateHook
 
@@ -156,3 +156,25 @@ def test_an_unknown_connection_is_a_clear_cli_error(slack_emulator, capsys):
     err = capsys.readouterr().err
     assert "no_such_gate_connection" in err
     assert "pass its id as --conn-id" in err
+
+
+def test_votes_after_the_recorded_outcome_are_not_counted(slack_emulator):
+    """The worker writes when and by whom the gate was decided into the question; a reply after that
+    changed nothing, so the audit leaves it out."""
+    ws = slack_emulator.workspace
+    ts = ask(slack_emulator, 1)
+    slack_emulator.reply("approvals", ts, ws.alice, "approve: fine")
+    decided = outcome_marks(time.time(), [ws.alice], "sha256:1")
+    SlackGateHook().update_message(
+        channel=ws.approvals,
+        ts=ts,
+        text="Approved",
+        blocks=[SECTION],
+        metadata=ask_metadata({**identity(1), **decided}, "approved", policy=ApprovalPolicy()),
+    )
+    slack_emulator.reply("approvals", ts, ws.bob, "reject: too late")
+
+    [record] = read_audit("slack_gate_default", ws.approvals)
+
+    assert (record.outcome, record.decided_by, record.review_digest) == ("approved", [ws.alice], "sha256:1")
+    assert [(vote.user, vote.vote, vote.reason) for vote in record.votes] == [(ws.alice, "approve", "fine")]
