@@ -122,6 +122,7 @@ def ask_message(
     context_line: str | None,
     approver_users: Iterable[str] | None = None,
     requester_note: str | None = None,
+    review_digest: str | None = None,
 ) -> dict[str, Any]:
     """Build the question people answer: the author's blocks, their question, and how to answer.
 
@@ -136,7 +137,8 @@ def ask_message(
     ``approver_users`` (default: ``policy.approvers``) and ``approver_groups`` (as ``@group``
     mentions). Pass the users named in the DAG as ``approver_users`` when the policy's approvers
     already include group members, so members are not each mentioned. ``requester_note`` (mrkdwn,
-    see :func:`unknown_requester_note`) follows who may answer.
+    see :func:`unknown_requester_note`) follows who may answer. ``review_digest`` (data, escaped) is
+    shown as code below the question: what an approval is for.
     """
     author_blocks = list(blocks or ())
     if len(author_blocks) > _MAX_BLOCKS - ASK_OWN_BLOCKS:
@@ -144,7 +146,7 @@ def ask_message(
             f"blocks has {len(author_blocks)} blocks; Slack allows {_MAX_BLOCKS} per message and the gate "
             f"adds up to {ASK_OWN_BLOCKS}: pass at most {_MAX_BLOCKS - ASK_OWN_BLOCKS}"
         )
-    question = _fit(text)
+    question = _question(text, review_digest)
     if policy.approvers is None:
         who = ["Anyone in this channel can answer."]
     else:
@@ -266,6 +268,7 @@ def outcome_message(
     reason: str | None,
     decided_at: datetime,
     on_timeout: str | None,
+    review_digest: str | None = None,
 ) -> dict[str, Any]:
     """Build the ``chat.update`` of a decided gate: the question stays, the how-to-answer part goes,
     and a line says the outcome, who decided and when, and why (the reason, escaped).
@@ -278,13 +281,17 @@ def outcome_message(
         lines.append(f"Reason: {_fit(escape_mrkdwn(reason), _REASON_LIMIT)}")
     return {
         "text": _fit(f"{_plain_outcome(outcome, on_timeout)}: {original_text}"),
-        "blocks": [_section(_fit(original_text)), _section("\n".join(lines))],
+        "blocks": [_section(_question(original_text, review_digest)), _section("\n".join(lines))],
     }
 
 
-def superseded_message(*, original_text: str, new_try: int) -> dict[str, Any]:
-    """Build the ``chat.update`` of an earlier try's question once a new try asked again."""
-    note = f"Superseded by try {new_try}; answer the new message."
+def superseded_message(*, original_text: str, new_try: int, digest_changed: bool = False) -> dict[str, Any]:
+    """Build the ``chat.update`` of an earlier try's question once a new try asked again (or, with
+    ``digest_changed``, once the same try asked again about a new review digest)."""
+    if digest_changed:
+        note = "Superseded: what is reviewed changed (a new review digest); answer the new message."
+    else:
+        note = f"Superseded by try {new_try}; answer the new message."
     return {
         "text": _fit(f"{note} {original_text}"),
         "blocks": [_section(_fit(original_text)), _context(_mrkdwn(f":arrows_counterclockwise: {note}"))],
@@ -411,6 +418,14 @@ def _fit(text: str, limit: int = SECTION_TEXT_LIMIT) -> str:
         cut = cut[:space]
     cut = cut.rstrip()
     return f"{cut} …" + ("\n```" if cut.count("```") % 2 else "")
+
+
+def _question(text: str, review_digest: str | None) -> str:
+    """The question's section text: the question, then the review digest (data, escaped) as code."""
+    if not review_digest:
+        return _fit(text)
+    digest = f"\n\n*Review digest:* `{escape_mrkdwn(review_digest)}`"
+    return _fit(text, SECTION_TEXT_LIMIT - len(digest)) + digest
 
 
 def _section(text: str) -> dict[str, Any]:

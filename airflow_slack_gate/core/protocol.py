@@ -175,6 +175,38 @@ def same_try(payload: Mapping[str, Any], identity: Mapping[str, Any]) -> bool:
     return try_key(payload) == try_key(identity)
 
 
+#: The key of an ask's metadata payload holding what the question asks to approve (absent: nothing named).
+REVIEW_DIGEST_KEY = "review_digest"
+
+
+def asked_digest(payload: Mapping[str, Any]) -> str | None:
+    """The review digest an ask's metadata says the question was about (``None``: none)."""
+    digest = payload.get(REVIEW_DIGEST_KEY)
+    return digest if isinstance(digest, str) and digest else None
+
+
+def outcome_marks(decided_at: float, decided_by: Sequence[str], review_digest: str | None) -> dict[str, Any]:
+    """What a decided question's metadata adds to its try's identity: when the worker recorded the
+    outcome (Unix time, as text), who decided (user IDs, comma-separated: metadata values are flat) and
+    the review digest asked about. An audit reads them back with :func:`decided_marks`."""
+    marks: dict[str, Any] = {"decided_at": f"{decided_at:.6f}", "decided_by": ",".join(decided_by)}
+    if review_digest:
+        marks[REVIEW_DIGEST_KEY] = review_digest
+    return marks
+
+
+def decided_marks(payload: Mapping[str, Any]) -> tuple[float | None, tuple[str, ...]]:
+    """When (Unix time) and by whom a question's metadata says it was decided (``None``, ``()``: not
+    said, e.g. a question decided before questions carried it)."""
+    at, by = payload.get("decided_at"), payload.get("decided_by")
+    try:
+        decided_at = float(at) if isinstance(at, str) and SLACK_TS.fullmatch(at) else None
+    except ValueError:
+        decided_at = None
+    users = tuple(user for user in (by if isinstance(by, str) else "").split(",") if is_user_id(user))
+    return decided_at, users
+
+
 def kept_ask(asks: Sequence[tuple[str, Mapping[str, Any]]]) -> str | None:
     """Of one try's open questions, as (ts, metadata payload), the one its gate waits on.
 

@@ -531,8 +531,10 @@ class SlackGateHook(SlackHook):
         oldest: str | None = None,
         inclusive: bool = True,
         include_all_metadata: bool = False,
+        latest: str | None = None,
     ) -> list[dict[str, Any]]:
-        """Async :meth:`read_history`, paced by the loop's shared rate limiter.
+        """Async :meth:`read_history`, paced by the loop's shared rate limiter (up to ``latest``, when
+        given).
 
         Pages are as large as Slack allows: the shared watcher reads a whole channel each round, and
         every page costs one call of the ~50 a minute Slack grants.
@@ -544,6 +546,7 @@ class SlackGateHook(SlackHook):
             lambda cursor: client.conversations_history(
                 channel=channel,
                 oldest=oldest,
+                latest=latest,
                 inclusive=inclusive,
                 limit=HISTORY_PAGE_SIZE,
                 cursor=cursor,

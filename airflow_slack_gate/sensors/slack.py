@@ -54,7 +54,12 @@ from airflow_slack_gate.core.policy import (
     validate_gate_config,
     validate_on_timeout,
 )
-from airflow_slack_gate.core.protocol import ask_metadata, vote_record_metadata
+from airflow_slack_gate.core.protocol import (
+    REVIEW_DIGEST_KEY,
+    ask_metadata,
+    outcome_marks,
+    vote_record_metadata,
+)
 from airflow_slack_gate.core.requesters import (
     EMAIL_DOMAIN_EXTRA,
     SLACK_USERS_EXTRA,
@@ -66,6 +71,7 @@ from airflow_slack_gate.core.requesters import (
     parse_user_map,
     run_starter,
 )
+from airflow_slack_gate.core.review import review_digest_problem
 from airflow_slack_gate.core.votes import Decision, why_not_voter
 from airflow_slack_gate.hooks.asking import Asking, Question, run_could_start, task_identity
 from airflow_slack_gate.hooks.errors import SlackGateError
@@ -177,9 +183,16 @@ class SlackApprovalSensor(SlackTextTemplating, BaseSensorOperator):
         ``slack_users`` extra, or by email), under the same rules as a vote in Slack; it is recorded in
         the question's thread. An Airflow user with no Slack user, or whose Slack user may not vote,
         counts nothing, and the thread says why. Poke and reschedule modes write no request.
+    :param review_digest: What exactly is asked to be approved, e.g. an image digest from the build task:
+        ``"{{ ti.xcom_pull('build', key='image_digest') }}"``. Shown in the question as code, kept in
+        the question's metadata and in the decision record (``review_digest``), so a deploy task can
+        check with :func:`airflow_slack_gate.verify.require_approved` that it deploys exactly what was
+        approved. One line of printable text, at most 200 characters; a digest that renders empty or
+        ``"None"`` (a missing upstream XCom) fails the task before anything is asked. A retry whose
+        digest changed asks afresh: votes on the old question never count. (templated)
     """
 
-    template_fields: Sequence[str] = ("slack_conn_id", "channel", "text", "blocks")
+    template_fields: Sequence[str] = ("slack_conn_id", "channel", "text", "blocks", "review_digest")
     template_fields_renderers = {"blocks": "json", "text": "md"}
     ui_color = "#ECB22E"
     operator_extra_links = (SlackMessageLink(),)
@@ -210,6 +223,7 @@ class SlackApprovalSensor(SlackTextTemplating, BaseSensorOperator):
         deferrable: bool = True,
         fail_on_error: bool = False,
         airflow_ui: bool = True,
+        review_digest: str | None = None,
         **kwargs: Any,
     ) -> None:
         super().__init__(poke_interval=poke_interval, timeout=timeout, **kwargs)
@@ -246,9 +260,16 @@ class SlackApprovalSensor(SlackTextTemplating, BaseSensorOperator):
         self.deferrable = deferrable
         self.fail_on_error = fail_on_error
         self.airflow_ui = airflow_ui
+        if review_digest is not None and not _is_template(review_digest):
+            self._check_review_digest(review_digest, ValueError)
+        self.review_digest = review_digest
         self._requester: Requester | None = None
         self._rules = self._validate()
         self.check_slack_message(rendered=False)
+
+    def _check_review_digest(self, value: Any, error: type[Exception]) -> None:
+        if problem := review_digest_problem(value):
+            raise error(f"Task {self.task_id!r}: {problem}. Nothing was asked.")
 
     def slack_message_to_check(self) -> tuple[Any, Any]:
         return None, self.blocks  # the question is shortened to fit; the author's blocks are not
@@ -424,6 +445,8 @@ class SlackApprovalSensor(SlackTextTemplating, BaseSensorOperator):
 
     def execute(self, context: Context) -> bool:
         self.check_slack_message()
+        if self.review_digest is not None:
+            self._check_review_digest(self.review_digest, AirflowFailException)
         try:
             self._settle_requester(context)
             gate = self._ask(context)
@@ -481,7 +504,7 @@ class SlackApprovalSensor(SlackTextTemplating, BaseSensorOperator):
                 ti_id=ti_id,
                 options=list(airflow_ui.OPTIONS),
                 subject=airflow_ui.subject(self.text),
-                body=_required_actions_body(gate),
+                body=_required_actions_body(gate, self.review_digest),
                 defaults=None,
                 multiple=False,
                 params={},
@@ -615,9 +638,16 @@ class SlackApprovalSensor(SlackTextTemplating, BaseSensorOperator):
                 requested_by=policy.requested_by,
                 context_line=_context_line(identity),
                 requester_note=self._requester_note(),
+                review_digest=self.review_digest,
             )
 
-        question = Question(text=self.text, message=message, policy=policy, approver_groups=groups)
+        question = Question(
+            text=self.text,
+            message=message,
+            policy=policy,
+            approver_groups=groups,
+            review_digest=self.review_digest,
+        )
         asked = self.asking.ask(channel, identity, question, since=run_could_start(context).timestamp())
         if asked.reposted_since is not None:
             self._reposted_since = asked.reposted_since
@@ -641,7 +671,8 @@ class SlackApprovalSensor(SlackTextTemplating, BaseSensorOperator):
             except SlackGateError as error:
                 self.log.warning("Could not read the question's permalink: %s", error)
         gate = GateRef(channel=gate.channel, ts=gate.ts, permalink=permalink)
-        context["ti"].xcom_push(key=SLACK_MESSAGE_XCOM_KEY, value=gate.to_dict())
+        asked = {**gate.to_dict(), REVIEW_DIGEST_KEY: self.review_digest}
+        context["ti"].xcom_push(key=SLACK_MESSAGE_XCOM_KEY, value=asked)
         self.log.info("Asked in Slack: %s", gate.permalink or gate.ts)
         return gate
 
@@ -746,9 +777,14 @@ class SlackApprovalSensor(SlackTextTemplating, BaseSensorOperator):
         identity = task_identity(context)
         if self._reposted_since is not None:  # poke modes: no trigger's watcher closed a late copy
             self.asking.keep_one(gate.channel, identity, gate.ts, since=self._reposted_since)
-        self._show_outcome(gate, outcome, decision, decided_at, identity)
+        digest = (_own_xcom(context, SLACK_MESSAGE_XCOM_KEY) or {}).get(REVIEW_DIGEST_KEY)
+        self._show_outcome(gate, outcome, decision, decided_at, identity, digest)
         approved = outcome == "approved" or (outcome == "timed_out" and self.on_timeout == "approve")
         record = {
+            "dag_id": identity["dag_id"],
+            "run_id": identity["run_id"],
+            "task_id": identity["task_id"],
+            "review_digest": digest,
             "approved": approved,
             "outcome": outcome,
             "votes": [vote.to_dict() for vote in decision.votes],
@@ -767,9 +803,18 @@ class SlackApprovalSensor(SlackTextTemplating, BaseSensorOperator):
         return approved
 
     def _show_outcome(
-        self, gate: GateRef, outcome: str, decision: Decision, decided_at: datetime, identity: dict[str, Any]
+        self,
+        gate: GateRef,
+        outcome: str,
+        decision: Decision,
+        decided_at: datetime,
+        identity: dict[str, Any],
+        digest: str | None,
     ) -> None:
-        """Update the question and post one thread reply; a failure here never loses the decision."""
+        """Update the question and post one thread reply; a failure here never loses the decision.
+
+        The question's metadata keeps the outcome, when and by whom it was decided, and the review
+        digest, for the audit trail (:mod:`airflow_slack_gate.audit`)."""
         update = outcome_message(
             original_text=self.text,
             outcome=outcome,
@@ -777,7 +822,9 @@ class SlackApprovalSensor(SlackTextTemplating, BaseSensorOperator):
             reason=decision.reason,
             decided_at=decided_at,
             on_timeout=self.on_timeout if outcome == "timed_out" else None,
+            review_digest=digest,
         )
+        decided = outcome_marks(decided_at.timestamp(), decision.decided_by, digest)
         policy, groups = self._base_policy()
         try:
             self.hook.update_message(
@@ -785,7 +832,9 @@ class SlackApprovalSensor(SlackTextTemplating, BaseSensorOperator):
                 ts=gate.ts,
                 text=update["text"],
                 blocks=update["blocks"],
-                metadata=ask_metadata(identity, outcome, policy=policy, approver_groups=groups),
+                metadata=ask_metadata(
+                    {**identity, **decided}, outcome, policy=policy, approver_groups=groups
+                ),
             )
             reply = outcome_thread_reply(
                 outcome=outcome,
@@ -806,9 +855,11 @@ class SlackApprovalSensor(SlackTextTemplating, BaseSensorOperator):
         return False
 
 
-def _required_actions_body(gate: GateRef) -> str:
+def _required_actions_body(gate: GateRef, review_digest: str | None) -> str:
     asked = f"[the question in Slack]({gate.permalink})" if gate.permalink else "the question in Slack"
-    return (
+    # a checked digest holds no backtick or line break, so the code span shows it as it is
+    reviewed = f"Review digest: `{review_digest}`. " if review_digest else ""
+    return reviewed + (
         f"Asked in Slack: {asked}. Your answer here is your vote, counted as your Slack user's under the "
         "gate's rules (who may approve, how many approvals, not your own request), and recorded in the "
         "question's thread. An Airflow user with no Slack user, or whose Slack user may not vote, counts "
