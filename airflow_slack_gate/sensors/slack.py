@@ -42,7 +42,9 @@ from airflow_slack_gate.core.messages import (
     is_jinja,
     outcome_message,
     outcome_thread_reply,
+    shows_buttons,
     unknown_requester_note,
+    validate_buttons,
 )
 from airflow_slack_gate.core.policy import (
     DEFAULT_APPROVE_REACTIONS,
@@ -177,6 +179,10 @@ class SlackApprovalSensor(SlackTextTemplating, BaseSensorOperator):
         ``slack_users`` extra, or by email), under the same rules as a vote in Slack; it is recorded in
         the question's thread. An Airflow user with no Slack user, or whose Slack user may not vote,
         counts nothing, and the thread says why. Poke and reschedule modes write no request.
+    :param buttons: Show Approve / Reject buttons on the question: ``"auto"`` when the connection has an
+        ``app_token`` (Socket Mode) or a ``signing_secret`` (Request URL), without which Slack cannot
+        deliver a click; ``"always"`` (or ``True``); ``"never"`` (or ``False``). Replies and reactions
+        count either way.
     """
 
     template_fields: Sequence[str] = ("slack_conn_id", "channel", "text", "blocks")
@@ -210,6 +216,7 @@ class SlackApprovalSensor(SlackTextTemplating, BaseSensorOperator):
         deferrable: bool = True,
         fail_on_error: bool = False,
         airflow_ui: bool = True,
+        buttons: bool | str = "auto",
         **kwargs: Any,
     ) -> None:
         super().__init__(poke_interval=poke_interval, timeout=timeout, **kwargs)
@@ -229,6 +236,10 @@ class SlackApprovalSensor(SlackTextTemplating, BaseSensorOperator):
         for name, value in (("slack_conn_id", slack_conn_id), ("channel", channel)):
             _refuse_run_controlled_target(self.task_id, name, value, trusted_names)
         validate_on_timeout(on_timeout)
+        try:
+            self.buttons = validate_buttons(buttons)
+        except ValueError as error:
+            raise ValueError(f"Task {self.task_id!r}: {error}") from None
         self.slack_conn_id = slack_conn_id
         self.channel = channel
         self.text = text
@@ -604,6 +615,7 @@ class SlackApprovalSensor(SlackTextTemplating, BaseSensorOperator):
         channel = self.hook.task_channel(self.channel, task_id=self.task_id)
         identity = task_identity(context)
         policy, groups = self._base_policy()
+        buttons = shows_buttons(self.buttons, clicks_delivered=self.hook.settings.clicks_delivered)
 
         def message() -> dict[str, Any]:
             return ask_message(
@@ -615,6 +627,7 @@ class SlackApprovalSensor(SlackTextTemplating, BaseSensorOperator):
                 requested_by=policy.requested_by,
                 context_line=_context_line(identity),
                 requester_note=self._requester_note(),
+                buttons=buttons,
             )
 
         question = Question(text=self.text, message=message, policy=policy, approver_groups=groups)
