@@ -23,7 +23,9 @@ __all__ = [
     "ANSWER_BLOCK",
     "APPROVE_ACTION",
     "ASK_OWN_BLOCKS",
+    "BUTTONS_CHOICES",
     "BUTTON_VALUE_LIMIT",
+    "HOW_BLOCK",
     "MAX_BLOCKS",
     "OUTCOMES",
     "REASON_ACTION",
@@ -45,7 +47,9 @@ __all__ = [
     "outcome_message",
     "outcome_thread_reply",
     "reason_modal",
+    "shows_buttons",
     "superseded_message",
+    "validate_buttons",
     "vote_record_text",
 ]
 
@@ -55,6 +59,10 @@ APPROVE_ACTION = "airflow_slack_gate_approve"
 REJECT_ACTION = "airflow_slack_gate_reject"
 #: ``block_id`` of the ask's actions block.
 ANSWER_BLOCK = "airflow_slack_gate_answer"
+#: ``block_id`` of the ask's how-to-answer block.
+HOW_BLOCK = "airflow_slack_gate_how"
+#: What a task's ``buttons`` may say: ``"auto"`` shows them where Slack can deliver a click.
+BUTTONS_CHOICES = ("auto", "always", "never")
 #: ``callback_id`` of the reject-reason modal; its ``private_metadata`` names the gate.
 REASON_CALLBACK = "airflow_slack_gate_reject_reason"
 #: ``block_id`` and ``action_id`` of the modal's reason input.
@@ -111,6 +119,26 @@ def unknown_requester_note(airflow_user: str | None, *, conn_id: str) -> str:
     )
 
 
+def validate_buttons(buttons: object) -> str:
+    """``buttons`` as one of :data:`BUTTONS_CHOICES` (``True`` is ``"always"``, ``False`` ``"never"``);
+    ``ValueError`` naming the allowed values for anything else."""
+    if buttons is True or buttons is False:
+        return "always" if buttons else "never"
+    if buttons not in BUTTONS_CHOICES:
+        raise ValueError(
+            f"buttons must be one of {', '.join(repr(c) for c in BUTTONS_CHOICES)} (or True / False), "
+            f"not {buttons!r}: 'auto' shows Approve / Reject buttons when the connection has an "
+            "app_token (Socket Mode) or a signing_secret (Request URL), which Slack needs to deliver a click"
+        )
+    return str(buttons)
+
+
+def shows_buttons(buttons: str, *, clicks_delivered: bool) -> bool:
+    """Whether a message shows its buttons: ``buttons`` (:func:`validate_buttons`) and whether the
+    connection can receive the clicks (an app-level token or a signing secret)."""
+    return buttons == "always" or (buttons == "auto" and clicks_delivered)
+
+
 def ask_message(
     *,
     text: str,
@@ -123,8 +151,10 @@ def ask_message(
     approver_users: Iterable[str] | None = None,
     requester_note: str | None = None,
     review_digest: str | None = None,
+    buttons: bool = True,
 ) -> dict[str, Any]:
-    """Build the question people answer: the author's blocks, their question, and how to answer.
+    """Build the question people answer: the author's blocks, their question, how to answer, and (when
+    ``buttons``) the Approve / Reject buttons.
 
     ``text`` is the author's question in mrkdwn (shortened to fit a section if longer than 3000
     characters); ``blocks`` are the author's own Block Kit blocks, shown first. The "how to answer"
@@ -166,15 +196,16 @@ def ask_message(
     footer: list[dict[str, Any]] = [_context(_mrkdwn(_fit("\n".join(how))))]
     if context_line:
         footer.append(_context({"type": "plain_text", "text": context_line[:SECTION_TEXT_LIMIT]}))
-    buttons = _answer_buttons(button_value())
     if len(author_blocks) + 2 + len(footer) > _MAX_BLOCKS:
         # no room for the context line's own block: it joins the how-to-answer block
         footer = [_context(*(element for block in footer for element in block["elements"]))]
+    footer[0]["block_id"] = HOW_BLOCK
+    answer = [_answer_buttons(button_value())] if buttons else []
     approve, reject = escape_mrkdwn(policy.approve_words[0]), escape_mrkdwn(policy.reject_words[0])
     hint = f"\n(Reply {approve} or {reject} in the thread.)"
     return {
         "text": _fit(text, SECTION_TEXT_LIMIT - len(hint)) + hint,
-        "blocks": [*author_blocks, _section(question), footer[0], buttons, *footer[1:]],
+        "blocks": [*author_blocks, _section(question), footer[0], *answer, *footer[1:]],
     }
 
 
@@ -304,12 +335,18 @@ def duplicate_ask_message(ask_blocks: Sequence[dict[str, Any]]) -> dict[str, Any
     how-to-answer part and the buttons go, and a note points to the other copy.
 
     ``ask_blocks`` are the copy's blocks as :func:`ask_message` built them; ``None`` when they hold no
-    answer buttons (the copy is closed already).
+    how-to-answer block (the copy is closed already).
     """
-    buttons = next((i for i, block in enumerate(ask_blocks) if block.get("block_id") == ANSWER_BLOCK), None)
-    if buttons is None or buttons < 2:
+    ids = [block.get("block_id") for block in ask_blocks]
+    if HOW_BLOCK in ids:
+        how = ids.index(HOW_BLOCK)
+    elif ANSWER_BLOCK in ids:  # asked before HOW_BLOCK: the how-to-answer block precedes the buttons
+        how = ids.index(ANSWER_BLOCK) - 1
+    else:
         return None
-    kept = [dict(block) for block in ask_blocks[: buttons - 1]]  # up to the question, not how to answer
+    if how < 1:
+        return None
+    kept = [dict(block) for block in ask_blocks[:how]]  # up to the question, not how to answer
     question = str((kept[-1].get("text") or {}).get("text") or "")
     note = "Slack got this question twice; this copy is closed: answer the other message."
     return {

@@ -42,7 +42,9 @@ from airflow_slack_gate.core.messages import (
     is_jinja,
     outcome_message,
     outcome_thread_reply,
+    shows_buttons,
     unknown_requester_note,
+    validate_buttons,
 )
 from airflow_slack_gate.core.policy import (
     DEFAULT_APPROVE_REACTIONS,
@@ -190,6 +192,10 @@ class SlackApprovalSensor(SlackTextTemplating, BaseSensorOperator):
         approved. One line of printable text, at most 200 characters; a digest that renders empty or
         ``"None"`` (a missing upstream XCom) fails the task before anything is asked. A retry whose
         digest changed asks afresh: votes on the old question never count. (templated)
+    :param buttons: Show Approve / Reject buttons on the question: ``"auto"`` when the connection has an
+        ``app_token`` (Socket Mode) or a ``signing_secret`` (Request URL), without which Slack cannot
+        deliver a click; ``"always"`` (or ``True``); ``"never"`` (or ``False``). Replies and reactions
+        count either way.
     """
 
     template_fields: Sequence[str] = ("slack_conn_id", "channel", "text", "blocks", "review_digest")
@@ -224,6 +230,7 @@ class SlackApprovalSensor(SlackTextTemplating, BaseSensorOperator):
         fail_on_error: bool = False,
         airflow_ui: bool = True,
         review_digest: str | None = None,
+        buttons: bool | str = "auto",
         **kwargs: Any,
     ) -> None:
         super().__init__(poke_interval=poke_interval, timeout=timeout, **kwargs)
@@ -243,6 +250,10 @@ class SlackApprovalSensor(SlackTextTemplating, BaseSensorOperator):
         for name, value in (("slack_conn_id", slack_conn_id), ("channel", channel)):
             _refuse_run_controlled_target(self.task_id, name, value, trusted_names)
         validate_on_timeout(on_timeout)
+        try:
+            self.buttons = validate_buttons(buttons)
+        except ValueError as error:
+            raise ValueError(f"Task {self.task_id!r}: {error}") from None
         self.slack_conn_id = slack_conn_id
         self.channel = channel
         self.text = text
@@ -627,6 +638,7 @@ class SlackApprovalSensor(SlackTextTemplating, BaseSensorOperator):
         channel = self.hook.task_channel(self.channel, task_id=self.task_id)
         identity = task_identity(context)
         policy, groups = self._base_policy()
+        buttons = shows_buttons(self.buttons, clicks_delivered=self.hook.settings.clicks_delivered)
 
         def message() -> dict[str, Any]:
             return ask_message(
@@ -639,6 +651,7 @@ class SlackApprovalSensor(SlackTextTemplating, BaseSensorOperator):
                 context_line=_context_line(identity),
                 requester_note=self._requester_note(),
                 review_digest=self.review_digest,
+                buttons=buttons,
             )
 
         question = Question(

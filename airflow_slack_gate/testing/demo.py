@@ -2,10 +2,11 @@
 
 Starts the Slack emulator (seeded: ``#approvals``, alice, bob, carol, dave, mallory) and a real Airflow
 on 127.0.0.1 in a temporary home (:class:`~airflow_slack_gate.testing.airflow_runner.AirflowRunner`), triggers
-``slack_gate_approve_deploy`` from ``example_dags/``, prints where to look and how to answer, waits for
-the decision (from a simulated approver with ``--auto-approve``, or from a person: in the emulator's
-Slack in the browser, or through ``airflow-slack-gate emulator reply``), prints the outcome and the
-branch that ran, and stops everything (with ``--keep-running``: on Ctrl-C), also on Ctrl-C.
+``slack_gate_approve_deploy`` (shipped in the package, in ``testing/demo_dags/``), prints where to look
+and how to answer, waits for the decision (from a simulated approver with ``--auto-approve``, or from a
+person: in the emulator's Slack in the browser, or through ``airflow-slack-gate emulator reply``),
+prints the outcome and the branch that ran, and stops everything (with ``--keep-running``: on Ctrl-C),
+also on Ctrl-C.
 """
 
 from __future__ import annotations
@@ -33,8 +34,8 @@ DAG_FILE = "slack_approve_deploy.py"
 GATE_TASK = "ask_for_approval"
 BRANCHES = ("deploy_model", "notify_skipped")
 AUTO_APPROVER = "alice"
-#: Where the example DAGs are in a source checkout (they are not part of the installed package).
-DEFAULT_DAGS_FOLDER = Path(__file__).resolve().parents[2] / "example_dags"
+#: The demo's DAG, shipped in the package (a checkout's example_dags/ links to it).
+DEFAULT_DAGS_FOLDER = Path(__file__).resolve().parent / "demo_dags"
 DAGS_FOLDER_ENV = "SLACK_GATE_EXAMPLE_DAGS"
 #: How often the demo's gate reads Slack (a cluster policy sets it; the DAG file is unchanged).
 POKE_INTERVAL = 1.0
@@ -81,7 +82,7 @@ def add_demo_parser(subparsers: Any) -> argparse.ArgumentParser:
         "--dags-folder",
         type=Path,
         default=Path(os.environ.get(DAGS_FOLDER_ENV) or DEFAULT_DAGS_FOLDER),
-        help=f"the example DAGs (default: ${DAGS_FOLDER_ENV}, else example_dags/ of this checkout)",
+        help=f"a folder with {DAG_FILE} (default: ${DAGS_FOLDER_ENV}, else the one in this package)",
     )
     parser.set_defaults(func=run_demo)
     return parser

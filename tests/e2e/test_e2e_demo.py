@@ -18,6 +18,7 @@ from pathlib import Path
 import pytest
 
 from airflow_slack_gate.testing.airflow_runner import AirflowRunnerError, pids_with_cwd_in, wait_until
+from tests.support import build_wheel, venv_with_wheel
 
 BIN = Path(sys.executable).parent
 CLI = str(BIN / "airflow-slack-gate")
@@ -72,11 +73,18 @@ class Demo:
         return pids_with_cwd_in(home)
 
 
-def start_demo(*args: str) -> Demo:
-    env = {**os.environ, "PATH": f"{BIN}{os.pathsep}{os.environ.get('PATH', '')}"}
+def start_demo(
+    *args: str, bin_dir: Path = BIN, env: dict[str, str] | None = None, cwd: Path | None = None
+) -> Demo:
+    """``airflow-slack-gate demo`` of ``bin_dir``, in ``env`` (this one by default) and ``cwd``."""
+    env = {
+        **(os.environ if env is None else env),
+        "PATH": f"{bin_dir}{os.pathsep}{os.environ.get('PATH', '')}",
+    }
     process = subprocess.Popen(
-        [CLI, "demo", *args],
+        [str(bin_dir / "airflow-slack-gate"), "demo", *args],
         env=env,
+        cwd=cwd,
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
         text=True,
@@ -109,9 +117,25 @@ def demos() -> Iterator[list[Demo]]:
 
 
 @linux_only
-def test_demo_auto_approve_deploys_and_leaves_nothing_running(demos):
+def test_demo_auto_approve_from_a_pip_installed_wheel_deploys_and_leaves_nothing_running(demos, tmp_path):
+    """A newcomer's first command: only the wheel, installed with pip in a new venv (no checkout, so no
+    example_dags/ to find), no PYTHONPATH or SLACK_GATE_EXAMPLE_DAGS, started in an empty directory."""
+    bin_dir = venv_with_wheel(tmp_path, build_wheel(tmp_path))
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    env = {"PATH": os.environ["PATH"], "HOME": str(tmp_path / "home"), "LANG": "C.UTF-8"}
+    env["AIRFLOW_HOME"] = str(tmp_path / "home" / "airflow")
+    where = subprocess.run(
+        [bin_dir / "python", "-c", "import airflow_slack_gate.testing.demo as d; print(d.__file__)"],
+        cwd=empty,
+        env=env,
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    assert where.stdout.startswith(str(tmp_path / "venv")), "the wheel's copy runs, not the checkout's"
     began = time.monotonic()
-    demos.append(demo := start_demo("--auto-approve"))
+    demos.append(demo := start_demo("--auto-approve", bin_dir=bin_dir, env=env, cwd=empty))
 
     code = demo.wait(timeout=DEMO_LIMIT)
     took = time.monotonic() - began
@@ -124,6 +148,7 @@ def test_demo_auto_approve_deploys_and_leaves_nothing_running(demos):
     assert "Skipped: notify_skipped" in demo.output
     assert "log in as" not in demo.output  # the UI stops with the demo: no login that is gone in seconds
     assert "it stops with the demo, in a few seconds (--keep-running keeps it)" in demo.output
+    assert list(empty.iterdir()) == []
     assert demo.leftovers() == []
 
 
