@@ -14,7 +14,7 @@ import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timezone
-from typing import Any
+from typing import Any, SupportsFloat
 
 from airflow_slack_gate.core.policy import ApprovalPolicy
 from airflow_slack_gate.core.votes import NotVoter, VoteKind
@@ -35,9 +35,11 @@ __all__ = [
     "BlockKitProblem",
     "already_decided_text",
     "ask_message",
+    "before_escalation_text",
     "button_value",
     "check_block_kit_limits",
     "duplicate_ask_message",
+    "escalation_text",
     "escape_mrkdwn",
     "is_jinja",
     "not_a_voter_text",
@@ -45,6 +47,7 @@ __all__ = [
     "outcome_message",
     "outcome_thread_reply",
     "reason_modal",
+    "reminder_text",
     "superseded_message",
     "vote_record_text",
 ]
@@ -234,7 +237,59 @@ def not_a_voter_text(why: NotVoter) -> str:
     """The ephemeral answer to a click that does not count, and changed nothing."""
     if why == "self_approval":
         return "You requested this and cannot approve your own request; your click changed nothing."
+    if why == "before_escalation":
+        return before_escalation_text(starts=None, via="button")
     return "You are not an approver of this gate; your click changed nothing."
+
+
+def before_escalation_text(*, starts: SupportsFloat | None, via: str) -> str:
+    """The private note to someone in ``escalate_to`` whose vote does not count (yet): cast before the
+    escalation (``starts``, Unix time, shown in each reader's time zone; ``None``: unknown), or by a
+    reaction, which carries no time and so never counts through escalation."""
+    start = None if starts is None else datetime.fromtimestamp(float(starts), tz=timezone.utc)
+    how = "reply `approve` or `reject: &lt;reason&gt;` in this thread, or use the buttons"
+    if via == "reaction":
+        return (
+            "Your reaction was not counted: you were added to this gate by escalation, and an escalated "
+            "approver's vote counts only by a reply or a button click (a reaction has no time). "
+            f"To vote, {how}" + (f" from {_date(start)} on." if start else ".")
+        )
+    when = f"from {_date(start)} on" if start else "only after the escalation"
+    return (
+        f"Your vote was not counted: you may vote on this gate through escalation {when}. "
+        f"Then {how}; earlier votes do not count."
+    )
+
+
+def reminder_text(
+    users: Sequence[str], groups: Sequence[str], *, needed: int, times_out: datetime | None
+) -> str:
+    """A gate's reminder in its thread, mentioning ``users`` and user ``groups`` (nobody when both are
+    empty): how many approvals it still needs, and when it times out."""
+    names = _mentions(users, groups)
+    return f":bell: {f'{names}: ' if names else ''}{_still_needed(needed, times_out)}"
+
+
+def escalation_text(
+    users: Sequence[str], groups: Sequence[str], *, needed: int, times_out: datetime | None
+) -> str:
+    """The announcement that a gate escalated, mentioning the people and groups of ``escalate_to``."""
+    return (
+        f":arrow_up: *Escalated:* {_mentions(users, groups) or 'nobody'} may now approve or reject this too, "
+        "by a reply in this thread or the buttons (reactions do not count for them). "
+        + _still_needed(needed, times_out)
+    )
+
+
+def _mentions(users: Sequence[str], groups: Sequence[str]) -> str:
+    names = [_mention(user) for user in users] + [_group_mention(group) for group in groups]
+    return ", ".join(names)
+
+
+def _still_needed(needed: int, times_out: datetime | None) -> str:
+    approvals = "1 more approval" if needed == 1 else f"{needed} more approvals"
+    when = f" It times out {_date(times_out)}." if times_out else ""
+    return f"This question still needs {approvals}.{when}"
 
 
 def not_an_open_question_text(why: str) -> str:
@@ -341,7 +396,7 @@ def _how_to_answer(policy: ApprovalPolicy) -> str:
 
 
 def _who_answers(users: list[str], groups: list[str]) -> str:
-    names = [_mention(user) for user in users] + [f"<!subteam^{escape_mrkdwn(group)}>" for group in groups]
+    names = [_mention(user) for user in users] + [_group_mention(group) for group in groups]
     if not names:
         return "Nobody is allowed to answer."
     if len(names) > _MAX_NAMED_APPROVERS:
@@ -381,6 +436,10 @@ def _emoji(names: Sequence[str]) -> str:
 
 def _mention(user: str) -> str:
     return f"<@{escape_mrkdwn(user)}>"
+
+
+def _group_mention(group: str) -> str:
+    return f"<!subteam^{escape_mrkdwn(group)}>"
 
 
 def _and(items: Sequence[str], word: str) -> str:

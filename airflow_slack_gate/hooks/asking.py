@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import time
 import uuid
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from functools import cached_property
@@ -169,6 +169,7 @@ class Question:
     message: Callable[[], Mapping[str, Any]]
     policy: ApprovalPolicy
     approver_groups: list[str]
+    escalation_groups: Sequence[str] = ()
 
 
 class AskResult(NamedTuple):
@@ -317,7 +318,13 @@ class Asking:
                 channel=channel,
                 text=ask["text"],
                 blocks=ask["blocks"],
-                metadata=ask_metadata({**identity, **marks}, "open", policy=policy, approver_groups=groups),
+                metadata=ask_metadata(
+                    {**identity, **marks},
+                    "open",
+                    policy=policy,
+                    approver_groups=groups,
+                    escalation_groups=question.escalation_groups,
+                ),
             ).ts
 
         def landed() -> str | None:

@@ -34,6 +34,7 @@ from airflow_slack_gate.core.gate import (
     read_step,
     uncounted_replies,
     voters_to_check,
+    with_escalation_members,
     with_group_members,
 )
 from airflow_slack_gate.core.messages import (
@@ -55,6 +56,7 @@ from airflow_slack_gate.core.policy import (
     validate_on_timeout,
 )
 from airflow_slack_gate.core.protocol import ask_metadata, vote_record_metadata
+from airflow_slack_gate.core.reminders import escalation_delay, reminder_offsets
 from airflow_slack_gate.core.requesters import (
     EMAIL_DOMAIN_EXTRA,
     SLACK_USERS_EXTRA,
@@ -92,6 +94,9 @@ RULE_FIELDS = (
     "requested_by",
     "on_timeout",
     "require_known_requester",
+    "remind_after",
+    "escalate_after",
+    "escalate_to",
 )
 #: Templated fields that choose where the question is asked and which Slack app reads the votes: they
 #: render with :data:`TRUSTED_CONTEXT_KEYS` only, never with the run's params, conf, dag_run or XCom.
@@ -106,6 +111,9 @@ _RULE_EXAMPLES = {
     "requested_by": "'U012AB3CD'",
     "on_timeout": "'reject'",
     "require_known_requester": "True",
+    "remind_after": "[timedelta(hours=1), timedelta(hours=4)]",
+    "escalate_after": "timedelta(hours=8)",
+    "escalate_to": "['S0LEADS']",
 }
 #: How long after the gate's own deadline Airflow's deferral timeout fires, if the trigger never did.
 DEFERRAL_GRACE = timedelta(minutes=5)
@@ -171,6 +179,17 @@ class SlackApprovalSensor(SlackTextTemplating, BaseSensorOperator):
         task) or ``"fail"`` (fail the task).
     :param deferrable: Wait in the triggerer (True) or in the worker, in ``mode="poke"``/``"reschedule"``.
     :param fail_on_error: Raise on Slack errors instead of returning ``False``.
+    :param remind_after: Seconds or a ``timedelta`` after the ask, or a list of them: at each, while the
+        gate waits undecided, the bot replies once in the thread mentioning the approvers who have not
+        voted yet (user groups as group mentions; nobody when ``approvers=None``), how many approvals
+        are still needed and when the gate times out. Each before ``timeout``. After a triggerer
+        outage only the latest reminder due is posted. See docs/reminders.md.
+    :param escalate_after: Seconds or a ``timedelta`` after the ask from which the people in
+        ``escalate_to`` may vote as approvers too (same rules, by a thread reply or the buttons; their
+        reactions do not count); the bot announces it in the thread. Needs ``escalate_to``.
+    :param escalate_to: Slack user IDs (``U...``/``W...``) and user-group IDs (``S...``) who may vote
+        from ``escalate_after`` on. A vote of theirs cast earlier does not count (they are told
+        privately from when it will). The decision record marks their votes ``"escalated": true``.
     :param airflow_ui: Also list the gate in Airflow's Required actions (an Airflow HITL request with
         the options Approve and Reject), while it waits deferred. An answer there is a vote of the
         responder's Slack user (found from their Airflow user name as the requester is: the connection's
@@ -210,6 +229,9 @@ class SlackApprovalSensor(SlackTextTemplating, BaseSensorOperator):
         deferrable: bool = True,
         fail_on_error: bool = False,
         airflow_ui: bool = True,
+        remind_after: float | timedelta | Sequence[float | timedelta] | None = None,
+        escalate_after: float | timedelta | None = None,
+        escalate_to: Sequence[str] | str = (),
         **kwargs: Any,
     ) -> None:
         super().__init__(poke_interval=poke_interval, timeout=timeout, **kwargs)
@@ -223,6 +245,9 @@ class SlackApprovalSensor(SlackTextTemplating, BaseSensorOperator):
             requested_by=requested_by,
             on_timeout=on_timeout,
             require_known_requester=require_known_requester,
+            remind_after=remind_after,
+            escalate_after=escalate_after,
+            escalate_to=escalate_to,
         )
         dag_macros = (self.dag.user_defined_macros if self.has_dag() else None) or {}
         trusted_names = set(TRUSTED_CONTEXT_KEYS) | set(dag_macros)
@@ -246,6 +271,14 @@ class SlackApprovalSensor(SlackTextTemplating, BaseSensorOperator):
         self.deferrable = deferrable
         self.fail_on_error = fail_on_error
         self.airflow_ui = airflow_ui
+        self.remind_after = remind_after
+        self.escalate_after = escalate_after
+        self.escalate_to = escalate_to
+        try:
+            self._reminder_offsets = reminder_offsets(remind_after, timeout=self.timeout)
+            self._escalation_delay = escalation_delay(escalate_after, timeout=self.timeout)
+        except ValueError as error:
+            raise ValueError(f"Task {self.task_id!r}: {error}") from None
         self._requester: Requester | None = None
         self._rules = self._validate()
         self.check_slack_message(rendered=False)
@@ -264,6 +297,8 @@ class SlackApprovalSensor(SlackTextTemplating, BaseSensorOperator):
                 reject_reactions=self.reject_reactions,
                 requested_by=requested_by or self.requested_by or None,
                 allow_self_approval=self.allow_self_approval,
+                escalate_to=_as_id_list(self.escalate_to) or (),
+                escalate_after=self._escalation_delay,
             )
         except ValueError as error:
             raise ValueError(f"Task {self.task_id!r}: {error}") from None
@@ -322,7 +357,11 @@ class SlackApprovalSensor(SlackTextTemplating, BaseSensorOperator):
 
     def _policy(self) -> ApprovalPolicy:
         policy, groups = self._base_policy()
-        return with_group_members(policy, self._groups.members(self.hook, groups)) if groups else policy
+        if groups:
+            policy = with_group_members(policy, self._groups.members(self.hook, groups))
+        if escalation_groups := list(self._rules.escalation_groups):
+            policy = with_escalation_members(policy, self._groups.members(self.hook, escalation_groups))
+        return policy
 
     def _refuse_rules_from_mapping(self) -> None:
         """Refuse a mapped gate whose rules, channel or connection come from an upstream task's XCom.
@@ -456,6 +495,8 @@ class SlackApprovalSensor(SlackTextTemplating, BaseSensorOperator):
                 poke_interval=self.poke_interval,
                 permalink=gate.permalink,
                 hitl_ti_id=hitl_ti_id,
+                remind_after=list(self._reminder_offsets),
+                escalation_groups=list(self._rules.escalation_groups),
             ),
             method_name="execute_complete",
             timeout=timedelta(seconds=max(0.0, deadline - time.time())) + DEFERRAL_GRACE,
@@ -617,7 +658,13 @@ class SlackApprovalSensor(SlackTextTemplating, BaseSensorOperator):
                 requester_note=self._requester_note(),
             )
 
-        question = Question(text=self.text, message=message, policy=policy, approver_groups=groups)
+        question = Question(
+            text=self.text,
+            message=message,
+            policy=policy,
+            approver_groups=groups,
+            escalation_groups=self._rules.escalation_groups,
+        )
         asked = self.asking.ask(channel, identity, question, since=run_could_start(context).timestamp())
         if asked.reposted_since is not None:
             self._reposted_since = asked.reposted_since
@@ -785,7 +832,13 @@ class SlackApprovalSensor(SlackTextTemplating, BaseSensorOperator):
                 ts=gate.ts,
                 text=update["text"],
                 blocks=update["blocks"],
-                metadata=ask_metadata(identity, outcome, policy=policy, approver_groups=groups),
+                metadata=ask_metadata(
+                    identity,
+                    outcome,
+                    policy=policy,
+                    approver_groups=groups,
+                    escalation_groups=self._rules.escalation_groups,
+                ),
             )
             reply = outcome_thread_reply(
                 outcome=outcome,
@@ -949,7 +1002,7 @@ def _is_template(value: Any) -> bool:
 
 def _is_plain(value: Any) -> bool:
     """Data written in the DAG's code (or read there), not something Airflow resolves at run time."""
-    if value is None or isinstance(value, (str, int, float)):
+    if value is None or isinstance(value, (str, int, float, timedelta)):
         return True
     if isinstance(value, (list, tuple, set, frozenset)):
         return all(_is_plain(item) for item in value)

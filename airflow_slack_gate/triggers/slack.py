@@ -13,6 +13,8 @@ from airflow.triggers.base import BaseTrigger, TriggerEvent
 from airflow_slack_gate.core import gate as gate_rules
 from airflow_slack_gate.core.pacing import FailureStreak, hitl_look_every, trigger_backoff
 from airflow_slack_gate.core.policy import ApprovalPolicy
+from airflow_slack_gate.core.protocol import follow_up_metadata, posted_follow_ups
+from airflow_slack_gate.core.reminders import FollowUp, follow_up_text, follow_ups_due, next_follow_up_at
 from airflow_slack_gate.hooks.errors import SlackGateError
 from airflow_slack_gate.hooks.sessions import holding_shared_sessions
 from airflow_slack_gate.hooks.slack import SlackGateHook
@@ -73,6 +75,10 @@ class SlackApprovalTrigger(BaseTrigger):
     :param permalink: The ask message's URL, echoed back in the event.
     :param share_reads: Deprecated and ignored: the trigger always reads through the loop's shared
         channel watcher. Accepted so that a trigger serialized by an older version still starts.
+    :param remind_after: Seconds after the ask at which to remind the approvers who have not voted yet
+        (see :mod:`airflow_slack_gate.core.reminders`).
+    :param escalation_groups: User-group IDs of ``escalate_to`` (the policy's ``escalate_after`` and
+        user IDs say the rest), expanded when the trigger starts.
     :param hitl_ti_id: Airflow's id of the try whose HITL request (the gate in Airflow's Required
         actions, ``airflow_ui=True``) the trigger also looks at: an answer there ends the wait with an
         event shaped like Airflow's own HITL resume payload, and the worker counts it as a vote. The
@@ -92,6 +98,8 @@ class SlackApprovalTrigger(BaseTrigger):
         permalink: str = "",
         share_reads: bool | None = None,  # deprecated, ignored (see the class docstring)
         hitl_ti_id: str | None = None,
+        remind_after: list[float] | None = None,
+        escalation_groups: list[str] | None = None,
     ) -> None:
         super().__init__()
         self.slack_conn_id = slack_conn_id
@@ -101,6 +109,10 @@ class SlackApprovalTrigger(BaseTrigger):
         self.deadline = deadline
         self.poke_interval = poke_interval
         self.hitl_ti_id = hitl_ti_id
+        self.remind_after = [float(offset) for offset in remind_after or ()]
+        self.escalation_groups = list(escalation_groups or [])
+        #: reminders and announcements this trigger posted (Slack's thread says so for the others)
+        self._posted_follow_ups: set[str] = set()
         #: the gate's failed reads in a row (the watcher's rounds it heard of, and its own reads)
         self._trouble = FailureStreak()
         #: users Slack confirmed as people during this run (what the deadline decides on if Slack fails)
@@ -119,6 +131,8 @@ class SlackApprovalTrigger(BaseTrigger):
                 "poke_interval": self.poke_interval,
                 "permalink": self.gate.permalink,
                 "hitl_ti_id": self.hitl_ti_id,
+                "remind_after": self.remind_after,
+                "escalation_groups": self.escalation_groups,
             },
         )
 
@@ -246,6 +260,8 @@ class SlackApprovalTrigger(BaseTrigger):
                 wait = self._time_left()
                 if look_again_in is not None:
                     wait = look_again_in if wait is None else min(wait, look_again_in)
+                if (follow_up_in := self._next_follow_up_in()) is not None:
+                    wait = follow_up_in if wait is None else min(wait, follow_up_in)
                 try:
                     thread = await watch.next_thread(wait)
                 except SlackGateError as error:
@@ -255,8 +271,12 @@ class SlackApprovalTrigger(BaseTrigger):
                     if not self._expired():
                         continue
                     thread = None
-                if thread is None and look_again_in is not None and not self._expired():
-                    thread = watch.latest()
+                if (
+                    thread is None
+                    and not self._expired()
+                    and (look_again_in is not None or self._follow_up_due())
+                ):
+                    thread = watch.latest() or None
                 look_again_in = None
                 read = thread is not None  # Slack answered (the watcher's read or the last one seen)
                 expired = self._expired()
@@ -283,6 +303,7 @@ class SlackApprovalTrigger(BaseTrigger):
                 if payload := gate_rules.read_step(thread, self.gate, policy, expired=expired, people=people):
                     return self._event(payload)
                 await self._note_uncounted(hook, thread, policy, people)
+                await self._follow_up(hook, policy)
 
     async def _people(
         self, hook: SlackGateHook, thread: list[dict[str, Any]], policy: ApprovalPolicy
@@ -303,6 +324,89 @@ class SlackApprovalTrigger(BaseTrigger):
         notes = gate_rules.uncounted_replies(thread, self.gate, policy, people=people)
         if notes:
             await send_notes(hook, self.gate.channel, self.gate.ts, notes)
+
+    # -- reminders and escalation ---------------------------------------------------------------------
+
+    def _next_follow_up_in(self) -> float | None:
+        """Seconds until the next reminder or escalation is due (``None``: none left)."""
+        at = next_follow_up_at(
+            ask_ts=self.gate.ts,
+            remind_after=self.remind_after,
+            escalate_after=self._escalate_after,
+            now=time.time(),
+        )
+        return None if at is None else max(0.0, at - time.time())
+
+    def _follow_up_due(self, posted: frozenset[str] = frozenset()) -> list[FollowUp]:
+        return follow_ups_due(
+            ask_ts=self.gate.ts,
+            remind_after=self.remind_after,
+            escalate_after=self._escalate_after,
+            now=time.time(),
+            posted=posted | self._posted_follow_ups,
+        )
+
+    @property
+    def _escalate_after(self) -> float | None:
+        return self.policy.get("escalate_after")
+
+    async def _follow_up(self, hook: SlackGateHook, policy: ApprovalPolicy) -> None:
+        """Post the reminder or escalation announcement that is due, once: the thread is read again
+        first, and nothing is posted when it already holds one of this gate's bot with the same key
+        (:func:`~airflow_slack_gate.core.protocol.posted_follow_ups`), when the gate is decided, or past
+        its deadline. A failure is logged; the next read tries again."""
+        if self._expired() or not self._follow_up_due():
+            return
+        try:
+            thread = await hook.aread_thread(channel=self.gate.channel, ts=self.gate.ts)
+            parent, replies = gate_rules.split_thread(thread, self.gate.ts)
+            bot_id = parent.get("bot_id")
+            due = self._follow_up_due(posted_follow_ups(replies, ask_ts=self.gate.ts, bot_id=bot_id))
+            if not bot_id or not due:
+                return
+            people = await self._people(hook, thread, policy)
+            decision = gate_rules.decide_thread(thread, self.gate, policy, people=people)
+            if decision.is_final or self._expired():
+                return  # the watcher's next read ends the wait
+            approvers, escalated = await self._named_voters(hook, policy)
+            for follow_up in due:
+                text = follow_up_text(
+                    follow_up,
+                    policy=policy,
+                    decision=decision,
+                    approvers=approvers,
+                    escalated=escalated,
+                    escalation_started=self._escalation_started(),
+                    deadline=self.deadline,
+                )
+                await hook.acall(
+                    "chat.postMessage",
+                    channel=self.gate.channel,
+                    thread_ts=self.gate.ts,
+                    text=text,
+                    metadata=follow_up_metadata(gate_ts=self.gate.ts, key=follow_up.key),
+                )
+                self._posted_follow_ups.add(follow_up.key)
+                self.log.info("Gate %s: posted %s", self.gate.ts, follow_up.key)
+        except SlackGateError as error:
+            self.log.warning(
+                "Gate %s: could not post a reminder now, trying again later: %s", self.gate.ts, error
+            )
+
+    def _escalation_started(self) -> bool:
+        escalate_after = self._escalate_after
+        return escalate_after is not None and time.time() >= float(self.gate.ts) + escalate_after
+
+    async def _named_voters(
+        self, hook: SlackGateHook, policy: ApprovalPolicy
+    ) -> tuple[
+        tuple[frozenset[str], dict[str, frozenset[str]]], tuple[frozenset[str], dict[str, frozenset[str]]]
+    ]:
+        """``(users, {group: members})`` of the approvers and of ``escalate_to``, as the DAG named them."""
+        base = ApprovalPolicy.from_dict(self.policy)
+        approver_groups = {group: await group_members(hook, [group]) for group in self.approver_groups}
+        escalation_groups = {group: await group_members(hook, [group]) for group in self.escalation_groups}
+        return (base.approvers or frozenset(), approver_groups), (base.escalate_to, escalation_groups)
 
     async def _last_look(self, hook: SlackGateHook, latest: list[dict[str, Any]]) -> list[dict[str, Any]]:
         """At the deadline, read the thread once more: a vote already in Slack wins over the timeout."""
@@ -360,9 +464,12 @@ class SlackApprovalTrigger(BaseTrigger):
 
     async def _resolve_policy(self, hook: SlackGateHook) -> ApprovalPolicy:
         policy = ApprovalPolicy.from_dict(self.policy)
-        if not self.approver_groups:
-            return policy
-        return gate_rules.with_group_members(policy, await group_members(hook, self.approver_groups))
+        if self.approver_groups:
+            policy = gate_rules.with_group_members(policy, await group_members(hook, self.approver_groups))
+        if self.escalation_groups:
+            members = await group_members(hook, self.escalation_groups)
+            policy = gate_rules.with_escalation_members(policy, members)
+        return policy
 
     def _expired(self) -> bool:
         return self.deadline is not None and time.time() >= self.deadline
