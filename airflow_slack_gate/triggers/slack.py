@@ -303,7 +303,8 @@ class SlackApprovalTrigger(BaseTrigger):
                 if payload := gate_rules.read_step(thread, self.gate, policy, expired=expired, people=people):
                     return self._event(payload)
                 await self._note_uncounted(hook, thread, policy, people)
-                await self._follow_up(hook, policy)
+                if payload := await self._follow_up(hook, policy):
+                    return self._event(payload)
 
     async def _people(
         self, hook: SlackGateHook, thread: list[dict[str, Any]], policy: ApprovalPolicy
@@ -350,24 +351,30 @@ class SlackApprovalTrigger(BaseTrigger):
     def _escalate_after(self) -> float | None:
         return self.policy.get("escalate_after")
 
-    async def _follow_up(self, hook: SlackGateHook, policy: ApprovalPolicy) -> None:
-        """Post the reminder or escalation announcement that is due, once: the thread is read again
-        first, and nothing is posted when it already holds one of this gate's bot with the same key
-        (:func:`~airflow_slack_gate.core.protocol.posted_follow_ups`), when the gate is decided, or past
-        its deadline. A failure is logged; the next read tries again."""
+    async def _follow_up(self, hook: SlackGateHook, policy: ApprovalPolicy) -> dict[str, Any] | None:
+        """Post the reminder or escalation announcement that is due, once; the event payload instead
+        when the thread, read again before posting, shows the gate decided.
+
+        Nothing is posted when the thread already holds a reply of the gate's own bot with the same
+        key (:func:`~airflow_slack_gate.core.protocol.posted_follow_ups`), when the gate is decided,
+        or past its deadline. A failure is logged; the next read tries again.
+        """
         if self._expired() or not self._follow_up_due():
-            return
+            return None
         try:
             thread = await hook.aread_thread(channel=self.gate.channel, ts=self.gate.ts)
             parent, replies = gate_rules.split_thread(thread, self.gate.ts)
             bot_id = parent.get("bot_id")
-            due = self._follow_up_due(posted_follow_ups(replies, ask_ts=self.gate.ts, bot_id=bot_id))
+            self._posted_follow_ups |= posted_follow_ups(replies, ask_ts=self.gate.ts, bot_id=bot_id)
+            due = self._follow_up_due()
             if not bot_id or not due:
-                return
+                return None
             people = await self._people(hook, thread, policy)
             decision = gate_rules.decide_thread(thread, self.gate, policy, people=people)
-            if decision.is_final or self._expired():
-                return  # the watcher's next read ends the wait
+            if decision.is_final:
+                return gate_rules.event_payload("decided", self.gate, decision)
+            if self._expired():
+                return None
             approvers, escalated = await self._named_voters(hook, policy)
             for follow_up in due:
                 text = follow_up_text(
@@ -392,6 +399,7 @@ class SlackApprovalTrigger(BaseTrigger):
             self.log.warning(
                 "Gate %s: could not post a reminder now, trying again later: %s", self.gate.ts, error
             )
+        return None
 
     def _escalation_started(self) -> bool:
         escalate_after = self._escalate_after
