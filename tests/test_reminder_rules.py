@@ -296,3 +296,21 @@ def test_durations_take_seconds_or_timedeltas_and_must_come_before_the_timeout()
             reminder_offsets(bad, timeout=3600)
     with pytest.raises(ValueError, match="not before the gate's timeout"):
         escalation_delay(7200, timeout=7200)
+
+
+# -- button clicks by escalated people ------------------------------------------------------------------
+
+
+def test_a_click_by_an_escalated_person_before_the_escalation_is_refused_with_when_it_counts():
+    from airflow_slack_gate.core.payloads import Click
+    from airflow_slack_gate.core.protocol import ask_metadata
+    from airflow_slack_gate.runtime.clicks import judge_click
+
+    identity = {"dag_id": "d", "run_id": "r", "task_id": "t", "map_index": -1, "try_number": 1, "ti_id": "x"}
+    asked = {"ts": ASK, "bot_id": BOT, "metadata": ask_metadata(identity, "open", policy=ESCALATING)}
+    click = Click(kind="button", user="UE", channel="C1", ts=ASK, vote="approve", click_id="c1")
+
+    early = judge_click([asked], click, bot_id=BOT, now=ASKED + 59)
+    assert (early.action, early.why) == ("tell", "before_escalation")
+    assert f"<!date^{int(ASKED + 60)}^" in (early.text or "")
+    assert judge_click([asked], click, bot_id=BOT, now=ASKED + 61).action == "record"
