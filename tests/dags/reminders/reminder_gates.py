@@ -1,0 +1,35 @@
+"""DAGs for the reminder and escalation tests (dag.test() needs them inside the DAGs folder).
+
+Approvers and escalation IDs come from the emulator at test time, so the DAGs read them from Airflow
+Variables in the DAG's code (the tests set ``AIRFLOW_VAR_...``), never from a run's params or conf.
+"""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+from airflow.sdk import DAG, Variable
+
+from airflow_slack_gate.sensors.slack import SlackApprovalSensor
+
+with DAG("gate_reminded", schedule=None):
+    SlackApprovalSensor(
+        task_id="ask",
+        text="Deploy model {{ dag_run.run_id }}?",
+        approvers=Variable.get("gate_reminded_approvers", default="U0NOBODY U0NOONE"),
+        required_approvals=2,
+        remind_after=[timedelta(seconds=0.8)],
+        poke_interval=0.2,
+        timeout=60,
+    )
+
+with DAG("gate_escalating", schedule=None):
+    SlackApprovalSensor(
+        task_id="ask",
+        text="Publish the data release?",
+        approvers=Variable.get("gate_escalating_approvers", default="U0NOBODY"),
+        escalate_to=Variable.get("gate_escalate_to", default="U0NOBODY"),
+        escalate_after=timedelta(seconds=3),
+        poke_interval=0.2,
+        timeout=60,
+    )
