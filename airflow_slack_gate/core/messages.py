@@ -372,12 +372,16 @@ def outcome_thread_reply(
     decided_by: Sequence[str],
     reason: str | None,
     on_timeout: str | None = None,
+    escalated: Sequence[str] = (),
 ) -> str:
     """Build the one short thread reply that announces the outcome, e.g. "Approved by @ana: ship it".
 
-    Arguments are those of :func:`outcome_message`.
+    Arguments are those of :func:`outcome_message`; ``escalated`` names the deciders whose votes
+    counted through escalation ("Approved by @ana and @ben (@ben through escalation)").
     """
     line = _outcome_line(outcome, decided_by, on_timeout)
+    if escalated:
+        line += f" ({_and([_mention(user) for user in escalated], 'and')} through escalation)"
     return f"{line}: {_fit(escape_mrkdwn(reason), _REASON_LIMIT)}" if reason else f"{line}."
 
 

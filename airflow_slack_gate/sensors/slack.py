@@ -845,6 +845,11 @@ class SlackApprovalSensor(SlackTextTemplating, BaseSensorOperator):
                 decided_by=decision.decided_by,
                 reason=decision.reason,
                 on_timeout=self.on_timeout if outcome == "timed_out" else None,
+                escalated=[
+                    vote.user
+                    for vote in decision.votes
+                    if vote.escalated and vote.user in decision.decided_by
+                ],
             )
             self.asking.reply_once(
                 channel=gate.channel, thread_ts=gate.ts, text=reply, what="the outcome reply"

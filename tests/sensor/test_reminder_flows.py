@@ -48,8 +48,7 @@ def test_the_reminder_mentions_exactly_the_approvers_still_missing(slack_emulato
     assert "This question still needs 1 more approval" in reminder["text"]
     ts = xcom(run, "ask", "slack_message")["ts"]
     bot_replies = [m for m in slack_emulator.replies("approvals", ts)[1:] if m.get("bot_id")]
-    assert [m["ts"] for m in bot_replies][0] == reminder["ts"]  # one reminder, then only the outcome
-    assert len(bot_replies) == 2
+    assert [m["ts"] for m in bot_replies] == [reminder["ts"], bot_replies[1]["ts"]]  # then the outcome
     assert "Approved" in bot_replies[1]["text"]
 
 
@@ -85,5 +84,10 @@ def test_an_escalated_approver_counts_only_after_escalate_after(slack_emulator, 
     ]
     announcement = follow_up(slack_emulator, ts, "escalation")
     assert f"<@{ws.dave}>" in announcement["text"]
+    outcome = slack_emulator.replies("approvals", ts)[-1]
+    assert (
+        outcome["text"]
+        == f":white_check_mark: *Approved* by <@{ws.dave}> (<@{ws.dave}> through escalation): alice is away"
+    )
     (note,) = slack_emulator.ephemerals(user=ws.dave)
     assert "not counted" in note.text
