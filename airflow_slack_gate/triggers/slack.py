@@ -55,7 +55,10 @@ class SlackApprovalTrigger(BaseTrigger):
     because every read covers the whole thread. Its writes change no vote and no outcome: the shared
     channel watcher closes a late duplicate of the gate's question (idempotent; see
     :mod:`airflow_slack_gate.runtime.watcher`), and it sends an ephemeral note to a person whose reply looked
-    like a vote but did not count (a repeat after a restart or a failure to send changes nothing).
+    like a vote but did not count (a repeat after a restart or a failure to send changes nothing). It
+    posts the gate's reminders (``remind_after``) and escalation announcement, each once: the thread is
+    read first, and a reply of the gate's own bot carrying the same follow-up metadata means it was
+    posted already (:mod:`airflow_slack_gate.core.reminders`).
     Before a vote counts, ``users.info`` confirms its caster is a person (cached per loop); a vote
     nobody could check does not count, and the gate keeps waiting. Its kwargs hold no secret: the
     token stays in the Airflow connection.
