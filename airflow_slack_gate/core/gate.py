@@ -14,7 +14,7 @@ from typing import Any, Literal
 
 from airflow_slack_gate.core.messages import before_escalation_text
 from airflow_slack_gate.core.policy import ApprovalPolicy
-from airflow_slack_gate.core.protocol import recorded_votes
+from airflow_slack_gate.core.protocol import posted_follow_ups, recorded_votes
 from airflow_slack_gate.core.votes import (
     Decision,
     decide,
@@ -97,6 +97,13 @@ def decide_thread(
     parent, replies = split_thread(thread, gate.ts)
     clicks = recorded_votes(replies, ask_ts=gate.ts, bot_id=parent.get("bot_id"))
     return decide(parent, replies, policy, extra_votes=clicks, people=people)
+
+
+def follow_ups_in_thread(thread: Sequence[Mapping[str, Any]], gate: GateRef) -> frozenset[str]:
+    """The keys of the reminders and announcements the gate's own bot already posted in this read
+    (see :func:`~airflow_slack_gate.core.protocol.posted_follow_ups`)."""
+    parent, replies = split_thread(thread, gate.ts)
+    return posted_follow_ups(replies, ask_ts=gate.ts, bot_id=parent.get("bot_id"))
 
 
 def voters_to_check(

@@ -29,8 +29,10 @@ from airflow_slack_gate.core.gate import (
     NO_DECISION,
     GateRef,
     SentNotes,
+    decide_thread,
     error_payload,
     event_payload,
+    follow_ups_in_thread,
     read_step,
     uncounted_replies,
     voters_to_check,
@@ -55,8 +57,13 @@ from airflow_slack_gate.core.policy import (
     validate_gate_config,
     validate_on_timeout,
 )
-from airflow_slack_gate.core.protocol import ask_metadata, vote_record_metadata
-from airflow_slack_gate.core.reminders import escalation_delay, reminder_offsets
+from airflow_slack_gate.core.protocol import ask_metadata, follow_up_metadata, vote_record_metadata
+from airflow_slack_gate.core.reminders import (
+    escalation_delay,
+    follow_up_text,
+    follow_ups_due,
+    reminder_offsets,
+)
 from airflow_slack_gate.core.requesters import (
     EMAIL_DOMAIN_EXTRA,
     SLACK_USERS_EXTRA,
@@ -737,12 +744,63 @@ class SlackApprovalSensor(SlackTextTemplating, BaseSensorOperator):
             payload = read_step(thread, gate, policy, expired=expired, people=people)
             if payload is None:
                 self._note_uncounted(gate, thread, policy, people)
+                self._follow_up(gate, thread, policy, people)
             return payload
         except SlackGateError as error:
             if error.is_permanent:
                 return error_payload(gate, error=str(error), error_code=error.error_code)
             self.log.warning("Slack read failed, will retry: %s", error)
             return None
+
+    def _follow_up(
+        self, gate: GateRef, thread: list[dict[str, Any]], policy: ApprovalPolicy, people: frozenset[str]
+    ) -> None:
+        """Post the reminder or escalation announcement due after this read of a still undecided gate,
+        once (the trigger's rule, for gates that wait in the worker): not when a reply of the gate's
+        own bot already carries it, nor past the deadline; a post whose answer was lost is looked for
+        before posting again. A failure is logged; the next read tries again."""
+        deadline = float(gate.ts) + self.timeout
+        due = follow_ups_due(
+            ask_ts=gate.ts,
+            remind_after=self._reminder_offsets,
+            escalate_after=policy.escalate_after,
+            now=time.time(),
+            posted=follow_ups_in_thread(thread, gate),
+        )
+        if not due or time.time() >= deadline:
+            return
+        base, groups = self._base_policy()
+        approvers = (base.approvers or frozenset(), {g: self._groups.members(self.hook, [g]) for g in groups})
+        escalation_groups = self._rules.escalation_groups
+        escalated = (base.escalate_to, {g: self._groups.members(self.hook, [g]) for g in escalation_groups})
+        decision = decide_thread(thread, gate, policy, people=people)
+        for follow_up in due:
+            text = follow_up_text(
+                follow_up,
+                policy=policy,
+                decision=decision,
+                approvers=approvers,
+                escalated=escalated,
+                escalation_started=policy.escalate_after is not None
+                and time.time() >= float(gate.ts) + policy.escalate_after,
+                deadline=deadline,
+            )
+            metadata = follow_up_metadata(gate_ts=gate.ts, key=follow_up.key)
+
+            def post(text: str = text, metadata: dict[str, Any] = metadata) -> str:
+                return self.asking.write_hook.post_message(
+                    channel=gate.channel, thread_ts=gate.ts, text=text, metadata=metadata
+                ).ts
+
+            def landed(key: str = follow_up.key) -> str | None:
+                ask, *replies = self.hook.read_thread(channel=gate.channel, ts=gate.ts)
+                found = (reply for reply in replies if key in follow_ups_in_thread([ask, reply], gate))
+                return next((str(reply["ts"]) for reply in found), None)
+
+            try:
+                self.asking.post_once(post, landed, f"the {follow_up.kind}")
+            except SlackGateError as error:
+                self.log.warning("Could not post the %s now, trying again later: %s", follow_up.kind, error)
 
     @cached_property
     def _sent_notes(self) -> SentNotes:

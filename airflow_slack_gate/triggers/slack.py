@@ -13,7 +13,7 @@ from airflow.triggers.base import BaseTrigger, TriggerEvent
 from airflow_slack_gate.core import gate as gate_rules
 from airflow_slack_gate.core.pacing import FailureStreak, hitl_look_every, trigger_backoff
 from airflow_slack_gate.core.policy import ApprovalPolicy
-from airflow_slack_gate.core.protocol import follow_up_metadata, posted_follow_ups
+from airflow_slack_gate.core.protocol import follow_up_metadata
 from airflow_slack_gate.core.reminders import FollowUp, follow_up_text, follow_ups_due, next_follow_up_at
 from airflow_slack_gate.hooks.errors import SlackGateError
 from airflow_slack_gate.hooks.sessions import holding_shared_sessions
@@ -366,11 +366,8 @@ class SlackApprovalTrigger(BaseTrigger):
             return None
         try:
             thread = await hook.aread_thread(channel=self.gate.channel, ts=self.gate.ts)
-            parent, replies = gate_rules.split_thread(thread, self.gate.ts)
-            bot_id = parent.get("bot_id")
-            self._posted_follow_ups |= posted_follow_ups(replies, ask_ts=self.gate.ts, bot_id=bot_id)
-            due = self._follow_up_due()
-            if not bot_id or not due:
+            self._posted_follow_ups |= gate_rules.follow_ups_in_thread(thread, self.gate)
+            if not (due := self._follow_up_due()):
                 return None
             people = await self._people(hook, thread, policy)
             decision = gate_rules.decide_thread(thread, self.gate, policy, people=people)

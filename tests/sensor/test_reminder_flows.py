@@ -24,7 +24,8 @@ def follow_up(slack, ts, key):
     return None
 
 
-def test_the_reminder_mentions_exactly_the_approvers_still_missing(slack_emulator, monkeypatch):
+@pytest.mark.parametrize("dag_id", ["gate_reminded", "gate_reminded_in_poke_mode"])
+def test_the_reminder_mentions_exactly_the_approvers_still_missing(slack_emulator, monkeypatch, dag_id):
     ws = slack_emulator.workspace
     leads = slack_emulator.create_usergroup("leads", [ws.dave])
     monkeypatch.setenv("AIRFLOW_VAR_GATE_REMINDED_APPROVERS", f"{ws.alice},{ws.bob},{leads}")
@@ -38,7 +39,7 @@ def test_the_reminder_mentions_exactly_the_approvers_still_missing(slack_emulato
         slack_emulator.reply("approvals", ask["ts"], ws.bob, "approve")
 
     with people(approve_then_wait_for_the_reminder, slack_emulator):
-        run = load_dag("gate_reminded").test()
+        run = load_dag(dag_id).test()
 
     assert run.state == SUCCESS
     assert xcom(run, "ask") is True

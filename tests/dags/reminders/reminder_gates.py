@@ -12,16 +12,21 @@ from airflow.sdk import DAG, Variable
 
 from airflow_slack_gate.sensors.slack import SlackApprovalSensor
 
-with DAG("gate_reminded", schedule=None):
-    SlackApprovalSensor(
-        task_id="ask",
-        text="Deploy model {{ dag_run.run_id }}?",
-        approvers=Variable.get("gate_reminded_approvers", default="U0NOBODY U0NOONE"),
-        required_approvals=2,
-        remind_after=[timedelta(seconds=0.8)],
-        poke_interval=0.2,
-        timeout=60,
-    )
+for dag_id, waiting in (
+    ("gate_reminded", {}),
+    ("gate_reminded_in_poke_mode", {"deferrable": False, "mode": "poke"}),
+):
+    with DAG(dag_id, schedule=None):
+        SlackApprovalSensor(
+            task_id="ask",
+            text="Deploy model {{ dag_run.run_id }}?",
+            approvers=Variable.get("gate_reminded_approvers", default="U0NOBODY U0NOONE"),
+            required_approvals=2,
+            remind_after=[timedelta(seconds=0.8)],
+            poke_interval=0.2,
+            timeout=60,
+            **waiting,
+        )
 
 with DAG("gate_escalating", schedule=None):
     SlackApprovalSensor(
