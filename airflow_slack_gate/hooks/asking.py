@@ -60,10 +60,12 @@ LOOK_GAP = 60.0 / TIER_BUDGETS["conversations.history"]
 
 
 def posting_hook(conn_id: str) -> SlackGateHook:
-    """A hook for posts: its client retries only 429s; :func:`post_once` handles lost answers."""
+    """A hook for posts: its clients (sync and async) retry only 429s; :func:`post_once` (or, in a
+    trigger, a look at the thread before the next attempt) handles lost answers."""
     return SlackGateHook(
         slack_conn_id=conn_id,
         retry_handlers=[RateLimitErrorRetryHandler(max_retry_count=MAX_RATE_LIMIT_RETRIES)],
+        posting=True,
     )
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import AsyncIterator, Coroutine
+from functools import cached_property
 from typing import Any
 from uuid import UUID
 
@@ -15,6 +16,7 @@ from airflow_slack_gate.core.pacing import FailureStreak, hitl_look_every, trigg
 from airflow_slack_gate.core.policy import ApprovalPolicy
 from airflow_slack_gate.core.protocol import follow_up_metadata
 from airflow_slack_gate.core.reminders import FollowUp, follow_up_text, follow_ups_due, next_follow_up_at
+from airflow_slack_gate.hooks.asking import posting_hook
 from airflow_slack_gate.hooks.errors import SlackGateError
 from airflow_slack_gate.hooks.sessions import holding_shared_sessions
 from airflow_slack_gate.hooks.slack import SlackGateHook
@@ -332,7 +334,10 @@ class SlackApprovalTrigger(BaseTrigger):
     # -- reminders and escalation ---------------------------------------------------------------------
 
     def _next_follow_up_in(self) -> float | None:
-        """Seconds until the next reminder or escalation is due (``None``: none left)."""
+        """Seconds until the next reminder or escalation is due (``None``: none left); a poke interval
+        while one is due but not posted yet (a post failed, or a restarted trigger has not looked)."""
+        if self._follow_up_due() and not self._expired():
+            return self.poke_interval
         at = next_follow_up_at(
             ask_ts=self.gate.ts,
             remind_after=self.remind_after,
@@ -350,6 +355,11 @@ class SlackApprovalTrigger(BaseTrigger):
             posted=posted | self._posted_follow_ups,
         )
 
+    @cached_property
+    def _poster(self) -> SlackGateHook:
+        """Posts reminders: its client retries only 429s, never a post whose answer was lost."""
+        return posting_hook(self.slack_conn_id)
+
     @property
     def _escalate_after(self) -> float | None:
         return self.policy.get("escalate_after")
@@ -360,7 +370,9 @@ class SlackApprovalTrigger(BaseTrigger):
 
         Nothing is posted when the thread already holds a reply of the gate's own bot with the same
         key (:func:`~airflow_slack_gate.core.protocol.posted_follow_ups`), when the gate is decided,
-        or past its deadline. A failure is logged; the next read tries again.
+        or past its deadline. The post is not retried blindly (its answer may be lost after Slack
+        posted it): a failure is logged, and the next try, a poke interval later, reads the thread
+        first.
         """
         if self._expired() or not self._follow_up_due():
             return None
@@ -386,7 +398,7 @@ class SlackApprovalTrigger(BaseTrigger):
                     escalation_started=self._escalation_started(),
                     deadline=self.deadline,
                 )
-                await hook.acall(
+                await self._poster.acall(
                     "chat.postMessage",
                     channel=self.gate.channel,
                     thread_ts=self.gate.ts,

@@ -154,3 +154,16 @@ async def test_an_escalated_approver_counts_only_after_the_escalation(slack_emul
     assert payload["decision"]["votes"] == [
         {"user": ws.dave, "vote": "approve", "via": "reply", "reason": None, "ts": late, "escalated": True}
     ]
+
+
+async def test_a_reminder_whose_answer_was_lost_is_not_posted_again(slack_emulator, ask_ts):
+    """Slack posts the reminder but its answer is lost (a 503 after carrying it out): the trigger
+    does not send it again blindly; its next look at the thread finds it."""
+    ws = slack_emulator.workspace
+    slack_emulator.inject_fault("chat.postMessage", status=503, carried_out=True)
+    running = asyncio.ensure_future(first_event(reminding(slack_emulator, ask_ts, remind_after=[0.2])))
+    await until(lambda: follow_ups(slack_emulator, ask_ts), what="the reminder")
+    slack_emulator.reply(ws.approvals, ask_ts, ws.alice, "approve")
+    slack_emulator.reply(ws.approvals, ask_ts, ws.bob, "approve")
+    assert (await running)["decision"]["outcome"] == "approved"
+    assert len(follow_ups(slack_emulator, ask_ts)) == 1
