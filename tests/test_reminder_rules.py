@@ -14,7 +14,7 @@ from airflow_slack_gate.core.protocol import follow_up_metadata, posted_follow_u
 from airflow_slack_gate.core.reminders import (
     FollowUp,
     escalation_delay,
-    follow_up_text,
+    follow_up_replies,
     follow_ups_due,
     missing_voters,
     next_follow_up_at,
@@ -135,15 +135,17 @@ def test_the_requester_who_cannot_approve_is_not_reminded():
 
 
 def test_a_reminder_names_nobody_when_anyone_may_approve():
-    text = follow_up_text(
-        FollowUp("reminder", "reminder:0"),
+    (reply,) = follow_up_replies(
+        [FollowUp("reminder", "reminder:0")],
+        ask_ts=ASK,
         policy=ApprovalPolicy(),
         decision=approvals_by(),
         approvers=(set(), {}),
         escalated=(set(), {}),
-        escalation_started=False,
+        now=ASKED + 10,
         deadline=ASKED + 3600,
     )
+    text = reply.text
     assert "<@" not in text
     assert "<!subteam^" not in text
     assert "1 more approval" in text
@@ -157,21 +159,23 @@ def test_after_the_escalation_a_reminder_names_the_escalated_people_who_have_not
         escalate_after=5,
     )
     decision = Decision("pending", (Vote("UF", "approve", "reply", ts=at(6), escalated=True),))
-    kwargs = {"policy": policy, "decision": decision, "approvers": ({"UA"}, {}), "deadline": None}
-    before = follow_up_text(
-        FollowUp("reminder", "reminder:0"),
-        escalated=({"UE", "UF"}, {"S0X": set()}),
-        escalation_started=False,
-        **kwargs,
-    )
-    after = follow_up_text(
-        FollowUp("reminder", "reminder:0"),
-        escalated=({"UE", "UF"}, {"S0X": set()}),
-        escalation_started=True,
-        **kwargs,
-    )
-    assert before.startswith(":bell: <@UA>: ")
-    assert after.startswith(":bell: <@UA>, <@UE>, <!subteam^S0X>: ")
+
+    def reminder_at(seconds: float) -> str:
+        (reply,) = follow_up_replies(
+            [FollowUp("reminder", "reminder:0")],
+            ask_ts=ASK,
+            policy=policy,
+            decision=decision,
+            approvers=({"UA"}, {}),
+            escalated=({"UE", "UF"}, {"S0X": set()}),
+            now=ASKED + seconds,
+            deadline=None,
+        )
+        assert reply.metadata == follow_up_metadata(gate_ts=ASK, key="reminder:0")
+        return reply.text
+
+    assert reminder_at(4.9).startswith(":bell: <@UA>: ")
+    assert reminder_at(5).startswith(":bell: <@UA>, <@UE>, <!subteam^S0X>: ")
 
 
 def test_reminder_text_mentions_as_slack_formats_them_and_shows_the_timeout_as_a_date():

@@ -13,10 +13,11 @@ from __future__ import annotations
 from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
-from typing import Literal
+from typing import Any, Literal
 
 from airflow_slack_gate.core.messages import escalation_text, reminder_text
 from airflow_slack_gate.core.policy import ApprovalPolicy
+from airflow_slack_gate.core.protocol import follow_up_metadata
 from airflow_slack_gate.core.votes import Decision
 
 ESCALATION_KEY = "escalation"
@@ -98,35 +99,66 @@ def approvals_needed(decision: Decision, policy: ApprovalPolicy) -> int:
     return max(0, policy.required_approvals - approvals)
 
 
-def follow_up_text(
-    follow_up: FollowUp,
+Named = tuple[Collection[str], Mapping[str, Collection[str]]]
+
+
+@dataclass(frozen=True)
+class FollowUpReply:
+    """A follow-up as the gate's bot posts it: its ``text`` (Slack mrkdwn) and ``metadata``."""
+
+    follow_up: FollowUp
+    text: str
+    metadata: dict[str, Any]
+
+
+def follow_up_replies(
+    due: Sequence[FollowUp],
     *,
+    ask_ts: str,
     policy: ApprovalPolicy,
     decision: Decision,
-    approvers: tuple[Collection[str], Mapping[str, Collection[str]]],
-    escalated: tuple[Collection[str], Mapping[str, Collection[str]]],
-    escalation_started: bool,
+    approvers: Named,
+    escalated: Named,
+    now: float,
     deadline: float | None,
-) -> str:
-    """The reply text of ``follow_up`` (Slack mrkdwn, mentions as Slack formats them).
+) -> list[FollowUpReply]:
+    """The thread replies of the ``due`` follow-ups of the (undecided) gate asked at ``ask_ts``.
 
     ``approvers`` and ``escalated`` are ``(user IDs, {group ID: members})`` of the gate's approvers and
-    of ``escalate_to``. A reminder names the approvers who have not voted yet (and, once the
-    escalation started, the escalated people who have not); nobody when anyone may vote
-    (``policy.approvers`` is ``None``). The announcement names everyone in ``escalate_to``.
+    of ``escalate_to``, as the DAG named them. A reminder names the approvers who have not voted yet
+    (and, once the escalation started, the escalated people who have not); nobody when anyone may
+    vote (``policy.approvers`` is ``None``). The announcement names everyone in ``escalate_to``. Both
+    say how many approvals are still needed and when the gate times out.
     """
     needed = approvals_needed(decision, policy)
     times_out = None if deadline is None else datetime.fromtimestamp(deadline, tz=timezone.utc)
-    if follow_up.kind == "escalation":
-        return escalation_text(sorted(escalated[0]), sorted(escalated[1]), needed=needed, times_out=times_out)
+    started = policy.escalate_after is not None and now >= float(ask_ts) + policy.escalate_after
+    replies = []
+    for follow_up in due:
+        if follow_up.kind == "escalation":
+            users, groups = sorted(escalated[0]), sorted(escalated[1])
+            text = escalation_text(users, groups, needed=needed, times_out=times_out)
+        else:
+            users, groups = _still_missing(
+                policy, decision, (approvers, escalated) if started else (approvers,)
+            )
+            text = reminder_text(users, groups, needed=needed, times_out=times_out)
+        replies.append(FollowUpReply(follow_up, text, follow_up_metadata(gate_ts=ask_ts, key=follow_up.key)))
+    return replies
+
+
+def _still_missing(
+    policy: ApprovalPolicy, decision: Decision, named: Sequence[Named]
+) -> tuple[list[str], list[str]]:
     users: list[str] = []
     groups: list[str] = []
-    if policy.approvers is not None:
-        for listed_users, listed_groups in (approvers, escalated) if escalation_started else (approvers,):
-            more_users, more_groups = missing_voters(listed_users, listed_groups, decision, policy)
-            users += [user for user in more_users if user not in users]
-            groups += [group for group in more_groups if group not in groups]
-    return reminder_text(users, groups, needed=needed, times_out=times_out)
+    if policy.approvers is None:
+        return users, groups
+    for listed_users, listed_groups in named:
+        more_users, more_groups = missing_voters(listed_users, listed_groups, decision, policy)
+        users += [user for user in more_users if user not in users]
+        groups += [group for group in more_groups if group not in groups]
+    return users, groups
 
 
 def _is_reminder_key(key: str) -> bool:

@@ -57,10 +57,10 @@ from airflow_slack_gate.core.policy import (
     validate_gate_config,
     validate_on_timeout,
 )
-from airflow_slack_gate.core.protocol import ask_metadata, follow_up_metadata, vote_record_metadata
+from airflow_slack_gate.core.protocol import ask_metadata, vote_record_metadata
 from airflow_slack_gate.core.reminders import (
     escalation_delay,
-    follow_up_text,
+    follow_up_replies,
     follow_ups_due,
     reminder_offsets,
 )
@@ -774,33 +774,34 @@ class SlackApprovalSensor(SlackTextTemplating, BaseSensorOperator):
         escalation_groups = self._rules.escalation_groups
         escalated = (base.escalate_to, {g: self._groups.members(self.hook, [g]) for g in escalation_groups})
         decision = decide_thread(thread, gate, policy, people=people)
-        for follow_up in due:
-            text = follow_up_text(
-                follow_up,
-                policy=policy,
-                decision=decision,
-                approvers=approvers,
-                escalated=escalated,
-                escalation_started=policy.escalate_after is not None
-                and time.time() >= float(gate.ts) + policy.escalate_after,
-                deadline=deadline,
-            )
-            metadata = follow_up_metadata(gate_ts=gate.ts, key=follow_up.key)
+        replies = follow_up_replies(
+            due,
+            ask_ts=gate.ts,
+            policy=policy,
+            decision=decision,
+            approvers=approvers,
+            escalated=escalated,
+            now=time.time(),
+            deadline=deadline,
+        )
+        for reply in replies:
 
-            def post(text: str = text, metadata: dict[str, Any] = metadata) -> str:
+            def post(text: str = reply.text, metadata: dict[str, Any] = reply.metadata) -> str:
                 return self.asking.write_hook.post_message(
                     channel=gate.channel, thread_ts=gate.ts, text=text, metadata=metadata
                 ).ts
 
-            def landed(key: str = follow_up.key) -> str | None:
-                ask, *replies = self.hook.read_thread(channel=gate.channel, ts=gate.ts)
-                found = (reply for reply in replies if key in follow_ups_in_thread([ask, reply], gate))
-                return next((str(reply["ts"]) for reply in found), None)
+            def landed(key: str = reply.follow_up.key) -> str | None:
+                ask, *answers = self.hook.read_thread(channel=gate.channel, ts=gate.ts)
+                found = (one for one in answers if key in follow_ups_in_thread([ask, one], gate))
+                return next((str(one["ts"]) for one in found), None)
 
             try:
-                self.asking.post_once(post, landed, f"the {follow_up.kind}")
+                self.asking.post_once(post, landed, f"the {reply.follow_up.kind}")
             except SlackGateError as error:
-                self.log.warning("Could not post the %s now, trying again later: %s", follow_up.kind, error)
+                self.log.warning(
+                    "Could not post the %s now, trying again later: %s", reply.follow_up.kind, error
+                )
 
     @cached_property
     def _sent_notes(self) -> SentNotes:

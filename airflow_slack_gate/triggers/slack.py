@@ -14,8 +14,7 @@ from airflow.triggers.base import BaseTrigger, TriggerEvent
 from airflow_slack_gate.core import gate as gate_rules
 from airflow_slack_gate.core.pacing import FailureStreak, hitl_look_every, trigger_backoff
 from airflow_slack_gate.core.policy import ApprovalPolicy
-from airflow_slack_gate.core.protocol import follow_up_metadata
-from airflow_slack_gate.core.reminders import FollowUp, follow_up_text, follow_ups_due, next_follow_up_at
+from airflow_slack_gate.core.reminders import FollowUp, follow_up_replies, follow_ups_due, next_follow_up_at
 from airflow_slack_gate.hooks.asking import posting_hook
 from airflow_slack_gate.hooks.errors import SlackGateError
 from airflow_slack_gate.hooks.sessions import holding_shared_sessions
@@ -388,34 +387,31 @@ class SlackApprovalTrigger(BaseTrigger):
             if self._expired():
                 return None
             approvers, escalated = await self._named_voters(hook, policy)
-            for follow_up in due:
-                text = follow_up_text(
-                    follow_up,
-                    policy=policy,
-                    decision=decision,
-                    approvers=approvers,
-                    escalated=escalated,
-                    escalation_started=self._escalation_started(),
-                    deadline=self.deadline,
-                )
+            replies = follow_up_replies(
+                due,
+                ask_ts=self.gate.ts,
+                policy=policy,
+                decision=decision,
+                approvers=approvers,
+                escalated=escalated,
+                now=time.time(),
+                deadline=self.deadline,
+            )
+            for reply in replies:
                 await self._poster.acall(
                     "chat.postMessage",
                     channel=self.gate.channel,
                     thread_ts=self.gate.ts,
-                    text=text,
-                    metadata=follow_up_metadata(gate_ts=self.gate.ts, key=follow_up.key),
+                    text=reply.text,
+                    metadata=reply.metadata,
                 )
-                self._posted_follow_ups.add(follow_up.key)
-                self.log.info("Gate %s: posted %s", self.gate.ts, follow_up.key)
+                self._posted_follow_ups.add(reply.follow_up.key)
+                self.log.info("Gate %s: posted %s", self.gate.ts, reply.follow_up.key)
         except SlackGateError as error:
             self.log.warning(
                 "Gate %s: could not post a reminder now, trying again later: %s", self.gate.ts, error
             )
         return None
-
-    def _escalation_started(self) -> bool:
-        escalate_after = self._escalate_after
-        return escalate_after is not None and time.time() >= float(self.gate.ts) + escalate_after
 
     async def _named_voters(
         self, hook: SlackGateHook, policy: ApprovalPolicy
