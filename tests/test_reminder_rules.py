@@ -318,3 +318,11 @@ def test_a_click_by_an_escalated_person_before_the_escalation_is_refused_with_wh
     assert (early.action, early.why) == ("tell", "before_escalation")
     assert f"<!date^{int(ASKED + 60)}^" in (early.text or "")
     assert judge_click([asked], click, bot_id=BOT, now=ASKED + 61).action == "record"
+
+
+def test_an_escalated_persons_answer_in_airflows_required_actions_says_why_it_does_not_count():
+    from airflow_slack_gate.core.airflow_ui import not_counted_text
+
+    text = not_counted_text(airflow_user="dana", vote="approve", why="before_escalation", slack_user="UE")
+    assert "only through the gate's escalation" in text
+    assert "reply or a button in Slack" in text

@@ -167,3 +167,86 @@ async def test_a_reminder_whose_answer_was_lost_is_not_posted_again(slack_emulat
     slack_emulator.reply(ws.approvals, ask_ts, ws.bob, "approve")
     assert (await running)["decision"]["outcome"] == "approved"
     assert len(follow_ups(slack_emulator, ask_ts)) == 1
+
+
+# -- who may set these: the DAG's code, never the run ----------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("field", "value"),
+    [
+        ("escalate_to", "{{ params.escalate_to }}"),
+        ("escalate_to", ["S0LEADS", "{{ dag_run.conf['lead'] }}"]),
+        ("escalate_after", "{{ params.escalate_after }}"),
+        ("remind_after", ["{{ params.remind }}"]),
+    ],
+)
+def test_a_template_in_an_escalation_or_reminder_field_is_refused_at_parse(field, value):
+    from airflow_slack_gate.sensors.slack import SlackApprovalSensor
+
+    with pytest.raises(ValueError, match=f"{field} is a template") as refused:
+        SlackApprovalSensor(task_id="ask", text="Deploy?", approvers=["U0AAAA1"], **{field: value})
+    assert "must come from the DAG's author" in str(refused.value)
+
+
+def test_escalate_to_from_an_upstream_xcom_is_refused_at_parse():
+    from airflow.sdk import DAG, task
+
+    from airflow_slack_gate.sensors.slack import SlackApprovalSensor
+
+    with DAG("escalate_from_xcom", schedule=None):
+
+        @task
+        def leads_from_the_run() -> list[str]:
+            return ["U0MALLORY"]
+
+        leads = leads_from_the_run()
+        with pytest.raises(ValueError, match="escalate_to is a"):
+            SlackApprovalSensor(
+                task_id="ask", text="Deploy?", approvers=["U0AAAA1"], escalate_after=60, escalate_to=leads
+            )
+
+
+@pytest.mark.parametrize(
+    ("settings", "fix"),
+    [
+        ({"escalate_to": ["S0LEADS"]}, "escalate_to is set but escalate_after is not"),
+        ({"escalate_after": 60}, "escalate_after is set but escalate_to is empty"),
+        (
+            {"escalate_after": 60, "escalate_to": ["leads"]},
+            "not a Slack user ID (U...) or user group ID (S...)",
+        ),
+        ({"escalate_after": -5, "escalate_to": ["S0LEADS"]}, "escalate_after must be a positive number"),
+        ({"escalate_after": 7200, "escalate_to": ["S0LEADS"]}, "not before the gate's timeout"),
+        ({"remind_after": 0}, "remind_after must be a positive number"),
+        ({"remind_after": [60, 7200]}, "could never be posted"),
+        ({"approvers": None, "escalate_after": 60, "escalate_to": ["S0LEADS"]}, "needs a list of approvers"),
+    ],
+)
+def test_a_bad_reminder_or_escalation_fails_the_dag_import_naming_the_fix(settings, fix):
+    from airflow_slack_gate.sensors.slack import SlackApprovalSensor
+
+    with pytest.raises(ValueError, match="Task 'ask'") as refused:
+        SlackApprovalSensor(
+            **{"task_id": "ask", "text": "Deploy?", "approvers": ["U0AAAA1"], "timeout": 3600, **settings}
+        )
+    assert fix in str(refused.value)
+
+
+def test_reminders_and_escalation_take_timedeltas_and_reach_the_trigger():
+    from datetime import timedelta
+
+    from airflow_slack_gate.sensors.slack import SlackApprovalSensor
+
+    sensor = SlackApprovalSensor(
+        task_id="ask",
+        text="Deploy?",
+        approvers=["U0AAAA1"],
+        remind_after=[timedelta(minutes=30), 600],
+        escalate_after=timedelta(hours=1),
+        escalate_to="U0LEAD1, S0LEADS",
+    )
+    policy, _ = sensor._base_policy()
+    assert sensor._reminder_offsets == (600.0, 1800.0)
+    assert (policy.escalate_after, policy.escalate_to) == (3600.0, frozenset({"U0LEAD1"}))
+    assert sensor._rules.escalation_groups == ("S0LEADS",)
