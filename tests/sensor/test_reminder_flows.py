@@ -24,7 +24,9 @@ def follow_up(slack, ts, key):
     return None
 
 
-@pytest.mark.parametrize("dag_id", ["gate_reminded", "gate_reminded_in_poke_mode"])
+@pytest.mark.parametrize(
+    "dag_id", ["gate_reminded", "gate_reminded_in_poke_mode", "gate_reminded_in_reschedule_mode"]
+)
 def test_the_reminder_mentions_exactly_the_approvers_still_missing(slack_emulator, monkeypatch, dag_id):
     ws = slack_emulator.workspace
     leads = slack_emulator.create_usergroup("leads", [ws.dave])

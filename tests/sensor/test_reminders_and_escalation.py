@@ -250,3 +250,27 @@ def test_reminders_and_escalation_take_timedeltas_and_reach_the_trigger():
     assert sensor._reminder_offsets == (600.0, 1800.0)
     assert (policy.escalate_after, policy.escalate_to) == (3600.0, frozenset({"U0LEAD1"}))
     assert sensor._rules.escalation_groups == ("S0LEADS",)
+
+
+async def test_an_escalation_group_is_announced_as_a_group_and_its_members_vote_after_it(
+    slack_emulator, ask_ts
+):
+    ws = slack_emulator.workspace
+    leads = slack_emulator.create_usergroup("leads", [ws.dave])
+    policy = ApprovalPolicy(approvers=frozenset({ws.alice}), escalate_after=0.3)
+    gate = trigger(
+        slack_emulator,
+        ask_ts,
+        policy,
+        escalation_groups=[leads],
+        deadline=float(ask_ts) + 60,
+        poke_interval=0.05,
+    )
+    running = asyncio.ensure_future(first_event(gate))
+    (announcement,) = await until(lambda: follow_ups(slack_emulator, ask_ts, "escalation"), what="escalation")
+    assert announcement["text"].startswith(f":arrow_up: *Escalated:* <!subteam^{leads}> may now approve")
+    slack_emulator.reply(ws.approvals, ask_ts, ws.mallory, "approve")  # in no group: never counts
+    slack_emulator.reply(ws.approvals, ask_ts, ws.dave, "approve")
+    payload = await running
+    assert payload["decision"]["decided_by"] == [ws.dave]
+    assert payload["decision"]["votes"][0]["escalated"] is True

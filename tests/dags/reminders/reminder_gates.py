@@ -12,11 +12,10 @@ from airflow.sdk import DAG, Variable
 
 from airflow_slack_gate.sensors.slack import SlackApprovalSensor
 
-for dag_id, waiting in (
-    ("gate_reminded", {}),
-    ("gate_reminded_in_poke_mode", {"deferrable": False, "mode": "poke"}),
-):
-    with DAG(dag_id, schedule=None):
+
+def reminded(dag_id: str, **waiting: object) -> DAG:
+    """A gate of two approvals that reminds 0.8 s after it asks, waiting deferred or in the worker."""
+    with DAG(dag_id, schedule=None) as dag:
         SlackApprovalSensor(
             task_id="ask",
             text="Deploy model {{ dag_run.run_id }}?",
@@ -27,6 +26,12 @@ for dag_id, waiting in (
             timeout=60,
             **waiting,
         )
+    return dag
+
+
+deferred = reminded("gate_reminded")
+in_poke_mode = reminded("gate_reminded_in_poke_mode", deferrable=False, mode="poke")
+in_reschedule_mode = reminded("gate_reminded_in_reschedule_mode", deferrable=False, mode="reschedule")
 
 with DAG("gate_escalating", schedule=None):
     SlackApprovalSensor(
