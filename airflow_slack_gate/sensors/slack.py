@@ -75,7 +75,7 @@ from airflow_slack_gate.core.requesters import (
     parse_user_map,
     run_starter,
 )
-from airflow_slack_gate.core.votes import Decision, why_not_voter
+from airflow_slack_gate.core.votes import SLACK_TS, Decision, why_not_voter
 from airflow_slack_gate.hooks.asking import Asking, Question, run_could_start, task_identity
 from airflow_slack_gate.hooks.errors import SlackGateError
 from airflow_slack_gate.hooks.slack import DEFAULT_CONN_ID, SlackGateHook
@@ -815,12 +815,14 @@ class SlackApprovalSensor(SlackTextTemplating, BaseSensorOperator):
         Poke mode remembers the replies it noted; reschedule mode keeps nothing between reads, so it
         notes only replies newer than the previous read (one ``poke_interval`` plus
         ``pacing.NOTE_GRACE``): a reschedule later than that skips a note, a reply inside the grace
-        may be noted twice.
+        may be noted twice, and an escalated person's reaction (which has no time) is never noted.
         A failure to send a note changes nothing for the gate.
         """
         since = time.time() - self._next_wait(float("inf")) - pacing.NOTE_GRACE if self.reschedule else 0.0
         for user, reply_ts, text in uncounted_replies(thread, gate, policy, people=people):
-            if float(reply_ts) <= since or not self._sent_notes.first_time(gate.channel, reply_ts):
+            if self.reschedule and not (SLACK_TS.fullmatch(reply_ts) and float(reply_ts) > since):
+                continue  # noted by an earlier read (or a reaction's note, which has no time)
+            if not self._sent_notes.first_time(gate.channel, reply_ts):
                 continue
             try:
                 self.hook.post_ephemeral(channel=gate.channel, user=user, text=text, thread_ts=gate.ts)

@@ -94,3 +94,23 @@ def test_an_escalated_approver_counts_only_after_escalate_after(slack_emulator, 
     )
     (note,) = slack_emulator.ephemerals(user=ws.dave)
     assert "not counted" in note.text
+
+
+def test_an_escalated_reaction_neither_counts_nor_breaks_a_gate_waiting_in_reschedule_mode(
+    slack_emulator, monkeypatch
+):
+    ws = slack_emulator.workspace
+    monkeypatch.setenv("AIRFLOW_VAR_GATE_ESCALATING_APPROVERS", ws.alice)
+    monkeypatch.setenv("AIRFLOW_VAR_GATE_ESCALATE_TO", ws.dave)
+
+    def react_then_reply_after_the_escalation(ask):
+        slack_emulator.add_reaction("approvals", ask["ts"], ws.dave, "white_check_mark")
+        slack_emulator.wait_for(lambda: follow_up(slack_emulator, ask["ts"], "escalation"), 30)
+        slack_emulator.reply("approvals", ask["ts"], ws.dave, "approve")
+
+    with people(react_then_reply_after_the_escalation, slack_emulator):
+        run = load_dag("gate_escalating_in_reschedule_mode").test()
+
+    assert run.state == SUCCESS
+    decision = xcom(run, "ask", "slack_decision")
+    assert [(vote["via"], vote.get("escalated")) for vote in decision["votes"]] == [("reply", True)]

@@ -33,13 +33,24 @@ deferred = reminded("gate_reminded")
 in_poke_mode = reminded("gate_reminded_in_poke_mode", deferrable=False, mode="poke")
 in_reschedule_mode = reminded("gate_reminded_in_reschedule_mode", deferrable=False, mode="reschedule")
 
-with DAG("gate_escalating", schedule=None):
-    SlackApprovalSensor(
-        task_id="ask",
-        text="Publish the data release?",
-        approvers=Variable.get("gate_escalating_approvers", default="U0NOBODY"),
-        escalate_to=Variable.get("gate_escalate_to", default="U0NOBODY"),
-        escalate_after=timedelta(seconds=3),
-        poke_interval=0.2,
-        timeout=60,
-    )
+
+def escalating(dag_id: str, **waiting: object) -> DAG:
+    """A gate of one approver that escalates 3 s after it asks, waiting deferred or in the worker."""
+    with DAG(dag_id, schedule=None) as dag:
+        SlackApprovalSensor(
+            task_id="ask",
+            text="Publish the data release?",
+            approvers=Variable.get("gate_escalating_approvers", default="U0NOBODY"),
+            escalate_to=Variable.get("gate_escalate_to", default="U0NOBODY"),
+            escalate_after=timedelta(seconds=3),
+            poke_interval=0.2,
+            timeout=60,
+            **waiting,
+        )
+    return dag
+
+
+escalating_deferred = escalating("gate_escalating")
+escalating_in_reschedule_mode = escalating(
+    "gate_escalating_in_reschedule_mode", deferrable=False, mode="reschedule"
+)
