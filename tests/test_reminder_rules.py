@@ -326,3 +326,14 @@ def test_an_escalated_persons_answer_in_airflows_required_actions_says_why_it_do
     text = not_counted_text(airflow_user="dana", vote="approve", why="before_escalation", slack_user="UE")
     assert "only through the gate's escalation" in text
     assert "reply or a button in Slack" in text
+
+
+def test_the_asks_metadata_carries_the_escalation_for_whoever_judges_a_click():
+    from airflow_slack_gate.core.protocol import ask_metadata, ask_rules
+    from airflow_slack_gate.runtime.clicks import click_policy
+
+    metadata = ask_metadata({"dag_id": "d"}, "open", policy=ESCALATING, escalation_groups=["S0LEADS"])
+    rules = ask_rules(metadata["event_payload"])
+    assert rules is not None
+    assert (rules.policy, rules.escalation_groups) == (ESCALATING, {"S0LEADS"})
+    assert click_policy(rules, frozenset(), frozenset({"UG"})).escalate_to == {"UE", "UG"}
