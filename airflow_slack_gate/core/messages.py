@@ -125,6 +125,8 @@ def ask_message(
     context_line: str | None,
     approver_users: Iterable[str] | None = None,
     requester_note: str | None = None,
+    escalation_groups: Iterable[str] = (),
+    escalates_at: datetime | None = None,
 ) -> dict[str, Any]:
     """Build the question people answer: the author's blocks, their question, and how to answer.
 
@@ -139,7 +141,8 @@ def ask_message(
     ``approver_users`` (default: ``policy.approvers``) and ``approver_groups`` (as ``@group``
     mentions). Pass the users named in the DAG as ``approver_users`` when the policy's approvers
     already include group members, so members are not each mentioned. ``requester_note`` (mrkdwn,
-    see :func:`unknown_requester_note`) follows who may answer.
+    see :func:`unknown_requester_note`) follows who may answer. With ``escalates_at``, the ask says
+    from when ``policy.escalate_to`` and ``escalation_groups`` may answer too.
     """
     author_blocks = list(blocks or ())
     if len(author_blocks) > _MAX_BLOCKS - ASK_OWN_BLOCKS:
@@ -153,6 +156,9 @@ def ask_message(
     else:
         named = policy.approvers if approver_users is None else approver_users
         who = [_who_answers(sorted(set(named)), sorted(set(approver_groups)))]
+    if escalates_at is not None:
+        escalated = _mentions(sorted(policy.escalate_to), sorted(set(escalation_groups)))
+        who.append(f"From {_date(escalates_at)}, {escalated} may answer too, by a reply or a button.")
     who.append(_quorum(policy.required_approvals))
     if requested_by:
         if policy.allow_self_approval:

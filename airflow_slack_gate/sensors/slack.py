@@ -663,6 +663,10 @@ class SlackApprovalSensor(SlackTextTemplating, BaseSensorOperator):
                 requested_by=policy.requested_by,
                 context_line=_context_line(identity),
                 requester_note=self._requester_note(),
+                escalation_groups=self._rules.escalation_groups,
+                escalates_at=None
+                if self._escalation_delay is None
+                else datetime.now(tz=timezone.utc) + timedelta(seconds=self._escalation_delay),
             )
 
         question = Question(

@@ -62,6 +62,7 @@ def test_an_escalated_approver_counts_only_after_escalate_after(slack_emulator, 
     votes = []
 
     def vote_early_then_after_the_escalation(ask):
+        assert f"<@{ws.dave}> may answer too, by a reply or a button." in str(ask["blocks"])
         votes.append(slack_emulator.reply("approvals", ask["ts"], ws.dave, "approve"))
         slack_emulator.wait_for(lambda: follow_up(slack_emulator, ask["ts"], "escalation"), 30)
         votes.append(slack_emulator.reply("approvals", ask["ts"], ws.dave, "approve: alice is away"))
