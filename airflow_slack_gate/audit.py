@@ -73,9 +73,11 @@ async def _read_audit(
                 continue
             ts = str(message["ts"])
             thread = await hook.aread_thread(channel=channel, ts=ts)
-            groups = question_groups(payload)
+            groups, escalation_groups = question_groups(payload)
             members = await hook.aexpand_usergroups(groups) if groups else frozenset()
-            voters = voters_to_check(thread, GateRef(channel, ts), judged_policy(payload, members))
+            escalated = await hook.aexpand_usergroups(escalation_groups) if escalation_groups else frozenset()
+            policy = judged_policy(payload, members, escalated)
+            voters = voters_to_check(thread, GateRef(channel, ts), policy)
             kinds.update(await hook.auser_kinds([user for user in voters if user not in kinds]))
             people = frozenset(user for user, kind in kinds.items() if kind in _VOTERS)
             permalink = await _permalink(hook, channel, ts)
@@ -86,6 +88,7 @@ async def _read_audit(
                     ts=ts,
                     people=people,
                     group_members=members,
+                    escalation_members=escalated,
                     permalink=permalink,
                     own_bot_id=own_bot,
                 )

@@ -9,7 +9,7 @@ from dataclasses import asdict, dataclass, field, replace
 from datetime import datetime, timezone
 from typing import Any
 
-from airflow_slack_gate.core.gate import split_thread, with_group_members
+from airflow_slack_gate.core.gate import split_thread, with_escalation_members, with_group_members
 from airflow_slack_gate.core.policy import ApprovalPolicy
 from airflow_slack_gate.core.protocol import (
     ask_rules,
@@ -107,6 +107,7 @@ def audit_record(
     ts: str,
     people: Collection[str],
     group_members: Iterable[str] = (),
+    escalation_members: Iterable[str] = (),
     permalink: str = "",
     own_bot_id: str | None = None,
 ) -> AuditRecord:
@@ -116,14 +117,14 @@ def audit_record(
     the question's metadata, counting people only (``people``: users Slack says are people or were,
     deactivated since). Replies after the decision the worker recorded (its ``decided_at``) are left
     out; reactions carry no time, so they are as they stand now. User groups count their members
-    now (``group_members``).
+    now (``group_members``; ``escalation_members`` for the groups the gate escalates to).
     """
     question, replies = split_thread(thread, ts)
     payload = question_payload(question) or {}
     rules = ask_rules(payload)
     policy = rules.policy if rules else ApprovalPolicy()
     groups = sorted(rules.approver_groups) if rules else []
-    judged = judged_policy(payload, group_members)
+    judged = judged_policy(payload, group_members, escalation_members)
     decided_at, decided_by = decided_marks(payload)
     if decided_at is not None:
         replies = [reply for reply in replies if float(reply.get("ts") or 0) <= decided_at]
@@ -158,21 +159,30 @@ def audit_record(
     )
 
 
-def question_groups(payload: Mapping[str, Any]) -> list[str]:
-    """The user groups whose members may vote on a question, as its metadata names them."""
+def question_groups(payload: Mapping[str, Any]) -> tuple[list[str], list[str]]:
+    """The user groups whose members may vote on a question, as its metadata names them: the approvers'
+    groups and the groups it escalates to."""
     rules = ask_rules(payload)
-    return sorted(rules.approver_groups) if rules else []
+    if rules is None:
+        return [], []
+    return sorted(rules.approver_groups), sorted(rules.escalation_groups)
 
 
-def judged_policy(payload: Mapping[str, Any], group_members: Iterable[str] = ()) -> ApprovalPolicy:
+def judged_policy(
+    payload: Mapping[str, Any], group_members: Iterable[str] = (), escalation_members: Iterable[str] = ()
+) -> ApprovalPolicy:
     """The rules a question's votes are judged by: those its metadata carries, with the members of its
-    user groups (the default rules for a question that carries none, posted by an older version)."""
+    user groups and of the groups it escalates to (the default rules for a question that carries none,
+    posted by an older version)."""
     rules = ask_rules(payload)
     if rules is None:
         return ApprovalPolicy()
-    if not rules.approver_groups:
-        return rules.policy
-    return with_group_members(rules.policy, frozenset(group_members))
+    policy = rules.policy
+    if rules.approver_groups:
+        policy = with_group_members(policy, frozenset(group_members))
+    if rules.escalation_groups:
+        policy = with_escalation_members(policy, frozenset(escalation_members))
+    return policy
 
 
 def mark_superseded(records: Iterable[AuditRecord]) -> list[AuditRecord]:
@@ -204,7 +214,7 @@ def _audit_vote(vote: Vote) -> AuditVote:
         via=vote.via,
         at=iso_time(float(vote.ts)) if vote.ts else None,
         reason=vote.reason,
-        escalated=bool(getattr(vote, "escalated", False)),  # the core rules mark escalated votes
+        escalated=vote.escalated,
     )
 
 

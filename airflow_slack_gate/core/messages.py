@@ -14,7 +14,7 @@ import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timezone
-from typing import Any
+from typing import Any, SupportsFloat
 
 from airflow_slack_gate.core.policy import ApprovalPolicy
 from airflow_slack_gate.core.votes import NotVoter, VoteKind
@@ -37,9 +37,11 @@ __all__ = [
     "BlockKitProblem",
     "already_decided_text",
     "ask_message",
+    "before_escalation_text",
     "button_value",
     "check_block_kit_limits",
     "duplicate_ask_message",
+    "escalation_text",
     "escape_mrkdwn",
     "is_jinja",
     "not_a_voter_text",
@@ -47,6 +49,7 @@ __all__ = [
     "outcome_message",
     "outcome_thread_reply",
     "reason_modal",
+    "reminder_text",
     "shows_buttons",
     "superseded_message",
     "validate_buttons",
@@ -152,6 +155,8 @@ def ask_message(
     requester_note: str | None = None,
     review_digest: str | None = None,
     buttons: bool = True,
+    escalation_groups: Iterable[str] = (),
+    escalates_at: datetime | None = None,
 ) -> dict[str, Any]:
     """Build the question people answer: the author's blocks, their question, how to answer, and (when
     ``buttons``) the Approve / Reject buttons.
@@ -168,7 +173,8 @@ def ask_message(
     mentions). Pass the users named in the DAG as ``approver_users`` when the policy's approvers
     already include group members, so members are not each mentioned. ``requester_note`` (mrkdwn,
     see :func:`unknown_requester_note`) follows who may answer. ``review_digest`` (data, escaped) is
-    shown as code below the question: what an approval is for.
+    shown as code below the question: what an approval is for. With ``escalates_at``, the ask says
+    from when ``policy.escalate_to`` and ``escalation_groups`` may answer too.
     """
     author_blocks = list(blocks or ())
     if len(author_blocks) > _MAX_BLOCKS - ASK_OWN_BLOCKS:
@@ -182,6 +188,9 @@ def ask_message(
     else:
         named = policy.approvers if approver_users is None else approver_users
         who = [_who_answers(sorted(set(named)), sorted(set(approver_groups)))]
+    if escalates_at is not None:
+        escalated = _mentions(sorted(policy.escalate_to), sorted(set(escalation_groups)))
+        who.append(f"From {_date(escalates_at)}, {escalated} may answer too, by a reply or a button.")
     who.append(_quorum(policy.required_approvals))
     if requested_by:
         if policy.allow_self_approval:
@@ -267,7 +276,59 @@ def not_a_voter_text(why: NotVoter) -> str:
     """The ephemeral answer to a click that does not count, and changed nothing."""
     if why == "self_approval":
         return "You requested this and cannot approve your own request; your click changed nothing."
+    if why == "before_escalation":
+        return before_escalation_text(starts=None, via="button")
     return "You are not an approver of this gate; your click changed nothing."
+
+
+def before_escalation_text(*, starts: SupportsFloat | None, via: str) -> str:
+    """The private note to someone in ``escalate_to`` whose vote does not count (yet): cast before the
+    escalation (``starts``, Unix time, shown in each reader's time zone; ``None``: unknown), or by a
+    reaction, which carries no time and so never counts through escalation."""
+    start = None if starts is None else datetime.fromtimestamp(float(starts), tz=timezone.utc)
+    how = "reply `approve` or `reject: &lt;reason&gt;` in this thread, or use the buttons"
+    if via == "reaction":
+        return (
+            "Your reaction was not counted: you were added to this gate by escalation, and an escalated "
+            "approver's vote counts only by a reply or a button click (a reaction has no time). "
+            f"To vote, {how}" + (f" from {_date(start)} on." if start else ".")
+        )
+    when = f"from {_date(start)} on" if start else "only after the escalation"
+    return (
+        f"Your vote was not counted: you may vote on this gate through escalation {when}. "
+        f"Then {how}; earlier votes do not count."
+    )
+
+
+def reminder_text(
+    users: Sequence[str], groups: Sequence[str], *, needed: int, times_out: datetime | None
+) -> str:
+    """A gate's reminder in its thread, mentioning ``users`` and user ``groups`` (nobody when both are
+    empty): how many approvals it still needs, and when it times out."""
+    names = _mentions(users, groups)
+    return f":bell: {f'{names}: ' if names else ''}{_still_needed(needed, times_out)}"
+
+
+def escalation_text(
+    users: Sequence[str], groups: Sequence[str], *, needed: int, times_out: datetime | None
+) -> str:
+    """The announcement that a gate escalated, mentioning the people and groups of ``escalate_to``."""
+    return (
+        f":arrow_up: *Escalated:* {_mentions(users, groups) or 'nobody'} may now approve or reject this too, "
+        "by a reply in this thread or the buttons (reactions do not count for them). "
+        + _still_needed(needed, times_out)
+    )
+
+
+def _mentions(users: Sequence[str], groups: Sequence[str]) -> str:
+    names = [_mention(user) for user in users] + [_group_mention(group) for group in groups]
+    return ", ".join(names)
+
+
+def _still_needed(needed: int, times_out: datetime | None) -> str:
+    approvals = "1 more approval" if needed == 1 else f"{needed} more approvals"
+    when = f" It times out {_date(times_out)}." if times_out else ""
+    return f"This question still needs {approvals}.{when}"
 
 
 def not_an_open_question_text(why: str) -> str:
@@ -361,12 +422,16 @@ def outcome_thread_reply(
     decided_by: Sequence[str],
     reason: str | None,
     on_timeout: str | None = None,
+    escalated: Sequence[str] = (),
 ) -> str:
     """Build the one short thread reply that announces the outcome, e.g. "Approved by @ana: ship it".
 
-    Arguments are those of :func:`outcome_message`.
+    Arguments are those of :func:`outcome_message`; ``escalated`` names the deciders whose votes
+    counted through escalation ("Approved by @ana and @ben (@ben through escalation)").
     """
     line = _outcome_line(outcome, decided_by, on_timeout)
+    if escalated:
+        line += f" ({_and([_mention(user) for user in escalated], 'and')} through escalation)"
     return f"{line}: {_fit(escape_mrkdwn(reason), _REASON_LIMIT)}" if reason else f"{line}."
 
 
@@ -385,7 +450,7 @@ def _how_to_answer(policy: ApprovalPolicy) -> str:
 
 
 def _who_answers(users: list[str], groups: list[str]) -> str:
-    names = [_mention(user) for user in users] + [f"<!subteam^{escape_mrkdwn(group)}>" for group in groups]
+    names = [_mention(user) for user in users] + [_group_mention(group) for group in groups]
     if not names:
         return "Nobody is allowed to answer."
     if len(names) > _MAX_NAMED_APPROVERS:
@@ -425,6 +490,10 @@ def _emoji(names: Sequence[str]) -> str:
 
 def _mention(user: str) -> str:
     return f"<@{escape_mrkdwn(user)}>"
+
+
+def _group_mention(group: str) -> str:
+    return f"<!subteam^{escape_mrkdwn(group)}>"
 
 
 def _and(items: Sequence[str], word: str) -> str:

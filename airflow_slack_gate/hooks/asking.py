@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import time
 import uuid
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from functools import cached_property
@@ -62,10 +62,12 @@ LOOK_GAP = 60.0 / TIER_BUDGETS["conversations.history"]
 
 
 def posting_hook(conn_id: str) -> SlackGateHook:
-    """A hook for posts: its client retries only 429s; :func:`post_once` handles lost answers."""
+    """A hook for posts: its clients (sync and async) retry only 429s; :func:`post_once` (or, in a
+    trigger, a look at the thread before the next attempt) handles lost answers."""
     return SlackGateHook(
         slack_conn_id=conn_id,
         retry_handlers=[RateLimitErrorRetryHandler(max_retry_count=MAX_RATE_LIMIT_RETRIES)],
+        posting=True,
     )
 
 
@@ -173,6 +175,7 @@ class Question:
     policy: ApprovalPolicy
     approver_groups: list[str]
     review_digest: str | None = None
+    escalation_groups: Sequence[str] = ()
 
 
 class AskResult(NamedTuple):
@@ -325,7 +328,13 @@ class Asking:
                 channel=channel,
                 text=ask["text"],
                 blocks=ask["blocks"],
-                metadata=ask_metadata({**identity, **marks}, "open", policy=policy, approver_groups=groups),
+                metadata=ask_metadata(
+                    {**identity, **marks},
+                    "open",
+                    policy=policy,
+                    approver_groups=groups,
+                    escalation_groups=question.escalation_groups,
+                ),
             ).ts
 
         def landed() -> str | None:

@@ -100,11 +100,18 @@ def sync_retry_handlers() -> list[RetryHandler]:
     ]
 
 
-def async_retry_handlers(limiter_key: str) -> list[AsyncRetryHandler]:
+def async_retry_handlers(limiter_key: str, *, posting: bool = False) -> list[AsyncRetryHandler]:
     """The same bounded retries for triggers, without blocking the event loop; a 429 holds back
-    every caller of that method in the loop (see :mod:`airflow_slack_gate.hooks.ratelimit`)."""
+    every caller of that method in the loop (see :mod:`airflow_slack_gate.hooks.ratelimit`).
+
+    ``posting``: 429s only (Slack refused, so nothing was posted); after a 5xx or a lost connection a
+    post may be in Slack already, so the caller looks for it before posting again.
+    """
+    rate_limits = AsyncSharedRateLimitRetryHandler(limiter_key, max_retry_count=MAX_RATE_LIMIT_RETRIES)
+    if posting:
+        return [rate_limits]
     return [
-        AsyncSharedRateLimitRetryHandler(limiter_key, max_retry_count=MAX_RATE_LIMIT_RETRIES),
+        rate_limits,
         AsyncServerErrorRetryHandler(max_retry_count=MAX_SERVER_ERROR_RETRIES),
         AsyncConnectionErrorRetryHandler(
             max_retry_count=MAX_CONNECTION_RETRIES,
@@ -138,9 +145,11 @@ class SlackGateHook(SlackHook):
     conn_type = CONN_TYPE
     hook_name = "Slack Approval Gate"
 
-    def __init__(self, *, slack_conn_id: str = DEFAULT_CONN_ID, **kwargs: Any) -> None:
+    def __init__(self, *, slack_conn_id: str = DEFAULT_CONN_ID, posting: bool = False, **kwargs: Any) -> None:
         kwargs.setdefault("retry_handlers", sync_retry_handlers())
         super().__init__(slack_conn_id=slack_conn_id, **kwargs)
+        #: the async client retries 429s only (see :func:`async_retry_handlers`)
+        self._posting = posting
         self._bot_identity: BotIdentity | None = None
         self._settings: ConnectionSettings | None = None
         self._async_client: AsyncWebClient | None = None
@@ -205,7 +214,7 @@ class SlackGateHook(SlackHook):
         if self._async_client is None:
             params = self._client_args(await self.asettings())
             self._limiter_key = token_key(params["token"])
-            params["retry_handlers"] = async_retry_handlers(self._limiter_key)
+            params["retry_handlers"] = async_retry_handlers(self._limiter_key, posting=self._posting)
             self._async_client = AsyncWebClient(**params)
         self._async_client.session = shared_session(self._async_client.timeout)
         return self._async_client

@@ -178,3 +178,27 @@ def test_votes_after_the_recorded_outcome_are_not_counted(slack_emulator):
 
     assert (record.outcome, record.decided_by, record.review_digest) == ("approved", [ws.alice], "sha256:1")
     assert [(vote.user, vote.vote, vote.reason) for vote in record.votes] == [(ws.alice, "approve", "fine")]
+
+
+def test_votes_through_escalation_are_marked_and_early_ones_left_out(slack_emulator):
+    """The audit judges escalation as the gate did: a member of the group the gate escalates to counts
+    only from ``escalate_after`` on, and the record says that vote came through escalation."""
+    ws = slack_emulator.workspace
+    policy = ApprovalPolicy(approvers=frozenset({ws.dave}), required_approvals=1, escalate_after=0.5)
+    question = Question(
+        text="Deploy?",
+        message=lambda: {"text": "Deploy?", "blocks": [SECTION]},
+        policy=policy,
+        approver_groups=[],
+        escalation_groups=[ws.deployers],
+    )
+    asking = Asking(SlackGateHook(), log=logging.getLogger("test"))
+    ts = asking.ask(ws.approvals, identity(1), question, since=time.time() - 60).ts
+    slack_emulator.reply("approvals", ts, ws.alice, "approve: too early")
+    while time.time() < float(ts) + 0.6:  # the escalation starts 0.5 s after the ask (Slack ts clock)
+        time.sleep(0.05)
+    slack_emulator.reply("approvals", ts, ws.bob, "approve: covering for dave")
+
+    [record] = read_audit("slack_gate_default", ws.approvals)
+
+    assert [(vote.user, vote.vote, vote.escalated) for vote in record.votes] == [(ws.bob, "approve", True)]
