@@ -122,11 +122,12 @@ class AdaptivePace:
             self._set_rate(min(self.budget, self.rate + self.budget * INCREASE_SHARE), now)
 
     def limited(self, now: float, retry_after: float) -> None:
-        """Slack answered 429: no call before ``retry_after`` seconds from ``now``, no burst after it,
-        and the rate times :data:`DECREASE_FACTOR` (at least :data:`FLOOR_SHARE` of the budget)."""
+        """Slack answered 429: no call before ``retry_after`` seconds from ``now``, then one call (the
+        retry) but no burst, and the rate times :data:`DECREASE_FACTOR` (at least :data:`FLOOR_SHARE`
+        of the budget)."""
         self.held_until = max(self.held_until, now + retry_after)
         self._set_rate(max(self.budget * FLOOR_SHARE, self.rate * DECREASE_FACTOR), now)
-        self.bucket.tokens = 0.0
+        self.bucket.tokens = 1.0
         self.bucket.updated = max(self.bucket.updated, self.held_until)
 
     def hold(self, now: float, seconds: float) -> None:
