@@ -36,7 +36,7 @@ def test_a_quiet_lane_bursts_then_keeps_to_its_budget():
     starts = calls_until(pace, 60.0)
 
     burst = [start for start in starts if start == 0.0]
-    assert len(burst) == math.floor(50 * BURST_SECONDS / 60) == 8
+    assert len(burst) == math.floor(50 * BURST_SECONDS / 60) == 12
     gaps = [later - earlier for earlier, later in zip(starts[len(burst) :], starts[len(burst) + 1 :])]
     assert min(gaps) == pytest.approx(60 / 50)  # then evenly, at the budget
     assert len(starts) <= 50 + burst_size(50) + 1  # the first minute: the budget plus one burst
@@ -54,11 +54,23 @@ def test_a_429_holds_the_lane_for_retry_after_halves_the_rate_and_spends_no_burs
     assert min(gaps) == pytest.approx(60 / 25)  # no burst after a 429, and the halved rate
 
 
+def test_the_429s_of_one_overrun_lower_the_rate_once():
+    pace = AdaptivePace(budget=50, now=0.0)
+    for second in range(5):  # calls already queued, and retries, refused one after the other
+        pace.limited(float(second), retry_after=1.0)
+    assert pace.rate == 50 * DECREASE_FACTOR
+    assert pace.wait(4.0) == 1.0  # but each one's Retry-After is honoured
+    pace.succeeded(6.0)
+    pace.limited(7.0, retry_after=1.0)  # a new overrun
+    assert pace.rate == pytest.approx((50 * DECREASE_FACTOR + 50 * INCREASE_SHARE) * DECREASE_FACTOR)
+
+
 def test_the_rate_never_falls_below_its_floor():
     pace = AdaptivePace(budget=50, now=0.0)
     for second in range(20):
         pace.limited(float(second), retry_after=0.0)
-    assert pace.rate == 50 * FLOOR_SHARE
+        pace.succeeded(float(second))
+    assert pace.rate == pytest.approx(50 * FLOOR_SHARE + 50 * INCREASE_SHARE)
 
 
 def test_successes_raise_the_rate_additively_back_to_the_budget_and_no_further():

@@ -18,11 +18,13 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-#: Seconds of a method's budget a limiter may spend at once after a quiet spell (Tier 3: 8 calls,
-#: Tier 4: 16). Slack publishes no burst size; this one keeps any minute within 1 + 10/60 (about 1.17)
-#: times the per-minute figure, which the "+" of "50+ per minute" and "sporadic bursts are welcome"
-#: cover. Were Slack stricter, it answers 429 and the rate adapts.
-BURST_SECONDS = 10.0
+#: Seconds of a method's budget a limiter may spend at once after a quiet spell (Tier 3: 12 calls,
+#: Tier 4: 25). Slack publishes no burst size. This one reads a burst of 20 votes in as many threads
+#: within one history round of 10 channels (12 s at Tier 3, whose rate gives 10 reads), and keeps any
+#: minute within 1.25 times the per-minute figure, which the "+" of "50+ per minute" and "sporadic
+#: bursts are welcome" cover. Were Slack stricter, it answers 429 and the rate adapts; the bucket
+#: shrinks with the rate, so triggerers sharing a token also share the burst.
+BURST_SECONDS = 15.0
 #: On a 429 the rate is multiplied by this...
 DECREASE_FACTOR = 0.5
 #: ...but never falls below this share of the tier's budget: 1/20 lets up to 20 processes that share
@@ -102,6 +104,8 @@ class AdaptivePace:
     rate: float = field(init=False)
     bucket: TokenBucket = field(init=False)
     held_until: float = field(init=False)
+    #: no call succeeded since the last decrease: a 429 now is the same overrun, not a new one
+    lowered: bool = field(init=False, default=False)
 
     def __post_init__(self) -> None:
         self.rate = self.budget
@@ -118,15 +122,19 @@ class AdaptivePace:
 
     def succeeded(self, now: float) -> None:
         """A call succeeded: raise the rate by :data:`INCREASE_SHARE` of the budget, up to the budget."""
+        self.lowered = False
         if self.rate < self.budget:
             self._set_rate(min(self.budget, self.rate + self.budget * INCREASE_SHARE), now)
 
     def limited(self, now: float, retry_after: float) -> None:
         """Slack answered 429: no call before ``retry_after`` seconds from ``now``, then one call (the
         retry) but no burst, and the rate times :data:`DECREASE_FACTOR` (at least :data:`FLOOR_SHARE`
-        of the budget)."""
+        of the budget) unless no call succeeded since the last decrease: the 429s of one overrun
+        (calls already queued, retries) lower the rate once, as TCP halves once per lost window."""
         self.held_until = max(self.held_until, now + retry_after)
-        self._set_rate(max(self.budget * FLOOR_SHARE, self.rate * DECREASE_FACTOR), now)
+        if not self.lowered:
+            self.lowered = True
+            self._set_rate(max(self.budget * FLOOR_SHARE, self.rate * DECREASE_FACTOR), now)
         self.bucket.tokens = 1.0
         self.bucket.updated = max(self.bucket.updated, self.held_until)
 

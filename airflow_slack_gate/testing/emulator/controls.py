@@ -20,7 +20,7 @@ TIER_LIMITS: dict[int, int] = {1: 1, 2: 20, 3: 50, 4: 100}
 #: Slack's tiers "allow for sporadic bursts" above the per-minute figure without saying how large: the
 #: emulator lets a (token, method) that was quiet start this many seconds of its tier at once (Tier 3:
 #: 16 calls, Tier 2: 6, Tier 1: 1), then refills at the tier's rate; a sustained overrun gets 429 with
-#: ``Retry-After`` = the seconds until the next call would pass. Twice the burst the package's own
+#: ``Retry-After`` = the seconds until the next call would pass. More than the burst the package's own
 #: limiter allows itself (``core.bucket.BURST_SECONDS``), so tests show the limiter needs no more.
 SLACK_BURST_SECONDS = 20.0
 #: chat.postMessage: about one message per second per channel...
