@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import math
 
 import pytest
@@ -31,26 +32,30 @@ def calls_until(pace: AdaptivePace, end: float, now: float = 0.0) -> list[float]
     return starts
 
 
-def test_a_quiet_lane_bursts_then_keeps_to_its_budget():
+def test_a_new_lane_starts_at_its_rate_and_a_quiet_one_bursts():
+    """A process that just started does not know whether others spend the token's budget: no burst."""
     pace = AdaptivePace(budget=50, now=0.0)
-    starts = calls_until(pace, 60.0)
+    first = calls_until(pace, 6.0)
+    assert first == pytest.approx([0.0, 1.2, 2.4, 3.6, 4.8])
 
-    burst = [start for start in starts if start == 0.0]
+    starts = calls_until(pace, 90.0, now=30.0)  # after 25 quiet seconds
+
+    burst = [start for start in starts if start == 30.0]
     assert len(burst) == math.floor(50 * BURST_SECONDS / 60) == 12
-    gaps = [later - earlier for earlier, later in zip(starts[len(burst) :], starts[len(burst) + 1 :])]
+    gaps = [later - earlier for earlier, later in itertools.pairwise(starts[len(burst) :])]
     assert min(gaps) == pytest.approx(60 / 50)  # then evenly, at the budget
-    assert len(starts) <= 50 + burst_size(50) + 1  # the first minute: the budget plus one burst
+    assert len(starts) <= 50 + burst_size(50) + 1  # a minute: the budget plus one burst
 
 
-def test_a_429_holds_the_lane_for_retry_after_halves_the_rate_and_spends_no_burst():
+def test_a_429_holds_the_lane_for_retry_after_then_halves_the_rate_without_a_burst():
     pace = AdaptivePace(budget=50, now=0.0)
     pace.limited(10.0, retry_after=3.0)
 
-    assert pace.wait(10.0) == pytest.approx(3.0)
+    assert pace.wait(10.0) == pytest.approx(3.0 + 60 / 25)  # Retry-After, then one call's interval
     assert pace.rate == 50 * DECREASE_FACTOR
     starts = calls_until(pace, 30.0, now=10.0)
-    assert starts[0] >= 13.0
-    gaps = [later - earlier for earlier, later in zip(starts, starts[1:])]
+    assert starts[0] == pytest.approx(13.0 + 60 / 25)
+    gaps = [later - earlier for earlier, later in itertools.pairwise(starts)]
     assert min(gaps) == pytest.approx(60 / 25)  # no burst after a 429, and the halved rate
 
 
@@ -59,7 +64,7 @@ def test_the_429s_of_one_overrun_lower_the_rate_once():
     for second in range(5):  # calls already queued, and retries, refused one after the other
         pace.limited(float(second), retry_after=1.0)
     assert pace.rate == 50 * DECREASE_FACTOR
-    assert pace.wait(4.0) == 1.0  # but each one's Retry-After is honoured
+    assert pace.wait(4.0) == pytest.approx(1.0 + 60 / 25)  # each one's Retry-After, then the rate
     pace.succeeded(6.0)
     pace.limited(7.0, retry_after=1.0)  # a new overrun
     assert pace.rate == pytest.approx((50 * DECREASE_FACTOR + 50 * INCREASE_SHARE) * DECREASE_FACTOR)
@@ -94,7 +99,8 @@ def test_urgent_calls_overtake_recent_routine_ones_but_not_old_ones():
     routine_long_ago = queue_order(0.0, ROUTINE)
     routine_just_now = queue_order(100.0, ROUTINE)
     urgent = queue_order(101.0, URGENT)
-    assert sorted([routine_long_ago, routine_just_now, urgent]) == [routine_long_ago, urgent, routine_just_now]
+    queue = sorted([routine_long_ago, routine_just_now, urgent])
+    assert queue == [routine_long_ago, urgent, routine_just_now]
 
 
 def sharing(processes: int, minutes: float = 30.0, budget: float = 50.0, slack_burst: float = 16.0):

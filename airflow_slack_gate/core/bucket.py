@@ -74,7 +74,9 @@ class TokenBucket:
     def wait(self, now: float) -> float:
         """Seconds from ``now`` until a token is there (0: one is there now)."""
         self._refill(now)
-        return 0.0 if self.tokens >= 1 else (1 - self.tokens) / self.rate
+        if self.tokens >= 1:
+            return 0.0
+        return max(0.0, self.updated - now) + (1 - self.tokens) / self.rate  # refills from ``updated``
 
     def take(self, now: float) -> bool:
         """Take a token if one is there at ``now``."""
@@ -109,7 +111,10 @@ class AdaptivePace:
 
     def __post_init__(self) -> None:
         self.rate = self.budget
-        self.bucket = TokenBucket.full(self.budget / 60, burst_size(self.budget), self.now)
+        # Empty at first: a process that just started does not know how much of the budget others
+        # with the same token spend (triggerers restarted together would otherwise all burst at once).
+        # It earns its burst while it calls less often than its rate.
+        self.bucket = TokenBucket(self.budget / 60, burst_size(self.budget), tokens=1.0, updated=self.now)
         self.held_until = self.now
 
     def wait(self, now: float) -> float:
@@ -127,15 +132,16 @@ class AdaptivePace:
             self._set_rate(min(self.budget, self.rate + self.budget * INCREASE_SHARE), now)
 
     def limited(self, now: float, retry_after: float) -> None:
-        """Slack answered 429: no call before ``retry_after`` seconds from ``now``, then one call (the
-        retry) but no burst, and the rate times :data:`DECREASE_FACTOR` (at least :data:`FLOOR_SHARE`
-        of the budget) unless no call succeeded since the last decrease: the 429s of one overrun
-        (calls already queued, retries) lower the rate once, as TCP halves once per lost window."""
+        """Slack answered 429: no call before ``retry_after`` seconds from ``now``, then calls (the
+        retry first) one interval apart at the new rate, no burst. The rate is multiplied by
+        :data:`DECREASE_FACTOR` (at least :data:`FLOOR_SHARE` of the budget) unless no call succeeded
+        since the last decrease: the 429s of one overrun (calls already queued, retries) lower the
+        rate once, as TCP halves once per lost window."""
         self.held_until = max(self.held_until, now + retry_after)
         if not self.lowered:
             self.lowered = True
             self._set_rate(max(self.budget * FLOOR_SHARE, self.rate * DECREASE_FACTOR), now)
-        self.bucket.tokens = 1.0
+        self.bucket.tokens = 0.0
         self.bucket.updated = max(self.bucket.updated, self.held_until)
 
     def hold(self, now: float, seconds: float) -> None:
