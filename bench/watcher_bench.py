@@ -84,6 +84,16 @@ OTHER_BENCHMARKS = (
 )
 
 
+def sections_of_others(path: Path) -> str:
+    """The sections other scripts wrote into ``path`` (e.g. bench/burst_bench.py's), kept when this
+    one writes the file again: every ``## `` section but the links to the other benchmarks."""
+    if not path.exists():
+        return ""
+    sections = path.read_text().split("\n## ")[1:]
+    kept = [s for s in sections if not s.startswith("Other benchmarks")]
+    return "".join(f"\n## {section.rstrip()}\n" for section in kept)
+
+
 def percentile(values: list[float], q: float) -> float:
     if not values:
         return float("nan")
@@ -339,7 +349,7 @@ def main() -> None:
         f"{report}\n\n{comparison(results)}\n\nSizes above --polling-up-to "
         f"({args.polling_up_to:,}) run the shared watcher only: per-gate polling already decided nothing "
         "there.\n\n![calls per minute](calls_per_minute.png)\n"
-        f"{OTHER_BENCHMARKS}"
+        f"{sections_of_others(HERE / 'results.md')}{OTHER_BENCHMARKS}"
     )
 
 

@@ -99,7 +99,10 @@ def burst_size(per_minute: float) -> float:
 
 @dataclass
 class AdaptivePace:
-    """The pace of one (token, method): a token bucket whose rate adapts to Slack's 429s (AIMD)."""
+    """The pace of one (token, method): a token bucket whose rate adapts to Slack's 429s (AIMD).
+
+    ``now`` is when the pace starts: the process's start, so a method first called later has earned
+    its burst meanwhile."""
 
     budget: float
     now: float
@@ -113,7 +116,7 @@ class AdaptivePace:
         self.rate = self.budget
         # Empty at first: a process that just started does not know how much of the budget others
         # with the same token spend (triggerers restarted together would otherwise all burst at once).
-        # It earns its burst while it calls less often than its rate.
+        # It earns its burst while it calls less often than its rate (from ``now`` on).
         self.bucket = TokenBucket(self.budget / 60, burst_size(self.budget), tokens=1.0, updated=self.now)
         self.held_until = self.now
 
@@ -137,7 +140,7 @@ class AdaptivePace:
         :data:`DECREASE_FACTOR` (at least :data:`FLOOR_SHARE` of the budget) unless no call succeeded
         since the last decrease: the 429s of one overrun (calls already queued, retries) lower the
         rate once, as TCP halves once per lost window."""
-        self.held_until = max(self.held_until, now + retry_after)
+        self.hold(now, retry_after)
         if not self.lowered:
             self.lowered = True
             self._set_rate(max(self.budget * FLOOR_SHARE, self.rate * DECREASE_FACTOR), now)

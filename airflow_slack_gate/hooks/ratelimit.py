@@ -79,12 +79,14 @@ class RateLimiter:
         self.budgets = {**TIER_BUDGETS, **(budgets or {})}
         self._lanes: dict[tuple[str, str], _Lane] = {}
         self._seq = itertools.count()
+        self._started = time.monotonic()
 
     def _lane(self, key: str, method: str) -> _Lane:
         lane = self._lanes.get((key, method))
         if lane is None:
             budget = self.budgets.get(method, DEFAULT_BUDGET)
-            lane = self._lanes[(key, method)] = _Lane(AdaptivePace(budget=budget, now=time.monotonic()))
+            # a method first called now has been quiet since the loop started: its burst grew since
+            lane = self._lanes[(key, method)] = _Lane(AdaptivePace(budget=budget, now=self._started))
         return lane
 
     def set_budget(self, key: str, method: str, per_minute: int) -> None:
@@ -131,12 +133,6 @@ class RateLimiter:
         rate is lowered."""
         lane = self._lane(key, method)
         lane.pace.limited(time.monotonic(), retry_after)
-        lane.head_changed()
-
-    def hold_off(self, key: str, method: str, seconds: float) -> None:
-        """Nobody calls ``method`` with this token for ``seconds`` (the rate unchanged)."""
-        lane = self._lane(key, method)
-        lane.pace.hold(time.monotonic(), seconds)
         lane.head_changed()
 
 
