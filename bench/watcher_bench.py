@@ -28,6 +28,7 @@ import sys
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 HERE = Path(__file__).parent
 CHANNELS = 10
@@ -130,6 +131,20 @@ class Result:
 # -- one run ---------------------------------------------------------------------------------------------
 
 
+def gate_trigger(channel: str, ts: str, poke_interval: float) -> Any:
+    """The trigger a sensor defers to for the question at ``ts`` (anyone may answer)."""
+    from airflow_slack_gate.core.policy import ApprovalPolicy
+    from airflow_slack_gate.triggers.slack import SlackApprovalTrigger
+
+    return SlackApprovalTrigger(
+        slack_conn_id="slack_gate_default",
+        channel=channel,
+        ts=ts,
+        policy=ApprovalPolicy().to_dict(),
+        poke_interval=poke_interval,
+    )
+
+
 async def run_case(env: dict, gates: int, shared: bool, minutes: float, votes: int) -> Result:
     from baseline_poller import poll_alone
     from slack_sdk.web.async_client import AsyncWebClient
@@ -137,7 +152,6 @@ async def run_case(env: dict, gates: int, shared: bool, minutes: float, votes: i
     from airflow_slack_gate.core.policy import ApprovalPolicy
     from airflow_slack_gate.hooks.sessions import close_shared_sessions
     from airflow_slack_gate.testing.emulator import EmulatorClient
-    from airflow_slack_gate.triggers.slack import SlackApprovalTrigger
 
     admin = EmulatorClient(env["url"])
     admin.enable_rate_limits(False)
@@ -158,14 +172,7 @@ async def run_case(env: dict, gates: int, shared: bool, minutes: float, votes: i
             await poll_alone("slack_gate_default", channel, ts, ApprovalPolicy(), POKE_INTERVAL)
             decided[ts] = time.monotonic()
             return
-        trigger = SlackApprovalTrigger(
-            slack_conn_id="slack_gate_default",
-            channel=channel,
-            ts=ts,
-            policy=ApprovalPolicy().to_dict(),
-            poke_interval=POKE_INTERVAL,
-        )
-        async for _event in trigger.run():
+        async for _event in gate_trigger(channel, ts, POKE_INTERVAL).run():
             decided[ts] = time.monotonic()
 
     lag: list[float] = []
