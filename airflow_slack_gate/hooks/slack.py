@@ -29,6 +29,7 @@ from slack_sdk.http_retry.builtin_handlers import (
 )
 from slack_sdk.web.async_client import AsyncWebClient
 
+from airflow_slack_gate.core.bucket import ROUTINE
 from airflow_slack_gate.core.errors import VOTER_ERRORS
 from airflow_slack_gate.core.votes import UserKind, user_kind
 from airflow_slack_gate.hooks.connection import (
@@ -517,9 +518,10 @@ class SlackGateHook(SlackHook):
         )
 
     async def aread_thread(
-        self, *, channel: str, ts: str, include_all_metadata: bool = True
+        self, *, channel: str, ts: str, include_all_metadata: bool = True, priority: int = ROUTINE
     ) -> list[dict[str, Any]]:
-        """Async :meth:`read_thread`, paced by the loop's shared rate limiter."""
+        """Async :meth:`read_thread`, paced by the loop's shared rate limiter; a read someone waits for
+        asks for ``priority=URGENT`` (:mod:`airflow_slack_gate.core.bucket`)."""
         client = await self.get_async_client()
         return await self._apages(
             "conversations.replies",
@@ -531,6 +533,7 @@ class SlackGateHook(SlackHook):
                 cursor=cursor,
                 include_all_metadata=include_all_metadata,
             ),
+            priority,
         )
 
     async def aread_history(
@@ -597,15 +600,20 @@ class SlackGateHook(SlackHook):
         client = await self.get_async_client()
         return await self._alimited(method, partial(getattr(client, method.replace(".", "_")), **arguments))
 
-    async def _alimited(self, method: str, call: Callable[[], Any]) -> Any:
-        await loop_rate_limiter().acquire(self._limiter_key, method)
-        return await self._acall(method, call)
+    async def _alimited(self, method: str, call: Callable[[], Any], priority: int = ROUTINE) -> Any:
+        limiter = loop_rate_limiter()
+        await limiter.acquire(self._limiter_key, method, priority)
+        response = await self._acall(method, call)
+        limiter.succeeded(self._limiter_key, method)
+        return response
 
-    async def _apages(self, method: str, key: str, page: Callable[[str | None], Any]) -> list[dict[str, Any]]:
+    async def _apages(
+        self, method: str, key: str, page: Callable[[str | None], Any], priority: int = ROUTINE
+    ) -> list[dict[str, Any]]:
         items: list[dict[str, Any]] = []
         cursor: str | None = None
         while True:
-            response = await self._alimited(method, partial(page, cursor))
+            response = await self._alimited(method, partial(page, cursor), priority)
             items.extend(response.get(key) or [])
             cursor = (response.get("response_metadata") or {}).get("next_cursor") or None
             if not cursor:

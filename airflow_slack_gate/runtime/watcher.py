@@ -34,6 +34,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from airflow_slack_gate.core import pacing
+from airflow_slack_gate.core.bucket import ROUTINE, URGENT
 from airflow_slack_gate.core.gate import SentNotes
 from airflow_slack_gate.core.messages import duplicate_ask_message
 from airflow_slack_gate.core.pacing import (
@@ -362,7 +363,9 @@ class ChannelWatcher:
             elif not parent.get("reply_count"):
                 thread = [parent]
             elif self._replies_may_have_changed(gate, parent, now):
-                thread = [parent, *(await self._read_thread(gate))[1:]]
+                # new replies (a vote, likely) go before routine reads; a periodic refresh does not
+                changed = replies_fingerprint(parent) != gate.replies_seen
+                thread = [parent, *(await self._read_thread(gate, URGENT if changed else ROUTINE))[1:]]
                 gate.replies_read = now
             else:
                 thread = [parent, *gate.thread[1:]]
@@ -376,8 +379,8 @@ class ChannelWatcher:
         gate.replies_seen = replies_fingerprint(thread[0])
         gate.publish(thread, now)
 
-    async def _read_thread(self, gate: _Gate) -> Thread:
-        thread = await self.hook.aread_thread(channel=self.channel, ts=gate.ts)
+    async def _read_thread(self, gate: _Gate, priority: int = ROUTINE) -> Thread:
+        thread = await self.hook.aread_thread(channel=self.channel, ts=gate.ts, priority=priority)
         if not thread:
             raise explain("thread_not_found", conn_id=self.hook.slack_conn_id, method="conversations.replies")
         return thread

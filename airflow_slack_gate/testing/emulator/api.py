@@ -391,8 +391,9 @@ class EmulatorApi:
         self.controls.clear_faults()
 
     def enable_rate_limits(self, enabled: bool = True, *, overrides: Mapping[str, int] | None = None) -> None:
-        """Enforce Slack's rate limits (tiers per token and method per minute; chat.postMessage about
-        1/s per channel). ``overrides`` sets calls per minute for named methods, e.g. to test fast."""
+        """Enforce Slack's rate limits (tiers per token and method per minute, with sporadic bursts;
+        chat.postMessage about 1/s per channel, with short bursts; see ``controls.check_rate_limit``).
+        ``overrides`` sets calls per minute for named methods, e.g. to test fast."""
         self.controls.enable_rate_limits(enabled, overrides)
 
     def call_count(self, method: str) -> int:
