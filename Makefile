@@ -12,7 +12,7 @@ BIN_LOWEST := $(VENV_LOWEST)/bin
 WORKERS ?= 3
 PYTEST_PARALLEL := -n $(WORKERS) --dist loadgroup
 
-.PHONY: venv venv-lowest demo test test-lowest lint typecheck unit e2e bench clean
+.PHONY: venv venv-lowest demo demo-auto test test-lowest lint typecheck unit e2e bench clean
 
 $(BIN)/.installed: setup.cfg pyproject.toml constraints.txt
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -30,7 +30,12 @@ $(BIN_LOWEST)/.installed: setup.cfg pyproject.toml constraints-lowest.txt
 
 venv-lowest: $(BIN_LOWEST)/.installed
 
+# You answer in the emulator's Slack page (the demo prints its URL); Ctrl-C stops everything.
 demo: venv
+	$(BIN)/airflow-slack-gate demo --keep-running
+
+# A simulated approver answers; the demo stops when the run has taken its branch.
+demo-auto: venv
 	$(BIN)/airflow-slack-gate demo --auto-approve
 
 lint: venv

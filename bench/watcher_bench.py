@@ -28,6 +28,7 @@ import sys
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 HERE = Path(__file__).parent
 CHANNELS = 10
@@ -86,6 +87,16 @@ OTHER_BENCHMARKS = (
 )
 
 
+def sections_of_others(path: Path) -> str:
+    """The sections other scripts wrote into ``path`` (e.g. bench/burst_bench.py's), kept when this
+    one writes the file again: every ``## `` section but the links to the other benchmarks."""
+    if not path.exists():
+        return ""
+    sections = path.read_text().split("\n## ")[1:]
+    kept = [s for s in sections if not s.startswith("Other benchmarks")]
+    return "".join(f"\n## {section.rstrip()}\n" for section in kept)
+
+
 def percentile(values: list[float], q: float) -> float:
     if not values:
         return float("nan")
@@ -122,6 +133,20 @@ class Result:
 # -- one run ---------------------------------------------------------------------------------------------
 
 
+def gate_trigger(channel: str, ts: str, poke_interval: float) -> Any:
+    """The trigger a sensor defers to for the question at ``ts`` (anyone may answer)."""
+    from airflow_slack_gate.core.policy import ApprovalPolicy
+    from airflow_slack_gate.triggers.slack import SlackApprovalTrigger
+
+    return SlackApprovalTrigger(
+        slack_conn_id="slack_gate_default",
+        channel=channel,
+        ts=ts,
+        policy=ApprovalPolicy().to_dict(),
+        poke_interval=poke_interval,
+    )
+
+
 async def run_case(env: dict, gates: int, shared: bool, minutes: float, votes: int) -> Result:
     from baseline_poller import poll_alone
     from slack_sdk.web.async_client import AsyncWebClient
@@ -129,7 +154,6 @@ async def run_case(env: dict, gates: int, shared: bool, minutes: float, votes: i
     from airflow_slack_gate.core.policy import ApprovalPolicy
     from airflow_slack_gate.hooks.sessions import close_shared_sessions
     from airflow_slack_gate.testing.emulator import EmulatorClient
-    from airflow_slack_gate.triggers.slack import SlackApprovalTrigger
 
     admin = EmulatorClient(env["url"])
     admin.enable_rate_limits(False)
@@ -150,14 +174,7 @@ async def run_case(env: dict, gates: int, shared: bool, minutes: float, votes: i
             await poll_alone("slack_gate_default", channel, ts, ApprovalPolicy(), POKE_INTERVAL)
             decided[ts] = time.monotonic()
             return
-        trigger = SlackApprovalTrigger(
-            slack_conn_id="slack_gate_default",
-            channel=channel,
-            ts=ts,
-            policy=ApprovalPolicy().to_dict(),
-            poke_interval=POKE_INTERVAL,
-        )
-        async for _event in trigger.run():
+        async for _event in gate_trigger(channel, ts, POKE_INTERVAL).run():
             decided[ts] = time.monotonic()
 
     lag: list[float] = []
@@ -341,7 +358,7 @@ def main() -> None:
         f"{report}\n\n{comparison(results)}\n\nSizes above --polling-up-to "
         f"({args.polling_up_to:,}) run the shared watcher only: per-gate polling already decided nothing "
         "there.\n\n![calls per minute](calls_per_minute.png)\n"
-        f"{OTHER_BENCHMARKS}"
+        f"{sections_of_others(HERE / 'results.md')}{OTHER_BENCHMARKS}"
     )
 
 

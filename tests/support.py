@@ -1,17 +1,27 @@
 """The tests' shared helpers: play the people in Slack while Airflow runs a DAG (dag.test()), build
-the trigger a gate defers to and wait for its event, wait for conditions (sync and async), and let a
-test's event loop read Slack faster than Slack's tiers."""
+the trigger a gate defers to and wait for its event, wait for conditions (sync and async), let a
+test's event loop read Slack faster than Slack's tiers, and build the wheel and install it in a new
+virtualenv."""
 
 from __future__ import annotations
 
 import asyncio
+import email.parser
+import importlib.metadata
+import shutil
+import subprocess
+import sys
 import threading
 import time
+import zipfile
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
+from pathlib import Path
 from typing import Any
 
 from airflow.sdk import DagRunState
+from packaging.requirements import Requirement
+from packaging.utils import canonicalize_name
 
 try:
     from airflow.dag_processing.dagbag import DagBag
@@ -166,3 +176,88 @@ def calls_of(slack: SlackEmulator, method: str) -> list[Any]:
 def posts(slack: SlackEmulator) -> list[Any]:
     """chat.postMessage calls Slack answered with ok (what people see)."""
     return [call for call in calls_of(slack, "chat.postMessage") if call.status == 200 and not call.error]
+
+
+# -- the wheel, installed as a user would -------------------------------------------------------------
+
+REPO = Path(__file__).resolve().parents[1]
+#: What setup.cfg builds the wheel from (the rest of the checkout is not in the wheel).
+WHEEL_SOURCES = ("setup.cfg", "pyproject.toml", "README.md", "LICENSE", "airflow_slack_gate")
+
+
+def build_wheel(where: Path) -> Path:
+    """Build the package's wheel from a copy of its sources in ``where`` (setuptools writes build/ and
+    egg-info next to the sources: a copy keeps concurrent builds of the checkout apart)."""
+    source = where / "source"
+    source.mkdir()
+    for name in WHEEL_SOURCES:
+        if (REPO / name).is_dir():
+            shutil.copytree(REPO / name, source / name, ignore=shutil.ignore_patterns("__pycache__"))
+        else:
+            shutil.copy2(REPO / name, source / name)
+    command = [sys.executable, "-m", "pip", "wheel", "--no-deps", "-q", "-w", str(where), str(source)]
+    subprocess.run(command, check=True, timeout=300)
+    (wheel,) = where.glob("airflow_slack_gate-*.whl")
+    return wheel
+
+
+def venv_with_wheel(where: Path, wheel: Path) -> Path:
+    """A new virtualenv in ``where`` with ``wheel`` pip-installed; its bin directory.
+
+    The wheel's dependencies are taken from this interpreter's environment rather than downloaded (a
+    full install takes about 35 s more): the new venv sees, through a .pth file, a folder that links
+    exactly the distributions the wheel requires, recursively. So a dependency missing from setup.cfg
+    fails to import there, and neither the checkout's editable install nor its test-only packages are
+    visible."""
+    venv = where / "venv"
+    subprocess.run([sys.executable, "-m", "venv", "--without-pip", str(venv)], check=True, timeout=120)
+    python = venv / "bin" / "python"
+    install = [sys.executable, "-m", "pip", "--python", str(python), "install", "--no-deps", "-q", str(wheel)]
+    subprocess.run(install, check=True, timeout=300)
+    site_packages = subprocess.run(
+        [python, "-c", "import sysconfig; print(sysconfig.get_path('purelib'))"],
+        check=True,
+        capture_output=True,
+        text=True,
+    ).stdout.strip()
+    dependencies = where / "dependencies"
+    dependencies.mkdir()
+    for entry in _installed_entries(_requirement_closure(_wheel_requirements(wheel))):
+        (dependencies / entry.name).symlink_to(entry)
+    (Path(site_packages) / "wheel_test_dependencies.pth").write_text(f"{dependencies}\n")
+    return venv / "bin"
+
+
+def _wheel_requirements(wheel: Path) -> list[str]:
+    with zipfile.ZipFile(wheel) as archive:
+        (metadata,) = [name for name in archive.namelist() if name.endswith(".dist-info/METADATA")]
+        return email.parser.Parser().parsestr(archive.read(metadata).decode()).get_all("Requires-Dist") or []
+
+
+def _requirement_closure(requirements: list[str]) -> list[importlib.metadata.Distribution]:
+    """The installed distributions of ``requirements`` (with the markers of this interpreter, no
+    extras), recursively."""
+    seen: dict[str, importlib.metadata.Distribution] = {}
+    todo = list(requirements)
+    while todo:
+        requirement = Requirement(todo.pop())
+        if requirement.marker and not requirement.marker.evaluate({"extra": ""}):
+            continue
+        key = canonicalize_name(requirement.name)
+        if key in seen:
+            continue
+        seen[key] = distribution = importlib.metadata.distribution(requirement.name)
+        todo.extend(distribution.requires or ())
+    return list(seen.values())
+
+
+def _installed_entries(distributions: Iterable[importlib.metadata.Distribution]) -> set[Path]:
+    """The top-level files and folders of ``distributions`` in site-packages (their dist-info too)."""
+    entries = set()
+    for distribution in distributions:
+        root = Path(str(distribution.locate_file("")))
+        for file in distribution.files or ():
+            top = file.parts[0]
+            if top != ".." and not top.endswith(".pth") and top != "__pycache__":
+                entries.add(root / top)
+    return entries

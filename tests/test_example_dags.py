@@ -21,6 +21,7 @@ EXAMPLE_DAG_IDS = {
     "slack_gate_short_circuit",
     "slack_gate_hitl_approval",
     "slack_gate_hitl_branch",
+    "slack_gate_audit_archive",
 }
 
 
@@ -63,6 +64,7 @@ def test_no_example_lets_a_run_choose_approvers_or_the_channel(bag, dag_id):
             "slack_gate_post_metric": {},
             "slack_gate_hitl_approval": {},
             "slack_gate_hitl_branch": {},
+            "slack_gate_audit_archive": {},
         }[dag_id]
     )
 

@@ -21,9 +21,9 @@ from pathlib import Path
 import pytest
 
 import airflow_slack_gate
+from tests.support import build_wheel
 
 PACKAGE = Path(airflow_slack_gate.__file__).parent
-REPO = PACKAGE.parent
 IO_MODULES = {
     "socket",
     "asyncio",
@@ -132,25 +132,12 @@ print(airflow_slack_gate.__file__)
 def test_the_wheel_carries_the_emulator_and_its_documented_imports_work(tmp_path):
     """Built and installed like a user's: every documented import works from the wheel alone, and the
     old paths still import, with a warning naming the new one."""
-    subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "pip",
-            "wheel",
-            "--no-deps",
-            "-q",
-            "-w",
-            str(tmp_path),
-            str(REPO),
-        ],
-        check=True,
-        timeout=300,
-    )
-    (wheel,) = tmp_path.glob("airflow_slack_gate-*.whl")
+    wheel = build_wheel(tmp_path)
     names = zipfile.ZipFile(wheel).namelist()
     assert "airflow_slack_gate/testing/emulator/emulator.py" in names
+    assert "airflow_slack_gate/testing/demo_dags/slack_approve_deploy.py" in names
     assert "airflow_slack_gate/py.typed" in names
+    assert "airflow_slack_gate/testing/emulator/page.html" in names  # the emulator's Slack page
     target = tmp_path / "installed"
     subprocess.run(
         [sys.executable, "-m", "pip", "install", "--no-deps", "-q", "--target", str(target), str(wheel)],

@@ -11,6 +11,7 @@ import pytest
 from slack_sdk.models.blocks import Block
 
 from airflow_slack_gate.core.messages import (
+    HOW_BLOCK,
     SECTION_TEXT_LIMIT,
     ask_message,
     check_block_kit_limits,
@@ -18,6 +19,7 @@ from airflow_slack_gate.core.messages import (
     escape_mrkdwn,
     outcome_message,
     outcome_thread_reply,
+    shows_buttons,
     superseded_message,
 )
 from airflow_slack_gate.core.policy import ApprovalPolicy
@@ -435,6 +437,47 @@ def test_a_late_copy_of_a_question_is_closed_keeping_the_question_without_button
     assert not [block for block in closed["blocks"] if block["type"] == "actions"]
     assert "answer the other message" in closed["text"]
     assert duplicate_ask_message(closed["blocks"]) is None, "a closed copy is not closed again"
+
+
+@pytest.mark.parametrize("buttons", [True, False])
+def test_a_late_copy_is_closed_with_or_without_buttons(buttons):
+    asked = ask(buttons=buttons, context_line="Airflow: d.t (try 1)")
+    closed = duplicate_ask_message(asked["blocks"])
+    assert closed is not None
+    assert closed["blocks"][0] == asked["blocks"][0], "the question stays"
+    assert not [text for text in mrkdwn_texts(closed) if text.startswith("*To answer,*")]
+    assert not [block for block in closed["blocks"] if block["type"] == "actions"]
+
+
+def test_a_late_copy_asked_before_the_how_to_answer_block_had_an_id_is_closed():
+    asked = ask()
+    for block in asked["blocks"]:
+        if block.get("block_id") == HOW_BLOCK:
+            del block["block_id"]
+    closed = duplicate_ask_message(asked["blocks"])
+    assert closed is not None
+    assert not [text for text in mrkdwn_texts(closed) if text.startswith("*To answer,*")]
+
+
+def test_without_buttons_the_question_still_says_how_to_answer():
+    with_buttons, without = ask(), ask(buttons=False)
+    assert [b for b in with_buttons["blocks"] if b["type"] == "actions"]
+    assert not [b for b in without["blocks"] if b["type"] == "actions"]
+    assert how_to_answer(without) == how_to_answer(with_buttons)
+    assert "reply in this thread" in how_to_answer(without)
+
+
+@pytest.mark.parametrize(
+    ("buttons", "clicks_delivered", "shown"),
+    [
+        ("auto", True, True),
+        ("auto", False, False),
+        ("always", False, True),
+        ("never", True, False),
+    ],
+)
+def test_buttons_show_where_asked_for(buttons, clicks_delivered, shown):
+    assert shows_buttons(buttons, clicks_delivered=clicks_delivered) is shown
 
 
 @pytest.mark.parametrize("outcome", ["approved", "rejected", "timed_out"])

@@ -134,6 +134,11 @@ def not_counted_text(*, airflow_user: str, vote: VoteKind, why: NotCounted, slac
         reason = f"they are <@{slack_user}>, who requested this and cannot approve their own request"
     elif why == "not_approver":
         reason = f"they are <@{slack_user}>, who is not an approver of this gate"
+    elif why == "before_escalation":
+        reason = (
+            f"they are <@{slack_user}>, who may vote only through the gate's escalation, and only by a reply "
+            "or a button in Slack"
+        )
     else:
         reason = f"they are <@{slack_user}>, whom Slack does not show as a person who may vote"
     return (

@@ -12,9 +12,17 @@ from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass, replace
 from typing import Any, Literal
 
+from airflow_slack_gate.core.messages import before_escalation_text
 from airflow_slack_gate.core.policy import ApprovalPolicy
-from airflow_slack_gate.core.protocol import recorded_votes
-from airflow_slack_gate.core.votes import Decision, decide, replies_to_note, voters_to_verify
+from airflow_slack_gate.core.protocol import posted_follow_ups, recorded_votes
+from airflow_slack_gate.core.votes import (
+    Decision,
+    decide,
+    escalation_at,
+    replies_to_note,
+    voters_to_verify,
+    votes_before_escalation,
+)
 
 GateStatus = Literal["decided", "timed_out", "error"]
 #: The decision of a gate that timed out without a vote seen (e.g. Slack could not be read in time).
@@ -40,6 +48,12 @@ class GateRef:
 def with_group_members(policy: ApprovalPolicy, members: frozenset[str]) -> ApprovalPolicy:
     """The policy with user-group members (expanded at run time) added to its approvers."""
     return replace(policy, approvers=(policy.approvers or frozenset()) | members)
+
+
+def with_escalation_members(policy: ApprovalPolicy, members: frozenset[str]) -> ApprovalPolicy:
+    """The policy with the members of its escalation groups (expanded at run time) added to
+    ``escalate_to``."""
+    return replace(policy, escalate_to=policy.escalate_to | members)
 
 
 def split_thread(thread: Sequence[Mapping[str, Any]], ts: str) -> tuple[Mapping[str, Any], list[Any]]:
@@ -68,9 +82,7 @@ def read_step(
     a vote by anyone else (another app's bot user, a deactivated account, a user who could not be
     looked up) does not count, so a failed look-up keeps the gate waiting rather than deciding it.
     """
-    parent, replies = split_thread(thread, gate.ts)
-    clicks = recorded_votes(replies, ask_ts=gate.ts, bot_id=parent.get("bot_id"))
-    decision = decide(parent, replies, policy, extra_votes=clicks, people=people)
+    decision = decide_thread(thread, gate, policy, people=people)
     if decision.is_final:
         return event_payload("decided", gate, decision)
     if expired:
@@ -81,6 +93,22 @@ def read_step(
 def approved(payload: Mapping[str, Any]) -> bool:
     """Whether a :func:`read_step` payload approves the gate."""
     return payload.get("status") == "decided" and (payload.get("decision") or {}).get("outcome") == "approved"
+
+
+def decide_thread(
+    thread: Sequence[Mapping[str, Any]], gate: GateRef, policy: ApprovalPolicy, *, people: Collection[str]
+) -> Decision:
+    """Where the gate stands after this read: its replies, reactions and recorded clicks, decided."""
+    parent, replies = split_thread(thread, gate.ts)
+    clicks = recorded_votes(replies, ask_ts=gate.ts, bot_id=parent.get("bot_id"))
+    return decide(parent, replies, policy, extra_votes=clicks, people=people)
+
+
+def follow_ups_in_thread(thread: Sequence[Mapping[str, Any]], gate: GateRef) -> frozenset[str]:
+    """The keys of the reminders and announcements the gate's own bot already posted in this read
+    (see :func:`~airflow_slack_gate.core.protocol.posted_follow_ups`)."""
+    parent, replies = split_thread(thread, gate.ts)
+    return posted_follow_ups(replies, ask_ts=gate.ts, bot_id=parent.get("bot_id"))
 
 
 def voters_to_check(
@@ -97,9 +125,16 @@ def uncounted_replies(
     thread: Sequence[Mapping[str, Any]], gate: GateRef, policy: ApprovalPolicy, *, people: Collection[str]
 ) -> list[tuple[str, str, str]]:
     """``(user, reply ts, note)`` for the replies of this read that look like a vote but are not
-    counted, by people who may vote (see :func:`~airflow_slack_gate.core.votes.replies_to_note`)."""
+    counted, by people who may vote (see :func:`~airflow_slack_gate.core.votes.replies_to_note`), and
+    for the votes of escalated people cast before the escalation or by a reaction (a reaction's note
+    is keyed ``reaction:<ask ts>:<user>``, as a reaction has no ts), saying from when a vote counts."""
     parent, replies = split_thread(thread, gate.ts)
-    return replies_to_note(parent, replies, policy, people=people)
+    notes = replies_to_note(parent, replies, policy, people=people)
+    starts = escalation_at(policy, gate.ts)
+    for vote in votes_before_escalation(parent, replies, policy, people=people):
+        key = vote.ts or f"reaction:{gate.ts}:{vote.user}"
+        notes.append((vote.user, key, before_escalation_text(starts=starts, via=vote.via)))
+    return notes
 
 
 class SentNotes:

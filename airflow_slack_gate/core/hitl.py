@@ -79,6 +79,7 @@ def hitl_message(
     mention: str | None = None,
     assigned_users: Sequence[Mapping[str, Any]] = (),
     context_line: str = "",
+    buttons: bool = True,
 ) -> dict[str, Any]:
     """The message that asks a HITL request (``text`` and ``blocks`` for ``chat.postMessage``).
 
@@ -86,7 +87,8 @@ def hitl_message(
     ``api.base_url``: the message says so). A request with ``params`` (a form) shows an "Answer in
     Slack" button that opens the form's modal when ``form_in_slack`` (every param has a Slack input,
     :func:`form_fields`); otherwise, like a request with more options than Block Kit shows, it is
-    answered in Airflow: the message links there instead of showing buttons.
+    answered in Airflow: the message links there instead of showing buttons. So it is without
+    ``buttons`` (Slack could not deliver a click).
     """
     blocks: list[dict[str, Any]] = []
     intro = " ".join(part for part in (_mention_of(mention), text or "") if part)
@@ -95,7 +97,9 @@ def hitl_message(
     blocks.append(_section(_fit(f"*{escape_mrkdwn(subject)}*")))
     if body:
         blocks.append(_section(_fit(escape_mrkdwn(body))))
-    if answerable_in_slack(
+    if not buttons:
+        blocks.append(_section(f"Answer this request in Airflow. {_link_or_why(link)}"))
+    elif answerable_in_slack(
         options=options, multiple=multiple, has_params=has_params, form_in_slack=form_in_slack
     ):
         if has_params:

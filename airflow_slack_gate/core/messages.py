@@ -14,7 +14,7 @@ import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timezone
-from typing import Any
+from typing import Any, SupportsFloat
 
 from airflow_slack_gate.core.policy import ApprovalPolicy
 from airflow_slack_gate.core.votes import NotVoter, VoteKind
@@ -23,7 +23,9 @@ __all__ = [
     "ANSWER_BLOCK",
     "APPROVE_ACTION",
     "ASK_OWN_BLOCKS",
+    "BUTTONS_CHOICES",
     "BUTTON_VALUE_LIMIT",
+    "HOW_BLOCK",
     "MAX_BLOCKS",
     "OUTCOMES",
     "REASON_ACTION",
@@ -35,9 +37,11 @@ __all__ = [
     "BlockKitProblem",
     "already_decided_text",
     "ask_message",
+    "before_escalation_text",
     "button_value",
     "check_block_kit_limits",
     "duplicate_ask_message",
+    "escalation_text",
     "escape_mrkdwn",
     "is_jinja",
     "not_a_voter_text",
@@ -45,7 +49,10 @@ __all__ = [
     "outcome_message",
     "outcome_thread_reply",
     "reason_modal",
+    "reminder_text",
+    "shows_buttons",
     "superseded_message",
+    "validate_buttons",
     "vote_record_text",
 ]
 
@@ -55,6 +62,10 @@ APPROVE_ACTION = "airflow_slack_gate_approve"
 REJECT_ACTION = "airflow_slack_gate_reject"
 #: ``block_id`` of the ask's actions block.
 ANSWER_BLOCK = "airflow_slack_gate_answer"
+#: ``block_id`` of the ask's how-to-answer block.
+HOW_BLOCK = "airflow_slack_gate_how"
+#: What a task's ``buttons`` may say: ``"auto"`` shows them where Slack can deliver a click.
+BUTTONS_CHOICES = ("auto", "always", "never")
 #: ``callback_id`` of the reject-reason modal; its ``private_metadata`` names the gate.
 REASON_CALLBACK = "airflow_slack_gate_reject_reason"
 #: ``block_id`` and ``action_id`` of the modal's reason input.
@@ -111,6 +122,26 @@ def unknown_requester_note(airflow_user: str | None, *, conn_id: str) -> str:
     )
 
 
+def validate_buttons(buttons: object) -> str:
+    """``buttons`` as one of :data:`BUTTONS_CHOICES` (``True`` is ``"always"``, ``False`` ``"never"``);
+    ``ValueError`` naming the allowed values for anything else."""
+    if buttons is True or buttons is False:
+        return "always" if buttons else "never"
+    if buttons not in BUTTONS_CHOICES:
+        raise ValueError(
+            f"buttons must be one of {', '.join(repr(c) for c in BUTTONS_CHOICES)} (or True / False), "
+            f"not {buttons!r}: 'auto' shows Approve / Reject buttons when the connection has an "
+            "app_token (Socket Mode) or a signing_secret (Request URL), which Slack needs to deliver a click"
+        )
+    return str(buttons)
+
+
+def shows_buttons(buttons: str, *, clicks_delivered: bool) -> bool:
+    """Whether a message shows its buttons: ``buttons`` (:func:`validate_buttons`) and whether the
+    connection can receive the clicks (an app-level token or a signing secret)."""
+    return buttons == "always" or (buttons == "auto" and clicks_delivered)
+
+
 def ask_message(
     *,
     text: str,
@@ -122,8 +153,13 @@ def ask_message(
     context_line: str | None,
     approver_users: Iterable[str] | None = None,
     requester_note: str | None = None,
+    review_digest: str | None = None,
+    buttons: bool = True,
+    escalation_groups: Iterable[str] = (),
+    escalates_at: datetime | None = None,
 ) -> dict[str, Any]:
-    """Build the question people answer: the author's blocks, their question, and how to answer.
+    """Build the question people answer: the author's blocks, their question, how to answer, and (when
+    ``buttons``) the Approve / Reject buttons.
 
     ``text`` is the author's question in mrkdwn (shortened to fit a section if longer than 3000
     characters); ``blocks`` are the author's own Block Kit blocks, shown first. The "how to answer"
@@ -136,7 +172,9 @@ def ask_message(
     ``approver_users`` (default: ``policy.approvers``) and ``approver_groups`` (as ``@group``
     mentions). Pass the users named in the DAG as ``approver_users`` when the policy's approvers
     already include group members, so members are not each mentioned. ``requester_note`` (mrkdwn,
-    see :func:`unknown_requester_note`) follows who may answer.
+    see :func:`unknown_requester_note`) follows who may answer. ``review_digest`` (data, escaped) is
+    shown as code below the question: what an approval is for. With ``escalates_at``, the ask says
+    from when ``policy.escalate_to`` and ``escalation_groups`` may answer too.
     """
     author_blocks = list(blocks or ())
     if len(author_blocks) > _MAX_BLOCKS - ASK_OWN_BLOCKS:
@@ -144,12 +182,15 @@ def ask_message(
             f"blocks has {len(author_blocks)} blocks; Slack allows {_MAX_BLOCKS} per message and the gate "
             f"adds up to {ASK_OWN_BLOCKS}: pass at most {_MAX_BLOCKS - ASK_OWN_BLOCKS}"
         )
-    question = _fit(text)
+    question = _question(text, review_digest)
     if policy.approvers is None:
         who = ["Anyone in this channel can answer."]
     else:
         named = policy.approvers if approver_users is None else approver_users
         who = [_who_answers(sorted(set(named)), sorted(set(approver_groups)))]
+    if escalates_at is not None:
+        escalated = _mentions(sorted(policy.escalate_to), sorted(set(escalation_groups)))
+        who.append(f"From {_date(escalates_at)}, {escalated} may answer too, by a reply or a button.")
     who.append(_quorum(policy.required_approvals))
     if requested_by:
         if policy.allow_self_approval:
@@ -164,15 +205,16 @@ def ask_message(
     footer: list[dict[str, Any]] = [_context(_mrkdwn(_fit("\n".join(how))))]
     if context_line:
         footer.append(_context({"type": "plain_text", "text": context_line[:SECTION_TEXT_LIMIT]}))
-    buttons = _answer_buttons(button_value())
     if len(author_blocks) + 2 + len(footer) > _MAX_BLOCKS:
         # no room for the context line's own block: it joins the how-to-answer block
         footer = [_context(*(element for block in footer for element in block["elements"]))]
+    footer[0]["block_id"] = HOW_BLOCK
+    answer = [_answer_buttons(button_value())] if buttons else []
     approve, reject = escape_mrkdwn(policy.approve_words[0]), escape_mrkdwn(policy.reject_words[0])
     hint = f"\n(Reply {approve} or {reject} in the thread.)"
     return {
         "text": _fit(text, SECTION_TEXT_LIMIT - len(hint)) + hint,
-        "blocks": [*author_blocks, _section(question), footer[0], buttons, *footer[1:]],
+        "blocks": [*author_blocks, _section(question), footer[0], *answer, *footer[1:]],
     }
 
 
@@ -234,7 +276,59 @@ def not_a_voter_text(why: NotVoter) -> str:
     """The ephemeral answer to a click that does not count, and changed nothing."""
     if why == "self_approval":
         return "You requested this and cannot approve your own request; your click changed nothing."
+    if why == "before_escalation":
+        return before_escalation_text(starts=None, via="button")
     return "You are not an approver of this gate; your click changed nothing."
+
+
+def before_escalation_text(*, starts: SupportsFloat | None, via: str) -> str:
+    """The private note to someone in ``escalate_to`` whose vote does not count (yet): cast before the
+    escalation (``starts``, Unix time, shown in each reader's time zone; ``None``: unknown), or by a
+    reaction, which carries no time and so never counts through escalation."""
+    start = None if starts is None else datetime.fromtimestamp(float(starts), tz=timezone.utc)
+    how = "reply `approve` or `reject: &lt;reason&gt;` in this thread, or use the buttons"
+    if via == "reaction":
+        return (
+            "Your reaction was not counted: you were added to this gate by escalation, and an escalated "
+            "approver's vote counts only by a reply or a button click (a reaction has no time). "
+            f"To vote, {how}" + (f" from {_date(start)} on." if start else ".")
+        )
+    when = f"from {_date(start)} on" if start else "only after the escalation"
+    return (
+        f"Your vote was not counted: you may vote on this gate through escalation {when}. "
+        f"Then {how}; earlier votes do not count."
+    )
+
+
+def reminder_text(
+    users: Sequence[str], groups: Sequence[str], *, needed: int, times_out: datetime | None
+) -> str:
+    """A gate's reminder in its thread, mentioning ``users`` and user ``groups`` (nobody when both are
+    empty): how many approvals it still needs, and when it times out."""
+    names = _mentions(users, groups)
+    return f":bell: {f'{names}: ' if names else ''}{_still_needed(needed, times_out)}"
+
+
+def escalation_text(
+    users: Sequence[str], groups: Sequence[str], *, needed: int, times_out: datetime | None
+) -> str:
+    """The announcement that a gate escalated, mentioning the people and groups of ``escalate_to``."""
+    return (
+        f":arrow_up: *Escalated:* {_mentions(users, groups) or 'nobody'} may now approve or reject this too, "
+        "by a reply in this thread or the buttons (reactions do not count for them). "
+        + _still_needed(needed, times_out)
+    )
+
+
+def _mentions(users: Sequence[str], groups: Sequence[str]) -> str:
+    names = [_mention(user) for user in users] + [_group_mention(group) for group in groups]
+    return ", ".join(names)
+
+
+def _still_needed(needed: int, times_out: datetime | None) -> str:
+    approvals = "1 more approval" if needed == 1 else f"{needed} more approvals"
+    when = f" It times out {_date(times_out)}." if times_out else ""
+    return f"This question still needs {approvals}.{when}"
 
 
 def not_an_open_question_text(why: str) -> str:
@@ -266,6 +360,7 @@ def outcome_message(
     reason: str | None,
     decided_at: datetime,
     on_timeout: str | None,
+    review_digest: str | None = None,
 ) -> dict[str, Any]:
     """Build the ``chat.update`` of a decided gate: the question stays, the how-to-answer part goes,
     and a line says the outcome, who decided and when, and why (the reason, escaped).
@@ -278,13 +373,17 @@ def outcome_message(
         lines.append(f"Reason: {_fit(escape_mrkdwn(reason), _REASON_LIMIT)}")
     return {
         "text": _fit(f"{_plain_outcome(outcome, on_timeout)}: {original_text}"),
-        "blocks": [_section(_fit(original_text)), _section("\n".join(lines))],
+        "blocks": [_section(_question(original_text, review_digest)), _section("\n".join(lines))],
     }
 
 
-def superseded_message(*, original_text: str, new_try: int) -> dict[str, Any]:
-    """Build the ``chat.update`` of an earlier try's question once a new try asked again."""
-    note = f"Superseded by try {new_try}; answer the new message."
+def superseded_message(*, original_text: str, new_try: int, digest_changed: bool = False) -> dict[str, Any]:
+    """Build the ``chat.update`` of an earlier try's question once a new try asked again (or, with
+    ``digest_changed``, once the same try asked again about a new review digest)."""
+    if digest_changed:
+        note = "Superseded: what is reviewed changed (a new review digest); answer the new message."
+    else:
+        note = f"Superseded by try {new_try}; answer the new message."
     return {
         "text": _fit(f"{note} {original_text}"),
         "blocks": [_section(_fit(original_text)), _context(_mrkdwn(f":arrows_counterclockwise: {note}"))],
@@ -297,12 +396,18 @@ def duplicate_ask_message(ask_blocks: Sequence[dict[str, Any]]) -> dict[str, Any
     how-to-answer part and the buttons go, and a note points to the other copy.
 
     ``ask_blocks`` are the copy's blocks as :func:`ask_message` built them; ``None`` when they hold no
-    answer buttons (the copy is closed already).
+    how-to-answer block (the copy is closed already).
     """
-    buttons = next((i for i, block in enumerate(ask_blocks) if block.get("block_id") == ANSWER_BLOCK), None)
-    if buttons is None or buttons < 2:
+    ids = [block.get("block_id") for block in ask_blocks]
+    if HOW_BLOCK in ids:
+        how = ids.index(HOW_BLOCK)
+    elif ANSWER_BLOCK in ids:  # asked before HOW_BLOCK: the how-to-answer block precedes the buttons
+        how = ids.index(ANSWER_BLOCK) - 1
+    else:
         return None
-    kept = [dict(block) for block in ask_blocks[: buttons - 1]]  # up to the question, not how to answer
+    if how < 1:
+        return None
+    kept = [dict(block) for block in ask_blocks[:how]]  # up to the question, not how to answer
     question = str((kept[-1].get("text") or {}).get("text") or "")
     note = "Slack got this question twice; this copy is closed: answer the other message."
     return {
@@ -317,12 +422,16 @@ def outcome_thread_reply(
     decided_by: Sequence[str],
     reason: str | None,
     on_timeout: str | None = None,
+    escalated: Sequence[str] = (),
 ) -> str:
     """Build the one short thread reply that announces the outcome, e.g. "Approved by @ana: ship it".
 
-    Arguments are those of :func:`outcome_message`.
+    Arguments are those of :func:`outcome_message`; ``escalated`` names the deciders whose votes
+    counted through escalation ("Approved by @ana and @ben (@ben through escalation)").
     """
     line = _outcome_line(outcome, decided_by, on_timeout)
+    if escalated:
+        line += f" ({_and([_mention(user) for user in escalated], 'and')} through escalation)"
     return f"{line}: {_fit(escape_mrkdwn(reason), _REASON_LIMIT)}" if reason else f"{line}."
 
 
@@ -341,7 +450,7 @@ def _how_to_answer(policy: ApprovalPolicy) -> str:
 
 
 def _who_answers(users: list[str], groups: list[str]) -> str:
-    names = [_mention(user) for user in users] + [f"<!subteam^{escape_mrkdwn(group)}>" for group in groups]
+    names = [_mention(user) for user in users] + [_group_mention(group) for group in groups]
     if not names:
         return "Nobody is allowed to answer."
     if len(names) > _MAX_NAMED_APPROVERS:
@@ -383,6 +492,10 @@ def _mention(user: str) -> str:
     return f"<@{escape_mrkdwn(user)}>"
 
 
+def _group_mention(group: str) -> str:
+    return f"<!subteam^{escape_mrkdwn(group)}>"
+
+
 def _and(items: Sequence[str], word: str) -> str:
     if len(items) == 1:
         return items[0]
@@ -411,6 +524,14 @@ def _fit(text: str, limit: int = SECTION_TEXT_LIMIT) -> str:
         cut = cut[:space]
     cut = cut.rstrip()
     return f"{cut} …" + ("\n```" if cut.count("```") % 2 else "")
+
+
+def _question(text: str, review_digest: str | None) -> str:
+    """The question's section text: the question, then the review digest (data, escaped) as code."""
+    if not review_digest:
+        return _fit(text)
+    digest = f"\n\n*Review digest:* `{escape_mrkdwn(review_digest)}`"
+    return _fit(text, SECTION_TEXT_LIMIT - len(digest)) + digest
 
 
 def _section(text: str) -> dict[str, Any]:

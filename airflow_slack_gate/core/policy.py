@@ -52,6 +52,10 @@ class ApprovalPolicy:
     votes of group members count only once they are added). Word and reaction lists may be given as
     any iterable; they are stored as tuples (and approvers as a frozenset) so the policy is hashable.
 
+    ``escalate_to`` (user IDs, groups expanded) may vote as approvers too, but only by a vote cast
+    ``escalate_after`` seconds or more after the question was asked (see
+    :func:`~airflow_slack_gate.core.votes.why_not_voter`); ``escalate_after`` ``None``: no escalation.
+
     Construction raises ``ValueError`` for a malformed policy (IDs, words, reactions,
     ``required_approvals``). Whether the approvers can reach the quorum is checked for the DAG's
     configuration by :func:`validate_gate_config`, not here.
@@ -65,6 +69,8 @@ class ApprovalPolicy:
     reject_reactions: tuple[str, ...] = DEFAULT_REJECT_REACTIONS
     requested_by: str | None = None
     allow_self_approval: bool = False
+    escalate_to: frozenset[str] = frozenset()
+    escalate_after: float | None = None
 
     def __post_init__(self) -> None:
         for name in ("approve_words", "reject_words", "approve_reactions", "reject_reactions"):
@@ -73,18 +79,30 @@ class ApprovalPolicy:
                 object.__setattr__(self, name, tuple(value))
         if self.approvers is not None and not isinstance(self.approvers, str):
             object.__setattr__(self, "approvers", frozenset(self.approvers))
+        if not isinstance(self.escalate_to, str):
+            object.__setattr__(self, "escalate_to", frozenset(self.escalate_to))
         problems = _required_problems(self.required_approvals)
         problems += _requested_by_problems(self.requested_by)
         problems += _answer_problems(
             self.approve_words, self.reject_words, self.approve_reactions, self.reject_reactions
         )
         if self.approvers is not None:
-            problems += _read_approvers(self.approvers, expanded=True)[2]
+            problems += _read_ids("approvers", self.approvers, expanded=True)[2]
+        problems += _escalation_problems(
+            self.escalate_to, self.escalate_after, expanded=True, approvers=self.approvers
+        )
         if problems:
             raise ValueError("Invalid ApprovalPolicy: " + "; ".join(problems))
 
     def to_dict(self) -> dict[str, Any]:
-        """Return the policy as JSON-serializable data (lists, sorted approvers) for trigger kwargs."""
+        """Return the policy as JSON-serializable data (lists, sorted approvers) for trigger kwargs.
+
+        The escalation keys appear only when the policy escalates, so a policy without escalation
+        reads the same in older versions, and one with escalation is refused by them (never weakened).
+        """
+        escalation: dict[str, Any] = {}
+        if self.escalate_after is not None:
+            escalation = {"escalate_to": sorted(self.escalate_to), "escalate_after": self.escalate_after}
         return {
             "approvers": None if self.approvers is None else sorted(self.approvers),
             "required_approvals": self.required_approvals,
@@ -94,6 +112,7 @@ class ApprovalPolicy:
             "reject_reactions": list(self.reject_reactions),
             "requested_by": self.requested_by,
             "allow_self_approval": self.allow_self_approval,
+            **escalation,
         }
 
     @classmethod
@@ -113,7 +132,18 @@ class ApprovalPolicy:
         kwargs = dict(data)
         if kwargs.get("approvers") is not None:
             kwargs["approvers"] = frozenset(kwargs["approvers"])
+        if kwargs.get("escalate_to") is not None:
+            kwargs["escalate_to"] = frozenset(kwargs["escalate_to"])
         return cls(**kwargs)
+
+    def escalates(self, user: str) -> bool:
+        """True when ``user`` may vote only through escalation (in ``escalate_to``, not an approver)."""
+        return (
+            self.escalate_after is not None
+            and self.approvers is not None
+            and user not in self.approvers
+            and user in self.escalate_to
+        )
 
 
 def split_approvers(approvers: Iterable[str]) -> tuple[frozenset[str], frozenset[str]]:
@@ -122,7 +152,7 @@ def split_approvers(approvers: Iterable[str]) -> tuple[frozenset[str], frozenset
     Raises ``ValueError`` naming the fix for anything that is neither a user ID (``U``/``W`` + upper
     case letters and digits) nor a user group ID (``S`` + upper case letters and digits).
     """
-    users, groups, problems = _read_approvers(approvers, expanded=False)
+    users, groups, problems = _read_ids("approvers", approvers, expanded=False)
     if problems:
         raise ValueError("; ".join(problems))
     return users, groups
@@ -138,6 +168,8 @@ class GateRules:
 
     policy: ApprovalPolicy
     groups: tuple[str, ...] = ()
+    #: user groups of ``escalate_to``, whose members are added to ``policy.escalate_to`` at run time
+    escalation_groups: tuple[str, ...] = ()
 
     def for_requester(self, requested_by: str | None) -> ApprovalPolicy:
         """The policy with the requester found for a run (a policy check, not the DAG's: see
@@ -157,6 +189,8 @@ def validate_gate_config(
     reject_reactions: Iterable[str],
     requested_by: str | None,
     allow_self_approval: bool = False,
+    escalate_to: Iterable[str] = (),
+    escalate_after: float | None = None,
 ) -> GateRules:
     """Check a gate's configuration when the DAG is parsed; raise ``ValueError`` naming every fix, else
     return the checked rules.
@@ -166,13 +200,14 @@ def validate_gate_config(
     of users (no groups), no more than they can give (the requester cannot approve their own request
     unless ``allow_self_approval``); approve and reject word lists are non-empty lists of single plain
     words; reaction names carry no colons; no word or reaction is in both the approve and reject
-    lists; ``requested_by`` is a user ID or ``None``.
+    lists; ``requested_by`` is a user ID or ``None``; ``escalate_to`` and ``escalate_after`` come
+    together (user or group IDs, a positive number of seconds) and only with a list of approvers.
     """
     problems: list[str] = []
     users: frozenset[str] = frozenset()
     groups: frozenset[str] = frozenset()
     if approvers is not None:
-        users, groups, problems = _read_approvers(approvers, expanded=False)
+        users, groups, problems = _read_ids("approvers", approvers, expanded=False)
         if not isinstance(approvers, str) and not users and not groups and not problems:
             problems.append(
                 "approvers is empty, so nobody could answer: list user IDs (U...) or user group IDs "
@@ -186,8 +221,13 @@ def validate_gate_config(
         problems += _quorum_problems(users, required_approvals, requested_by, allow_self_approval)
     problems += _answer_problems(approve_words, reject_words, approve_reactions, reject_reactions)
     problems += _unreadable_word_problems(approve_words, reject_words)
+    escalation_problems = _escalation_problems(
+        escalate_to, escalate_after, expanded=False, approvers=None if approvers is None else users
+    )
+    problems += escalation_problems
     if problems:
         raise ValueError("Invalid Slack approval gate: " + "; ".join(problems))
+    escalated_users, escalation_groups, _ = _read_ids("escalate_to", escalate_to, expanded=False)
     policy = ApprovalPolicy(
         approvers=None if approvers is None else users,
         required_approvals=required_approvals,
@@ -197,8 +237,10 @@ def validate_gate_config(
         reject_reactions=tuple(reject_reactions),
         requested_by=requested_by,
         allow_self_approval=allow_self_approval,
+        escalate_to=escalated_users,
+        escalate_after=None if escalate_after is None else float(escalate_after),
     )
-    return GateRules(policy, tuple(sorted(groups)))
+    return GateRules(policy, tuple(sorted(groups)), tuple(sorted(escalation_groups)))
 
 
 def validate_on_timeout(value: str) -> None:
@@ -208,12 +250,13 @@ def validate_on_timeout(value: str) -> None:
         raise ValueError(f"on_timeout must be one of {choices}, got {value!r}")
 
 
-def _read_approvers(
-    approvers: Iterable[str], *, expanded: bool
+def _read_ids(
+    name: str, approvers: Iterable[str], *, expanded: bool
 ) -> tuple[frozenset[str], frozenset[str], list[str]]:
-    """``(user IDs, user group IDs, problems)`` of configured approvers: the one check of their shape.
+    """``(user IDs, user group IDs, problems)`` of the IDs in field ``name`` (``approvers``,
+    ``escalate_to``): the one check of their shape.
 
-    ``expanded``: the approvers of a policy, whose groups must already be expanded to their members.
+    ``expanded``: the IDs of a policy, whose groups must already be expanded to their members.
     """
     if isinstance(approvers, str):
         fix = (
@@ -221,7 +264,7 @@ def _read_approvers(
             if expanded
             else (f"list of IDs, not a string: use [{approvers!r}]")
         )
-        return frozenset(), frozenset(), [f"approvers must be a {fix}"]
+        return frozenset(), frozenset(), [f"{name} must be a {fix}"]
     users: set[str] = set()
     groups: set[str] = set()
     problems: list[str] = []
@@ -232,12 +275,46 @@ def _read_approvers(
             groups.add(item)
             if expanded:
                 problems.append(
-                    f"approvers holds the user group {item!r}: expand groups to their members "
+                    f"{name} holds the user group {item!r}: expand groups to their members "
                     "(usergroups.users.list) before building the policy"
                 )
         else:
-            problems.append(_bad_id("approvers", item))
+            problems.append(_bad_id(name, item))
     return frozenset(users), frozenset(groups), problems
+
+
+def _escalation_problems(
+    escalate_to: Iterable[str], escalate_after: object, *, expanded: bool, approvers: frozenset[str] | None
+) -> list[str]:
+    """What is wrong with an escalation: its IDs, its delay, one without the other, or no approvers."""
+    problems = list(_read_ids("escalate_to", escalate_to, expanded=expanded)[2])
+    named = isinstance(escalate_to, str) or bool(list(escalate_to))
+    if escalate_after is None:
+        if named and not expanded:
+            problems.append(
+                "escalate_to is set but escalate_after is not: say when they may vote too, e.g. "
+                "escalate_after=timedelta(hours=2)"
+            )
+        return problems
+    if (
+        isinstance(escalate_after, bool)
+        or not isinstance(escalate_after, (int, float))
+        or escalate_after <= 0
+    ):
+        problems.append(
+            f"escalate_after must be a positive number of seconds or a timedelta, got {escalate_after!r}"
+        )
+    if not named and not expanded:
+        problems.append(
+            "escalate_after is set but escalate_to is empty: list the user IDs (U...) or user group IDs "
+            "(S...) who may vote from then on, or remove escalate_after"
+        )
+    if approvers is None:
+        problems.append(
+            "escalate_to needs a list of approvers: with approvers=None anyone may already vote, so "
+            "nobody could be added; set approvers, or remove escalate_to and escalate_after"
+        )
+    return problems
 
 
 def _required_problems(required_approvals: object) -> list[str]:

@@ -88,6 +88,45 @@ def recorded_votes(replies: Sequence[Mapping[str, Any]], *, ask_ts: str, bot_id:
     return votes
 
 
+#: Slack message metadata event type of a reminder or an escalation announcement in a gate's thread.
+FOLLOW_UP_EVENT_TYPE = "airflow_slack_gate_follow_up"
+
+
+def follow_up_metadata(*, gate_ts: str, key: str) -> dict[str, Any]:
+    """Slack message metadata of a gate's reminder or escalation announcement: the gate's ask (one per
+    try) and which one it is (``key``: ``reminder:<index>`` or ``escalation``), so it is posted once."""
+    return {"event_type": FOLLOW_UP_EVENT_TYPE, "event_payload": {"gate_ts": gate_ts, "key": key}}
+
+
+def posted_follow_ups(
+    replies: Sequence[Mapping[str, Any]], *, ask_ts: str, bot_id: str | None
+) -> frozenset[str]:
+    """The keys of the reminders and announcements already in a gate's thread: replies in the ask's
+    thread posted by ``bot_id`` (the bot that posted the ask; ``None`` trusts nothing) carrying
+    :data:`FOLLOW_UP_EVENT_TYPE` metadata for this gate. A person's or another app's message with the
+    same metadata neither suppresses nor fakes one."""
+    if not bot_id:
+        return frozenset()
+    keys = set()
+    for reply in replies:
+        metadata = reply.get("metadata")
+        if not (
+            reply.get("bot_id") == bot_id
+            and reply.get("thread_ts") == ask_ts
+            and isinstance(metadata, Mapping)
+            and metadata.get("event_type") == FOLLOW_UP_EVENT_TYPE
+        ):
+            continue
+        payload = metadata.get("event_payload")
+        if (
+            isinstance(payload, Mapping)
+            and payload.get("gate_ts") == ask_ts
+            and isinstance(payload.get("key"), str)
+        ):
+            keys.add(payload["key"])
+    return frozenset(keys)
+
+
 #: Slack message metadata event type that marks an ask message posted by this package.
 ASK_EVENT_TYPE = "airflow_slack_gate_ask"
 
@@ -104,17 +143,21 @@ def ask_metadata(
     *,
     policy: ApprovalPolicy | None = None,
     approver_groups: Iterable[str] = (),
+    escalation_groups: Iterable[str] = (),
 ) -> dict[str, Any]:
     """Slack message metadata that lets any later run of the task find this gate's message.
 
-    With ``policy`` (user approvers only) and ``approver_groups`` it also carries the gate's rules
+    With ``policy`` (user approvers only), ``approver_groups`` and ``escalation_groups`` (the user
+    groups of ``escalate_to``) it also carries the gate's rules
     (:func:`ask_rules` reads them back), so whoever receives a click can judge it from the ask itself:
     only the gate's bot can write its message's metadata. ``identity`` may be an earlier payload:
     rules it carries are kept.
     """
     payload: dict[str, Any] = {**identity, "state": state}
     if policy is not None:
-        rules = {"policy": policy.to_dict(), "approver_groups": sorted(set(approver_groups))}
+        rules: dict[str, Any] = {"policy": policy.to_dict(), "approver_groups": sorted(set(approver_groups))}
+        if escalation_groups:
+            rules["escalation_groups"] = sorted(set(escalation_groups))
         # one string value: Slack's metadata payload takes flat values, not lists
         payload[_RULES_KEY] = json.dumps({"version": _RULES_VERSION, **rules}, separators=(",", ":"))
     return {"event_type": ASK_EVENT_TYPE, "event_payload": payload}
@@ -126,6 +169,7 @@ class AskRules:
 
     policy: ApprovalPolicy
     approver_groups: frozenset[str] = frozenset()
+    escalation_groups: frozenset[str] = frozenset()
 
 
 def ask_rules(payload: Mapping[str, Any]) -> AskRules | None:
@@ -139,9 +183,13 @@ def ask_rules(payload: Mapping[str, Any]) -> AskRules | None:
         if not isinstance(data, dict) or data.get("version") != _RULES_VERSION:
             return None
         groups = data.get("approver_groups") or []
-        if not isinstance(groups, list) or not all(isinstance(group, str) for group in groups):
-            return None
-        return AskRules(ApprovalPolicy.from_dict(data["policy"]), frozenset(groups))
+        escalation_groups = data.get("escalation_groups") or []
+        for listed in (groups, escalation_groups):
+            if not isinstance(listed, list) or not all(isinstance(group, str) for group in listed):
+                return None
+        return AskRules(
+            ApprovalPolicy.from_dict(data["policy"]), frozenset(groups), frozenset(escalation_groups)
+        )
     except (ValueError, TypeError, KeyError, AttributeError, RecursionError):
         return None
 
@@ -173,6 +221,38 @@ def try_key(payload: Mapping[str, Any]) -> tuple[Any, ...]:
 def same_try(payload: Mapping[str, Any], identity: Mapping[str, Any]) -> bool:
     """True when an ask message belongs to the same try of the same task instance."""
     return try_key(payload) == try_key(identity)
+
+
+#: The key of an ask's metadata payload holding what the question asks to approve (absent: nothing named).
+REVIEW_DIGEST_KEY = "review_digest"
+
+
+def asked_digest(payload: Mapping[str, Any]) -> str | None:
+    """The review digest an ask's metadata says the question was about (``None``: none)."""
+    digest = payload.get(REVIEW_DIGEST_KEY)
+    return digest if isinstance(digest, str) and digest else None
+
+
+def outcome_marks(decided_at: float, decided_by: Sequence[str], review_digest: str | None) -> dict[str, Any]:
+    """What a decided question's metadata adds to its try's identity: when the worker recorded the
+    outcome (Unix time, as text), who decided (user IDs, comma-separated: metadata values are flat) and
+    the review digest asked about. An audit reads them back with :func:`decided_marks`."""
+    marks: dict[str, Any] = {"decided_at": f"{decided_at:.6f}", "decided_by": ",".join(decided_by)}
+    if review_digest:
+        marks[REVIEW_DIGEST_KEY] = review_digest
+    return marks
+
+
+def decided_marks(payload: Mapping[str, Any]) -> tuple[float | None, tuple[str, ...]]:
+    """When (Unix time) and by whom a question's metadata says it was decided (``None``, ``()``: not
+    said, e.g. a question decided before questions carried it)."""
+    at, by = payload.get("decided_at"), payload.get("decided_by")
+    try:
+        decided_at = float(at) if isinstance(at, str) and SLACK_TS.fullmatch(at) else None
+    except ValueError:
+        decided_at = None
+    users = tuple(user for user in (by if isinstance(by, str) else "").split(",") if is_user_id(user))
+    return decided_at, users
 
 
 def kept_ask(asks: Sequence[tuple[str, Mapping[str, Any]]]) -> str | None:

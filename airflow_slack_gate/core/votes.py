@@ -23,7 +23,7 @@ from __future__ import annotations
 import re
 import string
 from collections.abc import Collection, Iterable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from decimal import Decimal
 from typing import Any, Literal, cast
 
@@ -36,6 +36,8 @@ __all__ = [
     "Vote",
     "collect_votes",
     "decide",
+    "escalated_in_time",
+    "escalation_at",
     "is_short_approve_word",
     "parse_reply_vote",
     "read_reply",
@@ -43,6 +45,7 @@ __all__ = [
     "uncounted_reply_note",
     "user_kind",
     "voters_to_verify",
+    "votes_before_escalation",
     "why_not_voter",
 ]
 
@@ -83,8 +86,9 @@ SHORT_APPROVE_WORDS = frozenset(
 VoteKind = Literal["approve", "reject"]
 VoteVia = Literal["reply", "reaction", "button", "airflow_ui"]
 Outcome = Literal["pending", "approved", "rejected"]
-#: Why a person's vote does not count: a bot, not among the approvers, or approving their own request.
-NotVoter = Literal["bot", "not_approver", "self_approval"]
+#: Why a person's vote does not count: a bot, not among the approvers, approving their own request, or
+#: cast by someone in ``escalate_to`` before the escalation (or by a reaction, which has no time).
+NotVoter = Literal["bot", "not_approver", "self_approval", "before_escalation"]
 #: What Slack says a user is (``users.info``): only a ``person`` votes. ``unknown``: Slack would not
 #: say (``user_not_found``, ``user_not_visible``).
 UserKind = Literal["person", "bot", "deleted", "unknown"]
@@ -135,7 +139,8 @@ class Vote:
 
     ``reason`` is the text after the vote word of a reply (``None`` for reactions and bare words);
     ``ts`` is the Slack timestamp of the reply or button click (``None`` for reactions, which Slack
-    does not timestamp).
+    does not timestamp); ``escalated`` is True for a vote that counts only through the gate's
+    escalation (its caster is in ``escalate_to``, not among the approvers).
     """
 
     user: str
@@ -143,6 +148,7 @@ class Vote:
     via: VoteVia
     reason: str | None = None
     ts: str | None = None
+    escalated: bool = False
 
     def __post_init__(self) -> None:
         if self.vote not in VOTE_KINDS:
@@ -155,8 +161,10 @@ class Vote:
             )
 
     def to_dict(self) -> dict[str, Any]:
-        """Return the vote as JSON-serializable data with keys user, vote, via, reason, ts."""
-        return {"user": self.user, "vote": self.vote, "via": self.via, "reason": self.reason, "ts": self.ts}
+        """Return the vote as JSON-serializable data with keys user, vote, via, reason, ts, and
+        ``escalated: True`` for a vote counted through escalation."""
+        data = {"user": self.user, "vote": self.vote, "via": self.via, "reason": self.reason, "ts": self.ts}
+        return {**data, "escalated": True} if self.escalated else data
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Vote:
@@ -167,6 +175,7 @@ class Vote:
             via=data["via"],
             reason=data.get("reason"),
             ts=data.get("ts"),
+            escalated=data.get("escalated") is True,
         )
 
 
@@ -399,8 +408,9 @@ def collect_votes(
 
     Then, whatever their source, votes never count from: bots (users who posted a bot message here,
     the bot that posted the ask, Slackbot, ``bot_users``), users not in ``people`` (when given), users
-    outside ``policy.approvers`` (when set), and approvals (not rejects) by ``policy.requested_by``
-    unless ``allow_self_approval``.
+    outside ``policy.approvers`` (when set) and, from ``policy.escalate_after`` seconds after the ask,
+    ``policy.escalate_to`` (by a reply or button only; such votes are marked ``escalated``), and
+    approvals (not rejects) by ``policy.requested_by`` unless ``allow_self_approval``.
 
     A user's effective vote is their latest timed vote (reply or button, by ``ts``) together with the
     reactions they currently have on the ask message (removing a reaction retracts it). When these
@@ -410,11 +420,13 @@ def collect_votes(
     that reject. So "reject wins" is what "latest vote" gives in every order an observer could see.
     """
     signals, bots = _signals(ask_message, replies, policy, extra_votes, bot_users)
+    ask_ts = _ask_ts(ask_message)
     verified = None if people is None else set(people)
     by_user: dict[str, list[Vote]] = {}
     for vote in signals:
-        if _counts(vote, policy, bots) and (verified is None or vote.user in verified):
-            by_user.setdefault(vote.user, []).append(vote)
+        if _counts(vote, policy, bots, ask_ts) and (verified is None or vote.user in verified):
+            escalated = policy.escalates(vote.user)
+            by_user.setdefault(vote.user, []).append(replace(vote, escalated=escalated))
     effective = [_effective_vote(votes) for votes in by_user.values()]
     return sorted(effective, key=_vote_order)
 
@@ -431,7 +443,13 @@ def voters_to_verify(
     would answer. Users whose votes could not count anyway (other reactions, words that are no vote,
     non-approvers, bots already known) are left out, so a crowded thread costs few look-ups."""
     signals, bots = _signals(ask_message, replies, policy, extra_votes, ())
-    users = {vote.user for vote in signals if _counts(vote, policy, bots)}
+    ask_ts = _ask_ts(ask_message)
+    users = {
+        vote.user
+        for vote in signals
+        if why_not_voter(policy, vote.user, vote.vote, bots=bots, ask_ts=ask_ts, cast_at=vote.ts)
+        in (None, "before_escalation")  # told privately when their vote will count
+    }
     users.update(user for user, _, _ in replies_to_note(ask_message, replies, policy, people=None))
     return frozenset(users)
 
@@ -457,12 +475,35 @@ def replies_to_note(
         user = reply["user"]
         if reading.looks_like is None or (verified is not None and user not in verified):
             continue
-        if why_not_voter(policy, user, reading.looks_like, bots=bots) is not None:
+        if why_not_voter(policy, user, reading.looks_like, bots=bots, ask_ts=ask_ts, cast_at=reply["ts"]):
             continue
         note = uncounted_reply_note(reply["text"], policy)
         if note:
             notes.append((user, reply["ts"], note))
     return notes
+
+
+def votes_before_escalation(
+    ask_message: Mapping[str, Any],
+    replies: Sequence[Mapping[str, Any]],
+    policy: ApprovalPolicy,
+    *,
+    people: Collection[str] | None,
+) -> list[Vote]:
+    """The votes of people (in ``people``, when given) in ``policy.escalate_to`` that do not count
+    because they came before the escalation, or by a reaction (see :func:`why_not_voter`)."""
+    if policy.escalate_after is None:
+        return []
+    signals, bots = _signals(ask_message, replies, policy, (), ())
+    ask_ts = _ask_ts(ask_message)
+    verified = None if people is None else set(people)
+    return [
+        vote
+        for vote in signals
+        if (verified is None or vote.user in verified)
+        and why_not_voter(policy, vote.user, vote.vote, bots=bots, ask_ts=ask_ts, cast_at=vote.ts)
+        == "before_escalation"
+    ]
 
 
 def decide(
@@ -554,21 +595,48 @@ def _signals(
 
 
 def why_not_voter(
-    policy: ApprovalPolicy, user: str, vote: VoteKind, *, bots: Iterable[str] = ()
+    policy: ApprovalPolicy,
+    user: str,
+    vote: VoteKind,
+    *,
+    bots: Iterable[str] = (),
+    ask_ts: str | None = None,
+    cast_at: str | None = None,
 ) -> NotVoter | None:
     """Why ``user``'s ``vote`` would not count under ``policy`` (``None``: it counts).
 
     The one rule for every way of voting: bots never vote (Slackbot and ``bots``), only
     ``policy.approvers`` vote when set, and ``policy.requested_by`` cannot approve (rejecting is fine)
-    unless ``allow_self_approval``.
+    unless ``allow_self_approval``. Someone in ``policy.escalate_to`` votes as an approver when the
+    vote's Slack ts ``cast_at`` is ``policy.escalate_after`` seconds or more after the ask's ``ask_ts``;
+    a vote whose time is unknown (a reaction; no ``cast_at``) never counts through escalation.
     """
     if user == "USLACKBOT" or user in set(bots):
         return "bot"
     if policy.approvers is not None and user not in policy.approvers:
-        return "not_approver"
+        if not policy.escalates(user):
+            return "not_approver"
+        if not escalated_in_time(policy, ask_ts=ask_ts, cast_at=cast_at):
+            return "before_escalation"
     if vote == "approve" and user == policy.requested_by and not policy.allow_self_approval:
         return "self_approval"
     return None
+
+
+def escalation_at(policy: ApprovalPolicy, ask_ts: str) -> Decimal | None:
+    """The Slack time from which ``policy.escalate_to`` may vote (``None``: the policy does not escalate)."""
+    if policy.escalate_after is None:
+        return None
+    return Decimal(ask_ts) + Decimal(str(policy.escalate_after))
+
+
+def escalated_in_time(policy: ApprovalPolicy, *, ask_ts: str | None, cast_at: str | None) -> bool:
+    """True when a vote cast at Slack ts ``cast_at`` on the ask at ``ask_ts`` comes at or after the
+    escalation (never when either time is unknown)."""
+    if ask_ts is None or cast_at is None or not SLACK_TS.fullmatch(cast_at):
+        return False
+    start = escalation_at(policy, ask_ts)
+    return start is not None and Decimal(cast_at) >= start
 
 
 def user_kind(user: Mapping[str, Any]) -> UserKind:
@@ -609,8 +677,8 @@ def _reaction_votes(ask_message: Mapping[str, Any], policy: ApprovalPolicy) -> l
     return votes
 
 
-def _counts(vote: Vote, policy: ApprovalPolicy, bots: set[str]) -> bool:
-    return why_not_voter(policy, vote.user, vote.vote, bots=bots) is None
+def _counts(vote: Vote, policy: ApprovalPolicy, bots: set[str], ask_ts: str) -> bool:
+    return why_not_voter(policy, vote.user, vote.vote, bots=bots, ask_ts=ask_ts, cast_at=vote.ts) is None
 
 
 def _effective_vote(votes: list[Vote]) -> Vote:

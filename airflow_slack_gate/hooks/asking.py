@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import time
 import uuid
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from functools import cached_property
@@ -36,7 +36,9 @@ from airflow_slack_gate.core.pacing import (
 )
 from airflow_slack_gate.core.policy import ApprovalPolicy
 from airflow_slack_gate.core.protocol import (
+    REVIEW_DIGEST_KEY,
     ask_metadata,
+    asked_digest,
     gate_metadata,
     hitl_request,
     kept_ask,
@@ -60,10 +62,12 @@ LOOK_GAP = 60.0 / TIER_BUDGETS["conversations.history"]
 
 
 def posting_hook(conn_id: str) -> SlackGateHook:
-    """A hook for posts: its client retries only 429s; :func:`post_once` handles lost answers."""
+    """A hook for posts: its clients (sync and async) retry only 429s; :func:`post_once` (or, in a
+    trigger, a look at the thread before the next attempt) handles lost answers."""
     return SlackGateHook(
         slack_conn_id=conn_id,
         retry_handlers=[RateLimitErrorRetryHandler(max_retry_count=MAX_RATE_LIMIT_RETRIES)],
+        posting=True,
     )
 
 
@@ -163,12 +167,15 @@ class FoundAsk(NamedTuple):
 @dataclass(frozen=True)
 class Question:
     """What the sensor asks: its text (a superseded copy keeps it), the Block Kit message built when it
-    is posted (``{"text", "blocks"}``), and the rules its metadata carries."""
+    is posted (``{"text", "blocks"}``), the rules its metadata carries, and the review digest it asks
+    to approve (a question of the same try about another digest is never waited on again)."""
 
     text: str
     message: Callable[[], Mapping[str, Any]]
     policy: ApprovalPolicy
     approver_groups: list[str]
+    review_digest: str | None = None
+    escalation_groups: Sequence[str] = ()
 
 
 class AskResult(NamedTuple):
@@ -299,10 +306,12 @@ class Asking:
         """Post the question once per try (a rerun of the same try finds its message in Slack)."""
         channel = self.hook.channel_id(channel_ref)
         earlier = self.find_asks(channel, identity, since=since)
-        if asked := kept_ask(_open_of_this_try(earlier, identity)):
+        digest = question.review_digest
+        if asked := kept_ask(_open_of_this_try(earlier, identity, digest)):
             self.log.info("This try already asked in Slack (message %s); waiting on it.", asked)
             self._close_duplicates(channel, earlier, identity, asked)
             return AskResult(channel, asked)
+        self._supersede_other_digests(channel, earlier, identity, question)
         ask = question.message()
         policy, groups = question.policy, question.approver_groups
         attempts: list[str] = []
@@ -310,6 +319,8 @@ class Asking:
 
         def post() -> str:
             marks: dict[str, Any] = {"ask_id": new_post_id()}
+            if digest:
+                marks[REVIEW_DIGEST_KEY] = digest
             if attempts:  # posting again after a lost answer: the earlier attempts may still land
                 marks["replaces"] = ",".join(attempts)  # metadata values are flat
             attempts.append(marks["ask_id"])
@@ -317,11 +328,18 @@ class Asking:
                 channel=channel,
                 text=ask["text"],
                 blocks=ask["blocks"],
-                metadata=ask_metadata({**identity, **marks}, "open", policy=policy, approver_groups=groups),
+                metadata=ask_metadata(
+                    {**identity, **marks},
+                    "open",
+                    policy=policy,
+                    approver_groups=groups,
+                    escalation_groups=question.escalation_groups,
+                ),
             ).ts
 
         def landed() -> str | None:
-            return kept_ask(_open_of_this_try(self.find_asks(channel, identity, since=first_sent), identity))
+            asks = self.find_asks(channel, identity, since=first_sent)
+            return kept_ask(_open_of_this_try(asks, identity, digest))
 
         result = AskResult(channel, self.post_once(post, landed, "the question"))
         if len(attempts) > 1:
@@ -397,6 +415,23 @@ class Asking:
             update = superseded_message(original_text=text, new_try=identity["try_number"])
             self._update_ask(channel, ask.ts, update, ask_metadata(ask.payload, "superseded"))
 
+    def _supersede_other_digests(
+        self, channel: str, earlier: list[FoundAsk], identity: dict[str, Any], question: Question
+    ) -> None:
+        """Close this try's open questions about another review digest: votes on them never count."""
+        for ask in earlier:
+            if ask.is_open and same_try(ask.payload, identity):
+                self.log.warning(
+                    "This try asked about review digest %r before (message %s), not %r: asking afresh.",
+                    asked_digest(ask.payload),
+                    ask.ts,
+                    question.review_digest,
+                )
+                update = superseded_message(
+                    original_text=question.text, new_try=identity["try_number"], digest_changed=True
+                )
+                self._update_ask(channel, ask.ts, update, ask_metadata(ask.payload, "superseded"))
+
     def _update_ask(self, channel: str, ts: str, update: Mapping[str, Any], metadata: dict[str, Any]) -> None:
         try:
             self.hook.update_message(
@@ -406,5 +441,12 @@ class Asking:
             self.log.warning("Could not mark the question %s as superseded: %s", ts, error)
 
 
-def _open_of_this_try(asks: list[FoundAsk], identity: Mapping[str, Any]) -> list[tuple[str, dict[str, Any]]]:
-    return [(ask.ts, ask.payload) for ask in asks if same_try(ask.payload, identity) and ask.is_open]
+def _open_of_this_try(
+    asks: list[FoundAsk], identity: Mapping[str, Any], digest: str | None
+) -> list[tuple[str, dict[str, Any]]]:
+    """This try's open questions about ``digest`` (a question about another digest is not this one)."""
+    return [
+        (ask.ts, ask.payload)
+        for ask in asks
+        if same_try(ask.payload, identity) and ask.is_open and asked_digest(ask.payload) == digest
+    ]

@@ -49,6 +49,12 @@ class ConnectionSettings:
     slack_users: Any = None
     email_domain: str | None = None
 
+    @property
+    def clicks_delivered(self) -> bool:
+        """Whether Slack can deliver a button click for this connection: it has an app-level token
+        (Socket Mode) or a signing secret (a Request URL on the API server)."""
+        return bool(self.app_token or self.signing_secret)
+
     def bot_token(self) -> str:
         """The bot token, or ``AirflowNotFoundException`` naming the connection and where the token goes."""
         if not self.token:

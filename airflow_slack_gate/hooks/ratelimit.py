@@ -2,15 +2,22 @@
 
 Slack limits each app per workspace and method (``conversations.history`` and ``conversations.replies``
 are Tier 3: about 50 calls a minute). A limiter per call site would let a thousand gates each believe
-they have the whole budget; this one spaces the calls of a (token, method) pair evenly, serves waiting
-callers in arrival order (so channels share fairly), and when Slack answers 429 with ``Retry-After``
-it holds back every caller of that method, not just the one that was refused.
+they have the whole budget; this one keeps a token bucket per (token, method) whose rate adapts to
+Slack's 429s (the arithmetic and its numbers: :mod:`airflow_slack_gate.core.bucket`). After a quiet
+spell a short burst starts at once; then calls are spaced at the rate. Waiting callers are served by
+priority, then in arrival order (so channels share fairly), and an urgent call overtakes only calls
+that came shortly before it. When Slack answers 429 with ``Retry-After``, every caller of that method
+waits, not just the one that was refused, and the rate is halved; it grows back while calls succeed,
+so several triggerers sharing one token settle within Slack's budget without talking to each other.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import hashlib
+import heapq
+import itertools
 import random
 import time
 from collections.abc import Mapping
@@ -22,6 +29,7 @@ from slack_sdk.http_retry.request import HttpRequest
 from slack_sdk.http_retry.response import HttpResponse
 from slack_sdk.http_retry.state import RetryState
 
+from airflow_slack_gate.core.bucket import ROUTINE, AdaptivePace, queue_order
 from airflow_slack_gate.hooks.loops import PerLoop
 
 #: Calls a minute Slack allows per app and workspace (its published tiers); methods not listed: Tier 3.
@@ -44,47 +52,88 @@ def token_key(token: str) -> str:
     return hashlib.sha256(token.encode()).hexdigest()[:16]
 
 
+@dataclass(order=True)
+class _Waiter:
+    order: float
+    seq: int
+    turn: asyncio.Event = field(default_factory=asyncio.Event, compare=False)
+
+
 @dataclass
 class _Lane:
-    """The schedule of one (token, method): when the next call may start."""
+    """One (token, method): its adaptive pace and the callers waiting for it, best first."""
 
-    interval: float
-    next_start: float = 0.0
-    lock: asyncio.Lock = field(default_factory=asyncio.Lock)
+    pace: AdaptivePace
+    waiting: list[_Waiter] = field(default_factory=list)
+
+    def head_changed(self) -> None:
+        """Let the first waiter look again at the queue and the pace."""
+        if self.waiting:
+            self.waiting[0].turn.set()
 
 
 class RateLimiter:
-    """Spaces Slack calls per (token, method) to the method's budget; shared by all callers in a loop."""
+    """Paces Slack calls per (token, method) within the method's budget; shared by all callers in a loop."""
 
     def __init__(self, budgets: Mapping[str, int] | None = None) -> None:
         self.budgets = {**TIER_BUDGETS, **(budgets or {})}
         self._lanes: dict[tuple[str, str], _Lane] = {}
+        self._seq = itertools.count()
+        self._started = time.monotonic()
 
     def _lane(self, key: str, method: str) -> _Lane:
         lane = self._lanes.get((key, method))
         if lane is None:
-            per_minute = self.budgets.get(method, DEFAULT_BUDGET)
-            lane = self._lanes[(key, method)] = _Lane(interval=60.0 / per_minute)
+            budget = self.budgets.get(method, DEFAULT_BUDGET)
+            # a method first called now has been quiet since the loop started: its burst grew since
+            lane = self._lanes[(key, method)] = _Lane(AdaptivePace(budget=budget, now=self._started))
         return lane
 
     def set_budget(self, key: str, method: str, per_minute: int) -> None:
         """Override one method's budget for one token (no connection extra sets this; tests use it to
         read faster than Slack's tiers allow)."""
-        self._lane(key, method).interval = 60.0 / per_minute
-
-    async def acquire(self, key: str, method: str) -> None:
-        """Wait for this call's turn; callers queue in arrival order."""
         lane = self._lane(key, method)
-        async with lane.lock:
-            delay = lane.next_start - time.monotonic()
-            if delay > 0:
-                await asyncio.sleep(delay)
-            lane.next_start = max(lane.next_start, time.monotonic()) + lane.interval
+        lane.pace.set_budget(per_minute, time.monotonic())
+        lane.head_changed()
 
-    def hold_off(self, key: str, method: str, seconds: float) -> None:
-        """Slack said 429: nobody calls ``method`` with this token for ``seconds``."""
+    def rate(self, key: str, method: str) -> float:
+        """The calls a minute this loop now allows itself for (token, method) (at most its budget)."""
+        return self._lane(key, method).pace.rate
+
+    async def acquire(self, key: str, method: str, priority: int = ROUTINE) -> None:
+        """Wait for this call's turn: by ``priority`` (:data:`~airflow_slack_gate.core.bucket.URGENT`
+        overtakes recent routine calls), then in arrival order."""
         lane = self._lane(key, method)
-        lane.next_start = max(lane.next_start, time.monotonic() + seconds)
+        me = _Waiter(queue_order(time.monotonic(), priority), next(self._seq))
+        heapq.heappush(lane.waiting, me)
+        if lane.waiting[0] is me and len(lane.waiting) > 1:
+            lane.waiting[1].turn.set()  # the one it displaced may be timing its turn: it waits again
+        try:
+            while True:
+                me.turn.clear()
+                if lane.waiting[0] is not me:
+                    await me.turn.wait()
+                    continue
+                now = time.monotonic()
+                if lane.pace.take(now):
+                    return
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(me.turn.wait(), lane.pace.wait(now))
+        finally:
+            lane.waiting.remove(me)
+            heapq.heapify(lane.waiting)
+            lane.head_changed()
+
+    def succeeded(self, key: str, method: str) -> None:
+        """A call was answered (not 429): the rate grows back towards the budget."""
+        self._lane(key, method).pace.succeeded(time.monotonic())
+
+    def limited(self, key: str, method: str, retry_after: float) -> None:
+        """Slack said 429: nobody calls ``method`` with this token for ``retry_after`` seconds, and the
+        rate is lowered."""
+        lane = self._lane(key, method)
+        lane.pace.limited(time.monotonic(), retry_after)
+        lane.head_changed()
 
 
 _LIMITERS: PerLoop[RateLimiter] = PerLoop(RateLimiter)
@@ -96,13 +145,14 @@ def loop_rate_limiter() -> RateLimiter:
 
 
 class AsyncSharedRateLimitRetryHandler(AsyncRetryHandler):
-    """On 429, hold back every caller of the method (via the loop's limiter), then retry in turn."""
+    """On 429, hold back every caller of the method and lower its rate (via the loop's limiter), then
+    retry in turn."""
 
     def __init__(self, key: str, max_retry_count: int) -> None:
         super().__init__(max_retry_count=max_retry_count)
         self.key = key
 
-    async def _can_retry_async(
+    async def can_retry_async(
         self,
         *,
         state: RetryState,
@@ -110,7 +160,11 @@ class AsyncSharedRateLimitRetryHandler(AsyncRetryHandler):
         response: HttpResponse | None = None,
         error: Exception | None = None,
     ) -> bool:
-        return response is not None and response.status_code == 429
+        limited = response is not None and response.status_code == 429
+        if limited:  # also the last 429, which is not retried: the pace learns of every one
+            wait = retry_after(response) + random.random()  # noqa: S311
+            loop_rate_limiter().limited(self.key, _method(request), wait)
+        return limited and state.current_attempt < self.max_retry_count
 
     async def prepare_for_next_attempt_async(
         self,
@@ -120,12 +174,13 @@ class AsyncSharedRateLimitRetryHandler(AsyncRetryHandler):
         response: HttpResponse | None = None,
         error: Exception | None = None,
     ) -> None:
-        method = request.url.rstrip("/").rsplit("/", 1)[-1]
-        limiter = loop_rate_limiter()
-        limiter.hold_off(self.key, method, retry_after(response) + random.random())  # noqa: S311
-        await limiter.acquire(self.key, method)
+        await loop_rate_limiter().acquire(self.key, _method(request))
         state.next_attempt_requested = True
         state.increment_current_attempt()
+
+
+def _method(request: HttpRequest) -> str:
+    return request.url.rstrip("/").rsplit("/", 1)[-1]
 
 
 def retry_after(response: HttpResponse | None) -> float:

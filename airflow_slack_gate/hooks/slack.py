@@ -29,6 +29,7 @@ from slack_sdk.http_retry.builtin_handlers import (
 )
 from slack_sdk.web.async_client import AsyncWebClient
 
+from airflow_slack_gate.core.bucket import ROUTINE
 from airflow_slack_gate.core.errors import VOTER_ERRORS
 from airflow_slack_gate.core.votes import UserKind, user_kind
 from airflow_slack_gate.hooks.connection import (
@@ -100,11 +101,18 @@ def sync_retry_handlers() -> list[RetryHandler]:
     ]
 
 
-def async_retry_handlers(limiter_key: str) -> list[AsyncRetryHandler]:
+def async_retry_handlers(limiter_key: str, *, posting: bool = False) -> list[AsyncRetryHandler]:
     """The same bounded retries for triggers, without blocking the event loop; a 429 holds back
-    every caller of that method in the loop (see :mod:`airflow_slack_gate.hooks.ratelimit`)."""
+    every caller of that method in the loop (see :mod:`airflow_slack_gate.hooks.ratelimit`).
+
+    ``posting``: 429s only (Slack refused, so nothing was posted); after a 5xx or a lost connection a
+    post may be in Slack already, so the caller looks for it before posting again.
+    """
+    rate_limits = AsyncSharedRateLimitRetryHandler(limiter_key, max_retry_count=MAX_RATE_LIMIT_RETRIES)
+    if posting:
+        return [rate_limits]
     return [
-        AsyncSharedRateLimitRetryHandler(limiter_key, max_retry_count=MAX_RATE_LIMIT_RETRIES),
+        rate_limits,
         AsyncServerErrorRetryHandler(max_retry_count=MAX_SERVER_ERROR_RETRIES),
         AsyncConnectionErrorRetryHandler(
             max_retry_count=MAX_CONNECTION_RETRIES,
@@ -138,9 +146,11 @@ class SlackGateHook(SlackHook):
     conn_type = CONN_TYPE
     hook_name = "Slack Approval Gate"
 
-    def __init__(self, *, slack_conn_id: str = DEFAULT_CONN_ID, **kwargs: Any) -> None:
+    def __init__(self, *, slack_conn_id: str = DEFAULT_CONN_ID, posting: bool = False, **kwargs: Any) -> None:
         kwargs.setdefault("retry_handlers", sync_retry_handlers())
         super().__init__(slack_conn_id=slack_conn_id, **kwargs)
+        #: the async client retries 429s only (see :func:`async_retry_handlers`)
+        self._posting = posting
         self._bot_identity: BotIdentity | None = None
         self._settings: ConnectionSettings | None = None
         self._async_client: AsyncWebClient | None = None
@@ -205,7 +215,7 @@ class SlackGateHook(SlackHook):
         if self._async_client is None:
             params = self._client_args(await self.asettings())
             self._limiter_key = token_key(params["token"])
-            params["retry_handlers"] = async_retry_handlers(self._limiter_key)
+            params["retry_handlers"] = async_retry_handlers(self._limiter_key, posting=self._posting)
             self._async_client = AsyncWebClient(**params)
         self._async_client.session = shared_session(self._async_client.timeout)
         return self._async_client
@@ -508,9 +518,10 @@ class SlackGateHook(SlackHook):
         )
 
     async def aread_thread(
-        self, *, channel: str, ts: str, include_all_metadata: bool = True
+        self, *, channel: str, ts: str, include_all_metadata: bool = True, priority: int = ROUTINE
     ) -> list[dict[str, Any]]:
-        """Async :meth:`read_thread`, paced by the loop's shared rate limiter."""
+        """Async :meth:`read_thread`, paced by the loop's shared rate limiter; a read someone waits for
+        asks for ``priority=URGENT`` (:mod:`airflow_slack_gate.core.bucket`)."""
         client = await self.get_async_client()
         return await self._apages(
             "conversations.replies",
@@ -522,6 +533,7 @@ class SlackGateHook(SlackHook):
                 cursor=cursor,
                 include_all_metadata=include_all_metadata,
             ),
+            priority,
         )
 
     async def aread_history(
@@ -531,8 +543,10 @@ class SlackGateHook(SlackHook):
         oldest: str | None = None,
         inclusive: bool = True,
         include_all_metadata: bool = False,
+        latest: str | None = None,
     ) -> list[dict[str, Any]]:
-        """Async :meth:`read_history`, paced by the loop's shared rate limiter.
+        """Async :meth:`read_history`, paced by the loop's shared rate limiter (up to ``latest``, when
+        given).
 
         Pages are as large as Slack allows: the shared watcher reads a whole channel each round, and
         every page costs one call of the ~50 a minute Slack grants.
@@ -544,6 +558,7 @@ class SlackGateHook(SlackHook):
             lambda cursor: client.conversations_history(
                 channel=channel,
                 oldest=oldest,
+                latest=latest,
                 inclusive=inclusive,
                 limit=HISTORY_PAGE_SIZE,
                 cursor=cursor,
@@ -585,15 +600,20 @@ class SlackGateHook(SlackHook):
         client = await self.get_async_client()
         return await self._alimited(method, partial(getattr(client, method.replace(".", "_")), **arguments))
 
-    async def _alimited(self, method: str, call: Callable[[], Any]) -> Any:
-        await loop_rate_limiter().acquire(self._limiter_key, method)
-        return await self._acall(method, call)
+    async def _alimited(self, method: str, call: Callable[[], Any], priority: int = ROUTINE) -> Any:
+        limiter = loop_rate_limiter()
+        await limiter.acquire(self._limiter_key, method, priority)
+        response = await self._acall(method, call)
+        limiter.succeeded(self._limiter_key, method)
+        return response
 
-    async def _apages(self, method: str, key: str, page: Callable[[str | None], Any]) -> list[dict[str, Any]]:
+    async def _apages(
+        self, method: str, key: str, page: Callable[[str | None], Any], priority: int = ROUTINE
+    ) -> list[dict[str, Any]]:
         items: list[dict[str, Any]] = []
         cursor: str | None = None
         while True:
-            response = await self._alimited(method, partial(page, cursor))
+            response = await self._alimited(method, partial(page, cursor), priority)
             items.extend(response.get(key) or [])
             cursor = (response.get("response_metadata") or {}).get("next_cursor") or None
             if not cursor:

@@ -30,6 +30,7 @@ from typing import TYPE_CHECKING, Any
 from airflow.sdk.bases.notifier import BaseNotifier
 
 from airflow_slack_gate.core.hitl import form_fields, hitl_message
+from airflow_slack_gate.core.messages import shows_buttons, validate_buttons
 from airflow_slack_gate.core.protocol import hitl_metadata
 from airflow_slack_gate.hooks.asking import Asking, task_identity
 from airflow_slack_gate.hooks.errors import SlackGateError
@@ -51,6 +52,10 @@ class SlackHITLNotifier(BaseNotifier):
     :param text: The DAG author's own mrkdwn, shown above the request (sent as written; not a template).
     :param mention: Who to notify: a Slack user ID (``U012AB3CD``), or mrkdwn such as ``<!here>`` or
         ``<!subteam^S012AB3CD>`` (sent as written).
+    :param buttons: Show the options as buttons: ``"auto"`` when the connection has a ``signing_secret``
+        (Request URL) or an ``app_token`` (Socket Mode), without which Slack cannot deliver a click;
+        ``"always"`` (or ``True``); ``"never"`` (or ``False``). Without buttons the message links to the
+        request in Airflow.
     """
 
     template_fields = ()
@@ -62,8 +67,13 @@ class SlackHITLNotifier(BaseNotifier):
         channel: str | None = None,
         text: str | None = None,
         mention: str | None = None,
+        buttons: bool | str = "auto",
     ) -> None:
         super().__init__()
+        try:
+            self.buttons = validate_buttons(buttons)
+        except ValueError as error:
+            raise ValueError(f"SlackHITLNotifier: {error}") from None
         self.slack_conn_id = slack_conn_id
         self.channel = channel
         self.text = text
@@ -92,22 +102,23 @@ class SlackHITLNotifier(BaseNotifier):
         identity = task_identity(context)
         form = _has_form(task)
         form_in_slack = form and form_fields(_params_of(task)) is not None
-        message = hitl_message(
-            subject=str(task.subject),
-            body=None if task.body is None else str(task.body),
-            options=options,
-            multiple=bool(task.multiple),
-            has_params=form,
-            link=link,
-            form_in_slack=form_in_slack,
-            text=self.text,
-            mention=self.mention,
-            assigned_users=list(task.assigned_users or ()),
-            context_line=_context_line(identity),
-        )
         hook = SlackGateHook(slack_conn_id=self.slack_conn_id)
         try:
             channel = hook.task_channel(self.channel, task_id=task.task_id)
+            message = hitl_message(
+                subject=str(task.subject),
+                body=None if task.body is None else str(task.body),
+                options=options,
+                multiple=bool(task.multiple),
+                has_params=form,
+                link=link,
+                form_in_slack=form_in_slack,
+                text=self.text,
+                mention=self.mention,
+                assigned_users=list(task.assigned_users or ()),
+                context_line=_context_line(identity),
+                buttons=shows_buttons(self.buttons, clicks_delivered=hook.settings.clicks_delivered),
+            )
             posted = Asking(hook, log=self.log).post(
                 identity,
                 channel=channel,

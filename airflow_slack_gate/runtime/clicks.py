@@ -29,11 +29,18 @@ from dataclasses import dataclass
 from typing import Any, Literal
 
 from airflow_slack_gate.core import pacing
-from airflow_slack_gate.core.gate import GateRef, split_thread, voters_to_check, with_group_members
+from airflow_slack_gate.core.gate import (
+    GateRef,
+    split_thread,
+    voters_to_check,
+    with_escalation_members,
+    with_group_members,
+)
 from airflow_slack_gate.core.messages import (
     ANSWER_BLOCK,
     OUTCOMES,
     already_decided_text,
+    before_escalation_text,
     not_a_voter_text,
     not_an_open_question_text,
     reason_modal,
@@ -49,7 +56,7 @@ from airflow_slack_gate.core.protocol import (
     recorded_votes,
     vote_record_metadata,
 )
-from airflow_slack_gate.core.votes import decide, why_not_voter
+from airflow_slack_gate.core.votes import decide, escalation_at, why_not_voter
 from airflow_slack_gate.hooks.errors import SlackGateError
 from airflow_slack_gate.hooks.slack import SlackGateHook
 from airflow_slack_gate.hooks.usergroups import group_members
@@ -86,9 +93,13 @@ def click_rules(parent: Mapping[str, Any]) -> AskRules | None:
     return ask_rules(ask) if ask is not None and ask.get("state") == "open" else None
 
 
-def click_policy(rules: AskRules, members: frozenset[str]) -> ApprovalPolicy:
-    """The ask's rules with its approver groups' members (read with :func:`group_members`) added."""
-    return with_group_members(rules.policy, members) if rules.approver_groups else rules.policy
+def click_policy(
+    rules: AskRules, members: frozenset[str], escalated_members: frozenset[str] = frozenset()
+) -> ApprovalPolicy:
+    """The ask's rules with its approver groups' and escalation groups' members (read with
+    :func:`group_members`) added."""
+    policy = with_group_members(rules.policy, members) if rules.approver_groups else rules.policy
+    return with_escalation_members(policy, escalated_members) if rules.escalation_groups else policy
 
 
 def judge_click(
@@ -97,16 +108,20 @@ def judge_click(
     *,
     bot_id: str | None,
     members: frozenset[str] = frozenset(),
+    escalated_members: frozenset[str] = frozenset(),
     people: Collection[str] | None = None,
+    now: float | None = None,
 ) -> Verdict:
     """Judge a click on the gate whose thread (ask first, as conversations.replies returns it) is given.
 
     ``bot_id`` is the connection's bot; ``members`` the members of the approver groups in the ask's
-    rules. The rules come from the ask's metadata, which only the bot can write (never from the
-    button's value, which the click carries): a click on anything but this bot's open ask with rules
-    is answered privately and never recorded. ``people`` are the thread's voters Slack confirmed as
-    people (see :meth:`ClickHandler._people`), so another app's bot reaction does not make the gate
-    look decided.
+    rules, ``escalated_members`` those of its escalation groups; ``now`` (Unix time, default the
+    clock's) decides whether a click by someone in ``escalate_to`` comes after the escalation (its
+    record's ts, later still, is what the gate counts). The rules come from the ask's metadata,
+    which only the bot can write (never from the button's value, which the click carries): a click
+    on anything but this bot's open ask with rules is answered privately and never recorded.
+    ``people`` are the thread's voters Slack confirmed as people (see :meth:`ClickHandler._people`),
+    so another app's bot reaction does not make the gate look decided.
     """
     parent, replies = split_thread(thread, click.ts)
     if not bot_id or parent.get("bot_id") != bot_id:
@@ -126,12 +141,16 @@ def judge_click(
         mine = [r for r in replies if r.get("bot_id") == bot_id]
         if any(_click_id(r) == click.click_id for r in mine):
             return Verdict("ignore", "duplicate")
-    policy = click_policy(rules, members)
+    policy = click_policy(rules, members, escalated_members)
     clicks = recorded_votes(replies, ask_ts=click.ts, bot_id=bot_id)
     decision = decide(parent, replies, policy, extra_votes=clicks, people=people)
     if decision.is_final:
         return Verdict("tell", "already_decided", already_decided_text(decision.outcome))
-    why = why_not_voter(policy, click.user, click.vote)
+    clicked_at = f"{time.time() if now is None else now:.6f}"
+    why = why_not_voter(policy, click.user, click.vote, ask_ts=click.ts, cast_at=clicked_at)
+    if why == "before_escalation":
+        starts = escalation_at(policy, click.ts)
+        return Verdict("tell", why, before_escalation_text(starts=starts, via="button"))
     if why is not None:
         return Verdict("tell", why, not_a_voter_text(why))
     return Verdict("open_modal" if click.opens_reason_modal else "record", "counts")
@@ -213,10 +232,20 @@ class ClickHandler:
         parent, _ = split_thread(thread, click.ts)
         rules = click_rules(parent) if parent.get("bot_id") == bot.bot_id else None
         members: frozenset[str] = frozenset()
+        escalated_members: frozenset[str] = frozenset()
         if rules is not None and rules.approver_groups:
             members = await group_members(self.hook, sorted(rules.approver_groups))
-        people = await self._people(thread, click, rules, members)
-        verdict = judge_click(thread, click, bot_id=bot.bot_id, members=members, people=people)
+        if rules is not None and rules.escalation_groups:
+            escalated_members = await group_members(self.hook, sorted(rules.escalation_groups))
+        people = await self._people(thread, click, rules, members, escalated_members)
+        verdict = judge_click(
+            thread,
+            click,
+            bot_id=bot.bot_id,
+            members=members,
+            escalated_members=escalated_members,
+            people=people,
+        )
         if verdict.action == "record":
             record = await self._record(click)
             # The gate decides at once when this loop's watcher holds it: it gets the record (with the
@@ -244,12 +273,13 @@ class ClickHandler:
         click: Click,
         rules: AskRules | None,
         members: frozenset[str],
+        escalated_members: frozenset[str],
     ) -> frozenset[str]:
         """The thread's voters Slack confirms as people (``users.info``, cached per loop). When Slack
         cannot say, nobody: the gate looks undecided and the click is recorded (the trigger judges it)."""
         if rules is None:
             return frozenset()
-        policy = click_policy(rules, members)
+        policy = click_policy(rules, members, escalated_members)
         voters = voters_to_check(thread, GateRef(channel=click.channel, ts=click.ts), policy)
         try:
             return await people_among(self.hook, voters)

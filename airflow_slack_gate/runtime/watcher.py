@@ -39,6 +39,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from airflow_slack_gate.core import pacing
+from airflow_slack_gate.core.bucket import ROUTINE, URGENT
 from airflow_slack_gate.core.events import READ, UNCHANGED, event_channel, event_messages, thread_after_event
 from airflow_slack_gate.core.gate import SentNotes
 from airflow_slack_gate.core.messages import duplicate_ask_message
@@ -463,12 +464,14 @@ class ChannelWatcher:
         changes only when Slack's data did, never because two methods render a message differently.
         """
         try:
-            if parent is None:
-                thread = await self._read_thread(gate)
+            if parent is None:  # a read an event or a confirmation asked for waits on a vote: urgent
+                thread = await self._read_thread(gate, URGENT if gate.read_alone else ROUTINE)
             elif not parent.get("reply_count"):
                 thread = [parent]
             elif self._replies_may_have_changed(gate, parent, now):
-                thread = [parent, *(await self._read_thread(gate))[1:]]
+                # new replies (a vote, likely) go before routine reads; a periodic refresh does not
+                changed = replies_fingerprint(parent) != gate.replies_seen
+                thread = [parent, *(await self._read_thread(gate, URGENT if changed else ROUTINE))[1:]]
                 gate.replies_read = now
             else:
                 thread = [parent, *gate.thread[1:]]
@@ -483,8 +486,8 @@ class ChannelWatcher:
         gate.last_read, gate.confirmed, gate.read_alone = now, True, False
         gate.publish(thread, now)
 
-    async def _read_thread(self, gate: _Gate) -> Thread:
-        thread = await self.hook.aread_thread(channel=self.channel, ts=gate.ts)
+    async def _read_thread(self, gate: _Gate, priority: int = ROUTINE) -> Thread:
+        thread = await self.hook.aread_thread(channel=self.channel, ts=gate.ts, priority=priority)
         if not thread:
             raise explain("thread_not_found", conn_id=self.hook.slack_conn_id, method="conversations.replies")
         return thread

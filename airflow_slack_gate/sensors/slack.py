@@ -29,11 +29,14 @@ from airflow_slack_gate.core.gate import (
     NO_DECISION,
     GateRef,
     SentNotes,
+    decide_thread,
     error_payload,
     event_payload,
+    follow_ups_in_thread,
     read_step,
     uncounted_replies,
     voters_to_check,
+    with_escalation_members,
     with_group_members,
 )
 from airflow_slack_gate.core.messages import (
@@ -42,7 +45,9 @@ from airflow_slack_gate.core.messages import (
     is_jinja,
     outcome_message,
     outcome_thread_reply,
+    shows_buttons,
     unknown_requester_note,
+    validate_buttons,
 )
 from airflow_slack_gate.core.policy import (
     DEFAULT_APPROVE_REACTIONS,
@@ -54,7 +59,18 @@ from airflow_slack_gate.core.policy import (
     validate_gate_config,
     validate_on_timeout,
 )
-from airflow_slack_gate.core.protocol import ask_metadata, vote_record_metadata
+from airflow_slack_gate.core.protocol import (
+    REVIEW_DIGEST_KEY,
+    ask_metadata,
+    outcome_marks,
+    vote_record_metadata,
+)
+from airflow_slack_gate.core.reminders import (
+    escalation_delay,
+    follow_up_replies,
+    follow_ups_due,
+    reminder_offsets,
+)
 from airflow_slack_gate.core.requesters import (
     EMAIL_DOMAIN_EXTRA,
     SLACK_USERS_EXTRA,
@@ -66,7 +82,8 @@ from airflow_slack_gate.core.requesters import (
     parse_user_map,
     run_starter,
 )
-from airflow_slack_gate.core.votes import Decision, why_not_voter
+from airflow_slack_gate.core.review import review_digest_problem
+from airflow_slack_gate.core.votes import SLACK_TS, Decision, why_not_voter
 from airflow_slack_gate.hooks.asking import Asking, Question, run_could_start, task_identity
 from airflow_slack_gate.hooks.errors import SlackGateError
 from airflow_slack_gate.hooks.slack import DEFAULT_CONN_ID, SlackGateHook
@@ -92,6 +109,9 @@ RULE_FIELDS = (
     "requested_by",
     "on_timeout",
     "require_known_requester",
+    "remind_after",
+    "escalate_after",
+    "escalate_to",
 )
 #: Templated fields that choose where the question is asked and which Slack app reads the votes: they
 #: render with :data:`TRUSTED_CONTEXT_KEYS` only, never with the run's params, conf, dag_run or XCom.
@@ -106,6 +126,9 @@ _RULE_EXAMPLES = {
     "requested_by": "'U012AB3CD'",
     "on_timeout": "'reject'",
     "require_known_requester": "True",
+    "remind_after": "[timedelta(hours=1), timedelta(hours=4)]",
+    "escalate_after": "timedelta(hours=8)",
+    "escalate_to": "['S0LEADS']",
 }
 #: How long after the gate's own deadline Airflow's deferral timeout fires, if the trigger never did.
 DEFERRAL_GRACE = timedelta(minutes=5)
@@ -171,15 +194,37 @@ class SlackApprovalSensor(SlackTextTemplating, BaseSensorOperator):
         task) or ``"fail"`` (fail the task).
     :param deferrable: Wait in the triggerer (True) or in the worker, in ``mode="poke"``/``"reschedule"``.
     :param fail_on_error: Raise on Slack errors instead of returning ``False``.
+    :param remind_after: Seconds or a ``timedelta`` after the ask, or a list of them: at each, while the
+        gate waits undecided, the bot replies once in the thread mentioning the approvers who have not
+        voted yet (user groups as group mentions; nobody when ``approvers=None``), how many approvals
+        are still needed and when the gate times out. Each before ``timeout``. After a triggerer
+        outage only the latest reminder due is posted. See docs/reminders.md.
+    :param escalate_after: Seconds or a ``timedelta`` after the ask from which the people in
+        ``escalate_to`` may vote as approvers too (same rules, by a thread reply or the buttons; their
+        reactions do not count); the bot announces it in the thread. Needs ``escalate_to``.
+    :param escalate_to: Slack user IDs (``U...``/``W...``) and user-group IDs (``S...``) who may vote
+        from ``escalate_after`` on. A vote of theirs cast earlier does not count (they are told
+        privately from when it will). The decision record marks their votes ``"escalated": true``.
     :param airflow_ui: Also list the gate in Airflow's Required actions (an Airflow HITL request with
         the options Approve and Reject), while it waits deferred. An answer there is a vote of the
         responder's Slack user (found from their Airflow user name as the requester is: the connection's
         ``slack_users`` extra, or by email), under the same rules as a vote in Slack; it is recorded in
         the question's thread. An Airflow user with no Slack user, or whose Slack user may not vote,
         counts nothing, and the thread says why. Poke and reschedule modes write no request.
+    :param review_digest: What exactly is asked to be approved, e.g. an image digest from the build task:
+        ``"{{ ti.xcom_pull('build', key='image_digest') }}"``. Shown in the question as code, kept in
+        the question's metadata and in the decision record (``review_digest``), so a deploy task can
+        check with :func:`airflow_slack_gate.verify.require_approved` that it deploys exactly what was
+        approved. One line of printable text, at most 200 characters; a digest that renders empty or
+        ``"None"`` (a missing upstream XCom) fails the task before anything is asked. A retry whose
+        digest changed asks afresh: votes on the old question never count. (templated)
+    :param buttons: Show Approve / Reject buttons on the question: ``"auto"`` when the connection has an
+        ``app_token`` (Socket Mode) or a ``signing_secret`` (Request URL), without which Slack cannot
+        deliver a click; ``"always"`` (or ``True``); ``"never"`` (or ``False``). Replies and reactions
+        count either way.
     """
 
-    template_fields: Sequence[str] = ("slack_conn_id", "channel", "text", "blocks")
+    template_fields: Sequence[str] = ("slack_conn_id", "channel", "text", "blocks", "review_digest")
     template_fields_renderers = {"blocks": "json", "text": "md"}
     ui_color = "#ECB22E"
     operator_extra_links = (SlackMessageLink(),)
@@ -210,6 +255,11 @@ class SlackApprovalSensor(SlackTextTemplating, BaseSensorOperator):
         deferrable: bool = True,
         fail_on_error: bool = False,
         airflow_ui: bool = True,
+        review_digest: str | None = None,
+        buttons: bool | str = "auto",
+        remind_after: float | timedelta | Sequence[float | timedelta] | None = None,
+        escalate_after: float | timedelta | None = None,
+        escalate_to: Sequence[str] | str = (),
         **kwargs: Any,
     ) -> None:
         super().__init__(poke_interval=poke_interval, timeout=timeout, **kwargs)
@@ -223,12 +273,19 @@ class SlackApprovalSensor(SlackTextTemplating, BaseSensorOperator):
             requested_by=requested_by,
             on_timeout=on_timeout,
             require_known_requester=require_known_requester,
+            remind_after=remind_after,
+            escalate_after=escalate_after,
+            escalate_to=escalate_to,
         )
         dag_macros = (self.dag.user_defined_macros if self.has_dag() else None) or {}
         trusted_names = set(TRUSTED_CONTEXT_KEYS) | set(dag_macros)
         for name, value in (("slack_conn_id", slack_conn_id), ("channel", channel)):
             _refuse_run_controlled_target(self.task_id, name, value, trusted_names)
         validate_on_timeout(on_timeout)
+        try:
+            self.buttons = validate_buttons(buttons)
+        except ValueError as error:
+            raise ValueError(f"Task {self.task_id!r}: {error}") from None
         self.slack_conn_id = slack_conn_id
         self.channel = channel
         self.text = text
@@ -246,9 +303,24 @@ class SlackApprovalSensor(SlackTextTemplating, BaseSensorOperator):
         self.deferrable = deferrable
         self.fail_on_error = fail_on_error
         self.airflow_ui = airflow_ui
+        if review_digest is not None and not _is_template(review_digest):
+            self._check_review_digest(review_digest, ValueError)
+        self.review_digest = review_digest
+        self.remind_after = remind_after
+        self.escalate_after = escalate_after
+        self.escalate_to = escalate_to
+        try:
+            self._reminder_offsets = reminder_offsets(remind_after, timeout=self.timeout)
+            self._escalation_delay = escalation_delay(escalate_after, timeout=self.timeout)
+        except ValueError as error:
+            raise ValueError(f"Task {self.task_id!r}: {error}") from None
         self._requester: Requester | None = None
         self._rules = self._validate()
         self.check_slack_message(rendered=False)
+
+    def _check_review_digest(self, value: Any, error: type[Exception]) -> None:
+        if problem := review_digest_problem(value):
+            raise error(f"Task {self.task_id!r}: {problem}. Nothing was asked.")
 
     def slack_message_to_check(self) -> tuple[Any, Any]:
         return None, self.blocks  # the question is shortened to fit; the author's blocks are not
@@ -264,6 +336,8 @@ class SlackApprovalSensor(SlackTextTemplating, BaseSensorOperator):
                 reject_reactions=self.reject_reactions,
                 requested_by=requested_by or self.requested_by or None,
                 allow_self_approval=self.allow_self_approval,
+                escalate_to=_as_id_list(self.escalate_to) or (),
+                escalate_after=self._escalation_delay,
             )
         except ValueError as error:
             raise ValueError(f"Task {self.task_id!r}: {error}") from None
@@ -322,7 +396,11 @@ class SlackApprovalSensor(SlackTextTemplating, BaseSensorOperator):
 
     def _policy(self) -> ApprovalPolicy:
         policy, groups = self._base_policy()
-        return with_group_members(policy, self._groups.members(self.hook, groups)) if groups else policy
+        if groups:
+            policy = with_group_members(policy, self._groups.members(self.hook, groups))
+        if escalation_groups := list(self._rules.escalation_groups):
+            policy = with_escalation_members(policy, self._groups.members(self.hook, escalation_groups))
+        return policy
 
     def _refuse_rules_from_mapping(self) -> None:
         """Refuse a mapped gate whose rules, channel or connection come from an upstream task's XCom.
@@ -424,6 +502,8 @@ class SlackApprovalSensor(SlackTextTemplating, BaseSensorOperator):
 
     def execute(self, context: Context) -> bool:
         self.check_slack_message()
+        if self.review_digest is not None:
+            self._check_review_digest(self.review_digest, AirflowFailException)
         try:
             self._settle_requester(context)
             gate = self._ask(context)
@@ -456,6 +536,8 @@ class SlackApprovalSensor(SlackTextTemplating, BaseSensorOperator):
                 poke_interval=self.poke_interval,
                 permalink=gate.permalink,
                 hitl_ti_id=hitl_ti_id,
+                remind_after=list(self._reminder_offsets),
+                escalation_groups=list(self._rules.escalation_groups),
             ),
             method_name="execute_complete",
             timeout=timedelta(seconds=max(0.0, deadline - time.time())) + DEFERRAL_GRACE,
@@ -481,7 +563,7 @@ class SlackApprovalSensor(SlackTextTemplating, BaseSensorOperator):
                 ti_id=ti_id,
                 options=list(airflow_ui.OPTIONS),
                 subject=airflow_ui.subject(self.text),
-                body=_required_actions_body(gate),
+                body=_required_actions_body(gate, self.review_digest),
                 defaults=None,
                 multiple=False,
                 params={},
@@ -604,6 +686,7 @@ class SlackApprovalSensor(SlackTextTemplating, BaseSensorOperator):
         channel = self.hook.task_channel(self.channel, task_id=self.task_id)
         identity = task_identity(context)
         policy, groups = self._base_policy()
+        buttons = shows_buttons(self.buttons, clicks_delivered=self.hook.settings.clicks_delivered)
 
         def message() -> dict[str, Any]:
             return ask_message(
@@ -615,9 +698,22 @@ class SlackApprovalSensor(SlackTextTemplating, BaseSensorOperator):
                 requested_by=policy.requested_by,
                 context_line=_context_line(identity),
                 requester_note=self._requester_note(),
+                review_digest=self.review_digest,
+                buttons=buttons,
+                escalation_groups=self._rules.escalation_groups,
+                escalates_at=None
+                if self._escalation_delay is None
+                else datetime.now(tz=timezone.utc) + timedelta(seconds=self._escalation_delay),
             )
 
-        question = Question(text=self.text, message=message, policy=policy, approver_groups=groups)
+        question = Question(
+            text=self.text,
+            message=message,
+            policy=policy,
+            approver_groups=groups,
+            review_digest=self.review_digest,
+            escalation_groups=self._rules.escalation_groups,
+        )
         asked = self.asking.ask(channel, identity, question, since=run_could_start(context).timestamp())
         if asked.reposted_since is not None:
             self._reposted_since = asked.reposted_since
@@ -641,7 +737,8 @@ class SlackApprovalSensor(SlackTextTemplating, BaseSensorOperator):
             except SlackGateError as error:
                 self.log.warning("Could not read the question's permalink: %s", error)
         gate = GateRef(channel=gate.channel, ts=gate.ts, permalink=permalink)
-        context["ti"].xcom_push(key=SLACK_MESSAGE_XCOM_KEY, value=gate.to_dict())
+        asked = {**gate.to_dict(), REVIEW_DIGEST_KEY: self.review_digest}
+        context["ti"].xcom_push(key=SLACK_MESSAGE_XCOM_KEY, value=asked)
         self.log.info("Asked in Slack: %s", gate.permalink or gate.ts)
         return gate
 
@@ -690,12 +787,64 @@ class SlackApprovalSensor(SlackTextTemplating, BaseSensorOperator):
             payload = read_step(thread, gate, policy, expired=expired, people=people)
             if payload is None:
                 self._note_uncounted(gate, thread, policy, people)
+                self._follow_up(gate, thread, policy, people)
             return payload
         except SlackGateError as error:
             if error.is_permanent:
                 return error_payload(gate, error=str(error), error_code=error.error_code)
             self.log.warning("Slack read failed, will retry: %s", error)
             return None
+
+    def _follow_up(
+        self, gate: GateRef, thread: list[dict[str, Any]], policy: ApprovalPolicy, people: frozenset[str]
+    ) -> None:
+        """Post the reminder or escalation announcement due after this read of a still undecided gate,
+        once (the trigger's rule, for gates that wait in the worker): not when a reply of the gate's
+        own bot already carries it, nor past the deadline; a post whose answer was lost is looked for
+        before posting again. A failure is logged; the next read tries again."""
+        deadline = float(gate.ts) + self.timeout
+        due = follow_ups_due(
+            ask_ts=gate.ts,
+            remind_after=self._reminder_offsets,
+            escalate_after=policy.escalate_after,
+            now=time.time(),
+            posted=follow_ups_in_thread(thread, gate),
+        )
+        if not due or time.time() >= deadline:
+            return
+        base, groups = self._base_policy()
+        approvers = (base.approvers or frozenset(), {g: self._groups.members(self.hook, [g]) for g in groups})
+        escalation_groups = self._rules.escalation_groups
+        escalated = (base.escalate_to, {g: self._groups.members(self.hook, [g]) for g in escalation_groups})
+        decision = decide_thread(thread, gate, policy, people=people)
+        replies = follow_up_replies(
+            due,
+            ask_ts=gate.ts,
+            policy=policy,
+            decision=decision,
+            approvers=approvers,
+            escalated=escalated,
+            now=time.time(),
+            deadline=deadline,
+        )
+        for reply in replies:
+
+            def post(text: str = reply.text, metadata: dict[str, Any] = reply.metadata) -> str:
+                return self.asking.write_hook.post_message(
+                    channel=gate.channel, thread_ts=gate.ts, text=text, metadata=metadata
+                ).ts
+
+            def landed(key: str = reply.follow_up.key) -> str | None:
+                ask, *answers = self.hook.read_thread(channel=gate.channel, ts=gate.ts)
+                found = (one for one in answers if key in follow_ups_in_thread([ask, one], gate))
+                return next((str(one["ts"]) for one in found), None)
+
+            try:
+                self.asking.post_once(post, landed, f"the {reply.follow_up.kind}")
+            except SlackGateError as error:
+                self.log.warning(
+                    "Could not post the %s now, trying again later: %s", reply.follow_up.kind, error
+                )
 
     @cached_property
     def _sent_notes(self) -> SentNotes:
@@ -709,12 +858,14 @@ class SlackApprovalSensor(SlackTextTemplating, BaseSensorOperator):
         Poke mode remembers the replies it noted; reschedule mode keeps nothing between reads, so it
         notes only replies newer than the previous read (one ``poke_interval`` plus
         ``pacing.NOTE_GRACE``): a reschedule later than that skips a note, a reply inside the grace
-        may be noted twice.
+        may be noted twice, and an escalated person's reaction (which has no time) is never noted.
         A failure to send a note changes nothing for the gate.
         """
         since = time.time() - self._next_wait(float("inf")) - pacing.NOTE_GRACE if self.reschedule else 0.0
         for user, reply_ts, text in uncounted_replies(thread, gate, policy, people=people):
-            if float(reply_ts) <= since or not self._sent_notes.first_time(gate.channel, reply_ts):
+            if self.reschedule and not (SLACK_TS.fullmatch(reply_ts) and float(reply_ts) > since):
+                continue  # noted by an earlier read (or a reaction's note, which has no time)
+            if not self._sent_notes.first_time(gate.channel, reply_ts):
                 continue
             try:
                 self.hook.post_ephemeral(channel=gate.channel, user=user, text=text, thread_ts=gate.ts)
@@ -746,9 +897,14 @@ class SlackApprovalSensor(SlackTextTemplating, BaseSensorOperator):
         identity = task_identity(context)
         if self._reposted_since is not None:  # poke modes: no trigger's watcher closed a late copy
             self.asking.keep_one(gate.channel, identity, gate.ts, since=self._reposted_since)
-        self._show_outcome(gate, outcome, decision, decided_at, identity)
+        digest = (_own_xcom(context, SLACK_MESSAGE_XCOM_KEY) or {}).get(REVIEW_DIGEST_KEY)
+        self._show_outcome(gate, outcome, decision, decided_at, identity, digest)
         approved = outcome == "approved" or (outcome == "timed_out" and self.on_timeout == "approve")
         record = {
+            "dag_id": identity["dag_id"],
+            "run_id": identity["run_id"],
+            "task_id": identity["task_id"],
+            "review_digest": digest,
             "approved": approved,
             "outcome": outcome,
             "votes": [vote.to_dict() for vote in decision.votes],
@@ -767,9 +923,18 @@ class SlackApprovalSensor(SlackTextTemplating, BaseSensorOperator):
         return approved
 
     def _show_outcome(
-        self, gate: GateRef, outcome: str, decision: Decision, decided_at: datetime, identity: dict[str, Any]
+        self,
+        gate: GateRef,
+        outcome: str,
+        decision: Decision,
+        decided_at: datetime,
+        identity: dict[str, Any],
+        digest: str | None,
     ) -> None:
-        """Update the question and post one thread reply; a failure here never loses the decision."""
+        """Update the question and post one thread reply; a failure here never loses the decision.
+
+        The question's metadata keeps the outcome, when and by whom it was decided, and the review
+        digest, for the audit trail (:mod:`airflow_slack_gate.audit`)."""
         update = outcome_message(
             original_text=self.text,
             outcome=outcome,
@@ -777,7 +942,9 @@ class SlackApprovalSensor(SlackTextTemplating, BaseSensorOperator):
             reason=decision.reason,
             decided_at=decided_at,
             on_timeout=self.on_timeout if outcome == "timed_out" else None,
+            review_digest=digest,
         )
+        decided = outcome_marks(decided_at.timestamp(), decision.decided_by, digest)
         policy, groups = self._base_policy()
         try:
             self.hook.update_message(
@@ -785,13 +952,24 @@ class SlackApprovalSensor(SlackTextTemplating, BaseSensorOperator):
                 ts=gate.ts,
                 text=update["text"],
                 blocks=update["blocks"],
-                metadata=ask_metadata(identity, outcome, policy=policy, approver_groups=groups),
+                metadata=ask_metadata(
+                    {**identity, **decided},
+                    outcome,
+                    policy=policy,
+                    approver_groups=groups,
+                    escalation_groups=self._rules.escalation_groups,
+                ),
             )
             reply = outcome_thread_reply(
                 outcome=outcome,
                 decided_by=decision.decided_by,
                 reason=decision.reason,
                 on_timeout=self.on_timeout if outcome == "timed_out" else None,
+                escalated=[
+                    vote.user
+                    for vote in decision.votes
+                    if vote.escalated and vote.user in decision.decided_by
+                ],
             )
             self.asking.reply_once(
                 channel=gate.channel, thread_ts=gate.ts, text=reply, what="the outcome reply"
@@ -806,9 +984,11 @@ class SlackApprovalSensor(SlackTextTemplating, BaseSensorOperator):
         return False
 
 
-def _required_actions_body(gate: GateRef) -> str:
+def _required_actions_body(gate: GateRef, review_digest: str | None) -> str:
     asked = f"[the question in Slack]({gate.permalink})" if gate.permalink else "the question in Slack"
-    return (
+    # a checked digest holds no backtick or line break, so the code span shows it as it is
+    reviewed = f"Review digest: `{review_digest}`. " if review_digest else ""
+    return reviewed + (
         f"Asked in Slack: {asked}. Your answer here is your vote, counted as your Slack user's under the "
         "gate's rules (who may approve, how many approvals, not your own request), and recorded in the "
         "question's thread. An Airflow user with no Slack user, or whose Slack user may not vote, counts "
@@ -949,7 +1129,7 @@ def _is_template(value: Any) -> bool:
 
 def _is_plain(value: Any) -> bool:
     """Data written in the DAG's code (or read there), not something Airflow resolves at run time."""
-    if value is None or isinstance(value, (str, int, float)):
+    if value is None or isinstance(value, (str, int, float, timedelta)):
         return True
     if isinstance(value, (list, tuple, set, frozenset)):
         return all(_is_plain(item) for item in value)

@@ -2,19 +2,22 @@
 
 Starts the Slack emulator (seeded: ``#approvals``, alice, bob, carol, dave, mallory) and a real Airflow
 on 127.0.0.1 in a temporary home (:class:`~airflow_slack_gate.testing.airflow_runner.AirflowRunner`), triggers
-``slack_gate_approve_deploy`` from ``example_dags/``, prints where to look and how to answer, waits for
-the decision (from a simulated approver with ``--auto-approve``, or from a person through
-``airflow-slack-gate emulator reply``), prints the outcome and the branch that ran, and stops
-everything, also on Ctrl-C.
+``slack_gate_approve_deploy`` (shipped in the package, in ``testing/demo_dags/``), prints where to look
+and how to answer, waits for the decision (from a simulated approver with ``--auto-approve``, or from a
+person: in the emulator's Slack in the browser, or through ``airflow-slack-gate emulator reply``),
+prints the outcome and the branch that ran, and stops everything (with ``--keep-running``: on Ctrl-C),
+also on Ctrl-C.
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import shlex
 import signal
 import sys
+import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -31,8 +34,8 @@ DAG_FILE = "slack_approve_deploy.py"
 GATE_TASK = "ask_for_approval"
 BRANCHES = ("deploy_model", "notify_skipped")
 AUTO_APPROVER = "alice"
-#: Where the example DAGs are in a source checkout (they are not part of the installed package).
-DEFAULT_DAGS_FOLDER = Path(__file__).resolve().parents[2] / "example_dags"
+#: The demo's DAG, shipped in the package (a checkout's example_dags/ links to it).
+DEFAULT_DAGS_FOLDER = Path(__file__).resolve().parent / "demo_dags"
 DAGS_FOLDER_ENV = "SLACK_GATE_EXAMPLE_DAGS"
 #: How often the demo's gate reads Slack (a cluster policy sets it; the DAG file is unchanged).
 POKE_INTERVAL = 1.0
@@ -63,6 +66,12 @@ def add_demo_parser(subparsers: Any) -> argparse.ArgumentParser:
         help="with --auto-approve: how long the simulated approver takes (default: 3)",
     )
     parser.add_argument(
+        "--keep-running",
+        action="store_true",
+        help="after the outcome, keep Airflow and the Slack emulator running (to look around in the "
+        "Airflow UI and the Slack page) until Ctrl-C",
+    )
+    parser.add_argument(
         "--decision-timeout",
         type=float,
         default=900.0,
@@ -73,7 +82,7 @@ def add_demo_parser(subparsers: Any) -> argparse.ArgumentParser:
         "--dags-folder",
         type=Path,
         default=Path(os.environ.get(DAGS_FOLDER_ENV) or DEFAULT_DAGS_FOLDER),
-        help=f"the example DAGs (default: ${DAGS_FOLDER_ENV}, else example_dags/ of this checkout)",
+        help=f"a folder with {DAG_FILE} (default: ${DAGS_FOLDER_ENV}, else the one in this package)",
     )
     parser.set_defaults(func=run_demo)
     return parser
@@ -114,7 +123,7 @@ def _demo(args: argparse.Namespace, out: IO[str]) -> int:
         runner = AirflowRunner(
             args.dags_folder,
             env={
-                "AIRFLOW_CONN_SLACK_GATE_DEFAULT": slack.airflow_connection(),
+                "AIRFLOW_CONN_SLACK_GATE_DEFAULT": _connection_with_buttons(slack),
                 **ids.example_dag_variables(),
             },
             gate_poke_interval=POKE_INTERVAL,
@@ -132,10 +141,11 @@ def _demo(args: argparse.Namespace, out: IO[str]) -> int:
             except AirflowRunnerError as error:
                 return _failed(out, runner, f"the gate did not ask: {error}")
             question = slack.get_message(ask["channel"], ask["ts"])
-            _print_where_to_look(out, runner, slack, run_id, ask, question["text"], state)
+            stays_up = args.keep_running or not args.auto_approve
+            _print_where_to_look(out, runner, slack, run_id, ask, question["text"], state, stays_up)
             answer_at = time.monotonic() + args.approve_after if args.auto_approve else None
             if answer_at is None:
-                say(out, "Waiting for an answer (Ctrl-C stops the demo)...")
+                say(out, "Waiting for an answer in Slack (Ctrl-C stops the demo)...")
             else:
                 say(out, f"--auto-approve: {AUTO_APPROVER} approves in {args.approve_after:.0f}s...")
             try:
@@ -144,7 +154,43 @@ def _demo(args: argparse.Namespace, out: IO[str]) -> int:
             except AirflowRunnerError as error:
                 return _failed(out, runner, str(error))
             expected = "approved" if args.auto_approve else None
-            return _print_outcome(out, runner, run_id, final, names, expected)
+            code = _print_outcome(out, runner, run_id, final, names, expected)
+            if args.keep_running:
+                _keep_running(out, runner, slack, run_id)
+            return code
+
+
+def _connection_with_buttons(slack: SlackEmulator) -> str:
+    """The demo's Airflow connection, with the app-level token: the triggerer opens Socket Mode, so
+    the question's buttons work."""
+    connection = json.loads(slack.airflow_connection())
+    connection["extra"]["app_token"] = slack.app_settings().app_token
+    return json.dumps(connection)
+
+
+def _this_command() -> str:
+    """This command as any shell can run it: the running executable's absolute path (a shell may not
+    have the virtualenv's ``bin`` on its PATH), else this Python with ``-m``."""
+    program = Path(sys.argv[0]).resolve()
+    if program.name == "airflow-slack-gate" and program.is_file() and os.access(program, os.X_OK):
+        return shlex.quote(str(program))
+    return f"{shlex.quote(sys.executable)} -m airflow_slack_gate.cli"
+
+
+def _page_url(slack: SlackEmulator, ask: dict[str, str]) -> str:
+    """The emulator's Slack page, open at the question's thread."""
+    return f"{slack.url}#channel={ask['channel']}&thread={ask['ts']}"
+
+
+def _keep_running(out: IO[str], runner: AirflowRunner, slack: SlackEmulator, run_id: str) -> None:
+    say(out, "--keep-running: Airflow and the Slack emulator keep running; Ctrl-C stops them.")
+    say(out, f"  Airflow UI    {runner.url}/dags/{DAG_ID}/runs/{run_id}")
+    say(out, f"                log in as {runner.username} / {runner.password}")
+    say(out, f"  Slack         {slack.url}")
+    try:
+        threading.Event().wait()
+    except KeyboardInterrupt:
+        say(out, "")
 
 
 def _print_where_to_look(
@@ -155,23 +201,29 @@ def _print_where_to_look(
     ask: dict[str, str],
     text: str,
     state: str,
+    stays_up: bool,
 ) -> None:
-    reply = f"airflow-slack-gate emulator reply --url {slack.url} --ts {ask['ts']}"
-    react = f"airflow-slack-gate emulator react --url {slack.url} --ts {ask['ts']}"
+    emulator = f"{_this_command()} emulator"
+    reply = f"{emulator} reply --url {slack.url} --ts {ask['ts']}"
+    react = f"{emulator} react --url {slack.url} --ts {ask['ts']}"
+    gone_soon = "it stops with the demo, in a few seconds (--keep-running keeps it)"
+    login = f"log in as {runner.username} / {runner.password}" if stays_up else gone_soon
+    page = "open it in a browser, choose who you are, click Approve or Reject" if stays_up else gone_soon
     lines = [
         "",
         f"The gate asked in Slack; {GATE_TASK} is {state} (it holds no worker slot while it waits).",
         "",
+        f"  Slack         {_page_url(slack, ask)}",
+        f"                {page}",
         f"  Airflow UI    {runner.url}/dags/{DAG_ID}/runs/{run_id}",
-        f"                log in as {runner.username} / {runner.password}",
-        f"  Slack         #{slack.workspace.channel_name} ({ask['channel']}) in the emulator at {slack.url}",
+        f"                {login}",
         f"  The question  {' / '.join(line for line in text.splitlines() if line.strip())}",
         "",
-        "  Answer from another shell, as one of the people in the channel:",
+        f"  Or answer from another shell, as one of the people in #{slack.workspace.channel_name}:",
         f"    {reply} --user alice approve",
         f"    {reply} --user bob {shlex.quote('reject: not this week')}",
         f"    {react} --user carol white_check_mark",
-        f"  Read the thread:  airflow-slack-gate emulator messages --url {slack.url} --ts {ask['ts']}",
+        f"  Read the thread:  {emulator} messages --url {slack.url} --ts {ask['ts']}",
         f"  (or export {URL_ENV}={slack.url} and leave out --url)",
         "",
     ]

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import AsyncIterator, Coroutine
+from functools import cached_property
 from typing import Any
 from uuid import UUID
 
@@ -13,6 +14,8 @@ from airflow.triggers.base import BaseTrigger, TriggerEvent
 from airflow_slack_gate.core import gate as gate_rules
 from airflow_slack_gate.core.pacing import FailureStreak, hitl_look_every, trigger_backoff
 from airflow_slack_gate.core.policy import ApprovalPolicy
+from airflow_slack_gate.core.reminders import FollowUp, follow_up_replies, follow_ups_due, next_follow_up_at
+from airflow_slack_gate.hooks.asking import posting_hook
 from airflow_slack_gate.hooks.errors import SlackGateError
 from airflow_slack_gate.hooks.sessions import holding_shared_sessions
 from airflow_slack_gate.hooks.slack import SlackGateHook
@@ -53,7 +56,10 @@ class SlackApprovalTrigger(BaseTrigger):
     because every read covers the whole thread. Its writes change no vote and no outcome: the shared
     channel watcher closes a late duplicate of the gate's question (idempotent; see
     :mod:`airflow_slack_gate.runtime.watcher`), and it sends an ephemeral note to a person whose reply looked
-    like a vote but did not count (a repeat after a restart or a failure to send changes nothing).
+    like a vote but did not count (a repeat after a restart or a failure to send changes nothing). It
+    posts the gate's reminders (``remind_after``) and escalation announcement, each once: the thread is
+    read first, and a reply of the gate's own bot carrying the same follow-up metadata means it was
+    posted already (:mod:`airflow_slack_gate.core.reminders`).
     Before a vote counts, ``users.info`` confirms its caster is a person (cached per loop); a vote
     nobody could check does not count, and the gate keeps waiting. Its kwargs hold no secret: the
     token stays in the Airflow connection.
@@ -76,6 +82,10 @@ class SlackApprovalTrigger(BaseTrigger):
     :param permalink: The ask message's URL, echoed back in the event.
     :param share_reads: Deprecated and ignored: the trigger always reads through the loop's shared
         channel watcher. Accepted so that a trigger serialized by an older version still starts.
+    :param remind_after: Seconds after the ask at which to remind the approvers who have not voted yet
+        (see :mod:`airflow_slack_gate.core.reminders`).
+    :param escalation_groups: User-group IDs of ``escalate_to`` (the policy's ``escalate_after`` and
+        user IDs say the rest), expanded when the trigger starts.
     :param hitl_ti_id: Airflow's id of the try whose HITL request (the gate in Airflow's Required
         actions, ``airflow_ui=True``) the trigger also looks at: an answer there ends the wait with an
         event shaped like Airflow's own HITL resume payload, and the worker counts it as a vote. The
@@ -95,6 +105,8 @@ class SlackApprovalTrigger(BaseTrigger):
         permalink: str = "",
         share_reads: bool | None = None,  # deprecated, ignored (see the class docstring)
         hitl_ti_id: str | None = None,
+        remind_after: list[float] | None = None,
+        escalation_groups: list[str] | None = None,
     ) -> None:
         super().__init__()
         self.slack_conn_id = slack_conn_id
@@ -104,6 +116,10 @@ class SlackApprovalTrigger(BaseTrigger):
         self.deadline = deadline
         self.poke_interval = poke_interval
         self.hitl_ti_id = hitl_ti_id
+        self.remind_after = [float(offset) for offset in remind_after or ()]
+        self.escalation_groups = list(escalation_groups or [])
+        #: reminders and announcements this trigger posted (Slack's thread says so for the others)
+        self._posted_follow_ups: set[str] = set()
         #: the gate's failed reads in a row (the watcher's rounds it heard of, and its own reads)
         self._trouble = FailureStreak()
         #: users Slack confirmed as people during this run (what the deadline decides on if Slack fails)
@@ -122,6 +138,8 @@ class SlackApprovalTrigger(BaseTrigger):
                 "poke_interval": self.poke_interval,
                 "permalink": self.gate.permalink,
                 "hitl_ti_id": self.hitl_ti_id,
+                "remind_after": self.remind_after,
+                "escalation_groups": self.escalation_groups,
             },
         )
 
@@ -255,6 +273,8 @@ class SlackApprovalTrigger(BaseTrigger):
                 wait = self._time_left()
                 if look_again_in is not None:
                     wait = look_again_in if wait is None else min(wait, look_again_in)
+                if (follow_up_in := self._next_follow_up_in()) is not None:
+                    wait = follow_up_in if wait is None else min(wait, follow_up_in)
                 try:
                     thread = await watch.next_thread(wait)
                 except SlackGateError as error:
@@ -264,8 +284,12 @@ class SlackApprovalTrigger(BaseTrigger):
                     if not self._expired():
                         continue
                     thread = None
-                if thread is None and look_again_in is not None and not self._expired():
-                    thread = watch.latest()
+                if (
+                    thread is None
+                    and not self._expired()
+                    and (look_again_in is not None or self._follow_up_due())
+                ):
+                    thread = watch.latest() or None
                 look_again_in = None
                 read = thread is not None  # Slack answered (the watcher's read or the last one seen)
                 expired = self._expired()
@@ -295,6 +319,8 @@ class SlackApprovalTrigger(BaseTrigger):
                         continue
                     return self._event(payload)
                 await self._note_uncounted(hook, thread, policy, people)
+                if payload := await self._follow_up(hook, policy):
+                    return self._event(payload)
 
     async def _people(
         self, hook: SlackGateHook, thread: list[dict[str, Any]], policy: ApprovalPolicy
@@ -315,6 +341,100 @@ class SlackApprovalTrigger(BaseTrigger):
         notes = gate_rules.uncounted_replies(thread, self.gate, policy, people=people)
         if notes:
             await send_notes(hook, self.gate.channel, self.gate.ts, notes)
+
+    # -- reminders and escalation ---------------------------------------------------------------------
+
+    def _next_follow_up_in(self) -> float | None:
+        """Seconds until the next reminder or escalation is due (``None``: none left); a poke interval
+        while one is due but not posted yet (a post failed, or a restarted trigger has not looked)."""
+        if self._follow_up_due() and not self._expired():
+            return self.poke_interval
+        at = next_follow_up_at(
+            ask_ts=self.gate.ts,
+            remind_after=self.remind_after,
+            escalate_after=self._escalate_after,
+            now=time.time(),
+        )
+        return None if at is None else max(0.0, at - time.time())
+
+    def _follow_up_due(self, posted: frozenset[str] = frozenset()) -> list[FollowUp]:
+        return follow_ups_due(
+            ask_ts=self.gate.ts,
+            remind_after=self.remind_after,
+            escalate_after=self._escalate_after,
+            now=time.time(),
+            posted=posted | self._posted_follow_ups,
+        )
+
+    @cached_property
+    def _poster(self) -> SlackGateHook:
+        """Posts reminders: its client retries only 429s, never a post whose answer was lost."""
+        return posting_hook(self.slack_conn_id)
+
+    @property
+    def _escalate_after(self) -> float | None:
+        return self.policy.get("escalate_after")
+
+    async def _follow_up(self, hook: SlackGateHook, policy: ApprovalPolicy) -> dict[str, Any] | None:
+        """Post the reminder or escalation announcement that is due, once; the event payload instead
+        when the thread, read again before posting, shows the gate decided.
+
+        Nothing is posted when the thread already holds a reply of the gate's own bot with the same
+        key (:func:`~airflow_slack_gate.core.protocol.posted_follow_ups`), when the gate is decided,
+        or past its deadline. The post is not retried blindly (its answer may be lost after Slack
+        posted it): a failure is logged, and the next try, a poke interval later, reads the thread
+        first.
+        """
+        if self._expired() or not self._follow_up_due():
+            return None
+        try:
+            thread = await hook.aread_thread(channel=self.gate.channel, ts=self.gate.ts)
+            self._posted_follow_ups |= gate_rules.follow_ups_in_thread(thread, self.gate)
+            if not (due := self._follow_up_due()):
+                return None
+            people = await self._people(hook, thread, policy)
+            decision = gate_rules.decide_thread(thread, self.gate, policy, people=people)
+            if decision.is_final:
+                return gate_rules.event_payload("decided", self.gate, decision)
+            if self._expired():
+                return None
+            approvers, escalated = await self._named_voters(hook, policy)
+            replies = follow_up_replies(
+                due,
+                ask_ts=self.gate.ts,
+                policy=policy,
+                decision=decision,
+                approvers=approvers,
+                escalated=escalated,
+                now=time.time(),
+                deadline=self.deadline,
+            )
+            for reply in replies:
+                await self._poster.acall(
+                    "chat.postMessage",
+                    channel=self.gate.channel,
+                    thread_ts=self.gate.ts,
+                    text=reply.text,
+                    metadata=reply.metadata,
+                )
+                self._posted_follow_ups.add(reply.follow_up.key)
+                self.log.info("Gate %s: posted %s", self.gate.ts, reply.follow_up.key)
+        except SlackGateError as error:
+            self.log.warning(
+                "Gate %s: could not post a reminder now, trying again later: %s", self.gate.ts, error
+            )
+        return None
+
+    async def _named_voters(
+        self, hook: SlackGateHook, policy: ApprovalPolicy
+    ) -> tuple[
+        tuple[frozenset[str], dict[str, frozenset[str]]], tuple[frozenset[str], dict[str, frozenset[str]]]
+    ]:
+        """``(users, {group: members})`` of the approvers and of ``escalate_to``, as the DAG named them."""
+        base = ApprovalPolicy.from_dict(self.policy)
+        approver_groups = {group: await group_members(hook, [group]) for group in self.approver_groups}
+        escalation_groups = {group: await group_members(hook, [group]) for group in self.escalation_groups}
+        return (base.approvers or frozenset(), approver_groups), (base.escalate_to, escalation_groups)
 
     async def _last_look(self, hook: SlackGateHook, latest: list[dict[str, Any]]) -> list[dict[str, Any]]:
         """At the deadline, read the thread once more: a vote already in Slack wins over the timeout."""
@@ -372,9 +492,12 @@ class SlackApprovalTrigger(BaseTrigger):
 
     async def _resolve_policy(self, hook: SlackGateHook) -> ApprovalPolicy:
         policy = ApprovalPolicy.from_dict(self.policy)
-        if not self.approver_groups:
-            return policy
-        return gate_rules.with_group_members(policy, await group_members(hook, self.approver_groups))
+        if self.approver_groups:
+            policy = gate_rules.with_group_members(policy, await group_members(hook, self.approver_groups))
+        if self.escalation_groups:
+            members = await group_members(hook, self.escalation_groups)
+            policy = gate_rules.with_escalation_members(policy, members)
+        return policy
 
     def _expired(self) -> bool:
         return self.deadline is not None and time.time() >= self.deadline

@@ -2,7 +2,12 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
+
+import pytest
 
 REPO = Path(__file__).resolve().parents[2]
 ARTIFACTS = REPO / "test-artifacts" / "browser"
@@ -18,3 +23,33 @@ CHROMIUM_ARGS = [
     "--disable-sync",
 ]
 LOG_TAIL_LINES = 200
+
+
+def screenshot(page: Any, name: str) -> Path:
+    """Save the whole page as ``test-artifacts/browser/<name>.png``."""
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    path = ARTIFACTS / f"{name}.png"
+    page.screenshot(path=str(path), full_page=True, animations="disabled")
+    return path
+
+
+def playwright_or_skip() -> Callable[[], Any]:
+    """Playwright's ``sync_playwright``, or a skip naming what is missing."""
+    if not CHROMIUM.exists():
+        pytest.skip(f"Chromium not found at {CHROMIUM}: install it with `apt-get install -y chromium`")
+    try:
+        from playwright.sync_api import sync_playwright
+    except ImportError:
+        pytest.skip("Playwright for Python is not installed: `pip install 'playwright>=1.40'`")
+    return sync_playwright
+
+
+@contextmanager
+def chromium(sync_playwright: Callable[[], Any]) -> Iterator[Any]:
+    """Debian's Chromium, headless (Playwright's own browser downloads are never used)."""
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
+        try:
+            yield browser
+        finally:
+            browser.close()

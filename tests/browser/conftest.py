@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from browser_support import ARTIFACTS, CHROMIUM, CHROMIUM_ARGS, LOG_TAIL_LINES
+from browser_support import ARTIFACTS, LOG_TAIL_LINES, chromium, playwright_or_skip
 
 from airflow_slack_gate.core import manifest
 from airflow_slack_gate.testing.airflow_runner import AirflowRunner
@@ -47,26 +47,16 @@ def failed(request: pytest.FixtureRequest) -> bool:
 @pytest.fixture(scope="module")
 def sync_playwright() -> Callable[[], Any]:
     """Playwright's ``sync_playwright``, or a skip naming what is missing."""
-    if not CHROMIUM.exists():
-        pytest.skip(f"Chromium not found at {CHROMIUM}: install it with `apt-get install -y chromium`")
-    try:
-        from playwright.sync_api import sync_playwright
-    except ImportError:
-        pytest.skip("Playwright for Python is not installed: `pip install 'playwright>=1.40'`")
-    return sync_playwright
+    return playwright_or_skip()
 
 
 @pytest.fixture(scope="module")
 def browser(sync_playwright: Callable[[], Any]) -> Iterator[Any]:
-    """Debian's Chromium, headless (Playwright's own browser downloads are never used)."""
+    """Debian's Chromium, headless."""
     for stale in ARTIFACTS.glob("FAILED-*.png"):
         stale.unlink()
-    with sync_playwright() as playwright:
-        chromium = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
-        try:
-            yield chromium
-        finally:
-            chromium.close()
+    with chromium(sync_playwright) as launched:
+        yield launched
 
 
 # -- the Slack emulator -----------------------------------------------------------------------------------
@@ -103,6 +93,23 @@ def page(
     browser: Any, airflow_ui: AirflowRunner, slack: SlackEmulator, request: pytest.FixtureRequest
 ) -> Iterator[Any]:
     """A fresh browser page; on failure: a screenshot, the API server's log and the Slack calls."""
+
+    def airflow_log() -> None:
+        print(f"--- airflow api-server log (last {LOG_TAIL_LINES} lines):")
+        print(airflow_ui.logs(tail=LOG_TAIL_LINES, task_logs=False))
+
+    yield from _page(browser, slack, request, airflow_log)
+
+
+@pytest.fixture
+def slack_page(browser: Any, slack: SlackEmulator, request: pytest.FixtureRequest) -> Iterator[Any]:
+    """A fresh browser page without Airflow; on failure: a screenshot and the Slack calls."""
+    yield from _page(browser, slack, request, lambda: None)
+
+
+def _page(
+    browser: Any, slack: SlackEmulator, request: pytest.FixtureRequest, print_logs: Callable[[], None]
+) -> Iterator[Any]:
     context = browser.new_context(viewport={"width": 1280, "height": 1100})
     context.set_default_timeout(20_000)
     page = context.new_page()
@@ -117,8 +124,7 @@ def page(
             except Exception as error:  # the page may be gone; the logs below matter more
                 screenshot = Path(f"(no screenshot: {error})")
             print(f"\n--- screenshot: {screenshot}")
-            print(f"--- airflow api-server log (last {LOG_TAIL_LINES} lines):")
-            print(airflow_ui.logs(tail=LOG_TAIL_LINES, task_logs=False))
+            print_logs()
             print("--- Slack calls the emulator received:")
             for call in slack.calls:
                 print(f"{call.method} -> {call.status} {call.error or 'ok'}")

@@ -8,11 +8,10 @@ which runs ``SlackGateHook.test_connection`` (auth.test) in the API server again
 from __future__ import annotations
 
 import json
-from pathlib import Path
 from typing import Any
 
 import pytest
-from browser_support import ARTIFACTS
+from browser_support import screenshot
 
 from airflow_slack_gate.hooks.connection_form import EXTRA_FIELDS
 from airflow_slack_gate.testing.airflow_runner import AirflowRunner
@@ -35,13 +34,6 @@ def expect(target: Any) -> Any:
     from playwright.sync_api import expect
 
     return expect(target)
-
-
-def screenshot(page: Any, name: str) -> Path:
-    ARTIFACTS.mkdir(parents=True, exist_ok=True)
-    path = ARTIFACTS / f"{name}.png"
-    page.screenshot(path=str(path), full_page=True, animations="disabled")
-    return path
 
 
 def log_in(page: Any, airflow: AirflowRunner) -> None:

@@ -18,12 +18,17 @@ from pathlib import Path
 import pytest
 
 from airflow_slack_gate.testing.airflow_runner import AirflowRunnerError, pids_with_cwd_in, wait_until
+from tests.support import build_wheel, venv_with_wheel
 
 BIN = Path(sys.executable).parent
 CLI = str(BIN / "airflow-slack-gate")
 #: The demo must finish in under 3 minutes on a 2-core machine.
 DEMO_LIMIT = 180.0
 linux_only = pytest.mark.skipif(not Path("/proc/self/cwd").exists(), reason="finds processes via /proc")
+#: A shell whose PATH lacks the virtualenv's bin (what `make demo` leaves a person's other shells with).
+PATH_WITHOUT_VENV = os.pathsep.join(
+    entry for entry in os.environ.get("PATH", "").split(os.pathsep) if entry and Path(entry) != BIN
+)
 
 
 @dataclass
@@ -68,11 +73,18 @@ class Demo:
         return pids_with_cwd_in(home)
 
 
-def start_demo(*args: str) -> Demo:
-    env = {**os.environ, "PATH": f"{BIN}{os.pathsep}{os.environ.get('PATH', '')}"}
+def start_demo(
+    *args: str, bin_dir: Path = BIN, env: dict[str, str] | None = None, cwd: Path | None = None
+) -> Demo:
+    """``airflow-slack-gate demo`` of ``bin_dir``, in ``env`` (this one by default) and ``cwd``."""
+    env = {
+        **(os.environ if env is None else env),
+        "PATH": f"{bin_dir}{os.pathsep}{os.environ.get('PATH', '')}",
+    }
     process = subprocess.Popen(
-        [CLI, "demo", *args],
+        [str(bin_dir / "airflow-slack-gate"), "demo", *args],
         env=env,
+        cwd=cwd,
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
         text=True,
@@ -105,9 +117,25 @@ def demos() -> Iterator[list[Demo]]:
 
 
 @linux_only
-def test_demo_auto_approve_deploys_and_leaves_nothing_running(demos):
+def test_demo_auto_approve_from_a_pip_installed_wheel_deploys_and_leaves_nothing_running(demos, tmp_path):
+    """A newcomer's first command: only the wheel, installed with pip in a new venv (no checkout, so no
+    example_dags/ to find), no PYTHONPATH or SLACK_GATE_EXAMPLE_DAGS, started in an empty directory."""
+    bin_dir = venv_with_wheel(tmp_path, build_wheel(tmp_path))
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    env = {"PATH": os.environ["PATH"], "HOME": str(tmp_path / "home"), "LANG": "C.UTF-8"}
+    env["AIRFLOW_HOME"] = str(tmp_path / "home" / "airflow")
+    where = subprocess.run(
+        [bin_dir / "python", "-c", "import airflow_slack_gate.testing.demo as d; print(d.__file__)"],
+        cwd=empty,
+        env=env,
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    assert where.stdout.startswith(str(tmp_path / "venv")), "the wheel's copy runs, not the checkout's"
     began = time.monotonic()
-    demos.append(demo := start_demo("--auto-approve"))
+    demos.append(demo := start_demo("--auto-approve", bin_dir=bin_dir, env=env, cwd=empty))
 
     code = demo.wait(timeout=DEMO_LIMIT)
     took = time.monotonic() - began
@@ -118,6 +146,9 @@ def test_demo_auto_approve_deploys_and_leaves_nothing_running(demos):
     assert "Outcome: approved by alice" in demo.output
     assert "Branch:  deploy_model ran (deployed churn-classifier " in demo.output
     assert "Skipped: notify_skipped" in demo.output
+    assert "log in as" not in demo.output  # the UI stops with the demo: no login that is gone in seconds
+    assert "it stops with the demo, in a few seconds (--keep-running keeps it)" in demo.output
+    assert list(empty.iterdir()) == []
     assert demo.leftovers() == []
 
 
@@ -125,14 +156,14 @@ def test_demo_auto_approve_deploys_and_leaves_nothing_running(demos):
 def test_a_person_answers_with_the_printed_command(demos):
     demos.append(demo := start_demo())
     reject = demo.wait_for_line("--user bob 'reject: not this week'", timeout=150)
-    assert reject.startswith("airflow-slack-gate emulator reply --url http://127.0.0.1:")
+    assert reject.startswith(f"{CLI} emulator reply --url http://127.0.0.1:")
     assert demo.wait_for_line("Airflow UI    http://127.0.0.1:", timeout=1)
     login = demo.wait_for_line("log in as admin / ", timeout=1)
     assert len(login.split(" / ")[1]) >= 12  # a generated password
 
     answered = subprocess.run(
         shlex.split(reject),
-        env={**os.environ, "PATH": f"{BIN}{os.pathsep}{os.environ.get('PATH', '')}"},
+        env={**os.environ, "PATH": PATH_WITHOUT_VENV},
         capture_output=True,
         text=True,
         timeout=30,

@@ -17,8 +17,14 @@ CLIENT_TIMEOUT = 1
 
 
 def connection_json(slack: SlackEmulator, token: str | None = None, timeout: int = CLIENT_TIMEOUT) -> str:
-    """The ``slack_gate_default`` connection for the emulator, with a short client timeout."""
-    extra = {"base_url": slack.base_url, "default_channel": "approvals", "timeout": timeout}
+    """The ``slack_gate_default`` connection for the emulator, with a short client timeout, and a signing
+    secret, so questions show buttons (a closed copy of a question must lose them)."""
+    extra = {
+        "base_url": slack.base_url,
+        "default_channel": "approvals",
+        "timeout": timeout,
+        "signing_secret": slack.app_settings().signing_secret,
+    }
     return json.dumps(
         {"conn_type": "slack_gate", "password": token or slack.workspace.bot_token, "extra": extra}
     )

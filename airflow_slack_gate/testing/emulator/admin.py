@@ -1,8 +1,9 @@
 """The admin HTTP API under ``/_emulator/``: the people's side and fault injection, for other processes.
 
-Every route takes and returns JSON (GET routes take query parameters). Failures answer HTTP 400
-``{"ok": false, "error": "<what is wrong>"}``. :class:`~airflow_slack_gate.testing.emulator.EmulatorClient`
-is the Python client of these routes.
+Every route takes and returns JSON (GET routes take query parameters; a body must be sent as
+``Content-Type: application/json``, else HTTP 415, so no other website open in a browser can act as
+the workspace's people). Failures answer HTTP 400 ``{"ok": false, "error": "<what is wrong>"}``.
+:class:`~airflow_slack_gate.testing.emulator.EmulatorClient` is the Python client of these routes.
 """
 
 from __future__ import annotations
@@ -120,6 +121,7 @@ def _app(api: EmulatorApi, a: dict[str, Any]) -> Any:
 ROUTES: dict[tuple[str, str], Handler] = {
     ("GET", "/health"): lambda api, a: {},
     ("GET", "/workspace"): lambda api, a: {"workspace": api.workspace.to_dict()},
+    ("GET", "/directory"): lambda api, a: api.directory(),
     ("GET", "/messages"): lambda api, a: {"messages": api.messages(a["channel"])},
     ("POST", "/messages"): _post_message,
     ("PATCH", "/messages"): lambda api, a: api.edit_message(a["channel"], a["ts"], a["text"]),
@@ -147,7 +149,10 @@ ROUTES: dict[tuple[str, str], Handler] = {
         "ephemerals": [e.to_dict() for e in api.ephemerals(a.get("user"), a.get("channel"))]
     },
     ("GET", "/views"): lambda api, a: {
-        "views": [{"id": v.id, "user": v.user, "view": v.view} for v in api.open_views(a.get("user"))]
+        "views": [
+            {"id": v.id, "user": v.user, "view": v.view, "errors": v.errors}
+            for v in api.open_views(a.get("user"))
+        ]
     },
     ("GET", "/socket_connections"): lambda api, a: {
         "connections": [c.to_dict() for c in api.socket_connections(a.get("bot"))]
@@ -218,6 +223,8 @@ def _endpoint(
                 result = handler(api, arguments)
         except KeyError as exc:
             return _error(f"missing argument {exc.args[0]!r}")
+        except _NotJson as exc:
+            return _error(str(exc), status=415)
         except (EmulatorError, TimeoutError, ValueError, TypeError) as exc:
             return _error(str(exc) or type(exc).__name__)
         return web.json_response({"ok": True, **(result or {})})
@@ -225,9 +232,17 @@ def _endpoint(
     return endpoint
 
 
+class _NotJson(ValueError):
+    """A body that is not ``application/json``."""
+
+
 async def _arguments(request: web.Request) -> dict[str, Any]:
     arguments: dict[str, Any] = dict(request.query)
     if request.can_read_body:
+        # Any website can make a browser send a form's content types here without asking first; a
+        # JSON body needs the emulator's CORS consent, which it never gives.
+        if request.content_type != "application/json":
+            raise _NotJson("send the arguments as JSON, with Content-Type: application/json")
         body = await request.json()
         if not isinstance(body, dict):
             raise ValueError("the request body must be a JSON object")
@@ -235,7 +250,7 @@ async def _arguments(request: web.Request) -> dict[str, Any]:
     return arguments
 
 
-def _error(message: str) -> web.Response:
+def _error(message: str, status: int = 400) -> web.Response:
     return web.Response(
-        text=json.dumps({"ok": False, "error": message}), status=400, content_type="application/json"
+        text=json.dumps({"ok": False, "error": message}), status=status, content_type="application/json"
     )

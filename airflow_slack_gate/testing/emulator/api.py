@@ -275,6 +275,26 @@ class EmulatorApi:
 
     # -- reading -------------------------------------------------------------------------------
 
+    def directory(self) -> dict[str, list[dict[str, Any]]]:
+        """Who and what the workspace has, as the browser page lists them, each with id and name:
+        ``people`` (active, not bots), ``bots`` (with their app's id) and ``channels`` (not archived,
+        with their member ids)."""
+        with self.state.lock:
+            users = [u for u in self.state.users.values() if not u.deleted]
+            return {
+                "people": [{"id": u.id, "name": u.name} for u in users if not u.is_bot],
+                "bots": [
+                    {"id": u.id, "name": u.name, "bot_id": u.bot_id, "app_id": u.app_id}
+                    for u in users
+                    if u.is_bot
+                ],
+                "channels": [
+                    {"id": c.id, "name": c.name, "members": sorted(c.members)}
+                    for c in self.state.channels.values()
+                    if not c.is_archived
+                ],
+            }
+
     def messages(self, channel: str) -> list[MessageDict]:
         """The channel's messages (parents, and replies also sent to the channel), oldest first, as
         Slack shows them."""
@@ -377,8 +397,9 @@ class EmulatorApi:
         self.controls.clear_faults()
 
     def enable_rate_limits(self, enabled: bool = True, *, overrides: Mapping[str, int] | None = None) -> None:
-        """Enforce Slack's rate limits (tiers per token and method per minute; chat.postMessage about
-        1/s per channel). ``overrides`` sets calls per minute for named methods, e.g. to test fast."""
+        """Enforce Slack's rate limits (tiers per token and method per minute, with sporadic bursts;
+        chat.postMessage about 1/s per channel, with short bursts; see ``controls.check_rate_limit``).
+        ``overrides`` sets calls per minute for named methods, e.g. to test fast."""
         self.controls.enable_rate_limits(enabled, overrides)
 
     def call_count(self, method: str) -> int:

@@ -80,6 +80,7 @@ def run_emulator(args: argparse.Namespace) -> int:
         app = emulator.app_settings()
         lines = [
             f"Slack emulator running at {emulator.base_url} (Ctrl-C to stop)",
+            f"Slack in the browser (act as its people, click buttons): {emulator.url}",
             f"{URL_ENV}={emulator.url}",
             f"SLACK_BASE_URL={emulator.base_url}",
             f"SLACK_BOT_TOKEN={ids.bot_token}",

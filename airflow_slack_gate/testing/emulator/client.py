@@ -252,7 +252,8 @@ class EmulatorClient:
         return self._request("POST", "/views/submit", body)["delivery"]
 
     def open_views(self, user: str | None = None) -> list[dict[str, Any]]:
-        """Modals people have open (``id``, ``user``, ``view``)."""
+        """Modals people have open (``id``, ``user``, ``view``, and ``errors``: the app's last
+        ``response_action: errors``, ``block_id`` -> message)."""
         return self._request("GET", "/views", user=user)["views"]
 
     def ephemerals(self, user: str | None = None, channel: str | None = None) -> list[dict[str, Any]]:

@@ -1,5 +1,5 @@
 """The aiohttp application: Slack's Web API under ``/api/<method>``, Socket Mode's websocket under
-``/link/``, and the admin API under ``/_emulator/``.
+``/link/``, the admin API under ``/_emulator/``, and Slack in the browser at ``/``.
 
 Per call: parse arguments (query string, then urlencoded/multipart form or JSON body), record the call,
 apply injected latency, drops and faults, authenticate the token, enforce rate limits when enabled,
@@ -13,11 +13,13 @@ import json
 from typing import Any
 
 from aiohttp import web
+from aiohttp.typedefs import Handler
 
 from airflow_slack_gate.testing.emulator.admin import add_admin_routes
 from airflow_slack_gate.testing.emulator.api import EmulatorApi
 from airflow_slack_gate.testing.emulator.controls import CallRecord, Fault
 from airflow_slack_gate.testing.emulator.methods import METHODS, Call, Method
+from airflow_slack_gate.testing.emulator.page import add_page_route
 from airflow_slack_gate.testing.emulator.params import Params
 from airflow_slack_gate.testing.emulator.socket_mode import APP_LEVEL_METHODS, LINK_PATH, SocketModeHub
 from airflow_slack_gate.testing.emulator.state import SlackError
@@ -25,15 +27,18 @@ from airflow_slack_gate.testing.emulator.state import SlackError
 _JSON = "application/json"
 #: The scope of an app-level token (``xapp-...``), all that apps.connections.open accepts.
 APP_LEVEL_SCOPES = ("connections:write",)
+#: The names the emulator answers to (it listens on 127.0.0.1 only).
+LOCAL_NAMES = ("127.0.0.1", "localhost")
 
 
 def build_app(api: EmulatorApi) -> web.Application:
     """The emulator's aiohttp application for ``api``'s workspace and controls."""
-    app = web.Application()
+    app = web.Application(middlewares=[_addressed_to_this_machine])
     hub = SocketModeHub(api.interactivity)
     app.router.add_route("*", "/api/{method}", _WebApi(api, hub).handle)
     app.router.add_get(LINK_PATH, hub.handle_websocket)
     add_admin_routes(app, api)
+    add_page_route(app)
 
     async def attach(_: web.Application) -> None:
         hub.attach(asyncio.get_running_loop())
@@ -45,6 +50,23 @@ def build_app(api: EmulatorApi) -> web.Application:
     app.on_startup.append(attach)
     app.on_shutdown.append(close)
     return app
+
+
+@web.middleware
+async def _addressed_to_this_machine(request: web.Request, handler: Handler) -> web.StreamResponse:
+    """Answer only requests addressed to 127.0.0.1 or localhost. A website whose name was made to
+    resolve to 127.0.0.1 (DNS rebinding) is the page's origin as far as a browser can tell, and could
+    otherwise read the workspace and act as its people; its requests name it in ``Host``."""
+    if (request.host or "").rsplit(":", 1)[0] not in LOCAL_NAMES:
+        return web.json_response(
+            {
+                "ok": False,
+                "error": f"the emulator answers requests addressed to {' or '.join(LOCAL_NAMES)} only, "
+                f"not {request.host!r}: use http://127.0.0.1:<port>/",
+            },
+            status=421,
+        )
+    return await handler(request)
 
 
 def slack_json(

@@ -73,7 +73,9 @@ no_channel = branch_dag("gate_bad_channel", channel="#no-such-channel")
 no_channel_strict = branch_dag("gate_bad_channel_strict", channel="#no-such-channel", fail_on_error=True)
 
 retrying = branch_dag("gate_retry", fail_on_error=True, retries=1, retry_delay=0)
-cleared = branch_dag("gate_cleared", sensor=ClearedAnHourLater, fail_on_error=True, retries=1, retry_delay=0)
+cleared = branch_dag(
+    "gate_cleared", sensor=ClearedAnHourLater, fail_on_error=True, retries=1, retry_delay=0, buttons="always"
+)
 
 escaped_gate = branch_dag("gate_escaped", text="Deploy {{ params.model }}?", params={"model": "churn"})
 
@@ -125,3 +127,5 @@ in_airflow_quorum = branch_dag(
     required_approvals=2,
 )
 not_in_airflow = branch_dag("gate_not_in_airflow", airflow_ui=False)
+buttons_always = branch_dag("gate_buttons_always", buttons="always")
+buttons_never = branch_dag("gate_buttons_never", buttons="never")
