@@ -255,7 +255,7 @@ class ClickHandler:
                 wake_channel(click.channel)
             elif held is not None:
                 event = {**record, "type": "message", "channel": click.channel}
-                if not apply_event({self.hook.slack_conn_id}, event, complete=True):
+                if not apply_event({self.hook.slack_conn_id}, event):
                     wake_channel(click.channel)
             elif not offer_thread(
                 self.hook.slack_conn_id, click.channel, click.ts, [*thread, record], read_at

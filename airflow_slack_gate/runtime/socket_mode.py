@@ -99,8 +99,6 @@ class SocketModeListener:
         self.holders = 0
         #: the connections whose gates hear this listener's events (all share its app-level token)
         self.conn_ids: Counter[str] = Counter()
-        #: Slack's hello said this connection is the app's only one: it gets every event
-        self.sole = False
         #: monotonic time of the last hello: events before it may be missing until the next read
         self.session_started = 0.0
         self.client: Any = None  # slack_sdk.socket_mode.aiohttp.SocketModeClient, once started
@@ -164,11 +162,10 @@ class SocketModeListener:
         self._ready.set()
 
     async def _on_message(self, client: Any, message: dict[str, Any], raw_message: str | None) -> None:
-        """Slack's ``hello`` on every (re)connection: note whether this is the app's only connection,
-        and read every gate again, since events may have been missed while it was closed."""
+        """Slack's ``hello`` on every (re)connection: read every gate again, since events may have
+        been missed while it was closed."""
         if message.get("type") != "hello":
             return
-        self.sole = message.get("num_connections") == 1
         self.session_started = time.monotonic()
         reopen_events(self.conn_ids)
 
@@ -268,9 +265,7 @@ class SocketModeListener:
             return False
         if event.get("type") == "message" and event.get("ts") in self.handler.recorded:
             return False  # a click record this listener posted: its gate has it already
-        return apply_event(
-            set(self.conn_ids), event, complete=self.sole, since=self.session_started, retried=retried
-        )
+        return apply_event(set(self.conn_ids), event, retried=retried)
 
     async def wait_connected(self, timeout: float | None = None) -> None:
         """Wait until the first connection is open (``TimeoutError`` after ``timeout`` seconds)."""

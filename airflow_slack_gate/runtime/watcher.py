@@ -87,7 +87,7 @@ class _Gate:
     events: bool = False
     #: monotonic time the last read of Slack published here began (events move ``read_at`` only)
     last_read: float = 0.0
-    #: the snapshot is a read of Slack, or events changed it only while they were known to be complete
+    #: the snapshot is a read of Slack that no event or click has changed since
     confirmed: bool = False
     #: read this gate's own thread at the next round (an event could not say enough, or a confirmation)
     read_alone: bool = False
@@ -139,10 +139,11 @@ class GateWatch:
 
     @property
     def confirmed(self) -> bool:
-        """Whether the last snapshot is a read of Slack, or was changed only by events known to be all
-        of them (see :meth:`ChannelWatcher.apply_event`). An approval seen in a snapshot that is not
-        confirmed waits for :meth:`confirm`: a reject Slack delivered to another connection may be
-        missing from it."""
+        """Whether the last snapshot is a read of Slack that no event changed since (see
+        :meth:`ChannelWatcher.apply_event`). An approval seen in a snapshot that is not confirmed waits
+        for :meth:`confirm`: a reject Slack delivered to another connection may be missing from it.
+        Slack's ``hello`` says how many connections the app had when this one opened, but nobody is
+        told when another opens later, so no connection can know it gets every event."""
         return self._gate.confirmed
 
     def confirm(self) -> None:
@@ -212,16 +213,15 @@ class ChannelWatcher:
         gate.next_due = min(gate.next_due, time.monotonic())
         self._new_gate.set()
 
-    def apply_event(self, event: Mapping[str, Any], *, complete: bool, since: float, retried: bool) -> bool:
+    def apply_event(self, event: Mapping[str, Any], *, retried: bool) -> bool:
         """Bring the snapshot of the gate a Socket Mode event concerns up to date from the event alone
         (:func:`~airflow_slack_gate.core.events.thread_after_event`), or read that gate's thread when
         the event cannot say enough; True when the event concerned a gate held here.
 
-        ``complete``: the connection that delivered it is the app's only one, so no event can have gone
-        elsewhere; ``since``: when that connection opened (events before it may be missing, until a
-        read that began after it). A snapshot changed by events without both stays unconfirmed
-        (:attr:`GateWatch.confirmed`). ``retried``: Slack sent it again, perhaps after later events:
-        read instead. Slack stays the store: the watcher's reads go on as before.
+        A snapshot an event changed is no longer confirmed (:attr:`GateWatch.confirmed`): Slack may
+        have given an earlier event to another connection of the app. ``retried``: Slack sent it
+        again, perhaps after later events: read instead. Slack stays the store: the watcher's reads go
+        on as before.
         """
         if event_channel(event) != self.channel:
             return False
@@ -233,7 +233,7 @@ class ChannelWatcher:
             self.read_gate(gate)
         elif after != UNCHANGED:
             now = time.monotonic()
-            gate.confirmed = gate.confirmed and complete and gate.last_read >= since
+            gate.confirmed = False
             if gate.replies_seen is not None:
                 gate.replies_seen = replies_fingerprint(after[0])
             gate.publish(list(after), now)
@@ -545,8 +545,6 @@ def apply_event(
     conn_ids: Collection[str],
     event: Mapping[str, Any],
     *,
-    complete: bool = False,
-    since: float = 0.0,
     retried: bool = False,
 ) -> bool:
     """Hand a Socket Mode event to the running loop's watchers of its channel for the connections in
@@ -557,7 +555,7 @@ def apply_event(
     applied = False
     for (watcher_conn, watcher_channel), watcher in watchers.items():
         if watcher_channel == channel and watcher_conn in conn_ids:
-            applied = watcher.apply_event(event, complete=complete, since=since, retried=retried) or applied
+            applied = watcher.apply_event(event, retried=retried) or applied
     return applied
 
 

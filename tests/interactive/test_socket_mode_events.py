@@ -249,7 +249,22 @@ async def test_events_reach_only_the_gates_of_connections_that_share_the_app_tok
         assert len(other.latest()) == 1
 
 
-async def test_a_reply_vote_by_event_decides_the_gate_without_a_read_after_the_first_look(slack):
+async def test_a_reject_by_event_decides_the_gate_without_a_read_after_the_first_look(slack):
+    ws = slack.workspace
+    ts = post_ask(slack)
+    gate = asyncio.ensure_future(wait_with_socket_mode(make_trigger(slack, ts)))
+    await asyncio.to_thread(slack.wait_for_socket_connections, 1)
+    await until(lambda: _first_look_done(ts), 10)
+    slack.reset_counters()
+    await asyncio.to_thread(slack.reply, ws.approvals, ts, ws.alice, "reject: not today")
+    payload = await asyncio.wait_for(gate, 15)
+    assert payload["decision"]["outcome"] == "rejected"
+    assert reads(slack) == 0
+
+
+async def test_an_approval_by_event_is_confirmed_by_one_read_of_its_thread(slack):
+    """No connection can know it gets every event (see the test of a connection that was alone), so an
+    approval seen in a snapshot events built costs exactly one read: the gate's own thread."""
     ws = slack.workspace
     ts = post_ask(slack)
     gate = asyncio.ensure_future(wait_with_socket_mode(make_trigger(slack, ts)))
@@ -259,7 +274,7 @@ async def test_a_reply_vote_by_event_decides_the_gate_without_a_read_after_the_f
     await asyncio.to_thread(slack.reply, ws.approvals, ts, ws.alice, "approve")
     payload = await asyncio.wait_for(gate, 15)
     assert payload["decision"]["outcome"] == "approved"
-    assert reads(slack) == 0
+    assert reads(slack) == 1
 
 
 def _first_look_done(ts: str) -> bool:
@@ -299,6 +314,34 @@ def test_a_reject_delivered_to_another_connection_is_not_overtaken_by_an_approva
     finally:
         other_loop.loop.call_soon_threadsafe(idle.set)
         other.result(15)
+        ours.stop()
+    assert payload["decision"]["outcome"] == "rejected"
+    assert payload["decision"]["decided_by"] == [ws.bob]
+
+
+def test_a_connection_that_was_alone_does_not_trust_events_once_another_opens(slack, other_loop):
+    """Ours connects first, as the app's only connection (Slack's hello says so); then another
+    triggerer's connection opens, and Slack does not tell ours. Bob's reject goes to the other one,
+    Alice's approval to ours: the approval is still confirmed by a read, which shows the reject."""
+    ws = slack.workspace
+    ts = post_ask(slack)
+    ours = LoopThread()
+    idle = asyncio.Event()
+    other = None
+    try:
+        gate = ours.submit(wait_with_socket_mode(make_trigger(slack, ts)))
+        (conn_ours,) = slack.wait_for_socket_connections(1)
+        ours.run(lambda: until(lambda: _first_look_done(ts), 10))
+        other = other_loop.submit(_hold_listener_until(idle))
+        connections = slack.wait_for_socket_connections(2)
+        conn_other = next(c.id for c in connections if c.id != conn_ours.id)
+        _send_event_to(slack, conn_other, lambda: slack.reply(ws.approvals, ts, ws.bob, "reject: not today"))
+        _send_event_to(slack, conn_ours.id, lambda: slack.reply(ws.approvals, ts, ws.alice, "approve"))
+        payload = gate.result(15)
+    finally:
+        other_loop.loop.call_soon_threadsafe(idle.set)
+        if other is not None:
+            other.result(15)
         ours.stop()
     assert payload["decision"]["outcome"] == "rejected"
     assert payload["decision"]["decided_by"] == [ws.bob]
@@ -354,7 +397,7 @@ async def test_a_missed_vote_is_found_by_the_safety_read(slack, monkeypatch):
     assert payload["decision"]["outcome"] == "approved"
 
 
-async def test_a_click_on_a_held_gate_is_judged_on_its_snapshot_and_decides_without_a_read(slack):
+async def test_a_click_on_a_held_gate_is_judged_on_its_snapshot_and_approves_after_one_read(slack):
     ws = slack.workspace
     ts = post_ask(slack, ApprovalPolicy(approvers=frozenset({ws.alice})))
     gate = asyncio.ensure_future(wait_with_socket_mode(make_trigger(slack, ts)))
@@ -366,4 +409,4 @@ async def test_a_click_on_a_held_gate_is_judged_on_its_snapshot_and_decides_with
     payload = await asyncio.wait_for(gate, 15)
     assert payload["decision"]["outcome"] == "approved"
     assert payload["decision"]["votes"][0]["via"] == "button"
-    assert reads(slack) == 0
+    assert reads(slack) == 1  # the approval's confirmation
