@@ -249,32 +249,27 @@ async def test_events_reach_only_the_gates_of_connections_that_share_the_app_tok
         assert len(other.latest()) == 1
 
 
-async def test_a_reject_by_event_decides_the_gate_without_a_read_after_the_first_look(slack):
+@pytest.mark.parametrize(
+    ("vote", "outcome", "expected_reads"),
+    [
+        pytest.param("reject: not today", "rejected", 0, id="a reject decides with no read"),
+        # no connection can know it gets every event (see the test of a connection that was alone)
+        pytest.param("approve", "approved", 1, id="an approval is confirmed by one read of its thread"),
+    ],
+)
+async def test_a_reply_by_event_decides_after_the_first_look_with_reads_only_to_confirm_approvals(
+    slack, vote, outcome, expected_reads
+):
     ws = slack.workspace
     ts = post_ask(slack)
     gate = asyncio.ensure_future(wait_with_socket_mode(make_trigger(slack, ts)))
     await asyncio.to_thread(slack.wait_for_socket_connections, 1)
     await until(lambda: _first_look_done(ts), 10)
     slack.reset_counters()
-    await asyncio.to_thread(slack.reply, ws.approvals, ts, ws.alice, "reject: not today")
+    await asyncio.to_thread(slack.reply, ws.approvals, ts, ws.alice, vote)
     payload = await asyncio.wait_for(gate, 15)
-    assert payload["decision"]["outcome"] == "rejected"
-    assert reads(slack) == 0
-
-
-async def test_an_approval_by_event_is_confirmed_by_one_read_of_its_thread(slack):
-    """No connection can know it gets every event (see the test of a connection that was alone), so an
-    approval seen in a snapshot events built costs exactly one read: the gate's own thread."""
-    ws = slack.workspace
-    ts = post_ask(slack)
-    gate = asyncio.ensure_future(wait_with_socket_mode(make_trigger(slack, ts)))
-    await asyncio.to_thread(slack.wait_for_socket_connections, 1)
-    await until(lambda: _first_look_done(ts), 10)
-    slack.reset_counters()
-    await asyncio.to_thread(slack.reply, ws.approvals, ts, ws.alice, "approve")
-    payload = await asyncio.wait_for(gate, 15)
-    assert payload["decision"]["outcome"] == "approved"
-    assert reads(slack) == 1
+    assert payload["decision"]["outcome"] == outcome
+    assert reads(slack) == expected_reads
 
 
 def _first_look_done(ts: str) -> bool:
