@@ -149,7 +149,7 @@ class GateWatch:
     def confirm(self) -> None:
         """Read this gate's thread from Slack now; the next snapshot comes after that read."""
         self._gate.confirming = True
-        self._watcher.read_gate(self._gate)
+        self._watcher.confirm_gate(self._gate)
 
     async def next_thread(self, timeout: float | None) -> Thread | None:
         """The thread (ask message first, then replies) once it changed; None if ``timeout`` passed.
@@ -190,6 +190,7 @@ class ChannelWatcher:
         self._channel_checks = True
         self._woken = 0.0  # monotonic time of the last wake(); one during a round means read again
         self._closed: set[str] = set()  # late copies of a question already closed (or not closable)
+        self._confirmations: dict[str, asyncio.Task[None]] = {}
         self.failed_rounds = FailureStreak()
 
     def join(self, ts: str, poke_interval: float, *, events: bool = False) -> GateWatch:
@@ -296,6 +297,8 @@ class ChannelWatcher:
             gate.holders -= 1
             if gate.holders <= 0:
                 del self.gates[ts]
+                if (confirmation := self._confirmations.pop(ts, None)) is not None:
+                    confirmation.cancel()
         if not self.gates and self._task is not None:
             self._task.cancel()
             self._task = None
@@ -327,6 +330,22 @@ class ChannelWatcher:
                     pause_for,
                 )
                 await asyncio.sleep(pause_for)
+
+    def confirm_gate(self, gate: _Gate) -> None:
+        """Read one gate's own thread now, beside any round under way (a round's slow history read must
+        not hold up an approval waiting for its confirmation); a failed read is left to the rounds."""
+        gate.read_alone = True  # urgent, and owed by the rounds until a read succeeds
+        if gate.ts not in self._confirmations:
+            task = asyncio.get_running_loop().create_task(self._confirm(gate))
+            self._confirmations[gate.ts] = task
+            task.add_done_callback(lambda _: self._confirmations.pop(gate.ts, None))
+
+    async def _confirm(self, gate: _Gate) -> None:
+        try:
+            await self._refresh(gate, None, time.monotonic())
+        except SlackGateError as error:
+            gate.struggle(error)
+            self.read_gate(gate)
 
     async def _wait_until_due(self) -> bool:
         """Sleep until some gate is due or a new gate joins; True if woken early by a new gate."""

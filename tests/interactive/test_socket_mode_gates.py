@@ -321,10 +321,11 @@ async def test_a_bot_token_in_the_app_token_field_is_named(slack, monkeypatch, c
     assert slack.workspace.bot_token not in caplog.text
 
 
-async def test_a_click_decides_the_gate_held_in_its_loop_without_another_slack_read(slack):
+async def test_a_click_decides_the_gate_held_in_its_loop_with_one_read_to_confirm_it(slack):
     """The receiver judges the click on the snapshot the loop's watcher holds and hands it the record it
-    posted: the gate decides while the watcher's own reads could not have answered (history is made
-    slow here), and nobody read the thread since the click."""
+    posted: the gate decides while the watcher's own rounds could not have answered (history is made
+    slow here). The approval costs exactly one read of its own thread, which confirms it (a reject Slack
+    gave to another connection must still win)."""
     ws = slack.workspace
     ts = post_ask(slack, ApprovalPolicy(approvers=frozenset({ws.alice})))
     gate = asyncio.ensure_future(wait_with_socket_mode(make_trigger(slack, ts)))
@@ -335,7 +336,7 @@ async def test_a_click_decides_the_gate_held_in_its_loop_without_another_slack_r
     try:
         await click(slack, ts, ws.alice)
         payload = await asyncio.wait_for(gate, DECIDE_WITHIN)
-        assert slack.call_count("conversations.replies") == 0
+        assert slack.call_count("conversations.replies") == 1
     finally:
         slack.set_latency("conversations.history", 0)
     assert payload["decision"]["outcome"] == "approved"
