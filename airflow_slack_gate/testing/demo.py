@@ -39,6 +39,8 @@ DEFAULT_DAGS_FOLDER = Path(__file__).resolve().parent / "demo_dags"
 DAGS_FOLDER_ENV = "SLACK_GATE_EXAMPLE_DAGS"
 #: How often the demo's gate reads Slack (a cluster policy sets it; the DAG file is unchanged).
 POKE_INTERVAL = 1.0
+#: How long the triggerer may take to open the app's Socket Mode connection once the gate waits.
+SOCKET_MODE_WITHIN = 60.0
 PEOPLE = ("alice", "bob", "carol", "dave", "mallory")
 
 
@@ -137,9 +139,14 @@ def _demo(args: argparse.Namespace, out: IO[str]) -> int:
             try:
                 state = api.wait_for_task_state(DAG_ID, run_id, GATE_TASK, ["deferred"], timeout=120)
                 runner.wait_until_deferral_settled(DAG_ID, run_id, GATE_TASK)
+                # the question's buttons work once the triggerer holds the app's Socket Mode connection
+                slack.wait_for_socket_connections(1, timeout=SOCKET_MODE_WITHIN)
                 ask = api.xcom(DAG_ID, run_id, GATE_TASK, "slack_message")
             except AirflowRunnerError as error:
                 return _failed(out, runner, f"the gate did not ask: {error}")
+            except TimeoutError:
+                why = f"the triggerer opened no Socket Mode connection within {SOCKET_MODE_WITHIN:.0f}s"
+                return _failed(out, runner, why)
             question = slack.get_message(ask["channel"], ask["ts"])
             stays_up = args.keep_running or not args.auto_approve
             _print_where_to_look(out, runner, slack, run_id, ask, question["text"], state, stays_up)
