@@ -98,7 +98,7 @@ class RateLimiter:
 
     def rate(self, key: str, method: str) -> float:
         """The calls a minute this loop now allows itself for (token, method) (at most its budget)."""
-        return self._lane(key, method).pace.rate
+        return self._lane(key, method).pace.current_rate(time.monotonic())
 
     async def acquire(self, key: str, method: str, priority: int = ROUTINE) -> None:
         """Wait for this call's turn: by ``priority`` (:data:`~airflow_slack_gate.core.bucket.URGENT`
