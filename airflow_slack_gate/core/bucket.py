@@ -50,8 +50,10 @@ FLOOR_SHARE = 0.05
 #: in the simulation); with the same growth for all, the one refused is most often the one calling
 #: most, and shares even out (tests/test_bucket.py: three within 35% of a third each). Slow on
 #: purpose: three triggerers sharing Tier 3 grow by 3.75 calls a minute together, so the 429 that ends
-#: each climb comes about every two minutes, some 1% of calls. The price: a lone triggerer refused
-#: once (a worker spent the budget) takes 20 minutes to regain full speed from half of it.
+#: each climb comes about every two minutes, some 1% of calls. The price: a lone triggerer whose
+#: first 429 comes from others spending the budget once (workers asking many gates at once) drops to a
+#: quarter of it and takes 30 minutes to regain all of it (20 minutes from half, after a later 429);
+#: meanwhile it reads less often, it loses nothing.
 INCREASE_SHARE = 1 / 40
 #: A waiting call of higher priority is served as if it had come this many seconds earlier per level
 #: of priority. It overtakes calls that came up to that long before it, never older ones, so a routine
