@@ -7,9 +7,10 @@ case measures the time from the vote (the click, or the reply landing in Slack) 
 event:
 
 - **Socket Mode, button click**: the connection has an ``app_token``; the triggerer's one shared
-  Socket Mode connection receives the click, records it in the thread and wakes the channel watcher.
-- **Socket Mode, thread reply**: a reply's ``message`` event wakes the watcher (no waiting for its
-  next round).
+  Socket Mode connection receives the click, judges it on the gate's thread the watcher holds,
+  records it in the thread and hands the record to the watcher.
+- **Socket Mode, thread reply**: a reply's ``message`` event changes the gate's thread in the
+  watcher, which judges it without reading Slack (see bench/events_bench.py for reads per vote).
 - **Request URL, button click**: no ``app_token``; the click goes to the plugin's FastAPI app (served
   by uvicorn in a thread of this process, as on the API server), which records it; the watcher sees
   the record at its next round (polling only).
@@ -37,6 +38,7 @@ import subprocess
 import sys
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -149,25 +151,14 @@ def set_connection(env: dict[str, Any], *, app_token: bool) -> None:
     )
 
 
-async def run_case(
-    env: dict[str, Any], mode: str, gates: int, votes: int, spacing: float, stagger: float
-) -> Result:
+async def post_asks(env: dict[str, Any], gates: int, policy: Any, run_id: str = "r") -> list[tuple[str, str]]:
+    """Post ``gates`` questions as the sensor does, round-robin over the channels; their (channel, ts)."""
     from slack_sdk.web.async_client import AsyncWebClient
 
-    from airflow_slack_gate.core.messages import APPROVE_ACTION, ask_message
-    from airflow_slack_gate.core.policy import ApprovalPolicy
+    from airflow_slack_gate.core.messages import ask_message
     from airflow_slack_gate.core.protocol import ask_metadata
-    from airflow_slack_gate.hooks.sessions import close_shared_sessions
-    from airflow_slack_gate.testing.emulator import EmulatorClient
-    from airflow_slack_gate.triggers.slack import SlackApprovalTrigger
 
-    socket_mode = mode.startswith("Socket Mode")
-    click = mode.endswith("button click")
-    admin = EmulatorClient(env["url"])
-    admin.enable_rate_limits(False)
-    set_connection(env, app_token=socket_mode)
     poster = AsyncWebClient(token=env["token"], base_url=env["base_url"])
-    policy = ApprovalPolicy()
     ask = ask_message(
         text="Deploy?",
         blocks=None,
@@ -180,16 +171,21 @@ async def run_case(
     asks: list[tuple[str, str]] = []
     for i in range(gates):
         channel = env["channels"][i % CHANNELS]
-        identity = {"dag_id": "bench", "run_id": "r", "task_id": f"g{i}", "map_index": -1, "try_number": 1}
+        identity = {"dag_id": "bench", "run_id": run_id, "task_id": f"g{i}", "map_index": -1, "try_number": 1}
         metadata = ask_metadata(identity, "open", policy=policy)
         response = await poster.chat_postMessage(
             channel=channel, text=ask["text"], blocks=ask["blocks"], metadata=metadata
         )
         asks.append((channel, response["ts"]))
-    admin.enable_rate_limits(True)
-    decided: dict[str, float] = {}
-    voted: dict[str, float] = {}
-    all_decided = asyncio.Event()
+    return asks
+
+
+def start_gates(
+    asks: list[tuple[str, str]], policy: Any, stagger: float, on_decided: Callable[[str], None]
+) -> list[asyncio.Task[None]]:
+    """Each question's trigger in this loop (poke_interval of the watcher benchmark), started spread
+    over ``stagger`` seconds; ``on_decided(ts)`` when its event comes."""
+    from airflow_slack_gate.triggers.slack import SlackApprovalTrigger
 
     async def gate(channel: str, ts: str, delay: float) -> None:
         await asyncio.sleep(delay)
@@ -201,14 +197,41 @@ async def run_case(
             poke_interval=POKE_INTERVAL,
         )
         async for _event in trigger.run():
-            decided[ts] = time.monotonic()
-            if len(voted) == min(votes, gates) and all(t in decided for t in voted):
-                all_decided.set()
+            on_decided(ts)
 
-    tasks = [
-        asyncio.create_task(gate(channel, ts, stagger * index / gates))
+    return [
+        asyncio.create_task(gate(channel, ts, stagger * index / len(asks)))
         for index, (channel, ts) in enumerate(asks)
     ]
+
+
+async def run_case(
+    env: dict[str, Any], mode: str, gates: int, votes: int, spacing: float, stagger: float
+) -> Result:
+
+    from airflow_slack_gate.core.messages import APPROVE_ACTION
+    from airflow_slack_gate.core.policy import ApprovalPolicy
+    from airflow_slack_gate.hooks.sessions import close_shared_sessions
+    from airflow_slack_gate.testing.emulator import EmulatorClient
+
+    socket_mode = mode.startswith("Socket Mode")
+    click = mode.endswith("button click")
+    admin = EmulatorClient(env["url"])
+    admin.enable_rate_limits(False)
+    set_connection(env, app_token=socket_mode)
+    policy = ApprovalPolicy()
+    asks = await post_asks(env, gates, policy)
+    admin.enable_rate_limits(True)
+    decided: dict[str, float] = {}
+    voted: dict[str, float] = {}
+    all_decided = asyncio.Event()
+
+    def on_decided(ts: str) -> None:
+        decided[ts] = time.monotonic()
+        if len(voted) == min(votes, gates) and all(t in decided for t in voted):
+            all_decided.set()
+
+    tasks = start_gates(asks, policy, stagger, on_decided)
     if socket_mode:
         # the emulator is another process: ask it until the listener's connection is open
         while not await asyncio.to_thread(admin.socket_connections):  # noqa: ASYNC110

@@ -82,6 +82,8 @@ OTHER_BENCHMARKS = (
     "\n## Other benchmarks\n\n"
     "- [Socket Mode and Request URL clicks](socket_mode_results.md) (`bench/socket_mode_bench.py`)\n"
     "- [HITL click-to-resume latency through a real Airflow](hitl_results.md) (`bench/hitl_latency.py`)\n"
+    "- [Votes from Socket Mode events, not reads, side by side with main](events_results.md) "
+    "(`bench/events_bench.py`)\n"
 )
 
 

@@ -90,6 +90,11 @@ def read_step(
     return None
 
 
+def approved(payload: Mapping[str, Any]) -> bool:
+    """Whether a :func:`read_step` payload approves the gate."""
+    return payload.get("status") == "decided" and (payload.get("decision") or {}).get("outcome") == "approved"
+
+
 def decide_thread(
     thread: Sequence[Mapping[str, Any]], gate: GateRef, policy: ApprovalPolicy, *, people: Collection[str]
 ) -> Decision:

@@ -27,11 +27,11 @@ USER_TTL = 900.0
 CHANNEL_CHECK_INTERVAL = 300.0
 #: ...or this many poke_intervals of its most eager gate, if that is sooner.
 CHANNEL_CHECK_POKES = 10.0
-#: With Socket Mode, events wake the gates; reading Slack on a timer is only a safety net (a missed
-#: event, an event Slack gave to another triggerer's connection), no more often than this (the
-#: default poke_interval). It leaves Slack's read budget (Tier 3, ~50 calls a minute) to the reads
-#: that events ask for.
-SAFETY_NET_INTERVAL = 30.0
+#: With Socket Mode, events keep the gates' threads up to date; reading Slack on a timer is only a
+#: safety net (a missed event, an event Slack gave to another process's connection), no more often
+#: than this, and not slowed down for quiet gates: a missed vote is found within
+#: max(poke_interval, 60 s). It costs one conversations.history call per channel per minute.
+SAFETY_NET_INTERVAL = 60.0
 #: Seconds between slack_sdk's Socket Mode pings (a dead connection is replaced after a few missed
 #: pongs).
 PING_INTERVAL = 5.0

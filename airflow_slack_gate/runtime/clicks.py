@@ -61,7 +61,13 @@ from airflow_slack_gate.hooks.errors import SlackGateError
 from airflow_slack_gate.hooks.slack import SlackGateHook
 from airflow_slack_gate.hooks.usergroups import group_members
 from airflow_slack_gate.runtime.hitl import HITLAnswerer, handle_hitl_click, tell_invalid_input
-from airflow_slack_gate.runtime.watcher import offer_thread, people_among, wake_channel
+from airflow_slack_gate.runtime.watcher import (
+    apply_event,
+    held_thread,
+    offer_thread,
+    people_among,
+    wake_channel,
+)
 
 log = logging.getLogger(__name__)
 
@@ -211,8 +217,12 @@ class ClickHandler:
     async def _handle(self, click: Click) -> Verdict:
         bot = await self.hook.abot_identity()
         read_at = time.monotonic()
+        # A gate this loop's watcher holds is judged from its snapshot (kept up to date by events and
+        # reads): the click's verdict is advice to the clicker, and the record is judged by the trigger
+        # like every vote. Any other gate's thread is read.
+        held = held_thread(self.hook.slack_conn_id, click.channel, click.ts)
         try:
-            thread = await self.hook.aread_thread(
+            thread = held or await self.hook.aread_thread(
                 channel=click.channel, ts=click.ts, include_all_metadata=True
             )
         except SlackGateError as error:
@@ -238,10 +248,16 @@ class ClickHandler:
         )
         if verdict.action == "record":
             record = await self._record(click)
-            # The gate decides at once when this loop's watcher holds it: it gets the thread just read
-            # plus the record, instead of spending another Tier 3 read. Otherwise this loop's gates read
-            # Slack now, and other triggerers' gates on the record's message event.
-            if record is None or not offer_thread(
+            # The gate decides at once when this loop's watcher holds it: it gets the record (with the
+            # thread just read, if it was), instead of spending another Tier 3 read. Otherwise this
+            # loop's gates read Slack now, and other triggerers' gates on the record's message event.
+            if record is None:
+                wake_channel(click.channel)
+            elif held is not None:
+                event = {**record, "type": "message", "channel": click.channel}
+                if not apply_event({self.hook.slack_conn_id}, event):
+                    wake_channel(click.channel)
+            elif not offer_thread(
                 self.hook.slack_conn_id, click.channel, click.ts, [*thread, record], read_at
             ):
                 wake_channel(click.channel)

@@ -11,9 +11,12 @@ background, after letting clicks in flight finish. Without an ``app_token`` in t
 
 The listener acknowledges every envelope at once (Slack wants it within 3 seconds), then:
 
-- ``message`` and ``reaction_added``/``reaction_removed`` events make the loop's channel watchers
-  read that channel now (:func:`~airflow_slack_gate.runtime.watcher.wake_channel`); the watcher still reads
-  Slack, so a missed event only costs time;
+- ``message`` and ``reaction_added``/``reaction_removed`` events go to the loop's channel watchers
+  (:func:`~airflow_slack_gate.runtime.watcher.apply_event`) before the acknowledgement, in the order
+  they came: a new reply or a reaction on a held gate's question changes its snapshot in memory and the
+  gate is judged from it without reading Slack; an event that cannot say enough (an edit, a deletion,
+  a retried delivery...) makes the watcher read that one gate's thread. When the connection (re)opens,
+  the watchers read every gate again, since events may have been missed meanwhile;
 - a click on a gate's button is judged and recorded in the gate's thread
   (:class:`~airflow_slack_gate.runtime.clicks.ClickHandler`), so the gate's trigger decides even
   when it runs in another process whose connection did not get the click;
@@ -33,7 +36,7 @@ import json
 import logging
 import time
 import urllib.parse
-from collections import OrderedDict
+from collections import Counter, OrderedDict
 from collections.abc import AsyncIterator, Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -64,12 +67,12 @@ from airflow_slack_gate.runtime.clicks import (
     handle_in_background,
 )
 from airflow_slack_gate.runtime.hitl import HITLAnswerer
-from airflow_slack_gate.runtime.watcher import wake_channel
+from airflow_slack_gate.runtime.watcher import apply_event, reopen_events
 
 log = logging.getLogger(__name__)
 
 #: Events that mean a gate's thread or reactions may have changed.
-WAKING_EVENTS = frozenset({"message", "reaction_added", "reaction_removed"})
+THREAD_EVENTS = frozenset({"message", "reaction_added", "reaction_removed"})
 
 
 @dataclass(frozen=True)
@@ -94,6 +97,10 @@ class SocketModeListener:
         self.handler = ClickHandler(hook, hitl=hitl)
         self._forwarded: OrderedDict[str, None] = OrderedDict()
         self.holders = 0
+        #: the connections whose gates hear this listener's events (all share its app-level token)
+        self.conn_ids: Counter[str] = Counter()
+        #: monotonic time of the last hello: events before it may be missing until the next read
+        self.session_started = 0.0
         self.client: Any = None  # slack_sdk.socket_mode.aiohttp.SocketModeClient, once started
         self._connecting: asyncio.Task[None] | None = None
         self._ready = asyncio.Event()
@@ -127,6 +134,7 @@ class SocketModeListener:
             ping_interval=pacing.PING_INTERVAL,
             logger=log,
         )
+        self.client.message_listeners.append(self._on_message)
         self.client.socket_mode_request_listeners.append(self._on_request)
         # The first URL is asked for here, so a wrong setup is logged once per retry with its fix
         # (slack_sdk would log a stack trace every few seconds); reconnects are slack_sdk's.
@@ -153,10 +161,22 @@ class SocketModeListener:
         await self.client.connect()
         self._ready.set()
 
+    async def _on_message(self, client: Any, message: dict[str, Any], raw_message: str | None) -> None:
+        """Slack's ``hello`` on every (re)connection: read every gate again, since events may have
+        been missed while it was closed."""
+        if message.get("type") != "hello":
+            return
+        self.session_started = time.monotonic()
+        reopen_events(self.conn_ids)
+
     async def _on_request(self, client: Any, request: Any) -> None:
-        """Acknowledge first, then look: an ack never waits for Slack. The one exception is a HITL
+        """Acknowledge first, then look: an ack never waits for Slack. Events change the gates' snapshots
+        in memory before the ack (no I/O, in the order Slack sent them). The one exception is a HITL
         form's submission, whose ack carries its invalid inputs (Slack shows them only there)."""
         from slack_sdk.socket_mode.response import SocketModeResponse
+
+        if request.type == "events_api":
+            self.on_event((request.payload or {}).get("event") or {}, retried=bool(request.retry_attempt))
 
         if request.type == "interactive":
             submission = parse_interaction(request.payload or {})
@@ -169,9 +189,7 @@ class SocketModeListener:
                 )
                 return
         await client.send_socket_mode_response(SocketModeResponse(envelope_id=request.envelope_id))
-        if request.type == "events_api":
-            self.on_event((request.payload or {}).get("event") or {})
-        elif request.type == "interactive":
+        if request.type == "interactive":
             payload = request.payload or {}
             click = parse_interaction(payload)
             if isinstance(click, (HITLClick, HITLFormSubmission)) and self.handler.hitl is None:
@@ -239,15 +257,15 @@ class SocketModeListener:
         )
         await self.handler.handle(click)
 
-    def on_event(self, event: Mapping[str, Any]) -> bool:
-        """Wake the loop's watchers of the event's channel; True when some gate there was woken."""
-        if event.get("type") not in WAKING_EVENTS:
+    def on_event(self, event: Mapping[str, Any], *, retried: bool = False) -> bool:
+        """Hand an event to the loop's watchers of its channel (see
+        :func:`~airflow_slack_gate.runtime.watcher.apply_event`); True when it concerned a gate held
+        here. ``retried``: Slack's ``retry_attempt`` was not 0."""
+        if event.get("type") not in THREAD_EVENTS:
             return False
         if event.get("type") == "message" and event.get("ts") in self.handler.recorded:
-            return False  # a click record this listener posted: it woke the gates when it did
-        channel = event.get("channel") or (event.get("item") or {}).get("channel")
-        # a wake-up during a watcher's read round makes it read again right after (watcher.py)
-        return isinstance(channel, str) and wake_channel(channel)
+            return False  # a click record this listener posted: its gate has it already
+        return apply_event(set(self.conn_ids), event, retried=retried)
 
     async def wait_connected(self, timeout: float | None = None) -> None:
         """Wait until the first connection is open (``TimeoutError`` after ``timeout`` seconds)."""
@@ -362,11 +380,15 @@ async def socket_mode(
     elif hitl is not None:
         listener.handler.hitl = hitl
     listener.holders += 1
+    listener.conn_ids[hook.slack_conn_id] += 1
     async with holding_shared_sessions():  # clicks are written through the loop's shared session
         try:
             yield listener
         finally:
             listener.holders -= 1
+            listener.conn_ids[hook.slack_conn_id] -= 1
+            if listener.conn_ids[hook.slack_conn_id] <= 0:
+                del listener.conn_ids[hook.slack_conn_id]
             if listener.holders == 0:
                 if listeners.get(key) is listener:
                     del listeners[key]

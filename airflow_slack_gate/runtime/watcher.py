@@ -8,6 +8,11 @@ channel since the oldest open gate; it shows every gate's reactions and its thre
 gates whose snapshot changed are woken. Gates older than ``pacing.HISTORY_HORIZON`` would make that read
 expensive, so they read their own thread instead, rarely (their interval grows while they are quiet).
 
+With Socket Mode, events keep each held gate's snapshot up to date between reads
+(:meth:`ChannelWatcher.apply_event`): a new reply or a reaction on the question changes it in memory and
+the gate is judged from it as from a read; an event that cannot say enough reads that one gate's
+thread. The timer's rounds go on as a safety read, since Slack may give an event to another process.
+
 The round's history read also shows whether Slack got a watched gate's question twice (a post whose
 answer was lost, carried out after the sensor posted it again): the watcher closes such a late copy
 with one ``chat.update`` (buttons removed, state ``superseded``). That is the only write a watcher
@@ -29,12 +34,13 @@ import asyncio
 import contextlib
 import time
 from collections import OrderedDict
-from collections.abc import AsyncIterator, Collection, Iterable, Sequence
+from collections.abc import AsyncIterator, Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 from airflow_slack_gate.core import pacing
 from airflow_slack_gate.core.bucket import ROUTINE, URGENT
+from airflow_slack_gate.core.events import READ, UNCHANGED, event_channel, event_messages, thread_after_event
 from airflow_slack_gate.core.gate import SentNotes
 from airflow_slack_gate.core.messages import duplicate_ask_message
 from airflow_slack_gate.core.pacing import (
@@ -77,8 +83,20 @@ class _Gate:
     unread: bool = False
     changed: asyncio.Event = field(default_factory=asyncio.Event)
     holders: int = 0
+    #: Socket Mode events keep the snapshot up to date: the timer read is a safety read, not slowed down
+    events: bool = False
+    #: monotonic time the last read of Slack published here began (events move ``read_at`` only)
+    last_read: float = 0.0
+    #: the snapshot is a read of Slack that no event or click has changed since
+    confirmed: bool = False
+    #: read this gate's own thread at the next round (an event could not say enough, or a confirmation)
+    read_alone: bool = False
+    #: the trigger waits for a read to confirm its snapshot: wake it after the read even if unchanged
+    confirming: bool = False
 
     def interval(self, now: float) -> float:
+        if self.events:
+            return self.poke_interval
         return gate_interval(
             self.poke_interval, age=now - self.registered, since_change=now - self.last_change
         )
@@ -91,7 +109,8 @@ class _Gate:
         """
         recovered, self.missed = self.missed, False
         self.read_at = max(self.read_at, now)
-        if thread == self.thread and not recovered:
+        confirmation, self.confirming = self.confirming, False
+        if thread == self.thread and not recovered and not confirmation:
             return
         if self.thread and thread != self.thread:
             self.last_change = now
@@ -114,8 +133,23 @@ class _Gate:
 class GateWatch:
     """A trigger's handle on its gate: wait for the next snapshot of the thread."""
 
-    def __init__(self, gate: _Gate) -> None:
+    def __init__(self, gate: _Gate, watcher: ChannelWatcher) -> None:
         self._gate = gate
+        self._watcher = watcher
+
+    @property
+    def confirmed(self) -> bool:
+        """Whether the last snapshot is a read of Slack that no event changed since (see
+        :meth:`ChannelWatcher.apply_event`). An approval seen in a snapshot that is not confirmed waits
+        for :meth:`confirm`: a reject Slack delivered to another connection may be missing from it.
+        Slack's ``hello`` says how many connections the app had when this one opened, but nobody is
+        told when another opens later, so no connection can know it gets every event."""
+        return self._gate.confirmed
+
+    def confirm(self) -> None:
+        """Read this gate's thread from Slack now; the next snapshot comes after that read."""
+        self._gate.confirming = True
+        self._watcher.confirm_gate(self._gate)
 
     async def next_thread(self, timeout: float | None) -> Thread | None:
         """The thread (ask message first, then replies) once it changed; None if ``timeout`` passed.
@@ -156,20 +190,73 @@ class ChannelWatcher:
         self._channel_checks = True
         self._woken = 0.0  # monotonic time of the last wake(); one during a round means read again
         self._closed: set[str] = set()  # late copies of a question already closed (or not closable)
+        self._confirmations: dict[str, asyncio.Task[None]] = {}
         self.failed_rounds = FailureStreak()
 
-    def join(self, ts: str, poke_interval: float) -> GateWatch:
+    def join(self, ts: str, poke_interval: float, *, events: bool = False) -> GateWatch:
         gate = self.gates.get(ts)
         if gate is None:
             gate = self.gates[ts] = _Gate(ts=ts, poke_interval=poke_interval)
         gate.poke_interval = min(gate.poke_interval, poke_interval)
         gate.holders += 1
+        gate.events = gate.events or events
         self._new_gate.set()
         if self._task is None or self._task.done():
             self._task = asyncio.get_running_loop().create_task(
                 self._run(), name=f"slack-gate {self.channel}"
             )
-        return GateWatch(gate)
+        return GateWatch(gate, self)
+
+    def read_gate(self, gate: _Gate) -> None:
+        """Read one gate's own thread at once (``conversations.replies``), not the whole channel."""
+        gate.read_alone = True
+        gate.replies_seen = None
+        gate.next_due = min(gate.next_due, time.monotonic())
+        self._new_gate.set()
+
+    def apply_event(self, event: Mapping[str, Any], *, retried: bool) -> bool:
+        """Bring the snapshot of the gate a Socket Mode event concerns up to date from the event alone
+        (:func:`~airflow_slack_gate.core.events.thread_after_event`), or read that gate's thread when
+        the event cannot say enough; True when the event concerned a gate held here.
+
+        A snapshot an event changed is no longer confirmed (:attr:`GateWatch.confirmed`): Slack may
+        have given an earlier event to another connection of the app. ``retried``: Slack sent it
+        again, perhaps after later events: read instead. Slack stays the store: the watcher's reads go
+        on as before.
+        """
+        if event_channel(event) != self.channel:
+            return False
+        gate = self._gate_of(event_messages(event))
+        if gate is None:
+            return False
+        after = READ if retried else thread_after_event(gate.thread, event)
+        if after == READ:
+            self.read_gate(gate)
+        elif after != UNCHANGED:
+            now = time.monotonic()
+            gate.confirmed = False
+            if gate.replies_seen is not None:
+                gate.replies_seen = replies_fingerprint(after[0])
+            gate.publish(list(after), now)
+        return True
+
+    def _gate_of(self, messages: Sequence[str]) -> _Gate | None:
+        """The held gate whose question, or a reply in whose snapshot, is one of ``messages``."""
+        for ts in messages:
+            if ts in self.gates:
+                return self.gates[ts]
+        wanted = set(messages)
+        for gate in self.gates.values():
+            if any(reply.get("ts") in wanted for reply in gate.thread[1:]):
+                return gate
+        return None
+
+    def held_thread(self, ts: str) -> Thread | None:
+        """The snapshot of gate ``ts`` if this watcher holds it and has read it; else None."""
+        gate = self.gates.get(ts)
+        if gate is None or not gate.thread or gate.error is not None:
+            return None
+        return list(gate.thread)
 
     def wake(self) -> None:
         """Read Slack now (e.g. a Socket Mode event said something happened in this channel)."""
@@ -199,6 +286,7 @@ class ChannelWatcher:
         if any(message.get("ts") not in offered for message in gate.thread[1:]):
             return False
         gate.replies_seen = None  # the next round reads the replies from Slack
+        gate.last_read, gate.confirmed = read_at, True
         gate.publish(list(thread), read_at)
         return True
 
@@ -209,6 +297,8 @@ class ChannelWatcher:
             gate.holders -= 1
             if gate.holders <= 0:
                 del self.gates[ts]
+                if (confirmation := self._confirmations.pop(ts, None)) is not None:
+                    confirmation.cancel()
         if not self.gates and self._task is not None:
             self._task.cancel()
             self._task = None
@@ -241,6 +331,22 @@ class ChannelWatcher:
                 )
                 await asyncio.sleep(pause_for)
 
+    def confirm_gate(self, gate: _Gate) -> None:
+        """Read one gate's own thread now, beside any round under way (a round's slow history read must
+        not hold up an approval waiting for its confirmation); a failed read is left to the rounds."""
+        gate.read_alone = True  # urgent, and owed by the rounds until a read succeeds
+        if gate.ts not in self._confirmations:
+            task = asyncio.get_running_loop().create_task(self._confirm(gate))
+            self._confirmations[gate.ts] = task
+            task.add_done_callback(lambda _: self._confirmations.pop(gate.ts, None))
+
+    async def _confirm(self, gate: _Gate) -> None:
+        try:
+            await self._refresh(gate, None, time.monotonic())
+        except SlackGateError as error:
+            gate.struggle(error)
+            self.read_gate(gate)
+
     async def _wait_until_due(self) -> bool:
         """Sleep until some gate is due or a new gate joins; True if woken early by a new gate."""
         now = time.monotonic()
@@ -254,12 +360,23 @@ class ChannelWatcher:
         return False
 
     async def read_round(self, now: float) -> None:
-        """One round: a shared history read for recent gates, own-thread reads for old due gates."""
+        """One round: a shared history read for recent gates, own-thread reads for old due gates.
+
+        When only gates asked to be read alone (:meth:`read_gate`) are due, the round reads just their
+        threads: an event about one gate costs one read of that gate, not of the channel.
+        """
+        due = [gate for gate in self.gates.values() if gate.next_due <= now]
+        if due and all(gate.read_alone for gate in due):
+            for gate in due:
+                await self._refresh(gate, None, now)
+                self._schedule(gate, now)
+            return
+        present = list(self.gates.values())  # a gate that joins while this round reads is read next
         if self._channel_checks and now >= self._next_channel_check:
             await self._check_channel(now)
         wall = time.time()
-        recent = [gate for gate in self.gates.values() if wall - float(gate.ts) <= pacing.HISTORY_HORIZON]
-        old_due = [gate for gate in self.gates.values() if gate not in recent and gate.next_due <= now]
+        recent = [gate for gate in present if wall - float(gate.ts) <= pacing.HISTORY_HORIZON]
+        old_due = [gate for gate in present if gate not in recent and gate.next_due <= now]
         if recent:
             oldest = min(gate.ts for gate in recent)
             history = await self.hook.aread_history(
@@ -271,9 +388,17 @@ class ChannelWatcher:
                 await self._refresh(gate, parents.get(gate.ts), now)
         for gate in old_due:
             await self._refresh(gate, None, now)
-        for gate in self.gates.values():
-            # a wake-up while this round was reading may have come after its reads: read again at once
-            gate.next_due = self._woken if self._woken >= now else now + gate.interval(now)
+        for gate in present:
+            self._schedule(gate, now)
+
+    def _schedule(self, gate: _Gate, now: float) -> None:
+        """When to read a gate after a round that began at ``now``: at once after a wake-up during the
+        round (it may have come after the reads) or while a read it asked for is still owed (an event
+        came during the round, so its result was not kept), else after its interval."""
+        if self._woken >= now or gate.read_alone:
+            gate.next_due = max(now, self._woken)
+        else:
+            gate.next_due = now + gate.interval(now)
 
     async def _close_late_copies(
         self, gates: list[_Gate], parents: dict[str, dict[str, Any]], history: Thread
@@ -358,8 +483,8 @@ class ChannelWatcher:
         changes only when Slack's data did, never because two methods render a message differently.
         """
         try:
-            if parent is None:
-                thread = await self._read_thread(gate)
+            if parent is None:  # a read an event or a confirmation asked for waits on a vote: urgent
+                thread = await self._read_thread(gate, URGENT if gate.read_alone else ROUTINE)
             elif not parent.get("reply_count"):
                 thread = [parent]
             elif self._replies_may_have_changed(gate, parent, now):
@@ -375,8 +500,9 @@ class ChannelWatcher:
             gate.fail(error)
             return
         if now < gate.read_at:
-            return  # a fresher thread was offered while this round read: keep it (replies re-read next)
+            return  # a fresher thread came while this round read: keep it (a wanted read stays wanted)
         gate.replies_seen = replies_fingerprint(thread[0])
+        gate.last_read, gate.confirmed, gate.read_alone = now, True, False
         gate.publish(thread, now)
 
     async def _read_thread(self, gate: _Gate, priority: int = ROUTINE) -> Thread:
@@ -396,9 +522,13 @@ _WATCHERS: PerLoop[dict[tuple[str, str], ChannelWatcher]] = PerLoop(dict)
 
 
 @contextlib.asynccontextmanager
-async def watching(conn_id: str, channel: str, ts: str, poke_interval: float) -> AsyncIterator[GateWatch]:
+async def watching(
+    conn_id: str, channel: str, ts: str, poke_interval: float, *, events: bool = False
+) -> AsyncIterator[GateWatch]:
     """Register a gate with the loop's watcher of (``conn_id``, ``channel``) for the block's duration.
 
+    ``events``: Socket Mode events keep the gate's snapshot up to date (:func:`apply_event`), and its
+    ``poke_interval`` is the safety read's, kept even while the gate is quiet.
     Leaving the block (decision, timeout, cancellation, triggerer shutdown) leaves no work behind.
     """
     watchers = _WATCHERS.get()
@@ -406,7 +536,7 @@ async def watching(conn_id: str, channel: str, ts: str, poke_interval: float) ->
     watcher = watchers.get(key)
     if watcher is None:
         watcher = watchers[key] = ChannelWatcher(SlackGateHook(slack_conn_id=conn_id), channel)
-    watch = watcher.join(ts, poke_interval)
+    watch = watcher.join(ts, poke_interval, events=events)
     try:
         yield watch
     finally:
@@ -428,6 +558,39 @@ def wake_channel(channel: str, conn_id: str | None = None) -> bool:
             watcher.wake()
             woken = True
     return woken
+
+
+def apply_event(
+    conn_ids: Collection[str],
+    event: Mapping[str, Any],
+    *,
+    retried: bool = False,
+) -> bool:
+    """Hand a Socket Mode event to the running loop's watchers of its channel for the connections in
+    ``conn_ids`` (those that share the app-level token it came in on; see
+    :meth:`ChannelWatcher.apply_event` for the rest). True when it concerned a gate held here."""
+    channel = event_channel(event)
+    watchers = _WATCHERS.peek() or {}
+    applied = False
+    for (watcher_conn, watcher_channel), watcher in watchers.items():
+        if watcher_channel == channel and watcher_conn in conn_ids:
+            applied = watcher.apply_event(event, retried=retried) or applied
+    return applied
+
+
+def held_thread(conn_id: str, channel: str, ts: str) -> Thread | None:
+    """The snapshot of gate ``ts`` the running loop's watcher of (``conn_id``, ``channel``) holds, if
+    it holds the gate and has read it (see :meth:`ChannelWatcher.held_thread`)."""
+    watcher = (_WATCHERS.peek() or {}).get((conn_id, channel))
+    return None if watcher is None else watcher.held_thread(ts)
+
+
+def reopen_events(conn_ids: Collection[str]) -> None:
+    """A Socket Mode connection (re)opened: events may have been missed meanwhile, so the running
+    loop's watchers of ``conn_ids`` read every gate's thread now (the first look after a (re)connect)."""
+    for (watcher_conn, _), watcher in (_WATCHERS.peek() or {}).items():
+        if watcher_conn in conn_ids:
+            watcher.wake()
 
 
 def offer_thread(conn_id: str, channel: str, ts: str, thread: Thread, read_at: float) -> bool:

@@ -66,8 +66,11 @@ class SlackApprovalTrigger(BaseTrigger):
 
     While it waits, the trigger holds the triggerer's Socket Mode connection of the connection's
     ``app_token`` (one per app token per triggerer, shared by every gate; none without an app token):
-    button clicks are recorded in the gate's thread and message / reaction events wake it at once,
-    so it reads Slack on its own only as a safety net, every ``max(poke_interval, 30)`` seconds.
+    button clicks are recorded in the gate's thread, and message / reaction events change the thread it
+    judges in memory, so a vote usually costs no read of Slack; an approval judged from events is first
+    confirmed by one read of its thread (a reject Slack gave to another connection must still win). It
+    reads Slack on its own only as a safety net, every ``max(poke_interval, 60)``
+    seconds.
 
     :param slack_conn_id: Airflow connection of type ``slack_gate`` or ``slack``.
     :param channel: Channel ID of the ask message.
@@ -146,7 +149,9 @@ class SlackApprovalTrigger(BaseTrigger):
             hook = SlackGateHook(slack_conn_id=self.slack_conn_id)
             async with socket_mode(hook) as listener:  # with an app_token: clicks, instant wake-ups
                 poke = self.poke_interval if listener is None else listener.poke_interval(self.poke_interval)
-                event = await self._first_event(self._wait_with_watcher(hook, poke))
+                event = await self._first_event(
+                    self._wait_with_watcher(hook, poke, events=listener is not None)
+                )
         await self._settle(started)
         yield event
 
@@ -241,14 +246,18 @@ class SlackApprovalTrigger(BaseTrigger):
             )
             await asyncio.sleep(hold)
 
-    async def _wait_with_watcher(self, hook: SlackGateHook, poke_interval: float) -> TriggerEvent:
+    async def _wait_with_watcher(
+        self, hook: SlackGateHook, poke_interval: float, *, events: bool = False
+    ) -> TriggerEvent:
         """Let the loop's channel watcher read Slack for this gate and every other in the channel.
 
         Transient failures (Slack unreachable, 5xx, timeouts, 429 after retries) never end the wait:
         the watcher retries, and this trigger's log says when Slack failed and when it answered again.
         At the deadline the gate decides on what it last saw, even while Slack is still failing.
         """
-        async with watching(self.slack_conn_id, self.gate.channel, self.gate.ts, poke_interval) as watch:
+        async with watching(
+            self.slack_conn_id, self.gate.channel, self.gate.ts, poke_interval, events=events
+        ) as watch:
             look_again_in: float | None = None  # who voted could not be looked up: judge the thread again
             while True:
                 try:
@@ -305,6 +314,9 @@ class SlackApprovalTrigger(BaseTrigger):
                     if read:
                         self._note_recovery()  # the thread was read and its voters checked
                 if payload := gate_rules.read_step(thread, self.gate, policy, expired=expired, people=people):
+                    if read and not watch.confirmed and gate_rules.approved(payload):
+                        watch.confirm()  # events built this snapshot: a reject may have gone elsewhere
+                        continue
                     return self._event(payload)
                 await self._note_uncounted(hook, thread, policy, people)
                 if payload := await self._follow_up(hook, policy):

@@ -490,3 +490,63 @@ def test_the_admin_api_clicks_submits_and_lists(slack_emulator, sockets):
     with pytest.raises(EmulatorError, match="no button"):
         client.click_button(ws.approvals, ts, "alice", "nope")
     assert client.app_settings(socket_mode=False, request_url="http://127.0.0.1:9/x")["socket_mode"] is False
+
+
+def test_each_event_goes_to_exactly_one_of_several_connections(slack_emulator, sockets):
+    """As Slack does with an app's several Socket Mode connections: every event is delivered once, to
+    one of them (the emulator picks at random), so each connection sees only some of the events."""
+    ws = slack_emulator.workspace
+    first, second = open_socket(slack_emulator, sockets), open_socket(slack_emulator, sockets)
+    slack_emulator.wait_for_socket_connections(2)
+    posted = [slack_emulator.post_as_user(ws.approvals, ws.alice, f"message {i}") for i in range(40)]
+
+    def message_events(socket: RawSocket) -> list[str]:
+        return [
+            m["payload"]["event"]["ts"]
+            for m in socket.messages
+            if m.get("type") == "events_api" and m["payload"]["event"].get("type") == "message"
+        ]
+
+    slack_emulator.wait_for(lambda: len(message_events(first)) + len(message_events(second)) >= 40)
+    got_first, got_second = message_events(first), message_events(second)
+    assert sorted(got_first + got_second) == sorted(posted)  # each once, none twice
+    assert got_first, "40 events all to one of two connections (chance: 2**-39)"
+    assert got_second, "40 events all to one of two connections (chance: 2**-39)"
+
+
+def test_an_edit_a_bots_update_and_a_deletion_are_message_events_with_the_message_before(
+    slack_emulator, sockets
+):
+    """Slack's ``message_changed`` (the message now and as it was) and ``message_deleted``
+    (``deleted_ts`` and the message as it was) events, for a person's edit, a bot's chat.update and a
+    deletion."""
+    ws = slack_emulator.workspace
+    socket = open_socket(slack_emulator, sockets)
+    slack_emulator.wait_for_socket_connections(1)
+    ts = slack_emulator.post_as_bot(ws.approvals, ws.bot_user_id, "Deploy?")
+    reply = slack_emulator.reply(ws.approvals, ts, ws.alice, "approve")
+    slack_emulator.edit_message(ws.approvals, reply, "reject: no")
+    web_client(slack_emulator).chat_update(channel=ws.approvals, ts=ts, text="Deploy? (closed)")
+    slack_emulator.delete_message(ws.approvals, reply)
+
+    def subtyped(subtype: str) -> list[dict[str, Any]]:
+        envelopes = socket.wait_for(
+            lambda m: m.get("type") == "events_api" and m["payload"]["event"].get("subtype") == subtype,
+            count=2 if subtype == "message_changed" else 1,
+        )
+        return [envelope["payload"]["event"] for envelope in envelopes]
+
+    edit, update = subtyped("message_changed")
+    assert (edit["channel"], edit["hidden"]) == (ws.approvals, True)
+    assert (edit["message"]["ts"], edit["message"]["text"], edit["message"]["thread_ts"]) == (
+        reply,
+        "reject: no",
+        ts,
+    )
+    assert edit["message"]["edited"]["user"] == ws.alice
+    assert edit["previous_message"]["text"] == "approve"
+    assert (update["message"]["ts"], update["message"]["text"]) == (ts, "Deploy? (closed)")
+    assert update["previous_message"]["text"] == "Deploy?"
+    (deleted,) = subtyped("message_deleted")
+    assert (deleted["deleted_ts"], deleted["previous_message"]["text"]) == (reply, "reject: no")
+    assert deleted["previous_message"]["thread_ts"] == ts

@@ -12,6 +12,7 @@ from airflow_slack_gate.core import pacing
 from airflow_slack_gate.core.policy import ApprovalPolicy
 from airflow_slack_gate.hooks.errors import SlackGateError, explain
 from airflow_slack_gate.hooks.sessions import close_shared_sessions
+from airflow_slack_gate.hooks.slack import SlackGateHook
 from airflow_slack_gate.runtime import watcher as watcher_module
 from airflow_slack_gate.runtime.watcher import open_gates, watching
 from tests.support import ask, first_event, trigger, until
@@ -201,7 +202,7 @@ async def test_a_failed_round_is_reported_even_when_slack_answered_again_before_
     Slack again: the trigger still hears of the failure first (so its task log says what happened),
     then gets the fresh thread without waiting for another change."""
     gate = watcher_module._Gate(ts="1700000000.000100", poke_interval=1.0)
-    watch = watcher_module.GateWatch(gate)
+    watch = watcher_module.GateWatch(gate, watcher_module.ChannelWatcher(SlackGateHook(), "C1"))
     failure = explain("http_503", conn_id="slack_gate_default", method="conversations.history")
     thread = [{"ts": gate.ts, "text": "Deploy?"}, {"ts": "1700000001.000100", "text": "approve"}]
 
@@ -293,3 +294,21 @@ async def test_a_reply_also_sent_to_the_channel_is_one_vote(slack_emulator):
     assert decision["outcome"] == "approved"
     assert [v["user"] for v in decision["votes"]] == [ws.alice, ws.bob]
     assert decision["votes"][0]["ts"] == broadcast
+
+
+@pytest.mark.usefixtures("loop_cleanup")
+async def test_a_gate_that_joins_while_a_round_reads_is_read_right_after_it(slack_emulator):
+    """The round's reads began before the gate joined, so they say nothing of it: it is read at once
+    after the round, not a whole interval later (600 s here)."""
+    ws = slack_emulator.workspace
+    first, second = ask(slack_emulator, "A?"), ask(slack_emulator, "B?")
+    async with watching("slack_gate_default", ws.approvals, first, 600.0) as early:
+        await early.next_thread(timeout=10)
+        slack_emulator.delay_calls("conversations.history", 1.0)  # the next round reads slowly
+        watcher = watcher_module._WATCHERS.get()[("slack_gate_default", ws.approvals)]
+        watcher.wake()
+        # the watcher took the wake-up: its round is reading (slowly)
+        await until(lambda: not watcher._new_gate.is_set(), 10, what="a round in flight")
+        async with watching("slack_gate_default", ws.approvals, second, 600.0) as late:
+            thread = await late.next_thread(timeout=10)
+    assert thread[0]["ts"] == second

@@ -260,12 +260,18 @@ class EmulatorApi:
         return hub
 
     def edit_message(self, channel: str, ts: str, text: str) -> None:
-        """Edit a message's text, as its author would; it then carries ``edited``."""
+        """Edit a message's text, as its author would; it then carries ``edited`` (and the apps in the
+        channel get ``message_changed``)."""
+        before = self.interactivity.message_shown(channel, ts)
         self.state.edit(channel, ts, text)
+        self.interactivity.message_changed(channel, ts, before)
 
     def delete_message(self, channel: str, ts: str) -> None:
-        """Delete a message (a parent takes its replies with it)."""
+        """Delete a message (a parent takes its replies with it; the apps in the channel get
+        ``message_deleted``)."""
+        before = self.interactivity.message_shown(channel, ts)
         self.state.delete(channel, ts)
+        self.interactivity.message_deleted(channel, ts, before)
 
     # -- reading -------------------------------------------------------------------------------
 

@@ -466,6 +466,57 @@ class Interactivity:
                 event.pop(key, None)
         self._send_event(target.id, event)
 
+    def message_shown(self, channel: str, ts: str) -> dict[str, Any] | None:
+        """A message as a ``message_changed`` / ``message_deleted`` event shows it (``None``: none)."""
+        with self.workspace.lock:
+            target = self.workspace.channel(channel)
+            message = target.messages.get(ts)
+            if message is None:
+                return None
+            shown = render.message(self.workspace, target, message, with_root=False)
+        for key in ("reply_count", "reply_users_count", "latest_reply", "reply_users", "subscribed"):
+            shown.pop(key, None)
+        return shown
+
+    def message_changed(self, channel: str, ts: str, previous: dict[str, Any] | None) -> None:
+        """Send ``message`` / ``message_changed`` (an edit, or a bot's chat.update): the message as it is
+        now and, as Slack does, as it was."""
+        current = self.message_shown(channel, ts)
+        if current is None:
+            return
+        with self.workspace.lock:
+            target, event_ts = self.workspace.channel(channel), self.workspace.next_ts()
+        event = {
+            "type": "message",
+            "subtype": "message_changed",
+            "hidden": True,
+            "channel": target.id,
+            "message": current,
+            "previous_message": previous or current,
+            "ts": event_ts,
+            "event_ts": event_ts,
+            "channel_type": _channel_type(target),
+        }
+        self._send_event(target.id, event)
+
+    def message_deleted(self, channel: str, ts: str, previous: dict[str, Any] | None) -> None:
+        """Send ``message`` / ``message_deleted``: which message went (``deleted_ts``) and what it was."""
+        with self.workspace.lock:
+            target, event_ts = self.workspace.channel(channel), self.workspace.next_ts()
+        event: dict[str, Any] = {
+            "type": "message",
+            "subtype": "message_deleted",
+            "hidden": True,
+            "channel": target.id,
+            "deleted_ts": ts,
+            "ts": event_ts,
+            "event_ts": event_ts,
+            "channel_type": _channel_type(target),
+        }
+        if previous is not None:
+            event["previous_message"] = previous
+        self._send_event(target.id, event)
+
     def reaction_changed(self, channel: str, ts: str, user: str, name: str, *, added: bool) -> None:
         """Send ``reaction_added`` / ``reaction_removed`` to the apps in the channel (Socket Mode only)."""
         with self.workspace.lock:
@@ -481,10 +532,24 @@ class Interactivity:
             }
         self._send_event(target.id, event)
 
-    def after_web_call(self, method: str, body: Mapping[str, Any]) -> None:
-        """Events caused by a Web API call (a bot's ``chat.postMessage``)."""
+    def before_web_call(self, method: str, params: Mapping[str, Any]) -> dict[str, Any] | None:
+        """What a ``message_changed`` event will show as ``previous_message`` (for ``chat.update``)."""
+        channel, ts = params.get("channel"), params.get("ts")
+        if method != "chat.update" or not isinstance(channel, str) or not isinstance(ts, str):
+            return None
+        try:
+            return self.message_shown(channel, ts)
+        except (EmulatorError, SlackError, KeyError):
+            return None
+
+    def after_web_call(
+        self, method: str, body: Mapping[str, Any], before: dict[str, Any] | None = None
+    ) -> None:
+        """Events caused by a Web API call (a bot's ``chat.postMessage`` or ``chat.update``)."""
         if method == "chat.postMessage" and body.get("ok"):
             self.message_posted(body["channel"], body["ts"])
+        elif method == "chat.update" and body.get("ok"):
+            self.message_changed(body["channel"], body["ts"], before)
 
     def _send_event(self, channel_id: str, event: dict[str, Any]) -> None:
         if self.hub is None:

@@ -141,10 +141,11 @@ class _WebApi:
             if retry_after is not None:
                 return self._rate_limited(name, params, retry_after)
             with self.api.state.lock:
+                before = self.api.interactivity.before_web_call(name, params)
                 body = method.handler(Call(self.api.state, bot, Params(params)))
         except SlackError as exc:
-            body = _error_body(exc)
-        self.api.interactivity.after_web_call(name, body)
+            body, before = _error_body(exc), None
+        self.api.interactivity.after_web_call(name, body, before)
         if fault is not None:
             return self._fault(name, params, fault)
         return self._answer(name, params, body, headers)

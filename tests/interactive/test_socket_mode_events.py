@@ -1,0 +1,407 @@
+"""Votes from Socket Mode events, not reads: a held gate's snapshot is changed by the event alone and
+judged with the same rules as a read of its thread.
+
+Real parts: slack_sdk's SocketModeClient on the emulator's websocket, the loop's watcher reading the
+emulator over HTTP. Reads are counted with the emulator's call counters.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import AsyncIterator, Callable
+from typing import Any
+
+import pytest
+
+from airflow_slack_gate.core import pacing
+from airflow_slack_gate.core.gate import GateRef, read_step, voters_to_check
+from airflow_slack_gate.core.messages import APPROVE_ACTION
+from airflow_slack_gate.core.policy import ApprovalPolicy
+from airflow_slack_gate.core.protocol import vote_record_metadata
+from airflow_slack_gate.hooks.slack import SlackGateHook
+from airflow_slack_gate.runtime.socket_mode import SocketModeListener, socket_mode
+from airflow_slack_gate.runtime.watcher import GateWatch, people_among, watching
+from airflow_slack_gate.testing.emulator import SlackEmulator
+from tests.interactive.conftest import (
+    CONN_ID,
+    LoopThread,
+    connection_json,
+    make_trigger,
+    post_ask,
+    wait_with_socket_mode,
+)
+from tests.interactive.test_socket_mode_gates import _hold_listener_until
+from tests.support import until
+
+pytestmark = pytest.mark.usefixtures("closing_sessions")
+READS = ("conversations.replies", "conversations.history")
+
+
+def reads(slack: SlackEmulator) -> int:
+    return sum(slack.call_count(method) for method in READS)
+
+
+async def delivered(slack: SlackEmulator) -> None:
+    """Every event so far was acknowledged (the listener applies an event before it acknowledges)."""
+
+    def wait_all() -> None:
+        for delivery in list(slack.interactivity.deliveries):
+            assert delivery.wait(10).ok, delivery.error
+
+    await asyncio.to_thread(wait_all)
+
+
+@contextlib.asynccontextmanager
+async def held(slack: SlackEmulator, ts: str) -> AsyncIterator[tuple[SocketModeListener, GateWatch]]:
+    """Gate ``ts`` held by the loop's watcher with Socket Mode, once its first look after the
+    connection's hello is done (from then on, events alone keep it up to date)."""
+    async with socket_mode(SlackGateHook()) as listener:
+        assert listener is not None
+        async with watching(CONN_ID, slack.workspace.approvals, ts, 600.0, events=True) as watch:
+            gate = watch._gate
+            await until(
+                lambda: (
+                    listener.session_started
+                    and gate.last_read >= listener.session_started
+                    and not gate.read_alone
+                ),
+                10,
+            )
+            yield listener, watch
+
+
+async def settled(slack: SlackEmulator, watch: GateWatch) -> None:
+    await delivered(slack)
+    await until(lambda: not watch._gate.read_alone, 10)
+
+
+async def judged(hook: SlackGateHook, thread: list[dict[str, Any]], ts: str, policy: ApprovalPolicy) -> Any:
+    """read_step on a thread, its voters checked with users.info as the trigger does."""
+    gate = GateRef(channel="", ts=ts)
+    people = await people_among(hook, voters_to_check(thread, gate, policy))
+    return read_step(thread, gate, policy, expired=False, people=people)
+
+
+Action = Callable[[SlackEmulator, str], Any]
+
+
+def reply(user: str, text: str) -> Action:
+    return lambda slack, ts: slack.reply(slack.workspace.approvals, ts, getattr(slack.workspace, user), text)
+
+
+def react(user: str, name: str, *, remove: bool = False) -> Action:
+    def act(slack: SlackEmulator, ts: str) -> None:
+        method = slack.remove_reaction if remove else slack.add_reaction
+        method(slack.workspace.approvals, ts, getattr(slack.workspace, user), name)
+
+    return act
+
+
+def other_bot_replies(text: str, *, forged_record: bool = False) -> Action:
+    def act(slack: SlackEmulator, ts: str) -> None:
+        ws = slack.workspace
+        other = slack.create_bot("other-app")
+        slack.add_member(ws.approvals, other.user_id)
+        metadata = None
+        if forged_record:
+            metadata = vote_record_metadata(
+                voter=ws.alice, vote="approve", reason=None, gate_ts=ts, click_id="forged"
+            )
+        slack.post_as_bot(ws.approvals, other, text, thread_ts=ts, metadata=metadata)
+
+    return act
+
+
+def react_on_a_reply(user: str, name: str) -> Action:
+    def act(slack: SlackEmulator, ts: str) -> None:
+        ws = slack.workspace
+        answer = slack.reply(ws.approvals, ts, ws.carol, "hm, let me look")
+        slack.add_reaction(ws.approvals, answer, getattr(ws, user), name)
+
+    return act
+
+
+QUORUM_2 = {"required_approvals": 2}
+#: (name, policy fields, actions, outcome both ways, whether events alone said enough)
+SCENARIOS = [
+    ("reply approves", {}, [reply("alice", "approve")], "approved", True),
+    ("reply rejects with a reason", {}, [reply("bob", "reject: not now")], "rejected", True),
+    ("reaction approves", {}, [react("alice", "white_check_mark")], "approved", True),
+    ("reaction rejects", {}, [react("bob", "x")], "rejected", True),
+    (
+        "a reaction taken back is no vote",
+        QUORUM_2,
+        [react("alice", "white_check_mark"), react("alice", "white_check_mark", remove=True)],
+        "pending",
+        True,
+    ),
+    (
+        "reply and reaction make a quorum",
+        QUORUM_2,
+        [reply("alice", "lgtm"), react("bob", "+1")],
+        "approved",
+        True,
+    ),
+    ("a question is no vote", {}, [reply("alice", "approve?")], "pending", True),
+    ("a non-approver's reply", {"approvers": "carol"}, [reply("alice", "approve")], "pending", True),
+    ("a bot's reply with vote text", {}, [other_bot_replies("approve")], "pending", True),
+    (
+        "another app's forged click record",
+        {},
+        [other_bot_replies("approved", forged_record=True)],
+        "pending",
+        True,
+    ),
+    ("a reaction on a reply", {}, [react_on_a_reply("alice", "white_check_mark")], "pending", True),
+    ("an edited reply", QUORUM_2, [reply("alice", "approve"), "edit:reject: found a bug"], "rejected", False),
+    (
+        "a deleted reply",
+        QUORUM_2,
+        [reply("alice", "approve"), "delete", reply("bob", "approve")],
+        "pending",
+        False,
+    ),
+]
+
+
+def policy_of(slack: SlackEmulator, fields: dict[str, Any]) -> ApprovalPolicy:
+    if "approvers" in fields:
+        return ApprovalPolicy(approvers=frozenset({getattr(slack.workspace, fields["approvers"])}))
+    return ApprovalPolicy(**fields)
+
+
+@pytest.mark.parametrize(
+    ("name", "fields", "actions", "outcome", "events_say_enough"), SCENARIOS, ids=[s[0] for s in SCENARIOS]
+)
+async def test_the_event_built_thread_decides_as_a_read_of_it_does(
+    slack, name, fields, actions, outcome, events_say_enough
+):
+    ws = slack.workspace
+    policy = policy_of(slack, fields)
+    ts = post_ask(slack, policy)
+    hook = SlackGateHook()
+    async with held(slack, ts) as (_, watch):
+        slack.reset_counters()
+        last_reply = None
+        for action in actions:
+            if action == "delete":
+                await asyncio.to_thread(slack.delete_message, ws.approvals, last_reply)
+            elif isinstance(action, str):
+                await asyncio.to_thread(
+                    slack.edit_message, ws.approvals, last_reply, action.removeprefix("edit:")
+                )
+            else:
+                last_reply = await asyncio.to_thread(action, slack, ts)
+            await settled(slack, watch)
+        event_reads = reads(slack)
+        snapshot = watch.latest()
+    read = await hook.aread_thread(channel=ws.approvals, ts=ts)
+
+    from_events = await judged(hook, snapshot, ts, policy)
+    from_read = await judged(hook, read, ts, policy)
+    assert from_events == from_read
+    assert (from_read["decision"]["outcome"] if from_read else "pending") == outcome
+    if events_say_enough:
+        assert event_reads == 0
+    else:
+        assert 0 < event_reads <= 2  # one read of this gate's thread per edit or deletion
+
+
+async def test_an_event_for_the_same_ts_in_another_channel_changes_nothing(slack):
+    """A reply and a reaction naming the gate's ts, but in another channel where the same connection
+    holds another gate, reach neither gate."""
+    ws = slack.workspace
+    ts = post_ask(slack)
+    elsewhere = slack.create_channel("elsewhere", members=[ws.bot_user_id, ws.alice])
+    async with (
+        held(slack, ts) as (listener, watch),
+        watching(CONN_ID, elsewhere, ts, 600.0, events=True) as other,
+    ):
+        await until(lambda: other._gate.error is not None or other.latest(), 10)
+        before, other_before = watch.latest(), other.latest()
+        forged = {"type": "message", "channel": elsewhere, "user": ws.alice, "text": "approve"}
+        forged.update(ts=f"{float(ts) + 1:.6f}", thread_ts=ts)
+        reaction = {"type": "reaction_added", "user": ws.alice, "reaction": "white_check_mark"}
+        reaction["item"] = {"type": "message", "channel": elsewhere, "ts": ts}
+        listener.on_event(forged)
+        listener.on_event(reaction)
+        assert watch.latest() == before
+        assert other.latest() == other_before
+
+
+async def test_events_reach_only_the_gates_of_connections_that_share_the_app_token(slack, monkeypatch):
+    """An event came over one app's connection: a watcher of another Airflow connection (without that
+    app-level token; it could be another app, or another Slack) holding the same channel and ts does
+    not take it."""
+    ws = slack.workspace
+    monkeypatch.setenv("AIRFLOW_CONN_ANOTHER_CONNECTION", connection_json(slack, app_token=False))
+    ts = post_ask(slack)
+    async with (
+        held(slack, ts) as (listener, watch),
+        watching("another_connection", ws.approvals, ts, 600.0, events=True) as other,
+    ):
+        await until(lambda: len(other.latest()) == 1, 10)
+        event = {"type": "message", "channel": ws.approvals, "user": ws.alice, "text": "approve"}
+        event.update(ts=f"{float(ts) + 1:.6f}", thread_ts=ts)
+        assert listener.on_event(event)
+        assert len(watch.latest()) == 2
+        assert len(other.latest()) == 1
+
+
+@pytest.mark.parametrize(
+    ("vote", "outcome", "expected_reads"),
+    [
+        pytest.param("reject: not today", "rejected", 0, id="a reject decides with no read"),
+        # no connection can know it gets every event (see the test of a connection that was alone)
+        pytest.param("approve", "approved", 1, id="an approval is confirmed by one read of its thread"),
+    ],
+)
+async def test_a_reply_by_event_decides_after_the_first_look_with_reads_only_to_confirm_approvals(
+    slack, vote, outcome, expected_reads
+):
+    ws = slack.workspace
+    ts = post_ask(slack)
+    gate = asyncio.ensure_future(wait_with_socket_mode(make_trigger(slack, ts)))
+    await asyncio.to_thread(slack.wait_for_socket_connections, 1)
+    await until(lambda: _first_look_done(ts), 10)
+    slack.reset_counters()
+    await asyncio.to_thread(slack.reply, ws.approvals, ts, ws.alice, vote)
+    payload = await asyncio.wait_for(gate, 15)
+    assert payload["decision"]["outcome"] == outcome
+    assert reads(slack) == expected_reads
+
+
+def _first_look_done(ts: str) -> bool:
+    from airflow_slack_gate.runtime import socket_mode as socket_mode_module
+    from airflow_slack_gate.runtime import watcher as watcher_module
+
+    listeners = list((socket_mode_module._LISTENERS.peek() or {}).values())
+    gates = [w.gates[ts] for w in (watcher_module._WATCHERS.peek() or {}).values() if ts in w.gates]
+    return bool(
+        listeners
+        and gates
+        and listeners[0].session_started
+        and gates[0].last_read >= listeners[0].session_started
+    )
+
+
+def test_a_reject_delivered_to_another_connection_is_not_overtaken_by_an_approval(slack, other_loop):
+    """Two connections of one app (another triggerer holds the second): Slack gives Bob's reject to
+    the other one, then Alice's approval to ours. The approval, seen in a snapshot built from events,
+    is confirmed by a read first, which shows the reject: the gate rejects, as a read would."""
+    ws = slack.workspace
+    ts = post_ask(slack)
+    idle = asyncio.Event()
+    other = other_loop.submit(_hold_listener_until(idle))
+    (conn_other,) = slack.wait_for_socket_connections(1)
+    ours = LoopThread()
+    try:
+        gate = ours.submit(wait_with_socket_mode(make_trigger(slack, ts)))
+        connections = slack.wait_for_socket_connections(2)
+        conn_ours = next(c.id for c in connections if c.id != conn_other.id)
+        ours.run(lambda: until(lambda: _first_look_done(ts), 10))
+        _send_event_to(
+            slack, conn_other.id, lambda: slack.reply(ws.approvals, ts, ws.bob, "reject: not today")
+        )
+        _send_event_to(slack, conn_ours, lambda: slack.reply(ws.approvals, ts, ws.alice, "approve"))
+        payload = gate.result(15)
+    finally:
+        other_loop.loop.call_soon_threadsafe(idle.set)
+        other.result(15)
+        ours.stop()
+    assert payload["decision"]["outcome"] == "rejected"
+    assert payload["decision"]["decided_by"] == [ws.bob]
+
+
+def test_a_connection_that_was_alone_does_not_trust_events_once_another_opens(slack, other_loop):
+    """Ours connects first, as the app's only connection (Slack's hello says so); then another
+    triggerer's connection opens, and Slack does not tell ours. Bob's reject goes to the other one,
+    Alice's approval to ours: the approval is still confirmed by a read, which shows the reject."""
+    ws = slack.workspace
+    ts = post_ask(slack)
+    ours = LoopThread()
+    idle = asyncio.Event()
+    other = None
+    try:
+        gate = ours.submit(wait_with_socket_mode(make_trigger(slack, ts)))
+        (conn_ours,) = slack.wait_for_socket_connections(1)
+        ours.run(lambda: until(lambda: _first_look_done(ts), 10))
+        other = other_loop.submit(_hold_listener_until(idle))
+        connections = slack.wait_for_socket_connections(2)
+        conn_other = next(c.id for c in connections if c.id != conn_ours.id)
+        _send_event_to(slack, conn_other, lambda: slack.reply(ws.approvals, ts, ws.bob, "reject: not today"))
+        _send_event_to(slack, conn_ours.id, lambda: slack.reply(ws.approvals, ts, ws.alice, "approve"))
+        payload = gate.result(15)
+    finally:
+        other_loop.loop.call_soon_threadsafe(idle.set)
+        if other is not None:
+            other.result(15)
+        ours.stop()
+    assert payload["decision"]["outcome"] == "rejected"
+    assert payload["decision"]["decided_by"] == [ws.bob]
+
+
+def _send_event_to(slack: SlackEmulator, connection: str, act: Callable[[], Any]) -> None:
+    """Do ``act`` while the emulator delivers every event to ``connection`` only."""
+    hub = slack.interactivity.hub
+    assert hub is not None
+    original = hub.send
+
+    hub.send = lambda delivery, **kwargs: original(delivery, connection=connection)  # type: ignore[method-assign]
+    try:
+        act()
+        for delivery in list(slack.interactivity.deliveries):
+            assert delivery.wait(10).ok, delivery.error
+    finally:
+        hub.send = original  # type: ignore[method-assign]
+
+
+async def test_a_reconnect_reads_every_gate_again(slack):
+    """Events sent while the connection was closed went nowhere: the hello of the new connection makes
+    the watcher read the gate, and the vote cast meanwhile decides it."""
+    ws = slack.workspace
+    ts = post_ask(slack)
+    async with held(slack, ts) as (listener, watch):
+        first_session = listener.session_started
+        slack.drop_socket_connections()
+        await asyncio.to_thread(slack.reply, ws.approvals, ts, ws.alice, "approve")
+        await until(lambda: listener.session_started > first_session, 20)
+        await until(lambda: len(watch.latest()) == 2, 10)
+        assert watch.confirmed
+
+
+async def test_a_missed_vote_is_found_by_the_safety_read(slack, monkeypatch):
+    """Slack gave the reply's event to another connection: the gate's safety read finds it (lowered
+    here from max(poke_interval, 60 s) to 1 s)."""
+    monkeypatch.setattr(pacing, "SAFETY_NET_INTERVAL", 1.0)
+    ws = slack.workspace
+    ts = post_ask(slack)
+    gate = asyncio.ensure_future(wait_with_socket_mode(make_trigger(slack, ts, poke_interval=1.0)))
+    await asyncio.to_thread(slack.wait_for_socket_connections, 1)
+    await until(lambda: _first_look_done(ts), 10)
+    hub = slack.interactivity.hub
+    assert hub is not None
+    original = hub.send
+    hub.send = lambda delivery, **kwargs: delivery.finish()  # type: ignore[method-assign]
+    try:
+        await asyncio.to_thread(slack.reply, ws.approvals, ts, ws.alice, "approve")
+        payload = await asyncio.wait_for(gate, 15)
+    finally:
+        hub.send = original  # type: ignore[method-assign]
+    assert payload["decision"]["outcome"] == "approved"
+
+
+async def test_a_click_on_a_held_gate_is_judged_on_its_snapshot_and_approves_after_one_read(slack):
+    ws = slack.workspace
+    ts = post_ask(slack, ApprovalPolicy(approvers=frozenset({ws.alice})))
+    gate = asyncio.ensure_future(wait_with_socket_mode(make_trigger(slack, ts)))
+    await asyncio.to_thread(slack.wait_for_socket_connections, 1)
+    await until(lambda: _first_look_done(ts), 10)
+    slack.reset_counters()
+    delivery = await asyncio.to_thread(slack.click_button, ws.approvals, ts, ws.alice, APPROVE_ACTION)
+    await asyncio.to_thread(delivery.wait, 5)
+    payload = await asyncio.wait_for(gate, 15)
+    assert payload["decision"]["outcome"] == "approved"
+    assert payload["decision"]["votes"][0]["via"] == "button"
+    assert reads(slack) == 1  # the approval's confirmation
