@@ -7,8 +7,9 @@ Slack's 429s (the arithmetic and its numbers: :mod:`airflow_slack_gate.core.buck
 spell a short burst starts at once; then calls are spaced at the rate. Waiting callers are served by
 priority, then in arrival order (so channels share fairly), and an urgent call overtakes only calls
 that came shortly before it. When Slack answers 429 with ``Retry-After``, every caller of that method
-waits, not just the one that was refused, and the rate is halved; it grows back while calls succeed,
-so several triggerers sharing one token settle within Slack's budget without talking to each other.
+waits, not just the one that was refused, and the rate is lowered; it grows back with time, the same
+for every process, so several triggerers sharing one token settle within Slack's budget in about
+equal shares without talking to each other.
 """
 
 from __future__ import annotations
@@ -98,7 +99,7 @@ class RateLimiter:
 
     def rate(self, key: str, method: str) -> float:
         """The calls a minute this loop now allows itself for (token, method) (at most its budget)."""
-        return self._lane(key, method).pace.rate
+        return self._lane(key, method).pace.current_rate(time.monotonic())
 
     async def acquire(self, key: str, method: str, priority: int = ROUTINE) -> None:
         """Wait for this call's turn: by ``priority`` (:data:`~airflow_slack_gate.core.bucket.URGENT`
@@ -125,7 +126,7 @@ class RateLimiter:
             lane.head_changed()
 
     def succeeded(self, key: str, method: str) -> None:
-        """A call was answered (not 429): the rate grows back towards the budget."""
+        """A call was answered (not 429): the next 429 is a new overrun, which lowers the rate again."""
         self._lane(key, method).pace.succeeded(time.monotonic())
 
     def limited(self, key: str, method: str, retry_after: float) -> None:

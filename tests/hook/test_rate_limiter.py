@@ -8,13 +8,13 @@ from collections.abc import AsyncIterator
 
 import pytest
 
-from airflow_slack_gate.core.bucket import DECREASE_FACTOR, URGENT, burst_size
+from airflow_slack_gate.core.bucket import DECREASE_FACTOR, START_DECREASE, URGENT, burst_size
 from airflow_slack_gate.hooks.errors import SlackGateError
 from airflow_slack_gate.hooks.ratelimit import TIER_BUDGETS, loop_rate_limiter
 from airflow_slack_gate.hooks.sessions import close_shared_sessions
 from airflow_slack_gate.hooks.slack import MAX_RATE_LIMIT_RETRIES, SlackGateHook
 from airflow_slack_gate.testing.emulator import DemoWorkspace, SlackEmulator
-from tests.support import ask
+from tests.support import ask, until
 
 REPLIES = "conversations.replies"
 
@@ -34,10 +34,11 @@ def drain(hook: SlackGateHook, method: str, per_minute: int) -> None:
     limiter._lane(hook._limiter_key, method).pace.bucket.tokens = 0.0
 
 
-async def test_a_429_lowers_the_rate_of_that_method_and_successes_raise_it_back(
+async def test_a_429_lowers_the_rate_of_that_method_which_grows_back_with_time(
     ahook: SlackGateHook, slack_emulator: SlackEmulator, ws: DemoWorkspace
 ) -> None:
     limiter = loop_rate_limiter()
+    limiter._started -= 60  # started a minute ago: past its slow start, at the full budget
     key = ahook._limiter_key
     budget = TIER_BUDGETS[REPLIES]
     ts = ask(slack_emulator)
@@ -45,10 +46,10 @@ async def test_a_429_lowers_the_rate_of_that_method_and_successes_raise_it_back(
 
     await ahook.aread_thread(channel=ws.approvals, ts=ts)  # refused once, then answered
 
-    lowered = budget * DECREASE_FACTOR
-    assert limiter.rate(key, REPLIES) > lowered  # the retry's success already raised it a little
-    assert limiter.rate(key, REPLIES) < budget
+    lowered = limiter.rate(key, REPLIES)
+    assert budget * START_DECREASE <= lowered < budget * START_DECREASE + 1  # a first 429: a quarter
     assert limiter.rate(key, "conversations.history") == TIER_BUDGETS["conversations.history"]
+    await until(lambda: limiter.rate(key, REPLIES) > lowered, what="the rate growing back")
     limiter.set_budget(key, REPLIES, 60_000)  # read fast; set_budget restores the full rate
     assert limiter.rate(key, REPLIES) == 60_000
 
@@ -65,7 +66,8 @@ async def test_the_429s_of_one_overrun_lower_the_rate_once_even_when_the_call_gi
 
     assert raised.value.error_code == "ratelimited"
     assert slack_emulator.call_count(REPLIES) == MAX_RATE_LIMIT_RETRIES + 1
-    assert limiter.rate(ahook._limiter_key, REPLIES) == 600 * DECREASE_FACTOR
+    # halved once (twice would be 150); it grows by 15 calls a minute each minute since
+    assert limiter.rate(ahook._limiter_key, REPLIES) == pytest.approx(600 * DECREASE_FACTOR, abs=5)
 
 
 async def test_an_urgent_read_goes_before_routine_reads_that_queued_before_it(
@@ -107,7 +109,7 @@ async def test_a_quiet_method_serves_a_burst_at_once(
     a few threads without spacing them."""
     threads = [ask(slack_emulator, f"Deploy {i}?") for i in range(int(burst_size(TIER_BUDGETS[REPLIES])))]
     limiter = loop_rate_limiter()
-    limiter._started -= 15  # the loop started 15 s ago, and never read a thread since
+    limiter._started -= 30  # the loop started 30 s ago (past its slow start), and never read a thread
     loop = asyncio.get_running_loop()
     started = loop.time()
 
