@@ -46,6 +46,19 @@ def slack(slack_emulator: SlackEmulator, monkeypatch: pytest.MonkeyPatch, airflo
     return slack_emulator
 
 
+@pytest.fixture
+def unhurried_forms(slack: SlackEmulator, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Judging a form's submission (Airflow's session and Param checks) is given far longer than the
+    2 s it gets against Slack, and the emulator waits as long: on a loaded machine (the full suite on
+    2 cores) a judgement took over 2 s, the answer went out without the errors, and tests that assert
+    the errors shown in the modal failed. What happens past the bound is tested on its own
+    (``FORM_ANSWER_WITHIN`` 0)."""
+    from airflow_slack_gate.core import pacing
+
+    monkeypatch.setattr(pacing, "FORM_ANSWER_WITHIN", 20.0)
+    slack.set_ack_timeout(25.0)
+
+
 @pytest.fixture(autouse=True)
 def in_process_supervisor_answers_hitl_triggers(monkeypatch: pytest.MonkeyPatch) -> None:
     """Before Airflow 3.3 the task defers to its HITLTrigger, which dag.test() runs in-process: see

@@ -9,6 +9,8 @@ from __future__ import annotations
 import json
 import urllib.parse
 
+import pytest
+
 from airflow_slack_gate.core.hitl import FIELD_BLOCK_PREFIX, FORM_ACTION, FORM_CALLBACK
 from tests.hitl.conftest import answer_in_airflow
 from tests.hitl.test_hitl_answers import _post, buttons, states, told
@@ -24,6 +26,7 @@ def open_form(slack, message, user):
     return slack.wait_for_view(user, 10)
 
 
+@pytest.mark.usefixtures("unhurried_forms")
 def test_a_form_filled_in_a_modal_answers_the_request_and_the_run_goes_on(slack, api_server, run_hitl):
     ws = slack.workspace
     seen = []

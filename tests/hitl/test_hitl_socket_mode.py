@@ -150,6 +150,7 @@ def test_a_connection_without_an_app_token_named_for_the_api_servers_socket_mode
     assert slack.socket_connections() == []
 
 
+@pytest.mark.usefixtures("unhurried_forms")
 @pytest.mark.parametrize("held_by", ["api_server", "triggerer"])
 def test_over_socket_mode_a_forms_invalid_value_is_shown_in_the_modal(slack, run_hitl, monkeypatch, held_by):
     """A form's submission is judged before it is acknowledged, and the ack carries the invalid inputs
