@@ -286,52 +286,44 @@ def _first_look_done(ts: str) -> bool:
     )
 
 
-def test_a_reject_delivered_to_another_connection_is_not_overtaken_by_an_approval(slack, other_loop):
+@pytest.mark.parametrize(
+    "ours_first",
+    [
+        pytest.param(False, id="another triggerer connected first"),
+        # Slack's hello called ours the app's only connection; nobody tells it when another opens
+        pytest.param(True, id="ours connected alone, then another opened"),
+    ],
+)
+def test_a_reject_delivered_to_another_connection_is_not_overtaken_by_an_approval(
+    slack, other_loop, ours_first
+):
     """Two connections of one app (another triggerer holds the second): Slack gives Bob's reject to
     the other one, then Alice's approval to ours. The approval, seen in a snapshot built from events,
     is confirmed by a read first, which shows the reject: the gate rejects, as a read would."""
     ws = slack.workspace
     ts = post_ask(slack)
-    idle = asyncio.Event()
-    other = other_loop.submit(_hold_listener_until(idle))
-    (conn_other,) = slack.wait_for_socket_connections(1)
-    ours = LoopThread()
-    try:
-        gate = ours.submit(wait_with_socket_mode(make_trigger(slack, ts)))
-        connections = slack.wait_for_socket_connections(2)
-        conn_ours = next(c.id for c in connections if c.id != conn_other.id)
-        ours.run(lambda: until(lambda: _first_look_done(ts), 10))
-        _send_event_to(
-            slack, conn_other.id, lambda: slack.reply(ws.approvals, ts, ws.bob, "reject: not today")
-        )
-        _send_event_to(slack, conn_ours, lambda: slack.reply(ws.approvals, ts, ws.alice, "approve"))
-        payload = gate.result(15)
-    finally:
-        other_loop.loop.call_soon_threadsafe(idle.set)
-        other.result(15)
-        ours.stop()
-    assert payload["decision"]["outcome"] == "rejected"
-    assert payload["decision"]["decided_by"] == [ws.bob]
-
-
-def test_a_connection_that_was_alone_does_not_trust_events_once_another_opens(slack, other_loop):
-    """Ours connects first, as the app's only connection (Slack's hello says so); then another
-    triggerer's connection opens, and Slack does not tell ours. Bob's reject goes to the other one,
-    Alice's approval to ours: the approval is still confirmed by a read, which shows the reject."""
-    ws = slack.workspace
-    ts = post_ask(slack)
     ours = LoopThread()
     idle = asyncio.Event()
-    other = None
-    try:
+    other = gate = None
+
+    def start_ours() -> None:
+        nonlocal gate
         gate = ours.submit(wait_with_socket_mode(make_trigger(slack, ts)))
-        (conn_ours,) = slack.wait_for_socket_connections(1)
-        ours.run(lambda: until(lambda: _first_look_done(ts), 10))
+
+    def start_other() -> None:
+        nonlocal other
         other = other_loop.submit(_hold_listener_until(idle))
-        connections = slack.wait_for_socket_connections(2)
-        conn_other = next(c.id for c in connections if c.id != conn_ours.id)
+
+    try:
+        (start_ours if ours_first else start_other)()
+        (first,) = slack.wait_for_socket_connections(1)
+        (start_other if ours_first else start_ours)()
+        second = next(c.id for c in slack.wait_for_socket_connections(2) if c.id != first.id)
+        conn_ours, conn_other = (first.id, second) if ours_first else (second, first.id)
+        ours.run(lambda: until(lambda: _first_look_done(ts), 10))
         _send_event_to(slack, conn_other, lambda: slack.reply(ws.approvals, ts, ws.bob, "reject: not today"))
-        _send_event_to(slack, conn_ours.id, lambda: slack.reply(ws.approvals, ts, ws.alice, "approve"))
+        _send_event_to(slack, conn_ours, lambda: slack.reply(ws.approvals, ts, ws.alice, "approve"))
+        assert gate is not None
         payload = gate.result(15)
     finally:
         other_loop.loop.call_soon_threadsafe(idle.set)
