@@ -158,7 +158,8 @@ class Run:
         wait_until(deferred, timeout, "the task defers to its HITLTrigger")
 
     def detail(self) -> Any:
-        """Airflow's row of the request (``None`` before the task wrote it)."""
+        """Airflow's row of the request (``None`` before the task wrote it): the newest of the DAG's, so
+        a row an earlier test left in this worker's database is never taken for this run's."""
         from airflow.models.hitl import HITLDetail
         from airflow.models.taskinstance import TaskInstance
         from airflow.utils.session import create_session
@@ -166,7 +167,9 @@ class Run:
 
         with create_session() as session:
             ids = select(TaskInstance.id).where(TaskInstance.dag_id == self.dag_id)
-            detail = session.scalar(select(HITLDetail).where(HITLDetail.ti_id.in_(ids)))
+            rows = select(HITLDetail).where(HITLDetail.ti_id.in_(ids))
+            newest = rows.order_by(HITLDetail.created_at.desc())
+            detail = session.scalar(newest)
             if detail is not None:
                 session.expunge(detail)
             return detail
