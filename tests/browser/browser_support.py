@@ -23,6 +23,9 @@ CHROMIUM_ARGS = [
     "--disable-sync",
 ]
 LOG_TAIL_LINES = 200
+# How long Playwright actions and assertions wait (assertions default to 5 s): on a loaded 2-core machine
+# the Airflow UI took longer to load its translations (seen failing: the page still showed "nav.home").
+BROWSER_TIMEOUT_MS = 20_000
 
 
 def screenshot(page: Any, name: str) -> Path:
@@ -47,6 +50,9 @@ def playwright_or_skip() -> Callable[[], Any]:
 @contextmanager
 def chromium(sync_playwright: Callable[[], Any]) -> Iterator[Any]:
     """Debian's Chromium, headless (Playwright's own browser downloads are never used)."""
+    from playwright.sync_api import expect
+
+    expect.set_options(timeout=BROWSER_TIMEOUT_MS)
     with sync_playwright() as playwright:
         browser = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
         try:

@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from browser_support import ARTIFACTS, LOG_TAIL_LINES, chromium, playwright_or_skip
+from browser_support import ARTIFACTS, BROWSER_TIMEOUT_MS, LOG_TAIL_LINES, chromium, playwright_or_skip
 
 from airflow_slack_gate.core import manifest
 from airflow_slack_gate.testing.airflow_runner import AirflowRunner
@@ -111,7 +111,7 @@ def _page(
     browser: Any, slack: SlackEmulator, request: pytest.FixtureRequest, print_logs: Callable[[], None]
 ) -> Iterator[Any]:
     context = browser.new_context(viewport={"width": 1280, "height": 1100})
-    context.set_default_timeout(20_000)
+    context.set_default_timeout(BROWSER_TIMEOUT_MS)
     page = context.new_page()
     try:
         yield page

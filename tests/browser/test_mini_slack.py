@@ -15,7 +15,7 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
-from browser_support import screenshot
+from browser_support import BROWSER_TIMEOUT_MS, screenshot
 from slack_sdk import WebClient
 
 from airflow_slack_gate.core.messages import REASON_CALLBACK
@@ -193,7 +193,7 @@ def test_make_demo_approve_in_the_printed_page_and_the_run_deploys(browser, demo
     demos.append(demo := start_demo("--keep-running"))
     url = demo.wait_for_line("Slack         http://127.0.0.1:", timeout=DEMO_LIMIT).split()[1]
     context = browser.new_context(viewport={"width": 1280, "height": 1100})
-    context.set_default_timeout(20_000)
+    context.set_default_timeout(BROWSER_TIMEOUT_MS)
     try:
         page = context.new_page()
         page.goto(url)

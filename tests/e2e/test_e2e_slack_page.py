@@ -11,7 +11,7 @@ import pytest
 
 from airflow_slack_gate.testing.airflow_runner import AirflowRunner
 from airflow_slack_gate.testing.emulator import SlackEmulator
-from tests.browser.browser_support import chromium, playwright_or_skip, screenshot
+from tests.browser.browser_support import BROWSER_TIMEOUT_MS, chromium, playwright_or_skip, screenshot
 from tests.e2e.test_e2e_gates import RUN_TIMEOUT, ask_and_wait_deferred, votes
 
 pytestmark = pytest.mark.browser
@@ -35,7 +35,7 @@ def test_reject_with_a_reason_in_the_page_runs_the_skipped_branch(
     run_id, ask = ask_and_wait_deferred(airflow, DAG_ID, GATE)
     e2e_slack.wait_for_socket_connections(1, timeout=30)
     page = browser.new_page()
-    page.set_default_timeout(20_000)
+    page.set_default_timeout(BROWSER_TIMEOUT_MS)
     try:
         page.goto(f"{e2e_slack.url}#channel={ask['channel']}&user=dave")
         question = page.get_by_role("log", name="Messages", exact=True).locator(
