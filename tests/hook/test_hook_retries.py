@@ -61,7 +61,7 @@ def test_different_failures_in_a_row_are_each_retried(
     assert slack_emulator.call_count("conversations.replies") == 4  # drop, 503, page 1, page 2
 
 
-@pytest.mark.usefixtures("close_sessions")
+@pytest.mark.usefixtures("close_sessions", "fast_slack_reads")  # else the slowed limiter waits ~15 s
 async def test_429_is_retried_async(
     hook: SlackGateHook, slack_emulator: SlackEmulator, ws: DemoWorkspace
 ) -> None:
