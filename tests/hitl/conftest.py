@@ -158,8 +158,8 @@ class Run:
         wait_until(deferred, timeout, "the task defers to its HITLTrigger")
 
     def detail(self) -> Any:
-        """Airflow's row of the request (``None`` before the task wrote it): the newest of the DAG's, so
-        a row an earlier test left in this worker's database is never taken for this run's."""
+        """Airflow's newest row of a request of this DAG (``None`` before any task wrote one): until this
+        run's task writes its row, that is a row an earlier test left in this worker's database."""
         from airflow.models.hitl import HITLDetail
         from airflow.models.taskinstance import TaskInstance
         from airflow.utils.session import create_session

@@ -154,9 +154,12 @@ def test_required_actions_shows_the_digest_too(slack):  # noqa: F811 (the fixtur
     from tests.hitl.conftest import Run
 
     seen = {}
+    earlier = Run(slack, "review_gate").detail()  # an earlier test's run of the DAG in this worker
 
     def read_request_then_approve(ask):
-        seen["request"] = Run(slack, "review_gate").wait_for_detail(lambda detail: True)
+        seen["request"] = Run(slack, "review_gate").wait_for_detail(
+            lambda detail: earlier is None or detail.ti_id != earlier.ti_id
+        )
         slack.reply("approvals", ask["ts"], slack.workspace.bob, "approve")
 
     with people(read_request_then_approve, slack):
