@@ -100,6 +100,22 @@ def api_server(slack: SlackEmulator) -> Iterator[ApiServer]:
     server.stop()
 
 
+def forget_runs(dag_id: str) -> None:
+    """Delete the runs an earlier test in this worker left of ``dag_id``, with their task instances and
+    HITL rows: :class:`Run` finds its run's rows by ``dag_id`` alone."""
+    from airflow.models.dagrun import DagRun
+    from airflow.models.hitl import HITLDetail
+    from airflow.models.taskinstance import TaskInstance
+    from airflow.utils.session import create_session
+    from sqlalchemy import delete, select
+
+    with create_session() as session:  # explicitly: SQLite enforces no foreign keys on Airflow 3.1
+        tis = select(TaskInstance.id).where(TaskInstance.dag_id == dag_id)
+        session.execute(delete(HITLDetail).where(HITLDetail.ti_id.in_(tis)))
+        session.execute(delete(TaskInstance).where(TaskInstance.dag_id == dag_id))
+        session.execute(delete(DagRun).where(DagRun.dag_id == dag_id))
+
+
 class Run:
     """One dag.test() run of a DAG with a HITL request, as its people see it: the request's message in
     Slack, and Airflow's row of it."""
@@ -158,8 +174,7 @@ class Run:
         wait_until(deferred, timeout, "the task defers to its HITLTrigger")
 
     def detail(self) -> Any:
-        """Airflow's newest row of a request of this DAG (``None`` before any task wrote one): until this
-        run's task writes its row, that is a row an earlier test left in this worker's database."""
+        """Airflow's row of the request (``None`` before the task wrote it; see :func:`forget_runs`)."""
         from airflow.models.hitl import HITLDetail
         from airflow.models.taskinstance import TaskInstance
         from airflow.utils.session import create_session
@@ -168,8 +183,7 @@ class Run:
         with create_session() as session:
             ids = select(TaskInstance.id).where(TaskInstance.dag_id == self.dag_id)
             rows = select(HITLDetail).where(HITLDetail.ti_id.in_(ids))
-            newest = rows.order_by(HITLDetail.created_at.desc())
-            detail = session.scalar(newest)
+            detail = session.scalar(rows.order_by(HITLDetail.created_at.desc()))
             if detail is not None:
                 session.expunge(detail)
             return detail
@@ -267,18 +281,7 @@ def run_hitl(slack: SlackEmulator) -> Callable[..., Any]:
     ``people`` raised. A request ``people`` left waiting is answered in Airflow, so the run ends."""
 
     def run_dag(dag_id: str, people: Callable[[Run], None], conf: dict[str, Any] | None = None) -> Any:
-        from airflow.models.dagrun import DagRun
-        from airflow.models.hitl import HITLDetail
-        from airflow.models.taskinstance import TaskInstance
-        from airflow.utils.session import create_session
-        from sqlalchemy import delete, select
-
-        with create_session() as session:  # one run per DAG: the helpers find its rows by dag_id
-            # (explicitly: SQLite enforces no foreign keys on Airflow 3.1, so nothing cascades)
-            tis = select(TaskInstance.id).where(TaskInstance.dag_id == dag_id)
-            session.execute(delete(HITLDetail).where(HITLDetail.ti_id.in_(tis)))
-            session.execute(delete(TaskInstance).where(TaskInstance.dag_id == dag_id))
-            session.execute(delete(DagRun).where(DagRun.dag_id == dag_id))
+        forget_runs(dag_id)
         run = Run(slack, dag_id)
         errors: list[BaseException] = []
         dag_test_log = logging.getLogger("airflow.sdk.definitions.dag")

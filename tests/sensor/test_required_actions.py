@@ -21,7 +21,13 @@ import pytest
 from airflow_slack_gate.core import pacing
 from airflow_slack_gate.core.protocol import VOTE_EVENT_TYPE
 from airflow_slack_gate.testing.emulator import SlackEmulator
-from tests.hitl.conftest import AIRFLOW_USERS, Run, answer_in_airflow, serve_hitl_as_the_triggerer
+from tests.hitl.conftest import (
+    AIRFLOW_USERS,
+    Run,
+    answer_in_airflow,
+    forget_runs,
+    serve_hitl_as_the_triggerer,
+)
 from tests.support import SUCCESS, load_dag, people, task_states, xcom
 
 pytestmark = pytest.mark.usefixtures("airflow_db", "fast_slack_reads", "triggerer_reads_hitl")
@@ -53,12 +59,7 @@ def slack(slack_emulator: SlackEmulator, monkeypatch: pytest.MonkeyPatch) -> Sla
 
 
 def run_gate(slack: SlackEmulator, dag_id: str, action: Callable[[dict, Run], None]) -> Any:
-    from airflow.models.dagrun import DagRun
-    from airflow.utils.session import create_session
-    from sqlalchemy import delete
-
-    with create_session() as session:  # one run per DAG: its HITL request is found by dag_id
-        session.execute(delete(DagRun).where(DagRun.dag_id == dag_id))
+    forget_runs(dag_id)
     request = Run(slack, dag_id)
     with people(lambda ask: action(ask, request), slack):
         return load_dag(dag_id).test()
