@@ -16,12 +16,14 @@ import pytest
 
 from airflow_slack_gate.core import pacing
 from airflow_slack_gate.core.gate import GateRef, read_step, voters_to_check
-from airflow_slack_gate.core.messages import APPROVE_ACTION
+from airflow_slack_gate.core.messages import APPROVE_ACTION, REJECT_ACTION
+from airflow_slack_gate.core.pacing import replies_fingerprint
 from airflow_slack_gate.core.policy import ApprovalPolicy
 from airflow_slack_gate.core.protocol import vote_record_metadata
+from airflow_slack_gate.hooks.ratelimit import loop_rate_limiter, token_key
 from airflow_slack_gate.hooks.slack import SlackGateHook
 from airflow_slack_gate.runtime.socket_mode import SocketModeListener, socket_mode
-from airflow_slack_gate.runtime.watcher import GateWatch, people_among, watching
+from airflow_slack_gate.runtime.watcher import GateWatch, _Gate, people_among, watching
 from airflow_slack_gate.testing.emulator import SlackEmulator
 from tests.interactive.conftest import (
     CONN_ID,
@@ -31,8 +33,8 @@ from tests.interactive.conftest import (
     post_ask,
     wait_with_socket_mode,
 )
-from tests.interactive.test_socket_mode_gates import _hold_listener_until
-from tests.support import until
+from tests.interactive.test_socket_mode_gates import _hold_listener_until, records
+from tests.support import until, wait_until
 
 pytestmark = pytest.mark.usefixtures("closing_sessions")
 READS = ("conversations.replies", "conversations.history")
@@ -208,6 +210,26 @@ async def test_the_event_built_thread_decides_as_a_read_of_it_does(
         assert 0 < event_reads <= 2  # one read of this gate's thread per edit or deletion
 
 
+async def test_the_replies_fingerprint_an_event_leaves_is_what_the_channel_history_shows(slack):
+    """An approval from events is confirmed by the channel's history read when the reply count and
+    latest reply there are those the events left on the snapshot: they must be the same, or every
+    confirmation reads the thread too."""
+    ws = slack.workspace
+    ts = post_ask(slack)
+    hook = SlackGateHook()
+    async with held(slack, ts) as (_, watch):
+        for text in ("hm", "lgtm"):
+            slack.reset_counters()
+            await asyncio.to_thread(slack.reply, ws.approvals, ts, ws.carol, text)
+            await settled(slack, watch)
+            assert reads(slack) == 0  # the snapshot was built from the event
+            history = await hook.aread_history(channel=ws.approvals, oldest=ts, inclusive=True)
+            (parent,) = [message for message in history if message["ts"] == ts]
+            shown = replies_fingerprint(parent)
+            assert shown == (2 if text == "lgtm" else 1, watch.latest()[-1]["ts"])
+            assert watch._gate.replies_seen == replies_fingerprint(watch.latest()[0]) == shown
+
+
 async def test_an_event_for_the_same_ts_in_another_channel_changes_nothing(slack):
     """A reply and a reaction naming the gate's ts, but in another channel where the same connection
     holds another gate, reach neither gate."""
@@ -254,7 +276,7 @@ async def test_events_reach_only_the_gates_of_connections_that_share_the_app_tok
     [
         pytest.param("reject: not today", "rejected", 0, id="a reject decides with no read"),
         # no connection can know it gets every event (see the test of a connection that was alone)
-        pytest.param("approve", "approved", 1, id="an approval is confirmed by one read of its thread"),
+        pytest.param("approve", "approved", 1, id="an approval is confirmed by one read"),
     ],
 )
 async def test_a_reply_by_event_decides_after_the_first_look_with_reads_only_to_confirm_approvals(
@@ -272,6 +294,54 @@ async def test_a_reply_by_event_decides_after_the_first_look_with_reads_only_to_
     assert reads(slack) == expected_reads
 
 
+async def test_approvals_waiting_for_one_confirmation_read_are_confirmed_by_one_history_read(slack):
+    """Two gates of one channel are approved while their confirmation waits on Slack's budget for
+    conversations.history: when the read gets its turn, it confirms both, and neither gate's
+    thread is read (the history shows the reply count and latest reply the events left)."""
+    ws = slack.workspace
+    first, second = post_ask(slack), post_ask(slack, task_id="other_gate")
+    gates = [asyncio.ensure_future(wait_with_socket_mode(make_trigger(slack, ts))) for ts in (first, second)]
+    await asyncio.to_thread(slack.wait_for_socket_connections, 1)
+    await until(lambda: _first_look_done(first) and _first_look_done(second), 10)
+    limiter, key = loop_rate_limiter(), token_key(ws.bot_token)
+    limiter.set_budget(key, "conversations.history", 60_000)
+    await limiter.acquire(key, "conversations.history")
+    limiter.set_budget(key, "conversations.history", 1)  # the next read in a minute
+    slack.reset_counters()
+    for ts, gate in zip((first, second), gates, strict=True):
+        await asyncio.to_thread(slack.reply, ws.approvals, ts, ws.alice, "approve")
+        await until(lambda ts=ts, gate=gate: gate.done() or _watched(ts).confirming, 10)
+    assert not any(gate.done() for gate in gates)  # they wait for the confirmation read
+    limiter.set_budget(key, "conversations.history", 60_000)
+    payloads = await asyncio.wait_for(asyncio.gather(*gates), 15)
+    assert [payload["decision"]["outcome"] for payload in payloads] == ["approved", "approved"]
+    assert (slack.call_count("conversations.history"), slack.call_count("conversations.replies")) == (1, 0)
+
+
+async def test_an_approval_on_a_gate_beyond_the_history_horizon_is_confirmed_by_its_own_thread(
+    slack, monkeypatch
+):
+    """A question older than the shared history read reaches is confirmed as it is read: alone."""
+    monkeypatch.setattr(pacing, "HISTORY_HORIZON", -1.0)  # every gate counts as old
+    ws = slack.workspace
+    ts = post_ask(slack)
+    gate = asyncio.ensure_future(wait_with_socket_mode(make_trigger(slack, ts)))
+    await asyncio.to_thread(slack.wait_for_socket_connections, 1)
+    await until(lambda: _first_look_done(ts), 10)
+    slack.reset_counters()
+    await asyncio.to_thread(slack.reply, ws.approvals, ts, ws.alice, "approve")
+    payload = await asyncio.wait_for(gate, 15)
+    assert payload["decision"]["outcome"] == "approved"
+    assert (slack.call_count("conversations.history"), slack.call_count("conversations.replies")) == (0, 1)
+
+
+def _watched(ts: str) -> _Gate:
+    from airflow_slack_gate.runtime import watcher as watcher_module
+
+    (gate,) = [w.gates[ts] for w in (watcher_module._WATCHERS.peek() or {}).values() if ts in w.gates]
+    return gate
+
+
 def _first_look_done(ts: str) -> bool:
     from airflow_slack_gate.runtime import socket_mode as socket_mode_module
     from airflow_slack_gate.runtime import watcher as watcher_module
@@ -286,20 +356,41 @@ def _first_look_done(ts: str) -> bool:
     )
 
 
+def reject_by_reply(slack: SlackEmulator, ts: str, _: str) -> None:
+    slack.reply(slack.workspace.approvals, ts, slack.workspace.bob, "reject: not today")
+
+
+def reject_by_reaction(slack: SlackEmulator, ts: str, _: str) -> None:
+    slack.add_reaction(slack.workspace.approvals, ts, slack.workspace.bob, "x")
+
+
+def reject_by_button(slack: SlackEmulator, ts: str, connection: str) -> None:
+    """Bob clicks Reject and submits a reason over ``connection``: its process records the vote."""
+    ws = slack.workspace
+    assert slack.click_button(ws.approvals, ts, ws.bob, REJECT_ACTION, connection=connection).wait(10).ok
+    slack.wait_for_view(ws.bob)
+    assert slack.submit_view(ws.bob, {"reason": "not today"}, connection=connection).wait(10).ok
+    wait_until(lambda: records(slack, ts), 10, "the other triggerer's record of the reject")
+
+
 @pytest.mark.parametrize(
-    "ours_first",
+    ("ours_first", "reject"),
     [
-        pytest.param(False, id="another triggerer connected first"),
+        pytest.param(False, reject_by_reply, id="another triggerer connected first"),
         # Slack's hello called ours the app's only connection; nobody tells it when another opens
-        pytest.param(True, id="ours connected alone, then another opened"),
+        pytest.param(True, reject_by_reply, id="ours connected alone, then another opened"),
+        # the reaction shows only on the question; the reply count stays as ours last saw it
+        pytest.param(True, reject_by_reaction, id="a reject reaction on the question"),
+        pytest.param(True, reject_by_button, id="a reject button recorded by the other triggerer"),
     ],
 )
 def test_a_reject_delivered_to_another_connection_is_not_overtaken_by_an_approval(
-    slack, other_loop, ours_first
+    slack, other_loop, ours_first, reject
 ):
-    """Two connections of one app (another triggerer holds the second): Slack gives Bob's reject to
-    the other one, then Alice's approval to ours. The approval, seen in a snapshot built from events,
-    is confirmed by a read first, which shows the reject: the gate rejects, as a read would."""
+    """Two connections of one app (another triggerer holds the second): Slack gives Bob's reject (a
+    reply, a reaction, or a click the other triggerer records) to the other one, then Alice's approval
+    to ours. The approval, seen in a snapshot built from events, is confirmed by a read first, which
+    shows the reject: the gate rejects, as a read would."""
     ws = slack.workspace
     ts = post_ask(slack)
     ours = LoopThread()
@@ -321,7 +412,7 @@ def test_a_reject_delivered_to_another_connection_is_not_overtaken_by_an_approva
         second = next(c.id for c in slack.wait_for_socket_connections(2) if c.id != first.id)
         conn_ours, conn_other = (first.id, second) if ours_first else (second, first.id)
         ours.run(lambda: until(lambda: _first_look_done(ts), 10))
-        _send_event_to(slack, conn_other, lambda: slack.reply(ws.approvals, ts, ws.bob, "reject: not today"))
+        _send_event_to(slack, conn_other, lambda: reject(slack, ts, conn_other))
         _send_event_to(slack, conn_ours, lambda: slack.reply(ws.approvals, ts, ws.alice, "approve"))
         assert gate is not None
         payload = gate.result(15)
