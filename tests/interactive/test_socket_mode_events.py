@@ -31,10 +31,11 @@ from tests.interactive.conftest import (
     connection_json,
     make_trigger,
     post_ask,
+    records,
     wait_with_socket_mode,
 )
-from tests.interactive.test_socket_mode_gates import _hold_listener_until, records
-from tests.support import until, wait_until
+from tests.interactive.test_socket_mode_gates import _hold_listener_until
+from tests.support import fast_budgets, until, wait_until
 
 pytestmark = pytest.mark.usefixtures("closing_sessions")
 READS = ("conversations.replies", "conversations.history")
@@ -215,6 +216,7 @@ async def test_the_replies_fingerprint_an_event_leaves_is_what_the_channel_histo
     latest reply there are those the events left on the snapshot: they must be the same, or every
     confirmation reads the thread too."""
     ws = slack.workspace
+    fast_budgets(ws.bot_token)  # three history reads in a row
     ts = post_ask(slack)
     hook = SlackGateHook()
     async with held(slack, ts) as (_, watch):
