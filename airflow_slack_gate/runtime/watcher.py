@@ -11,7 +11,9 @@ expensive, so they read their own thread instead, rarely (their interval grows w
 With Socket Mode, events keep each held gate's snapshot up to date between reads
 (:meth:`ChannelWatcher.apply_event`): a new reply or a reaction on the question changes it in memory and
 the gate is judged from it as from a read; an event that cannot say enough reads that one gate's
-thread. The timer's rounds go on as a safety read, since Slack may give an event to another process.
+thread. The timer's rounds go on as a safety read, since Slack may give an event to another process,
+and an approval judged from events waits for a confirmation: the next urgent history read of its
+channel, shared by every gate waiting for one (:meth:`ChannelWatcher.confirm_gate`).
 
 The round's history read also shows whether Slack got a watched gate's question twice (a post whose
 answer was lost, carried out after the sensor posted it again): the watcher closes such a late copy
@@ -143,11 +145,18 @@ class GateWatch:
         :meth:`ChannelWatcher.apply_event`). An approval seen in a snapshot that is not confirmed waits
         for :meth:`confirm`: a reject Slack delivered to another connection may be missing from it.
         Slack's ``hello`` says how many connections the app had when this one opened, but nobody is
-        told when another opens later, so no connection can know it gets every event."""
+        told when another opens later, so no connection can know it gets every event.
+
+        A read confirms as a round does: the question is Slack's copy (its reactions), and the
+        replies are read again only when the reply count or latest reply Slack shows differs from the
+        snapshot's (or every ``pacing.THREAD_REFRESH``). An edit, or a reply added while another was
+        deleted, both delivered to another connection, leave those as they were: such a change is
+        seen at the next full read of the thread, not by the confirmation."""
         return self._gate.confirmed
 
     def confirm(self) -> None:
-        """Read this gate's thread from Slack now; the next snapshot comes after that read."""
+        """Read Slack now (:meth:`ChannelWatcher.confirm_gate`); the next snapshot comes after that
+        read."""
         self._gate.confirming = True
         self._watcher.confirm_gate(self._gate)
 
