@@ -23,7 +23,7 @@ from airflow_slack_gate.core.protocol import vote_record_metadata
 from airflow_slack_gate.hooks.ratelimit import loop_rate_limiter, token_key
 from airflow_slack_gate.hooks.slack import SlackGateHook
 from airflow_slack_gate.runtime.socket_mode import SocketModeListener, socket_mode
-from airflow_slack_gate.runtime.watcher import GateWatch, _Gate, people_among, watching
+from airflow_slack_gate.runtime.watcher import GateWatch, _Gate, apply_event, people_among, watching
 from airflow_slack_gate.testing.emulator import SlackEmulator
 from tests.interactive.conftest import (
     CONN_ID,
@@ -35,7 +35,7 @@ from tests.interactive.conftest import (
     wait_with_socket_mode,
 )
 from tests.interactive.test_socket_mode_gates import _hold_listener_until
-from tests.support import fast_budgets, until, wait_until
+from tests.support import calls_of, fast_budgets, until, wait_until
 
 pytestmark = pytest.mark.usefixtures("closing_sessions")
 READS = ("conversations.replies", "conversations.history")
@@ -318,6 +318,35 @@ async def test_approvals_waiting_for_one_confirmation_read_are_confirmed_by_one_
     payloads = await asyncio.wait_for(asyncio.gather(*gates), 15)
     assert [payload["decision"]["outcome"] for payload in payloads] == ["approved", "approved"]
     assert (slack.call_count("conversations.history"), slack.call_count("conversations.replies")) == (1, 0)
+
+
+async def test_a_gate_that_asks_while_a_confirmation_read_is_on_its_way_waits_for_the_next(slack):
+    """That read may have been sent before the gate's event: it confirms only the gates that waited
+    when it was sent, and the late one gets a read of its own (reads made slow here)."""
+    ws = slack.workspace
+    fast_budgets(ws.bot_token)
+    older, newer = post_ask(slack), post_ask(slack, task_id="other_gate")
+    async with (
+        watching(CONN_ID, ws.approvals, older, 600.0, events=True) as late,
+        watching(CONN_ID, ws.approvals, newer, 600.0, events=True) as early,
+    ):
+        await until(lambda: late._gate.confirmed and early._gate.confirmed, 10)
+        for watch, ts in ((early, newer), (late, older)):
+            reply_ts = await asyncio.to_thread(slack.reply, ws.approvals, ts, ws.alice, "approve")
+            event = {"type": "message", "channel": ws.approvals, "user": ws.alice, "text": "approve"}
+            assert apply_event({CONN_ID}, {**event, "ts": reply_ts, "thread_ts": ts})
+            assert not watch.confirmed
+        slack.set_latency("conversations.history", 1.0)
+        slack.reset_counters()
+        watcher = early._watcher
+        early.confirm()
+        await until(lambda: not watcher._awaiting_history, 5, "the first read to be sent")
+        late.confirm()
+        await until(lambda: early._gate.confirmed, 10)
+        assert not late._gate.confirmed
+        await until(lambda: late._gate.confirmed, 10)
+    sent_from = [call.params.get("oldest") for call in calls_of(slack, "conversations.history")]
+    assert sent_from == [newer, older]
 
 
 async def test_an_approval_on_a_gate_beyond_the_history_horizon_is_confirmed_by_its_own_thread(
