@@ -274,16 +274,24 @@ async def test_events_reach_only_the_gates_of_connections_that_share_the_app_tok
 
 
 @pytest.mark.parametrize(
-    ("vote", "outcome", "expected_reads"),
+    ("vote", "outcome", "old", "history_and_replies_reads"),
     [
-        pytest.param("reject: not today", "rejected", 0, id="a reject decides with no read"),
+        pytest.param("reject: not today", "rejected", False, (0, 0), id="a reject decides with no read"),
         # no connection can know it gets every event (see the test of a connection that was alone)
-        pytest.param("approve", "approved", 1, id="an approval is confirmed by one read"),
+        pytest.param(
+            "approve", "approved", False, (1, 0), id="an approval is confirmed by its channel's history"
+        ),
+        # the shared history read leaves out questions older than its horizon
+        pytest.param(
+            "approve", "approved", True, (0, 1), id="an approval of an old question by its own thread"
+        ),
     ],
 )
 async def test_a_reply_by_event_decides_after_the_first_look_with_reads_only_to_confirm_approvals(
-    slack, vote, outcome, expected_reads
+    slack, monkeypatch, vote, outcome, old, history_and_replies_reads
 ):
+    if old:
+        monkeypatch.setattr(pacing, "HISTORY_HORIZON", -1.0)  # every gate counts as old
     ws = slack.workspace
     ts = post_ask(slack)
     gate = asyncio.ensure_future(wait_with_socket_mode(make_trigger(slack, ts)))
@@ -293,7 +301,8 @@ async def test_a_reply_by_event_decides_after_the_first_look_with_reads_only_to_
     await asyncio.to_thread(slack.reply, ws.approvals, ts, ws.alice, vote)
     payload = await asyncio.wait_for(gate, 15)
     assert payload["decision"]["outcome"] == outcome
-    assert reads(slack) == expected_reads
+    reads_made = (slack.call_count("conversations.history"), slack.call_count("conversations.replies"))
+    assert reads_made == history_and_replies_reads
 
 
 async def test_approvals_waiting_for_one_confirmation_read_are_confirmed_by_one_history_read(slack):
@@ -347,23 +356,6 @@ async def test_a_gate_that_asks_while_a_confirmation_read_is_on_its_way_waits_fo
         await until(lambda: late._gate.confirmed, 10)
     sent_from = [call.params.get("oldest") for call in calls_of(slack, "conversations.history")]
     assert sent_from == [newer, older]
-
-
-async def test_an_approval_on_a_gate_beyond_the_history_horizon_is_confirmed_by_its_own_thread(
-    slack, monkeypatch
-):
-    """A question older than the shared history read reaches is confirmed as it is read: alone."""
-    monkeypatch.setattr(pacing, "HISTORY_HORIZON", -1.0)  # every gate counts as old
-    ws = slack.workspace
-    ts = post_ask(slack)
-    gate = asyncio.ensure_future(wait_with_socket_mode(make_trigger(slack, ts)))
-    await asyncio.to_thread(slack.wait_for_socket_connections, 1)
-    await until(lambda: _first_look_done(ts), 10)
-    slack.reset_counters()
-    await asyncio.to_thread(slack.reply, ws.approvals, ts, ws.alice, "approve")
-    payload = await asyncio.wait_for(gate, 15)
-    assert payload["decision"]["outcome"] == "approved"
-    assert (slack.call_count("conversations.history"), slack.call_count("conversations.replies")) == (0, 1)
 
 
 def _watched(ts: str) -> _Gate:
