@@ -544,27 +544,37 @@ class SlackGateHook(SlackHook):
         inclusive: bool = True,
         include_all_metadata: bool = False,
         latest: str | None = None,
+        priority: int = ROUTINE,
+        on_turn: Callable[[], str | None] | None = None,
     ) -> list[dict[str, Any]]:
         """Async :meth:`read_history`, paced by the loop's shared rate limiter (up to ``latest``, when
-        given).
+        given); a read someone waits for asks for ``priority=URGENT``.
+
+        ``on_turn`` is called when the read has its turn in the limiter, just before the first page is
+        requested, and its answer is the ``oldest`` read from: a caller can gather then what the read
+        will serve (requests made while it waited on Slack's budget included).
 
         Pages are as large as Slack allows: the shared watcher reads a whole channel each round, and
         every page costs one call of the ~50 a minute Slack grants.
         """
         client = await self.get_async_client()
-        return await self._apages(
-            "conversations.history",
-            "messages",
-            lambda cursor: client.conversations_history(
+        since = oldest
+
+        def page(cursor: str | None) -> Any:
+            nonlocal since
+            if cursor is None and on_turn is not None:
+                since = on_turn()
+            return client.conversations_history(
                 channel=channel,
-                oldest=oldest,
+                oldest=since,
                 latest=latest,
                 inclusive=inclusive,
                 limit=HISTORY_PAGE_SIZE,
                 cursor=cursor,
                 include_all_metadata=include_all_metadata,
-            ),
-        )
+            )
+
+        return await self._apages("conversations.history", "messages", page, priority)
 
     async def achannel_info(self, channel: str) -> dict[str, Any]:
         """Async :meth:`channel_info`, paced by the loop's shared rate limiter."""

@@ -11,7 +11,9 @@ expensive, so they read their own thread instead, rarely (their interval grows w
 With Socket Mode, events keep each held gate's snapshot up to date between reads
 (:meth:`ChannelWatcher.apply_event`): a new reply or a reaction on the question changes it in memory and
 the gate is judged from it as from a read; an event that cannot say enough reads that one gate's
-thread. The timer's rounds go on as a safety read, since Slack may give an event to another process.
+thread. The timer's rounds go on as a safety read, since Slack may give an event to another process,
+and an approval judged from events waits for a confirmation: the next urgent history read of its
+channel, shared by every gate waiting for one (:meth:`ChannelWatcher.confirm_gate`).
 
 The round's history read also shows whether Slack got a watched gate's question twice (a post whose
 answer was lost, carried out after the sensor posted it again): the watcher closes such a late copy
@@ -143,11 +145,18 @@ class GateWatch:
         :meth:`ChannelWatcher.apply_event`). An approval seen in a snapshot that is not confirmed waits
         for :meth:`confirm`: a reject Slack delivered to another connection may be missing from it.
         Slack's ``hello`` says how many connections the app had when this one opened, but nobody is
-        told when another opens later, so no connection can know it gets every event."""
+        told when another opens later, so no connection can know it gets every event.
+
+        A read confirms as a round does: the question is Slack's copy (its reactions), and the
+        replies are read again only when the reply count or latest reply Slack shows differs from the
+        snapshot's (or every ``pacing.THREAD_REFRESH``). An edit, or a reply added while another was
+        deleted, both delivered to another connection, leave those as they were: such a change is
+        seen at the next full read of the thread, not by the confirmation."""
         return self._gate.confirmed
 
     def confirm(self) -> None:
-        """Read this gate's thread from Slack now; the next snapshot comes after that read."""
+        """Read Slack now (:meth:`ChannelWatcher.confirm_gate`); the next snapshot comes after that
+        read."""
         self._gate.confirming = True
         self._watcher.confirm_gate(self._gate)
 
@@ -190,7 +199,11 @@ class ChannelWatcher:
         self._channel_checks = True
         self._woken = 0.0  # monotonic time of the last wake(); one during a round means read again
         self._closed: set[str] = set()  # late copies of a question already closed (or not closable)
-        self._confirmations: dict[str, asyncio.Task[None]] = {}
+        self._confirmations: dict[str, asyncio.Task[None]] = {}  # old gates' own confirmation reads
+        #: recent gates waiting for the next confirmation read of the channel's history, and that read
+        self._awaiting_history: dict[str, _Gate] = {}
+        self._history_confirmation: asyncio.Task[None] | None = None
+        self._history_confirmation_issued = False
         self.failed_rounds = FailureStreak()
 
     def join(self, ts: str, poke_interval: float, *, events: bool = False) -> GateWatch:
@@ -299,6 +312,11 @@ class ChannelWatcher:
                 del self.gates[ts]
                 if (confirmation := self._confirmations.pop(ts, None)) is not None:
                     confirmation.cancel()
+                self._awaiting_history.pop(ts, None)
+        shared = self._history_confirmation
+        if shared is not None and not self._awaiting_history and not self._history_confirmation_issued:
+            shared.cancel()  # still waiting for its turn, and nobody left to confirm
+            self._history_confirmation = None
         if not self.gates and self._task is not None:
             self._task.cancel()
             self._task = None
@@ -332,8 +350,21 @@ class ChannelWatcher:
                 await asyncio.sleep(pause_for)
 
     def confirm_gate(self, gate: _Gate) -> None:
-        """Read one gate's own thread now, beside any round under way (a round's slow history read must
-        not hold up an approval waiting for its confirmation); a failed read is left to the rounds."""
+        """Read Slack now to confirm one gate's snapshot, beside any round under way (a round's slow
+        history read must not hold up an approval waiting for its confirmation); a failed read is left
+        to the rounds.
+
+        A recent gate (see :meth:`_recent`) waits for the next urgent read of the channel's history,
+        which confirms every gate waiting when it is sent (after its turn in the rate limiter, so under
+        load the confirmations of a channel share one read); :meth:`_refresh` reads its replies only if
+        that history shows they changed. An older gate reads its own thread, as its rounds do.
+        """
+        if self._recent(gate, time.time()):
+            self._awaiting_history[gate.ts] = gate
+            if self._history_confirmation is None or self._history_confirmation.done():
+                loop = asyncio.get_running_loop()
+                self._history_confirmation = loop.create_task(self._confirm_from_history())
+            return
         gate.read_alone = True  # urgent, and owed by the rounds until a read succeeds
         if gate.ts not in self._confirmations:
             task = asyncio.get_running_loop().create_task(self._confirm(gate))
@@ -344,8 +375,64 @@ class ChannelWatcher:
         try:
             await self._refresh(gate, None, time.monotonic())
         except SlackGateError as error:
-            gate.struggle(error)
+            self._confirmation_failed(gate, error)
+
+    async def _confirm_from_history(self) -> None:
+        """Confirm the recent gates waiting for it with one history read, until none waits: a gate
+        that asks while a read is on its way waits for the next, which begins after its event."""
+        while self._awaiting_history:
+            batch: dict[str, _Gate] = {}
+            sent = 0.0
+
+            def on_turn() -> str:
+                nonlocal batch, sent
+                batch, sent = dict(self._awaiting_history), time.monotonic()
+                self._awaiting_history.clear()
+                self._history_confirmation_issued = True
+                return min(batch)
+
+            self._history_confirmation_issued = False
+            try:
+                history = await self.hook.aread_history(
+                    channel=self.channel,
+                    inclusive=True,
+                    include_all_metadata=True,
+                    priority=URGENT,
+                    on_turn=on_turn,
+                )
+            except SlackGateError as error:
+                for gate in batch.values():
+                    self._confirmation_failed(gate, error)
+                continue
+            parents = {message["ts"]: message for message in history}
+            for gate in batch.values():
+                if self.gates.get(gate.ts) is not gate:
+                    continue  # it left meanwhile
+                parent = parents.get(gate.ts)
+                gate.read_alone = gate.read_alone or parent is None  # not in the history: read alone
+                try:
+                    await self._refresh(gate, parent, sent)
+                except SlackGateError as error:
+                    self._confirmation_failed(gate, error)
+
+    def _confirmation_failed(self, gate: _Gate, error: SlackGateError) -> None:
+        """A permanent error ends the gate; after a transient one, its trigger hears of it and the
+        next round reads the gate (a recent gate with the channel's history, an old one alone)."""
+        if error.is_permanent:
+            gate.fail(error)
+            return
+        gate.struggle(error)
+        if self._recent(gate, time.time()):
+            gate.next_due = min(gate.next_due, time.monotonic())
+            self._new_gate.set()
+        else:
             self.read_gate(gate)
+
+    @staticmethod
+    def _recent(gate: _Gate, wall: float) -> bool:
+        """Whether the gate's question is read by the channel's shared history read (younger than
+        ``pacing.HISTORY_HORIZON`` at ``wall``, a ``time.time()``)."""
+        return wall - float(gate.ts) <= pacing.HISTORY_HORIZON
 
     async def _wait_until_due(self) -> bool:
         """Sleep until some gate is due or a new gate joins; True if woken early by a new gate."""
@@ -375,7 +462,7 @@ class ChannelWatcher:
         if self._channel_checks and now >= self._next_channel_check:
             await self._check_channel(now)
         wall = time.time()
-        recent = [gate for gate in present if wall - float(gate.ts) <= pacing.HISTORY_HORIZON]
+        recent = [gate for gate in present if self._recent(gate, wall)]
         old_due = [gate for gate in present if gate not in recent and gate.next_due <= now]
         if recent:
             oldest = min(gate.ts for gate in recent)
@@ -487,6 +574,7 @@ class ChannelWatcher:
                 thread = await self._read_thread(gate, URGENT if gate.read_alone else ROUTINE)
             elif not parent.get("reply_count"):
                 thread = [parent]
+                gate.replies_read = now  # no replies: none to have been edited either
             elif self._replies_may_have_changed(gate, parent, now):
                 # new replies (a vote, likely) go before routine reads; a periodic refresh does not
                 changed = replies_fingerprint(parent) != gate.replies_seen

@@ -68,7 +68,8 @@ class SlackApprovalTrigger(BaseTrigger):
     ``app_token`` (one per app token per triggerer, shared by every gate; none without an app token):
     button clicks are recorded in the gate's thread, and message / reaction events change the thread it
     judges in memory, so a vote usually costs no read of Slack; an approval judged from events is first
-    confirmed by one read of its thread (a reject Slack gave to another connection must still win). It
+    confirmed by a read of its channel's history, shared with the channel's other gates waiting for one
+    (a reject Slack gave to another connection must still win). It
     reads Slack on its own only as a safety net, every ``max(poke_interval, 60)``
     seconds.
 

@@ -16,12 +16,14 @@ import pytest
 
 from airflow_slack_gate.core import pacing
 from airflow_slack_gate.core.gate import GateRef, read_step, voters_to_check
-from airflow_slack_gate.core.messages import APPROVE_ACTION
+from airflow_slack_gate.core.messages import APPROVE_ACTION, REJECT_ACTION
+from airflow_slack_gate.core.pacing import replies_fingerprint
 from airflow_slack_gate.core.policy import ApprovalPolicy
 from airflow_slack_gate.core.protocol import vote_record_metadata
+from airflow_slack_gate.hooks.ratelimit import loop_rate_limiter, token_key
 from airflow_slack_gate.hooks.slack import SlackGateHook
 from airflow_slack_gate.runtime.socket_mode import SocketModeListener, socket_mode
-from airflow_slack_gate.runtime.watcher import GateWatch, people_among, watching
+from airflow_slack_gate.runtime.watcher import GateWatch, _Gate, apply_event, people_among, watching
 from airflow_slack_gate.testing.emulator import SlackEmulator
 from tests.interactive.conftest import (
     CONN_ID,
@@ -29,10 +31,11 @@ from tests.interactive.conftest import (
     connection_json,
     make_trigger,
     post_ask,
+    records,
     wait_with_socket_mode,
 )
 from tests.interactive.test_socket_mode_gates import _hold_listener_until
-from tests.support import until
+from tests.support import calls_of, fast_budgets, until, wait_until
 
 pytestmark = pytest.mark.usefixtures("closing_sessions")
 READS = ("conversations.replies", "conversations.history")
@@ -208,6 +211,27 @@ async def test_the_event_built_thread_decides_as_a_read_of_it_does(
         assert 0 < event_reads <= 2  # one read of this gate's thread per edit or deletion
 
 
+async def test_the_replies_fingerprint_an_event_leaves_is_what_the_channel_history_shows(slack):
+    """An approval from events is confirmed by the channel's history read when the reply count and
+    latest reply there are those the events left on the snapshot: they must be the same, or every
+    confirmation reads the thread too."""
+    ws = slack.workspace
+    fast_budgets(ws.bot_token)  # three history reads in a row
+    ts = post_ask(slack)
+    hook = SlackGateHook()
+    async with held(slack, ts) as (_, watch):
+        for text in ("hm", "lgtm"):
+            slack.reset_counters()
+            await asyncio.to_thread(slack.reply, ws.approvals, ts, ws.carol, text)
+            await settled(slack, watch)
+            assert reads(slack) == 0  # the snapshot was built from the event
+            history = await hook.aread_history(channel=ws.approvals, oldest=ts, inclusive=True)
+            (parent,) = [message for message in history if message["ts"] == ts]
+            shown = replies_fingerprint(parent)
+            assert shown == (2 if text == "lgtm" else 1, watch.latest()[-1]["ts"])
+            assert watch._gate.replies_seen == replies_fingerprint(watch.latest()[0]) == shown
+
+
 async def test_an_event_for_the_same_ts_in_another_channel_changes_nothing(slack):
     """A reply and a reaction naming the gate's ts, but in another channel where the same connection
     holds another gate, reach neither gate."""
@@ -250,16 +274,24 @@ async def test_events_reach_only_the_gates_of_connections_that_share_the_app_tok
 
 
 @pytest.mark.parametrize(
-    ("vote", "outcome", "expected_reads"),
+    ("vote", "outcome", "old", "history_and_replies_reads"),
     [
-        pytest.param("reject: not today", "rejected", 0, id="a reject decides with no read"),
+        pytest.param("reject: not today", "rejected", False, (0, 0), id="a reject decides with no read"),
         # no connection can know it gets every event (see the test of a connection that was alone)
-        pytest.param("approve", "approved", 1, id="an approval is confirmed by one read of its thread"),
+        pytest.param(
+            "approve", "approved", False, (1, 0), id="an approval is confirmed by its channel's history"
+        ),
+        # the shared history read leaves out questions older than its horizon
+        pytest.param(
+            "approve", "approved", True, (0, 1), id="an approval of an old question by its own thread"
+        ),
     ],
 )
 async def test_a_reply_by_event_decides_after_the_first_look_with_reads_only_to_confirm_approvals(
-    slack, vote, outcome, expected_reads
+    slack, monkeypatch, vote, outcome, old, history_and_replies_reads
 ):
+    if old:
+        monkeypatch.setattr(pacing, "HISTORY_HORIZON", -1.0)  # every gate counts as old
     ws = slack.workspace
     ts = post_ask(slack)
     gate = asyncio.ensure_future(wait_with_socket_mode(make_trigger(slack, ts)))
@@ -269,7 +301,68 @@ async def test_a_reply_by_event_decides_after_the_first_look_with_reads_only_to_
     await asyncio.to_thread(slack.reply, ws.approvals, ts, ws.alice, vote)
     payload = await asyncio.wait_for(gate, 15)
     assert payload["decision"]["outcome"] == outcome
-    assert reads(slack) == expected_reads
+    reads_made = (slack.call_count("conversations.history"), slack.call_count("conversations.replies"))
+    assert reads_made == history_and_replies_reads
+
+
+async def test_approvals_waiting_for_one_confirmation_read_are_confirmed_by_one_history_read(slack):
+    """Two gates of one channel are approved while their confirmation waits on Slack's budget for
+    conversations.history: when the read gets its turn, it confirms both, and neither gate's
+    thread is read (the history shows the reply count and latest reply the events left)."""
+    ws = slack.workspace
+    first, second = post_ask(slack), post_ask(slack, task_id="other_gate")
+    gates = [asyncio.ensure_future(wait_with_socket_mode(make_trigger(slack, ts))) for ts in (first, second)]
+    await asyncio.to_thread(slack.wait_for_socket_connections, 1)
+    await until(lambda: _first_look_done(first) and _first_look_done(second), 10)
+    limiter, key = loop_rate_limiter(), token_key(ws.bot_token)
+    limiter.set_budget(key, "conversations.history", 60_000)
+    await limiter.acquire(key, "conversations.history")
+    limiter.set_budget(key, "conversations.history", 1)  # the next read in a minute
+    slack.reset_counters()
+    for ts, gate in zip((first, second), gates, strict=True):
+        await asyncio.to_thread(slack.reply, ws.approvals, ts, ws.alice, "approve")
+        await until(lambda ts=ts, gate=gate: gate.done() or _watched(ts).confirming, 10)
+    assert not any(gate.done() for gate in gates)  # they wait for the confirmation read
+    limiter.set_budget(key, "conversations.history", 60_000)
+    payloads = await asyncio.wait_for(asyncio.gather(*gates), 15)
+    assert [payload["decision"]["outcome"] for payload in payloads] == ["approved", "approved"]
+    assert (slack.call_count("conversations.history"), slack.call_count("conversations.replies")) == (1, 0)
+
+
+async def test_a_gate_that_asks_while_a_confirmation_read_is_on_its_way_waits_for_the_next(slack):
+    """That read may have been sent before the gate's event: it confirms only the gates that waited
+    when it was sent, and the late one gets a read of its own (reads made slow here)."""
+    ws = slack.workspace
+    fast_budgets(ws.bot_token)
+    older, newer = post_ask(slack), post_ask(slack, task_id="other_gate")
+    async with (
+        watching(CONN_ID, ws.approvals, older, 600.0, events=True) as late,
+        watching(CONN_ID, ws.approvals, newer, 600.0, events=True) as early,
+    ):
+        await until(lambda: late._gate.confirmed and early._gate.confirmed, 10)
+        for watch, ts in ((early, newer), (late, older)):
+            reply_ts = await asyncio.to_thread(slack.reply, ws.approvals, ts, ws.alice, "approve")
+            event = {"type": "message", "channel": ws.approvals, "user": ws.alice, "text": "approve"}
+            assert apply_event({CONN_ID}, {**event, "ts": reply_ts, "thread_ts": ts})
+            assert not watch.confirmed
+        slack.set_latency("conversations.history", 1.0)
+        slack.reset_counters()
+        watcher = early._watcher
+        early.confirm()
+        await until(lambda: not watcher._awaiting_history, 5, "the first read to be sent")
+        late.confirm()
+        await until(lambda: early._gate.confirmed, 10)
+        assert not late._gate.confirmed
+        await until(lambda: late._gate.confirmed, 10)
+    sent_from = [call.params.get("oldest") for call in calls_of(slack, "conversations.history")]
+    assert sent_from == [newer, older]
+
+
+def _watched(ts: str) -> _Gate:
+    from airflow_slack_gate.runtime import watcher as watcher_module
+
+    (gate,) = [w.gates[ts] for w in (watcher_module._WATCHERS.peek() or {}).values() if ts in w.gates]
+    return gate
 
 
 def _first_look_done(ts: str) -> bool:
@@ -286,20 +379,41 @@ def _first_look_done(ts: str) -> bool:
     )
 
 
+def reject_by_reply(slack: SlackEmulator, ts: str, _: str) -> None:
+    slack.reply(slack.workspace.approvals, ts, slack.workspace.bob, "reject: not today")
+
+
+def reject_by_reaction(slack: SlackEmulator, ts: str, _: str) -> None:
+    slack.add_reaction(slack.workspace.approvals, ts, slack.workspace.bob, "x")
+
+
+def reject_by_button(slack: SlackEmulator, ts: str, connection: str) -> None:
+    """Bob clicks Reject and submits a reason over ``connection``: its process records the vote."""
+    ws = slack.workspace
+    assert slack.click_button(ws.approvals, ts, ws.bob, REJECT_ACTION, connection=connection).wait(10).ok
+    slack.wait_for_view(ws.bob)
+    assert slack.submit_view(ws.bob, {"reason": "not today"}, connection=connection).wait(10).ok
+    wait_until(lambda: records(slack, ts), 10, "the other triggerer's record of the reject")
+
+
 @pytest.mark.parametrize(
-    "ours_first",
+    ("ours_first", "reject"),
     [
-        pytest.param(False, id="another triggerer connected first"),
+        pytest.param(False, reject_by_reply, id="another triggerer connected first"),
         # Slack's hello called ours the app's only connection; nobody tells it when another opens
-        pytest.param(True, id="ours connected alone, then another opened"),
+        pytest.param(True, reject_by_reply, id="ours connected alone, then another opened"),
+        # the reaction shows only on the question; the reply count stays as ours last saw it
+        pytest.param(True, reject_by_reaction, id="a reject reaction on the question"),
+        pytest.param(True, reject_by_button, id="a reject button recorded by the other triggerer"),
     ],
 )
 def test_a_reject_delivered_to_another_connection_is_not_overtaken_by_an_approval(
-    slack, other_loop, ours_first
+    slack, other_loop, ours_first, reject
 ):
-    """Two connections of one app (another triggerer holds the second): Slack gives Bob's reject to
-    the other one, then Alice's approval to ours. The approval, seen in a snapshot built from events,
-    is confirmed by a read first, which shows the reject: the gate rejects, as a read would."""
+    """Two connections of one app (another triggerer holds the second): Slack gives Bob's reject (a
+    reply, a reaction, or a click the other triggerer records) to the other one, then Alice's approval
+    to ours. The approval, seen in a snapshot built from events, is confirmed by a read first, which
+    shows the reject: the gate rejects, as a read would."""
     ws = slack.workspace
     ts = post_ask(slack)
     ours = LoopThread()
@@ -321,7 +435,7 @@ def test_a_reject_delivered_to_another_connection_is_not_overtaken_by_an_approva
         second = next(c.id for c in slack.wait_for_socket_connections(2) if c.id != first.id)
         conn_ours, conn_other = (first.id, second) if ours_first else (second, first.id)
         ours.run(lambda: until(lambda: _first_look_done(ts), 10))
-        _send_event_to(slack, conn_other, lambda: slack.reply(ws.approvals, ts, ws.bob, "reject: not today"))
+        _send_event_to(slack, conn_other, lambda: reject(slack, ts, conn_other))
         _send_event_to(slack, conn_ours, lambda: slack.reply(ws.approvals, ts, ws.alice, "approve"))
         assert gate is not None
         payload = gate.result(15)

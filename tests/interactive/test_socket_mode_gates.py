@@ -323,31 +323,19 @@ async def test_a_bot_token_in_the_app_token_field_is_named(slack, monkeypatch, c
 
 async def test_a_click_decides_the_gate_held_in_its_loop_with_one_read_to_confirm_it(slack):
     """The receiver judges the click on the snapshot the loop's watcher holds and hands it the record it
-    posted: the gate decides while the watcher's own rounds could not have answered (history is made
-    slow here). The approval costs exactly one read of its own thread, which confirms it (a reject Slack
-    gave to another connection must still win)."""
+    posted: the gate decides with no read of its thread. The approval costs exactly one read, of the
+    channel's history, which confirms it (a reject Slack gave to another connection must still win)."""
     ws = slack.workspace
     ts = post_ask(slack, ApprovalPolicy(approvers=frozenset({ws.alice})))
     gate = asyncio.ensure_future(wait_with_socket_mode(make_trigger(slack, ts)))
     await asyncio.to_thread(slack.wait_for_socket_connections, 1)
-    await until(lambda: _watched_thread(ws.approvals, ts))  # the watcher's first round is done
-    slack.set_latency("conversations.history", 3 * DECIDE_WITHIN)  # no watcher round answers in time
+    from tests.interactive.test_socket_mode_events import _first_look_done
+
+    await until(lambda: _first_look_done(ts), 10)  # the read after the hello: every reply is known
     slack.reset_counters()
-    try:
-        await click(slack, ts, ws.alice)
-        payload = await asyncio.wait_for(gate, DECIDE_WITHIN)
-        assert slack.call_count("conversations.replies") == 1
-    finally:
-        slack.set_latency("conversations.history", 0)
+    await click(slack, ts, ws.alice)
+    payload = await asyncio.wait_for(gate, DECIDE_WITHIN)
+    assert (slack.call_count("conversations.history"), slack.call_count("conversations.replies")) == (1, 0)
     assert payload["decision"]["outcome"] == "approved"
     (record,) = records(slack, ts)
     assert payload["decision"]["votes"][0]["ts"] == record["ts"]
-
-
-def _watched_thread(channel: str, ts: str) -> list:
-    """The snapshot the running loop's watcher holds for gate ``ts`` (empty before its first read)."""
-    from airflow_slack_gate.runtime import watcher
-
-    watchers = watcher._WATCHERS.peek() or {}
-    gate = watchers.get(("slack_gate_default", channel))
-    return gate.gates[ts].thread if gate is not None and ts in gate.gates else []
