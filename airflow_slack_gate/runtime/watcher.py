@@ -12,8 +12,8 @@ With Socket Mode, events keep each held gate's snapshot up to date between reads
 (:meth:`ChannelWatcher.apply_event`): a new reply or a reaction on the question changes it in memory and
 the gate is judged from it as from a read; an event that cannot say enough reads that one gate's
 thread. The timer's rounds go on as a safety read, since Slack may give an event to another process,
-and an approval judged from events waits for a confirmation: the next urgent history read of its
-channel, shared by every gate waiting for one (:meth:`ChannelWatcher.confirm_gate`).
+and an approval judged from events waits for a confirmation: a read of its thread, or the next urgent
+history read of its channel, shared by every gate waiting for one (:meth:`ChannelWatcher.confirm_gate`).
 
 The round's history read also shows whether Slack got a watched gate's question twice (a post whose
 answer was lost, carried out after the sensor posted it again): the watcher closes such a late copy
@@ -71,6 +71,9 @@ class _Gate:
     last_change: float = field(default_factory=time.monotonic)
     next_due: float = 0.0
     replies_seen: tuple | None = None
+    #: the fingerprint of the replies as last read from Slack (events change only ``replies_seen``):
+    #: while the history shows this one, no reply was added or deleted since that read
+    replies_read_as: tuple | None = None
     replies_read: float = 0.0
     thread: Thread = field(default_factory=list)
     #: monotonic time the read behind ``thread`` began: a snapshot read earlier never replaces it
@@ -148,10 +151,11 @@ class GateWatch:
         told when another opens later, so no connection can know it gets every event.
 
         A read confirms as a round does: the question is Slack's copy (its reactions), and the
-        replies are read again only when the reply count or latest reply Slack shows differs from the
-        snapshot's (or every ``pacing.THREAD_REFRESH``). An edit, or a reply added while another was
-        deleted, both delivered to another connection, leave those as they were: such a change is
-        seen at the next full read of the thread, not by the confirmation."""
+        replies are read again unless the reply count and latest reply Slack shows are those of the
+        last read of the replies (while they are, no reply was added or deleted since; an edit Slack
+        does not show there, so it is seen by the read every ``pacing.THREAD_REFRESH``). Replies known
+        from events only are always read: a reply added while another was deleted, both given to
+        another connection, would leave the count and the latest reply as the events said."""
         return self._gate.confirmed
 
     def confirm(self) -> None:
@@ -354,12 +358,16 @@ class ChannelWatcher:
         history read must not hold up an approval waiting for its confirmation); a failed read is left
         to the rounds.
 
-        A recent gate (see :meth:`_recent`) waits for the next urgent read of the channel's history,
-        which confirms every gate waiting when it is sent (after its turn in the rate limiter, so under
-        load the confirmations of a channel share one read); :meth:`_refresh` reads its replies only if
-        that history shows they changed. An older gate reads its own thread, as its rounds do.
+        A recent gate (see :meth:`_recent`) whose replies are as last read (the vote is a reaction)
+        waits for the next urgent read of the channel's history, which confirms every gate waiting when
+        it is sent (after its turn in the rate limiter, so under load the confirmations of a channel
+        share one read); :meth:`_refresh` reads its replies only if that history shows they changed.
+        A gate with replies known from events only (a reply, or a click recorded in the thread) and an
+        older gate read their own thread: the history's reply count and latest reply cannot confirm
+        what events said of the replies (see :attr:`GateWatch.confirmed`).
         """
-        if self._recent(gate, time.time()):
+        replies_as_read = gate.replies_seen is not None and gate.replies_seen == gate.replies_read_as
+        if replies_as_read and self._recent(gate, time.time()):
             self._awaiting_history[gate.ts] = gate
             if self._history_confirmation is None or self._history_confirmation.done():
                 loop = asyncio.get_running_loop()
@@ -569,19 +577,22 @@ class ChannelWatcher:
         The ask message in the snapshot is always the history's copy when there is one, so a snapshot
         changes only when Slack's data did, never because two methods render a message differently.
         """
+        replies_read = True
         try:
             if parent is None:  # a read an event or a confirmation asked for waits on a vote: urgent
                 thread = await self._read_thread(gate, URGENT if gate.read_alone else ROUTINE)
             elif not parent.get("reply_count"):
                 thread = [parent]
                 gate.replies_read = now  # no replies: none to have been edited either
-            elif self._replies_may_have_changed(gate, parent, now):
+            elif self._replies_may_have_changed(gate, parent, now) or (
+                gate.confirming and replies_fingerprint(parent) != gate.replies_read_as
+            ):
                 # new replies (a vote, likely) go before routine reads; a periodic refresh does not
-                changed = replies_fingerprint(parent) != gate.replies_seen
-                thread = [parent, *(await self._read_thread(gate, URGENT if changed else ROUTINE))[1:]]
+                urgent = gate.confirming or replies_fingerprint(parent) != gate.replies_seen
+                thread = [parent, *(await self._read_thread(gate, URGENT if urgent else ROUTINE))[1:]]
                 gate.replies_read = now
             else:
-                thread = [parent, *gate.thread[1:]]
+                thread, replies_read = [parent, *gate.thread[1:]], False
         except SlackGateError as error:
             if not error.is_permanent:
                 raise
@@ -590,7 +601,13 @@ class ChannelWatcher:
         if now < gate.read_at:
             return  # a fresher thread came while this round read: keep it (a wanted read stays wanted)
         gate.replies_seen = replies_fingerprint(thread[0])
-        gate.last_read, gate.confirmed, gate.read_alone = now, True, False
+        if replies_read:
+            gate.replies_read_as = gate.replies_seen
+        # Replies known from events only are not confirmed by a history that shows what they lead one
+        # to expect: a reply added while another was deleted, both given to another connection, leave
+        # the reply count and the latest reply as the events said.
+        gate.confirmed = gate.replies_seen == gate.replies_read_as
+        gate.last_read, gate.read_alone = now, False
         gate.publish(thread, now)
 
     async def _read_thread(self, gate: _Gate, priority: int = ROUTINE) -> Thread:

@@ -68,10 +68,9 @@ class SlackApprovalTrigger(BaseTrigger):
     ``app_token`` (one per app token per triggerer, shared by every gate; none without an app token):
     button clicks are recorded in the gate's thread, and message / reaction events change the thread it
     judges in memory, so a vote usually costs no read of Slack; an approval judged from events is first
-    confirmed by a read of its channel's history, shared with the channel's other gates waiting for one
-    (a reject Slack gave to another connection must still win). It
-    reads Slack on its own only as a safety net, every ``max(poke_interval, 60)``
-    seconds.
+    confirmed by a read (its thread after a reply or click, else its channel's history, shared with the
+    channel's other gates waiting for one), so that a reject Slack gave to another connection still
+    wins. It reads Slack on its own only as a safety net, every ``max(poke_interval, 60)`` seconds.
 
     :param slack_conn_id: Airflow connection of type ``slack_gate`` or ``slack``.
     :param channel: Channel ID of the ask message.

@@ -273,32 +273,55 @@ async def test_events_reach_only_the_gates_of_connections_that_share_the_app_tok
         assert len(other.latest()) == 1
 
 
+def vote_by_reply(text: str) -> Action:
+    return lambda slack, ts: slack.reply(slack.workspace.approvals, ts, slack.workspace.alice, text)
+
+
+def vote_by_reaction(name: str) -> Action:
+    return lambda slack, ts: slack.add_reaction(slack.workspace.approvals, ts, slack.workspace.alice, name)
+
+
 @pytest.mark.parametrize(
     ("vote", "outcome", "old", "history_and_replies_reads"),
     [
-        pytest.param("reject: not today", "rejected", False, (0, 0), id="a reject decides with no read"),
-        # no connection can know it gets every event (see the test of a connection that was alone)
         pytest.param(
-            "approve", "approved", False, (1, 0), id="an approval is confirmed by its channel's history"
+            vote_by_reply("reject: not today"), "rejected", False, (0, 0), id="a reject decides with no read"
+        ),
+        # no connection can know it gets every event (see the test of a connection that was alone);
+        # the history shows all reactions on the question, and whether a reply came or went
+        pytest.param(
+            vote_by_reaction("white_check_mark"),
+            "approved",
+            False,
+            (1, 0),
+            id="an approval by reaction is confirmed by its channel's history",
+        ),
+        # the history cannot confirm replies known from events only (see the reject given to
+        # another connection while a reply is deleted)
+        pytest.param(
+            vote_by_reply("approve"), "approved", False, (0, 1), id="an approval by reply by its own thread"
         ),
         # the shared history read leaves out questions older than its horizon
         pytest.param(
-            "approve", "approved", True, (0, 1), id="an approval of an old question by its own thread"
+            vote_by_reaction("white_check_mark"),
+            "approved",
+            True,
+            (0, 1),
+            id="an approval of an old question by its own thread",
         ),
     ],
 )
-async def test_a_reply_by_event_decides_after_the_first_look_with_reads_only_to_confirm_approvals(
+async def test_a_vote_by_event_decides_after_the_first_look_with_reads_only_to_confirm_approvals(
     slack, monkeypatch, vote, outcome, old, history_and_replies_reads
 ):
     if old:
         monkeypatch.setattr(pacing, "HISTORY_HORIZON", -1.0)  # every gate counts as old
-    ws = slack.workspace
     ts = post_ask(slack)
     gate = asyncio.ensure_future(wait_with_socket_mode(make_trigger(slack, ts)))
     await asyncio.to_thread(slack.wait_for_socket_connections, 1)
     await until(lambda: _first_look_done(ts), 10)
     slack.reset_counters()
-    await asyncio.to_thread(slack.reply, ws.approvals, ts, ws.alice, vote)
+    await asyncio.to_thread(vote, slack, ts)
     payload = await asyncio.wait_for(gate, 15)
     assert payload["decision"]["outcome"] == outcome
     reads_made = (slack.call_count("conversations.history"), slack.call_count("conversations.replies"))
@@ -306,9 +329,9 @@ async def test_a_reply_by_event_decides_after_the_first_look_with_reads_only_to_
 
 
 async def test_approvals_waiting_for_one_confirmation_read_are_confirmed_by_one_history_read(slack):
-    """Two gates of one channel are approved while their confirmation waits on Slack's budget for
-    conversations.history: when the read gets its turn, it confirms both, and neither gate's
-    thread is read (the history shows the reply count and latest reply the events left)."""
+    """Two gates of one channel are approved by reaction while their confirmation waits on Slack's
+    budget for conversations.history: when the read gets its turn, it confirms both, and neither
+    gate's thread is read (the history shows the reactions, and that no reply came or went)."""
     ws = slack.workspace
     first, second = post_ask(slack), post_ask(slack, task_id="other_gate")
     gates = [asyncio.ensure_future(wait_with_socket_mode(make_trigger(slack, ts))) for ts in (first, second)]
@@ -320,7 +343,7 @@ async def test_approvals_waiting_for_one_confirmation_read_are_confirmed_by_one_
     limiter.set_budget(key, "conversations.history", 1)  # the next read in a minute
     slack.reset_counters()
     for ts, gate in zip((first, second), gates, strict=True):
-        await asyncio.to_thread(slack.reply, ws.approvals, ts, ws.alice, "approve")
+        await asyncio.to_thread(slack.add_reaction, ws.approvals, ts, ws.alice, "white_check_mark")
         await until(lambda ts=ts, gate=gate: gate.done() or _watched(ts).confirming, 10)
     assert not any(gate.done() for gate in gates)  # they wait for the confirmation read
     limiter.set_budget(key, "conversations.history", 60_000)
@@ -341,9 +364,11 @@ async def test_a_gate_that_asks_while_a_confirmation_read_is_on_its_way_waits_fo
     ):
         await until(lambda: late._gate.confirmed and early._gate.confirmed, 10)
         for watch, ts in ((early, newer), (late, older)):
-            reply_ts = await asyncio.to_thread(slack.reply, ws.approvals, ts, ws.alice, "approve")
-            event = {"type": "message", "channel": ws.approvals, "user": ws.alice, "text": "approve"}
-            assert apply_event({CONN_ID}, {**event, "ts": reply_ts, "thread_ts": ts})
+            await asyncio.to_thread(slack.add_reaction, ws.approvals, ts, ws.alice, "white_check_mark")
+            event = {"type": "reaction_added", "user": ws.alice, "reaction": "white_check_mark"}
+            assert apply_event(
+                {CONN_ID}, {**event, "item": {"type": "message", "channel": ws.approvals, "ts": ts}}
+            )
             assert not watch.confirmed
         slack.set_latency("conversations.history", 1.0)
         slack.reset_counters()
@@ -396,10 +421,26 @@ def reject_by_button(slack: SlackEmulator, ts: str, connection: str) -> None:
     wait_until(lambda: records(slack, ts), 10, "the other triggerer's record of the reject")
 
 
+def reject_by_reply_while_a_reply_is_deleted(slack: SlackEmulator, ts: str, _: str) -> None:
+    """Bob rejects and Carol deletes her earlier comment: the thread's reply count is what ours
+    expects once it sees Alice's approval, and its latest reply is hers."""
+    reject_by_reply(slack, ts, _)
+    (comment,) = [m for m in slack.replies(slack.workspace.approvals, ts) if m.get("text") == COMMENT]
+    slack.delete_message(slack.workspace.approvals, comment["ts"])
+
+
+COMMENT = "looking at the diff"
+
+
 @pytest.mark.parametrize(
     ("ours_first", "reject"),
     [
         pytest.param(False, reject_by_reply, id="another triggerer connected first"),
+        # what the channel history shows of the thread (reply count, latest reply) is what ours
+        # expects from the events it saw: only a read of the thread shows the reject
+        pytest.param(
+            True, reject_by_reply_while_a_reply_is_deleted, id="a reject reply while a reply is deleted"
+        ),
         # Slack's hello called ours the app's only connection; nobody tells it when another opens
         pytest.param(True, reject_by_reply, id="ours connected alone, then another opened"),
         # the reaction shows only on the question; the reply count stays as ours last saw it
@@ -416,6 +457,7 @@ def test_a_reject_delivered_to_another_connection_is_not_overtaken_by_an_approva
     shows the reject: the gate rejects, as a read would."""
     ws = slack.workspace
     ts = post_ask(slack)
+    slack.reply(ws.approvals, ts, ws.carol, COMMENT)
     ours = LoopThread()
     idle = asyncio.Event()
     other = gate = None

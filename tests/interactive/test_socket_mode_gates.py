@@ -323,8 +323,9 @@ async def test_a_bot_token_in_the_app_token_field_is_named(slack, monkeypatch, c
 
 async def test_a_click_decides_the_gate_held_in_its_loop_with_one_read_to_confirm_it(slack):
     """The receiver judges the click on the snapshot the loop's watcher holds and hands it the record it
-    posted: the gate decides with no read of its thread. The approval costs exactly one read, of the
-    channel's history, which confirms it (a reject Slack gave to another connection must still win)."""
+    posted. The approval costs exactly one read, of its own thread, which confirms it (a reject Slack
+    gave to another connection must still win: the record is a reply, which the channel's history
+    cannot confirm)."""
     ws = slack.workspace
     ts = post_ask(slack, ApprovalPolicy(approvers=frozenset({ws.alice})))
     gate = asyncio.ensure_future(wait_with_socket_mode(make_trigger(slack, ts)))
@@ -335,7 +336,7 @@ async def test_a_click_decides_the_gate_held_in_its_loop_with_one_read_to_confir
     slack.reset_counters()
     await click(slack, ts, ws.alice)
     payload = await asyncio.wait_for(gate, DECIDE_WITHIN)
-    assert (slack.call_count("conversations.history"), slack.call_count("conversations.replies")) == (1, 0)
+    assert (slack.call_count("conversations.history"), slack.call_count("conversations.replies")) == (0, 1)
     assert payload["decision"]["outcome"] == "approved"
     (record,) = records(slack, ts)
     assert payload["decision"]["votes"][0]["ts"] == record["ts"]
