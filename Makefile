@@ -6,9 +6,10 @@ BIN := $(VENV)/bin
 VENV_LOWEST ?= .venv-lowest
 BIN_LOWEST := $(VENV_LOWEST)/bin
 # The suite runs on this many pytest-xdist workers; the tests that share one real Airflow (or one
-# browser, or one run of the docs' project) are an xdist group, so they run on one worker. Four on two
-# cores: the e2e, demo and browser tests spend most of their time waiting for Airflow's processes
-# (make test from a clean clone, 1,454 tests: pytest 9 min 9 s with three, 8 min 32 s with four).
+# browser, or one run of the docs' project) are an xdist group, so they run on one worker
+# (tests/test_xdist_groups.py checks it). Four on two cores: the e2e, demo and browser tests spend
+# most of their time waiting for Airflow's processes (make test from a clean clone, 1,463 tests:
+# pytest 7 min 13 s to 7 min 32 s with four).
 WORKERS ?= 4
 PYTEST_PARALLEL := -n $(WORKERS) --dist loadgroup
 
