@@ -14,7 +14,13 @@ from typing import Any, Literal
 
 from airflow_slack_gate.core.messages import before_escalation_text
 from airflow_slack_gate.core.policy import ApprovalPolicy
-from airflow_slack_gate.core.protocol import posted_follow_ups, recorded_votes
+from airflow_slack_gate.core.protocol import (
+    ALLOWED_AS_ANYONE,
+    ALLOWED_AS_APPROVER,
+    ALLOWED_AS_ESCALATION,
+    posted_follow_ups,
+    recorded_votes,
+)
 from airflow_slack_gate.core.votes import (
     Decision,
     decide,
@@ -54,6 +60,37 @@ def with_escalation_members(policy: ApprovalPolicy, members: frozenset[str]) -> 
     """The policy with the members of its escalation groups (expanded at run time) added to
     ``escalate_to``."""
     return replace(policy, escalate_to=policy.escalate_to | members)
+
+
+def ways_allowed(
+    decided_by: Sequence[str],
+    policy: ApprovalPolicy,
+    approver_groups: Mapping[str, frozenset[str]],
+    escalation_groups: Mapping[str, frozenset[str]],
+) -> dict[str, tuple[str, ...]]:
+    """How each decider was allowed to vote (for :func:`~airflow_slack_gate.core.protocol.outcome_marks`):
+    anyone in the channel (``policy.approvers`` is ``None``), listed in the approvers, a member of
+    approvers' groups, else listed in ``escalate_to`` or a member of a group it escalated to.
+
+    ``policy`` holds user IDs only (groups not expanded); ``approver_groups`` and ``escalation_groups``
+    map each group ID to its members. A decider allowed no way is left out."""
+    allowed: dict[str, tuple[str, ...]] = {}
+    for user in decided_by:
+        if policy.approvers is None:
+            allowed[user] = (ALLOWED_AS_ANYONE,)
+            continue
+        ways = [ALLOWED_AS_APPROVER] if user in policy.approvers else []
+        ways += sorted(group for group, members in approver_groups.items() if user in members)
+        if not ways and policy.escalate_after is not None:
+            ways = [ALLOWED_AS_ESCALATION] if user in policy.escalate_to else []
+            ways += sorted(
+                f"{ALLOWED_AS_ESCALATION}:{group}"
+                for group, members in escalation_groups.items()
+                if user in members
+            )
+        if ways:
+            allowed[user] = tuple(ways)
+    return allowed
 
 
 def split_thread(thread: Sequence[Mapping[str, Any]], ts: str) -> tuple[Mapping[str, Any], list[Any]]:

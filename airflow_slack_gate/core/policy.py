@@ -271,7 +271,7 @@ def _read_ids(
     for item in sorted(approvers, key=str) if expanded else approvers:
         if is_user_id(item):
             users.add(item)
-        elif _is_group_id(item):
+        elif is_group_id(item):
             groups.add(item)
             if expanded:
                 problems.append(
@@ -328,7 +328,7 @@ def _required_problems(required_approvals: object) -> list[str]:
 def _requested_by_problems(requested_by: object) -> list[str]:
     if requested_by is None or is_user_id(requested_by):
         return []
-    if _is_group_id(requested_by):
+    if is_group_id(requested_by):
         return [f"requested_by must be one user's ID, not the user group {requested_by!r}"]
     return [_bad_id("requested_by", requested_by) + "; or pass None when nobody requested"]
 
@@ -449,9 +449,9 @@ def _check_reactions(name: str, reactions: Iterable[str], problems: list[str]) -
 def _bad_id(name: str, value: object) -> str:
     text = value if isinstance(value, str) else ""
     mention = re.fullmatch(r"<[@!](?:subteam\^)?([A-Za-z0-9]+)(?:\|[^>]*)?>", text)
-    if mention and (is_user_id(mention.group(1)) or _is_group_id(mention.group(1))):
+    if mention and (is_user_id(mention.group(1)) or is_group_id(mention.group(1))):
         return f"{name} holds the mention {value!r}: write the bare ID {mention.group(1)!r}"
-    if text and (is_user_id(text.upper()) or _is_group_id(text.upper())):
+    if text and (is_user_id(text.upper()) or is_group_id(text.upper())):
         return f"{name} holds {value!r}: Slack IDs are upper case, use {text.upper()!r}"
     return f"{name} holds {value!r}, which is not a Slack user ID (U...) or user group ID (S...): {_ID_HELP}"
 
@@ -461,5 +461,6 @@ def is_user_id(value: object) -> bool:
     return isinstance(value, str) and _USER_ID.fullmatch(value) is not None
 
 
-def _is_group_id(value: object) -> bool:
+def is_group_id(value: object) -> bool:
+    """True for a Slack user group ID (``S...``)."""
     return isinstance(value, str) and _GROUP_ID.fullmatch(value) is not None

@@ -9,7 +9,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Literal
 
-from airflow_slack_gate.core.policy import ApprovalPolicy, is_user_id
+from airflow_slack_gate.core.policy import ApprovalPolicy, is_group_id, is_user_id
 from airflow_slack_gate.core.votes import SLACK_TS, VOTE_KINDS, Vote, VoteKind
 
 #: Slack message metadata event type of a button click recorded in the gate's thread by the gate's bot.
@@ -233,13 +233,22 @@ def asked_digest(payload: Mapping[str, Any]) -> str | None:
     return digest if isinstance(digest, str) and digest else None
 
 
-def outcome_marks(decided_at: float, decided_by: Sequence[str], review_digest: str | None) -> dict[str, Any]:
+def outcome_marks(
+    decided_at: float,
+    decided_by: Sequence[str],
+    review_digest: str | None,
+    allowed_by: Mapping[str, Sequence[str]] | None = None,
+) -> dict[str, Any]:
     """What a decided question's metadata adds to its try's identity: when the worker recorded the
-    outcome (Unix time, as text), who decided (user IDs, comma-separated: metadata values are flat) and
-    the review digest asked about. An audit reads them back with :func:`decided_marks`."""
+    outcome (Unix time, as text), who decided (user IDs, comma-separated: metadata values are flat),
+    the review digest asked about and, with ``allowed_by``, how each decider was allowed to vote (see
+    :func:`allowed_by_mark`). An audit reads them back with :func:`decided_marks` and
+    :func:`decided_allowed_by`."""
     marks: dict[str, Any] = {"decided_at": f"{decided_at:.6f}", "decided_by": ",".join(decided_by)}
     if review_digest:
         marks[REVIEW_DIGEST_KEY] = review_digest
+    if allowed_by is not None:
+        marks[ALLOWED_BY_KEY] = allowed_by_mark(allowed_by)
     return marks
 
 
@@ -253,6 +262,48 @@ def decided_marks(payload: Mapping[str, Any]) -> tuple[float | None, tuple[str, 
         decided_at = None
     users = tuple(user for user in (by if isinstance(by, str) else "").split(",") if is_user_id(user))
     return decided_at, users
+
+
+#: The key of a decided question's metadata saying how each decider was allowed to vote then.
+ALLOWED_BY_KEY = "allowed_by"
+#: How a decider was allowed: listed in ``approvers``, anyone in the channel (no approvers rule), or
+#: listed in ``escalate_to``; else a user group ID (``S...``: a member of that approvers' group) or
+#: ``escalate_to:S...`` (a member of that group the gate escalated to).
+ALLOWED_AS_APPROVER = "approvers"
+ALLOWED_AS_ANYONE = "anyone"
+ALLOWED_AS_ESCALATION = "escalate_to"
+
+
+def allowed_by_mark(allowed_by: Mapping[str, Sequence[str]]) -> str:
+    """``{user: ways}`` as one flat metadata value: ``user:way`` pairs, comma-separated
+    (``"U1:approvers,U2:S123,U2:escalate_to:S456"``); :func:`decided_allowed_by` reads it back."""
+    return ",".join(f"{user}:{way}" for user in sorted(allowed_by) for way in allowed_by[user])
+
+
+def decided_allowed_by(payload: Mapping[str, Any]) -> dict[str, tuple[str, ...]] | None:
+    """How each decider was allowed to vote when the gate recorded its outcome, as a question's metadata
+    says (:func:`allowed_by_mark`); ``None`` when it does not say (decided before questions carried it)
+    or says it malformed: one pair that is not a user ID and a known way voids the whole value."""
+    text = payload.get(ALLOWED_BY_KEY)
+    if not isinstance(text, str):
+        return None
+    allowed: dict[str, tuple[str, ...]] = {}
+    for pair in text.split(",") if text else ():
+        user, _, way = pair.partition(":")
+        if not (is_user_id(user) and _is_allowed_way(way)):
+            return None
+        if way not in allowed.get(user, ()):
+            allowed[user] = (*allowed.get(user, ()), way)
+    return allowed
+
+
+def _is_allowed_way(way: str) -> bool:
+    escalation_group = way.removeprefix(f"{ALLOWED_AS_ESCALATION}:")
+    return (
+        way in (ALLOWED_AS_APPROVER, ALLOWED_AS_ANYONE, ALLOWED_AS_ESCALATION)
+        or is_group_id(way)
+        or (escalation_group != way and is_group_id(escalation_group))
+    )
 
 
 def kept_ask(asks: Sequence[tuple[str, Mapping[str, Any]]]) -> str | None:
