@@ -14,6 +14,7 @@ from airflow_slack_gate.core.policy import ApprovalPolicy
 from airflow_slack_gate.core.protocol import (
     ask_rules,
     asked_digest,
+    decided_allowed_by,
     decided_marks,
     gate_metadata,
     recorded_votes,
@@ -37,6 +38,9 @@ CSV_COLUMNS = (
     "superseded",
     "decided_at",
     "decided_by",
+    "allowed_then",
+    "allowed_then_not_now",
+    "allowed_now_not_then",
     "votes",
     "permalink",
     "channel",
@@ -81,6 +85,9 @@ class AuditRecord:
     superseded: bool
     decided_at: str | None
     decided_by: list[str]
+    allowed_then: dict[str, list[str]] | None = None
+    allowed_then_not_now: list[str] | None = None
+    allowed_now_not_then: list[str] | None = None
     votes: list[AuditVote] = field(default_factory=list)
     permalink: str = ""
     channel: str = ""
@@ -117,7 +124,9 @@ def audit_record(
     the question's metadata, counting people only (``people``: users Slack says are people or were,
     deactivated since). Replies after the decision the worker recorded (its ``decided_at``) are left
     out; reactions carry no time, so they are as they stand now. User groups count their members
-    now (``group_members``; ``escalation_members`` for the groups the gate escalates to).
+    now (``group_members``; ``escalation_members`` for the groups the gate escalates to); how each
+    decider was allowed when the gate recorded its outcome is kept apart (``allowed_then``, from the
+    question's metadata when this app's bot posted it), with the deciders the two disagree on.
     """
     question, replies = split_thread(thread, ts)
     payload = question_payload(question) or {}
@@ -134,6 +143,13 @@ def audit_record(
     outcome = "superseded" if state == "superseded" else _OUTCOMES.get(state, state or "unknown")
     if not decided_by and outcome in ("approved", "rejected"):
         decided_by = decision.decided_by
+    by_this_app = own_bot_id is not None and question.get("bot_id") == own_bot_id
+    allowed_then = decided_allowed_by(payload) if by_this_app else None  # another app's claim proves nothing
+    then_not_now = now_not_then = None
+    if allowed_then is not None:
+        allowed_then = {user: ways for user, ways in allowed_then.items() if user in decided_by}
+        then_not_now = [user for user in decided_by if user in allowed_then and not allowed_now(judged, user)]
+        now_not_then = [user for user in decided_by if user not in allowed_then and allowed_now(judged, user)]
     return AuditRecord(
         dag_id=str(payload.get("dag_id") or ""),
         run_id=str(payload.get("run_id") or ""),
@@ -150,13 +166,22 @@ def audit_record(
         superseded=outcome == "superseded",
         decided_at=iso_time(decided_at) if decided_at is not None else None,
         decided_by=list(decided_by),
+        allowed_then=None if allowed_then is None else {user: list(ways) for user, ways in allowed_then.items()},
+        allowed_then_not_now=then_not_now,
+        allowed_now_not_then=now_not_then,
         votes=[_audit_vote(vote) for vote in decision.votes],
         permalink=permalink,
         channel=channel,
         ts=ts,
         bot_id=str(question.get("bot_id") or ""),
-        by_this_app=own_bot_id is not None and question.get("bot_id") == own_bot_id,
+        by_this_app=by_this_app,
     )
+
+
+def allowed_now(policy: ApprovalPolicy, user: str) -> bool:
+    """Whether ``policy`` (judged now) lets ``user`` vote at all: anyone, an approver, or someone the
+    gate escalates to (when their vote counts is not asked)."""
+    return policy.approvers is None or user in policy.approvers or policy.escalates(user)
 
 
 def question_groups(payload: Mapping[str, Any]) -> tuple[list[str], list[str]]:

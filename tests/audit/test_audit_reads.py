@@ -202,3 +202,42 @@ def test_votes_through_escalation_are_marked_and_early_ones_left_out(slack_emula
     [record] = read_audit("slack_gate_default", ws.approvals)
 
     assert [(vote.user, vote.vote, vote.escalated) for vote in record.votes] == [(ws.bob, "approve", True)]
+
+
+def decide_question(slack: Any, ts: str, decided_by: list[str], policy: ApprovalPolicy, **marks: Any) -> None:
+    """What the worker writes on the question when the gate decided, as this app's bot."""
+    decided = {**outcome_marks(time.time(), decided_by, "sha256:1"), **marks}
+    SlackGateHook().update_message(
+        channel=slack.workspace.approvals,
+        ts=ts,
+        text="Approved",
+        blocks=[SECTION],
+        metadata=ask_metadata({**identity(1), **decided}, "approved", policy=policy),
+    )
+
+
+def test_another_apps_look_alike_claiming_how_its_deciders_were_allowed_is_not_taken(slack_emulator):
+    ws = slack_emulator.workspace
+    other = slack_emulator.create_bot("copycat")
+    policy = ApprovalPolicy(approvers=frozenset({ws.alice}))
+    claimed = outcome_marks(time.time(), [ws.mallory], None, allowed_by={ws.mallory: ["approvers"]})
+    metadata = ask_metadata({**identity(1), **claimed}, "approved", policy=policy)
+    slack_emulator.post_as_bot(ws.approvals, other, "Deploy?", metadata=metadata)
+
+    [record] = read_audit("slack_gate_default", ws.approvals)
+
+    assert (record.by_this_app, record.decided_by) == (False, [ws.mallory])
+    assert (record.allowed_then, record.allowed_then_not_now, record.allowed_now_not_then) == (None, None, None)
+
+
+def test_a_malformed_allowed_by_is_ignored(slack_emulator):
+    ws = slack_emulator.workspace
+    ts = ask(slack_emulator, 1, ApprovalPolicy(approvers=frozenset({ws.alice})))
+    slack_emulator.reply("approvals", ts, ws.alice, "approve")
+    policy = ApprovalPolicy(approvers=frozenset({ws.alice}))
+    decide_question(slack_emulator, ts, [ws.alice], policy, allowed_by=f"{ws.alice}:approvers,{ws.mallory}:<!channel>")
+
+    [record] = read_audit("slack_gate_default", ws.approvals)
+
+    assert (record.outcome, record.decided_by, record.allowed_then) == ("approved", [ws.alice], None)
+    assert (record.allowed_then_not_now, record.allowed_now_not_then) == (None, None)
