@@ -166,7 +166,9 @@ def audit_record(
         superseded=outcome == "superseded",
         decided_at=iso_time(decided_at) if decided_at is not None else None,
         decided_by=list(decided_by),
-        allowed_then=None if allowed_then is None else {user: list(ways) for user, ways in allowed_then.items()},
+        allowed_then=None
+        if allowed_then is None
+        else {user: list(ways) for user, ways in allowed_then.items()},
         allowed_then_not_now=then_not_now,
         allowed_now_not_then=now_not_then,
         votes=[_audit_vote(vote) for vote in decision.votes],

@@ -36,6 +36,7 @@ from airflow_slack_gate.core.gate import (
     read_step,
     uncounted_replies,
     voters_to_check,
+    ways_allowed,
     with_escalation_members,
     with_group_members,
 )
@@ -933,8 +934,9 @@ class SlackApprovalSensor(SlackTextTemplating, BaseSensorOperator):
     ) -> None:
         """Update the question and post one thread reply; a failure here never loses the decision.
 
-        The question's metadata keeps the outcome, when and by whom it was decided, and the review
-        digest, for the audit trail (:mod:`airflow_slack_gate.audit`)."""
+        The question's metadata keeps the outcome, when and by whom it was decided, how each decider
+        was allowed (:meth:`_ways_allowed`) and the review digest, for the audit trail
+        (:mod:`airflow_slack_gate.audit`)."""
         update = outcome_message(
             original_text=self.text,
             outcome=outcome,
@@ -944,7 +946,8 @@ class SlackApprovalSensor(SlackTextTemplating, BaseSensorOperator):
             on_timeout=self.on_timeout if outcome == "timed_out" else None,
             review_digest=digest,
         )
-        decided = outcome_marks(decided_at.timestamp(), decision.decided_by, digest)
+        allowed_by = self._ways_allowed(decision)
+        decided = outcome_marks(decided_at.timestamp(), decision.decided_by, digest, allowed_by)
         policy, groups = self._base_policy()
         try:
             self.hook.update_message(
@@ -976,6 +979,26 @@ class SlackApprovalSensor(SlackTextTemplating, BaseSensorOperator):
             )
         except SlackGateError as error:
             self.log.warning("The decision stands, but Slack could not show it: %s", error)
+
+    def _ways_allowed(self, decision: Decision) -> dict[str, tuple[str, ...]] | None:
+        """How each decider was allowed to vote (:func:`~airflow_slack_gate.core.gate.ways_allowed`),
+        with user-group members as the gate read them when it recorded the outcome: this try's reads
+        in poke mode (fresh for ``GROUP_TTL``); read again in the worker after a deferral, as the
+        trigger's reads stay in the triggerer. ``None`` (not recorded) when Slack cannot say now."""
+        if not decision.decided_by:
+            return {}
+        policy, groups = self._base_policy()
+        try:
+            approver_groups = {group: self._groups.members(self.hook, [group]) for group in groups}
+            escalation_groups = {
+                group: self._groups.members(self.hook, [group]) for group in self._rules.escalation_groups
+            }
+        except SlackGateError as error:
+            self.log.warning(
+                "Could not read the approvers' user groups to record how they were allowed: %s", error
+            )
+            return None
+        return ways_allowed(decision.decided_by, policy, approver_groups, escalation_groups)
 
     def _fail_or_false(self, error: SlackGateError) -> bool:
         if self.fail_on_error:

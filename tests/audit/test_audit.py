@@ -119,3 +119,30 @@ def test_the_audit_of_a_deleted_run_reproduces_every_vote(slack_emulator, monkey
     [row] = list(csv.DictReader(io.StringIO(out)))
     assert (row["dag_id"], row["outcome"], row["review_digest"]) == ("review_gate", "approved", DIGEST)
     assert json.loads(row["votes"]) == expected
+
+
+def test_a_decider_removed_from_the_group_since_shows_as_allowed_then(slack_emulator, monkeypatch, tmp_path):
+    """The gate records how each decider was allowed when it decided; the audit shows it next to
+    today's judgement, and names the decider the two disagree on instead of changing silently."""
+    ws = slack_emulator.workspace
+    monkeypatch.setenv("AIRFLOW_CONN_SLACK_GATE_DEFAULT", socket_mode_connection(slack_emulator))
+    monkeypatch.setenv("AIRFLOW_VAR_REVIEW_APPROVERS", ws.deployers)  # alice, bob, carol
+
+    with people(lambda ask: slack_emulator.reply("approvals", ask["ts"], ws.bob, "approve"), slack_emulator):
+        run = load_dag("review_gate").test(run_conf={"digest": DIGEST})
+    assert task_states(run) == {"build": "success", "ask": "success", "deploy": "success"}
+    slack_emulator.set_usergroup_users(ws.deployers, [ws.alice, ws.carol])  # bob left @deployers since
+
+    [record] = json.loads(audit(tmp_path / "trail.json", "--channel", ws.approvals))
+
+    assert (record["outcome"], record["decided_by"]) == ("approved", [ws.bob])
+    assert record["allowed_then"] == {ws.bob: [ws.deployers]}
+    assert (record["allowed_then_not_now"], record["allowed_now_not_then"]) == ([ws.bob], [])
+    assert record["votes"] == []  # today's judgement no longer counts bob's vote
+    [row] = list(
+        csv.DictReader(
+            io.StringIO(audit(tmp_path / "trail.csv", "--channel", ws.approvals, "--format", "csv"))
+        )
+    )
+    assert json.loads(row["allowed_then"]) == {ws.bob: [ws.deployers]}
+    assert json.loads(row["allowed_then_not_now"]) == [ws.bob]

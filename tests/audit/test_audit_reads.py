@@ -9,6 +9,7 @@ import logging
 import subprocess
 import sys
 import time
+from collections.abc import Sequence
 from datetime import date, timedelta
 from pathlib import Path
 from typing import Any
@@ -204,7 +205,14 @@ def test_votes_through_escalation_are_marked_and_early_ones_left_out(slack_emula
     assert [(vote.user, vote.vote, vote.escalated) for vote in record.votes] == [(ws.bob, "approve", True)]
 
 
-def decide_question(slack: Any, ts: str, decided_by: list[str], policy: ApprovalPolicy, **marks: Any) -> None:
+def decide_question(
+    slack: Any,
+    ts: str,
+    decided_by: list[str],
+    policy: ApprovalPolicy,
+    approver_groups: Sequence[str] = (),
+    **marks: Any,
+) -> None:
     """What the worker writes on the question when the gate decided, as this app's bot."""
     decided = {**outcome_marks(time.time(), decided_by, "sha256:1"), **marks}
     SlackGateHook().update_message(
@@ -212,7 +220,9 @@ def decide_question(slack: Any, ts: str, decided_by: list[str], policy: Approval
         ts=ts,
         text="Approved",
         blocks=[SECTION],
-        metadata=ask_metadata({**identity(1), **decided}, "approved", policy=policy),
+        metadata=ask_metadata(
+            {**identity(1), **decided}, "approved", policy=policy, approver_groups=approver_groups
+        ),
     )
 
 
@@ -227,7 +237,11 @@ def test_another_apps_look_alike_claiming_how_its_deciders_were_allowed_is_not_t
     [record] = read_audit("slack_gate_default", ws.approvals)
 
     assert (record.by_this_app, record.decided_by) == (False, [ws.mallory])
-    assert (record.allowed_then, record.allowed_then_not_now, record.allowed_now_not_then) == (None, None, None)
+    assert (record.allowed_then, record.allowed_then_not_now, record.allowed_now_not_then) == (
+        None,
+        None,
+        None,
+    )
 
 
 def test_a_malformed_allowed_by_is_ignored(slack_emulator):
@@ -235,9 +249,26 @@ def test_a_malformed_allowed_by_is_ignored(slack_emulator):
     ts = ask(slack_emulator, 1, ApprovalPolicy(approvers=frozenset({ws.alice})))
     slack_emulator.reply("approvals", ts, ws.alice, "approve")
     policy = ApprovalPolicy(approvers=frozenset({ws.alice}))
-    decide_question(slack_emulator, ts, [ws.alice], policy, allowed_by=f"{ws.alice}:approvers,{ws.mallory}:<!channel>")
+    decide_question(
+        slack_emulator, ts, [ws.alice], policy, allowed_by=f"{ws.alice}:approvers,{ws.mallory}:<!channel>"
+    )
 
     [record] = read_audit("slack_gate_default", ws.approvals)
 
     assert (record.outcome, record.decided_by, record.allowed_then) == ("approved", [ws.alice], None)
     assert (record.allowed_then_not_now, record.allowed_now_not_then) == (None, None)
+
+
+def test_a_decider_allowed_now_but_not_then_is_named(slack_emulator):
+    """The gate recorded carol's approval without her among the allowed (its read of @deployers, when
+    it recorded the outcome, no longer had her); she is a member today, and the audit says so."""
+    ws = slack_emulator.workspace
+    ts = ask(slack_emulator, 1)
+    slack_emulator.reply("approvals", ts, ws.carol, "approve")
+    policy = ApprovalPolicy(approvers=frozenset())
+    decide_question(slack_emulator, ts, [ws.carol], policy, [ws.deployers], allowed_by="")
+
+    [record] = read_audit("slack_gate_default", ws.approvals)
+
+    assert (record.decided_by, record.allowed_then) == ([ws.carol], {})
+    assert (record.allowed_then_not_now, record.allowed_now_not_then) == ([], [ws.carol])

@@ -95,6 +95,10 @@ class EmulatorApi:
         """Add a user group; return its id (``S...``)."""
         return self.state.create_usergroup(handle, users)
 
+    def set_usergroup_users(self, group: str, users: Iterable[str]) -> None:
+        """Change a user group's members (as an admin does in Slack): ``usergroups.users.list`` says so."""
+        self.state.set_usergroup_users(group, users)
+
     @property
     def interactivity(self) -> Interactivity:
         """Apps' interactivity settings, clicks, modals, ephemeral messages and deliveries."""

@@ -267,6 +267,11 @@ class Workspace:
             self.usergroups[group.id] = group
             return group.id
 
+    def set_usergroup_users(self, group: str, users: Iterable[str]) -> None:
+        """Make these users (ids or names) the members of user group ``group`` (its id)."""
+        with self.lock:
+            self.usergroups[group].users = [self.user(user).id for user in users]
+
     # -- lookups ------------------------------------------------------------------------------
 
     def find_user_by_email(self, email: str) -> User | None:
