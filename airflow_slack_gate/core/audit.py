@@ -144,12 +144,16 @@ def audit_record(
     if not decided_by and outcome in ("approved", "rejected"):
         decided_by = decision.decided_by
     by_this_app = own_bot_id is not None and question.get("bot_id") == own_bot_id
-    allowed_then = decided_allowed_by(payload) if by_this_app else None  # another app's claim proves nothing
-    then_not_now = now_not_then = None
-    if allowed_then is not None:
-        allowed_then = {user: ways for user, ways in allowed_then.items() if user in decided_by}
-        then_not_now = [user for user in decided_by if user in allowed_then and not allowed_now(judged, user)]
-        now_not_then = [user for user in decided_by if user not in allowed_then and allowed_now(judged, user)]
+    recorded = decided_allowed_by(payload) if by_this_app else None  # another app's claim proves nothing
+    allowed_then = then_not_now = now_not_then = None
+    if recorded is not None:
+        allowed_then = {user: list(ways) for user, ways in recorded.items() if user in decided_by}
+        then_not_now = [
+            user for user in decided_by if user in allowed_then and not _allowed_now(judged, user)
+        ]
+        now_not_then = [
+            user for user in decided_by if user not in allowed_then and _allowed_now(judged, user)
+        ]
     return AuditRecord(
         dag_id=str(payload.get("dag_id") or ""),
         run_id=str(payload.get("run_id") or ""),
@@ -166,9 +170,7 @@ def audit_record(
         superseded=outcome == "superseded",
         decided_at=iso_time(decided_at) if decided_at is not None else None,
         decided_by=list(decided_by),
-        allowed_then=None
-        if allowed_then is None
-        else {user: list(ways) for user, ways in allowed_then.items()},
+        allowed_then=allowed_then,
         allowed_then_not_now=then_not_now,
         allowed_now_not_then=now_not_then,
         votes=[_audit_vote(vote) for vote in decision.votes],
@@ -180,7 +182,7 @@ def audit_record(
     )
 
 
-def allowed_now(policy: ApprovalPolicy, user: str) -> bool:
+def _allowed_now(policy: ApprovalPolicy, user: str) -> bool:
     """Whether ``policy`` (judged now) lets ``user`` vote at all: anyone, an approver, or someone the
     gate escalates to (when their vote counts is not asked)."""
     return policy.approvers is None or user in policy.approvers or policy.escalates(user)

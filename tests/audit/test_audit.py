@@ -125,7 +125,6 @@ def test_a_decider_removed_from_the_group_since_shows_as_allowed_then(slack_emul
     """The gate records how each decider was allowed when it decided; the audit shows it next to
     today's judgement, and names the decider the two disagree on instead of changing silently."""
     ws = slack_emulator.workspace
-    monkeypatch.setenv("AIRFLOW_CONN_SLACK_GATE_DEFAULT", socket_mode_connection(slack_emulator))
     monkeypatch.setenv("AIRFLOW_VAR_REVIEW_APPROVERS", ws.deployers)  # alice, bob, carol
 
     with people(lambda ask: slack_emulator.reply("approvals", ask["ts"], ws.bob, "approve"), slack_emulator):
