@@ -134,26 +134,28 @@ async def test_a_trigger_serialized_with_the_deprecated_share_reads_still_starts
     assert slack_emulator.call_count("conversations.history") >= 1  # the shared watcher read it
 
 
+SETTLE = 3.0
+
+
 @pytest.mark.parametrize("in_triggerer", [True, False])
 async def test_an_answer_found_at_once_reaches_airflow_only_after_the_settle_seconds_in_a_triggerer(
-    slack_emulator, ask_ts, monkeypatch, caplog, capfd, in_triggerer
+    slack_emulator, ask_ts, monkeypatch, in_triggerer
 ):
     """Airflow 3.3 fails a task whose trigger fires before the scheduler saw its worker exit: a gate
     decided by votes already in Slack waits out [slack_gate] deferral_settle_seconds in a triggerer,
     and never in dag.test(), which runs triggers in-process (no trigger_id)."""
     ws = slack_emulator.workspace
-    monkeypatch.setenv("AIRFLOW__SLACK_GATE__DEFERRAL_SETTLE_SECONDS", "1.5")
+    monkeypatch.setenv("AIRFLOW__SLACK_GATE__DEFERRAL_SETTLE_SECONDS", str(SETTLE))
     slack_emulator.reply(ws.approvals, ask_ts, ws.alice, "reject")
     trigger = make_trigger(slack_emulator, ask_ts)
     if in_triggerer:
         trigger.trigger_id = 42
 
     started = time.monotonic()
-    with caplog.at_level("INFO"):
-        payload = await first_event(trigger)
+    payload = await first_event(trigger)
 
     assert payload["decision"]["outcome"] == "rejected"
-    held = "handing the answer to Airflow" in caplog.text + capfd.readouterr().out
+    # judged by the time it held the answer: its log line did not always reach caplog or capfd on
+    # Airflow 3.1 under xdist (an answer read at once decides in well under the settle seconds)
+    held = time.monotonic() - started >= SETTLE
     assert held is in_triggerer
-    if in_triggerer:
-        assert time.monotonic() - started >= 1.5
