@@ -814,9 +814,8 @@ class SlackApprovalSensor(SlackTextTemplating, BaseSensorOperator):
         if not due or time.time() >= deadline:
             return
         base, groups = self._base_policy()
-        approvers = (base.approvers or frozenset(), {g: self._groups.members(self.hook, [g]) for g in groups})
-        escalation_groups = self._rules.escalation_groups
-        escalated = (base.escalate_to, {g: self._groups.members(self.hook, [g]) for g in escalation_groups})
+        approvers = (base.approvers or frozenset(), self._members_by_group(groups))
+        escalated = (base.escalate_to, self._members_by_group(self._rules.escalation_groups))
         decision = decide_thread(thread, gate, policy, people=people)
         replies = follow_up_replies(
             due,
@@ -946,9 +945,9 @@ class SlackApprovalSensor(SlackTextTemplating, BaseSensorOperator):
             on_timeout=self.on_timeout if outcome == "timed_out" else None,
             review_digest=digest,
         )
-        allowed_by = self._ways_allowed(decision)
-        decided = outcome_marks(decided_at.timestamp(), decision.decided_by, digest, allowed_by)
         policy, groups = self._base_policy()
+        allowed_by = self._ways_allowed(decision, policy, groups)
+        decided = outcome_marks(decided_at.timestamp(), decision.decided_by, digest, allowed_by)
         try:
             self.hook.update_message(
                 channel=gate.channel,
@@ -980,19 +979,23 @@ class SlackApprovalSensor(SlackTextTemplating, BaseSensorOperator):
         except SlackGateError as error:
             self.log.warning("The decision stands, but Slack could not show it: %s", error)
 
-    def _ways_allowed(self, decision: Decision) -> dict[str, tuple[str, ...]] | None:
-        """How each decider was allowed to vote (:func:`~airflow_slack_gate.core.gate.ways_allowed`),
-        with user-group members as the gate read them when it recorded the outcome: this try's reads
-        in poke mode (fresh for ``GROUP_TTL``); read again in the worker after a deferral, as the
-        trigger's reads stay in the triggerer. ``None`` (not recorded) when Slack cannot say now."""
+    def _members_by_group(self, groups: Iterable[str]) -> dict[str, frozenset[str]]:
+        """Each user group's members, through this try's cached reads (``self._groups``)."""
+        return {group: self._groups.members(self.hook, [group]) for group in groups}
+
+    def _ways_allowed(
+        self, decision: Decision, policy: ApprovalPolicy, groups: Sequence[str]
+    ) -> dict[str, tuple[str, ...]] | None:
+        """How each decider was allowed to vote (:func:`~airflow_slack_gate.core.gate.ways_allowed`;
+        ``policy`` and ``groups`` as :meth:`_base_policy` gives them), with user-group members as the
+        gate read them when it recorded the outcome: this try's reads in poke mode (fresh for
+        ``GROUP_TTL``); read again in the worker after a deferral, as the trigger's reads stay in the
+        triggerer. ``None`` (not recorded) when Slack cannot say now."""
         if not decision.decided_by:
             return {}
-        policy, groups = self._base_policy()
         try:
-            approver_groups = {group: self._groups.members(self.hook, [group]) for group in groups}
-            escalation_groups = {
-                group: self._groups.members(self.hook, [group]) for group in self._rules.escalation_groups
-            }
+            approver_groups = self._members_by_group(groups)
+            escalation_groups = self._members_by_group(self._rules.escalation_groups)
         except SlackGateError as error:
             self.log.warning(
                 "Could not read the approvers' user groups to record how they were allowed: %s", error
