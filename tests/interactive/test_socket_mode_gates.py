@@ -14,7 +14,6 @@ import pytest
 from airflow_slack_gate.core import pacing
 from airflow_slack_gate.core.messages import APPROVE_ACTION, REJECT_ACTION
 from airflow_slack_gate.core.policy import ApprovalPolicy
-from airflow_slack_gate.core.protocol import VOTE_EVENT_TYPE
 from airflow_slack_gate.hooks.slack import SlackGateHook
 from airflow_slack_gate.runtime.socket_mode import open_listeners, socket_mode
 from tests.interactive.conftest import (
@@ -22,6 +21,7 @@ from tests.interactive.conftest import (
     make_trigger,
     post_ask,
     raise_budgets,
+    records,
     wait_with_socket_mode,
 )
 from tests.support import first_event, until
@@ -37,14 +37,6 @@ async def click(slack, ts, user, action_id=APPROVE_ACTION, **kwargs):
     await asyncio.to_thread(delivery.wait, 5)
     assert delivery.ok, delivery.error
     return delivery
-
-
-def records(slack, ts):
-    return [
-        m
-        for m in slack.replies("approvals", ts)[1:]
-        if (m.get("metadata") or {}).get("event_type") == VOTE_EVENT_TYPE
-    ]
 
 
 async def test_an_approve_click_decides_at_once_and_is_recorded_by_the_bot(slack):
